@@ -1,0 +1,61 @@
+# The few entry points a newcomer needs. Every target makes the virtualenv it uses.
+SHELL := /bin/bash
+PYTHON ?= $(shell scripts/find-python)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TOOLS := .venv-tools
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: help install test lint typecheck validate build dev demo clean
+
+help:
+	@echo "make demo      start the local stack, run the main job through the API, stop"
+	@echo "make test      run the test suite (creates .venv)"
+	@echo "make dev       run the API locally (moto + gateway + stream pump) until Ctrl-C"
+	@echo "make lint      ruff and mypy"
+	@echo "make validate  sam validate --lint and cfn-lint on template.yaml"
+	@echo "make build     sam build (the layer and the functions, for arm64 / python3.13)"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# SAM CLI pins its own boto3, so it lives in a virtualenv of its own.
+$(TOOLS)/.installed:
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet aws-sam-cli 'cfn-lint==1.53.*'
+	touch $@
+
+validate: $(TOOLS)/.installed
+	$(TOOLS)/bin/sam validate --lint --template template.yaml
+	$(TOOLS)/bin/cfn-lint template.yaml
+
+build: $(TOOLS)/.installed
+	PATH="$(abspath $(TOOLS))/bin:$$PATH" $(TOOLS)/bin/sam build --template template.yaml
+
+dev: $(STAMP)
+	$(BIN)/python -m sitedeploy_local
+
+demo: $(STAMP)
+	$(BIN)/python -m sitedeploy_local.demo
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .aws-sam .sitedeploy .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The ``sitedeploy`` command: talk to a sitedeploy API from a terminal."""

@@ -1,0 +1,58 @@
+"""DeployStatusFunction: the polling endpoints. Wiring only; the logic is in sitedeploy.status."""
+# No `from __future__ import annotations` here: Powertools reads the route signatures at runtime.
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sitedeploy import status
+from sitedeploy.api import BadRequest, create_resolver, current_owner
+from sitedeploy.models import SUPPORTED_PLATFORMS, DeploymentList, DeploymentStatusResponse, Platform
+from sitedeploy.observability import logger, metrics, tracer
+from sitedeploy.records import DeploymentNotFound
+
+app = create_resolver()
+
+ChatId = Annotated[
+    str | None, Query(alias="chatId", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
+]
+
+
+@app.get("/deployments/<deploymentId>")
+@tracer.capture_method
+def get_deployment(deploymentId: Annotated[str, Path(max_length=64)]) -> DeploymentStatusResponse:
+    return status.deployment_status(current_owner(app), deploymentId)
+
+
+@app.get("/deploy-status")
+@tracer.capture_method
+def deploy_status(
+    platform: Annotated[Platform, Query()],
+    deployment_id: Annotated[str, Query(alias="deploymentId", min_length=1, max_length=64)],
+) -> DeploymentStatusResponse:
+    """The front end's existing polling URL; the platform must be one we publish to and must match."""
+    if platform not in SUPPORTED_PLATFORMS:
+        raise BadRequest(f"platform {platform.value} is not supported", code="unsupported_platform")
+    answer = status.deployment_status(current_owner(app), deployment_id)
+    if answer.platform != platform:
+        raise DeploymentNotFound(deployment_id)
+    return answer
+
+
+@app.get("/deployments")
+@tracer.capture_method
+def list_deployments(
+    chat_id: ChatId = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> DeploymentList:
+    return status.list_deployments(current_owner(app), chat_id=chat_id, limit=limit, cursor=cursor)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,15 @@
+"""API glue: the only part of the library that knows API Gateway events exist."""
+
+from sitedeploy.api.auth import current_owner
+from sitedeploy.api.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized
+from sitedeploy.api.resolver import create_resolver
+
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "Conflict",
+    "NotFound",
+    "Unauthorized",
+    "create_resolver",
+    "current_owner",
+]

@@ -1,0 +1,111 @@
+"""One error shape, ``{"error": <message>, "code": <machine code>}``, for every 4xx and 5xx.
+
+Messages name the offending field or path so that a client can fix its request; they never echo
+request bodies (which may hold credentials) and never carry internal detail on a 500."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import ServiceError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from sitedeploy.observability import logger
+from sitedeploy.records import DeploymentNotFound, InvalidCursor
+
+
+class ApiError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class BadRequest(ApiError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+
+
+def error_response(status: int, code: str, message: str) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"error": message, "code": code}),
+    )
+
+
+def describe_validation_errors(errors: list[Any]) -> str:
+    """Turn pydantic's error list into one line that names each offending field."""
+    parts = []
+    for err in errors[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
+        message = str(err.get("msg", "is invalid"))
+        if err.get("type") == "extra_forbidden":
+            message = "unknown field"
+        elif err.get("type") == "missing":
+            message = "is required"
+        parts.append(f"{loc}: {message}")
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "; ".join(parts) + more
+
+
+def _api_error(exc: ApiError) -> Response[str]:
+    return error_response(exc.status, exc.code, exc.message)
+
+
+def _validation_error(exc: RequestValidationError) -> Response[str]:
+    return error_response(400, "validation_error", describe_validation_errors(list(exc.errors())))
+
+
+def _not_found(exc: DeploymentNotFound) -> Response[str]:
+    return error_response(404, "not_found", str(exc))
+
+
+def _bad_cursor(exc: InvalidCursor) -> Response[str]:
+    return error_response(400, "invalid_cursor", str(exc))
+
+
+def _service_error(exc: ServiceError) -> Response[str]:
+    return error_response(exc.status_code, "error", str(exc.msg))
+
+
+def _no_route(_exc: Exception) -> Response[str]:
+    return error_response(404, "route_not_found", "no such route")
+
+
+def _unexpected(exc: Exception) -> Response[str]:
+    # Logged with its traceback for the operator; the client learns nothing internal.
+    logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
+    return error_response(500, "internal_error", "internal error")
+
+
+def register_error_handlers(app: APIGatewayHttpResolver) -> None:
+    """Most specific first is not needed: Powertools picks the handler by the exception's MRO."""
+    app.exception_handler(ApiError)(_api_error)
+    app.exception_handler(RequestValidationError)(_validation_error)
+    app.exception_handler(DeploymentNotFound)(_not_found)
+    app.exception_handler(InvalidCursor)(_bad_cursor)
+    app.exception_handler(ServiceError)(_service_error)
+    app.not_found(_no_route)
+    app.exception_handler(Exception)(_unexpected)

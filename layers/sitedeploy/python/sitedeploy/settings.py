@@ -1,0 +1,40 @@
+"""Configuration read from the function's environment, which template.yaml (or the local stack,
+from the same template) sets. Read lazily so that tests can point a handler at other resources."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    deployments_table: str
+    platform_tokens_table: str
+    staging_bucket: str
+    platform_credentials_secret: str
+    user_tokens_key_id: str
+    site_ttl_days: int
+    history_retention_days: int
+    # Set only by the local stack: where its served copies of the sites live.
+    local_site_base: str | None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            deployments_table=env.get("DEPLOYMENTS_TABLE", ""),
+            platform_tokens_table=env.get("PLATFORM_TOKENS_TABLE", ""),
+            staging_bucket=env.get("STAGING_BUCKET", ""),
+            platform_credentials_secret=env.get("PLATFORM_CREDENTIALS_SECRET", ""),
+            user_tokens_key_id=env.get("USER_TOKENS_KEY_ID", ""),
+            site_ttl_days=int(env.get("SITE_TTL_DAYS", "7")),
+            history_retention_days=int(env.get("HISTORY_RETENTION_DAYS", "90")),
+            local_site_base=env.get("SITEDEPLOY_LOCAL_SITE_BASE") or None,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

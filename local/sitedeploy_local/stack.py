@@ -1,0 +1,194 @@
+"""The whole local stack in one object: start it, use it, stop it. ``make dev`` runs it in the
+foreground; the tests start one per session."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from sitedeploy_local.auth import KEY_ID, LOCAL_AUDIENCE, LOCAL_ISSUER, DevIssuer, JwtAuthorizer
+from sitedeploy_local.aws import MotoServer, provision
+from sitedeploy_local.gateway import Gateway
+from sitedeploy_local.runtime import FunctionHost
+from sitedeploy_local.streams import StreamPump
+from sitedeploy_local.template import FunctionSpec, Template
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class StackOptions:
+    root: Path = REPO_ROOT
+    state_dir: Path | None = None
+    gateway_port: int = 0
+    echo_logs: bool = False
+    max_concurrency: int = 4
+    parameters: dict[str, Any] = field(default_factory=dict)
+    extra_environment: dict[str, str] = field(default_factory=dict)
+    write_local_json: bool = True
+    warm: bool = True
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions | None = None) -> None:
+        self.options = options or StackOptions()
+        self.state_dir = self.options.state_dir or (self.options.root / ".sitedeploy")
+        self.log_dir = self.state_dir / "logs"
+        self.moto = MotoServer(log_path=None)
+        self.template: Template | None = None
+        self.functions: dict[str, FunctionSpec] = {}
+        self.hosts: dict[str, FunctionHost] = {}
+        self.gateway: Gateway | None = None
+        self.pump: StreamPump | None = None
+        self.issuer: DevIssuer | None = None
+        self._log_lock = threading.Lock()
+        self._log_files: dict[str, Any] = {}
+        self.log_listeners: list[Callable[[str, str], None]] = []
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.moto.start()
+        parameters = {"JwtIssuer": LOCAL_ISSUER, "JwtAudience": LOCAL_AUDIENCE, **self.options.parameters}
+        template = Template.load(self.options.root / "template.yaml", parameters)
+        provision(template, self.moto)
+        self.template = template
+        self.issuer = DevIssuer.load_or_create(self.state_dir / "jwt-key.pem")
+        self.functions = template.functions()
+        for name, spec in self.functions.items():
+            self.hosts[name] = FunctionHost(
+                spec,
+                self.function_environment(spec),
+                max_concurrency=self.options.max_concurrency,
+                log_sink=self._log,
+            )
+        if self.options.warm:
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                list(pool.map(lambda host: host.warm(), self.hosts.values()))
+        auth = template.http_api_auth()
+        public = self.issuer.private_key.public_key()
+        assert isinstance(public, rsa.RSAPublicKey)
+        authorizer = JwtAuthorizer(auth["issuer"], auth["audience"], {KEY_ID: public})
+        routes = [route for spec in self.functions.values() for route in spec.routes]
+        cors = self._cors_origins(template)
+        self.gateway = Gateway(
+            routes, self.hosts, authorizer, port=self.options.gateway_port, cors_origins=cors
+        )
+        self.gateway.start()
+        self.pump = self._make_pump(template)
+        self.pump.start()
+        if self.options.write_local_json:
+            self.write_local_json()
+        return self
+
+    def stop(self) -> None:
+        if self.pump:
+            self.pump.stop()
+        if self.gateway:
+            self.gateway.stop()
+        for host in self.hosts.values():
+            host.stop()
+        self.moto.stop()
+        with self._log_lock:
+            for handle in self._log_files.values():
+                handle.close()
+            self._log_files.clear()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # -- pieces ---------------------------------------------------------------------------------
+
+    def function_environment(self, spec: FunctionSpec) -> dict[str, str]:
+        inherited = {
+            k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH"}
+        }
+        stack_name = self.template.stack_name if self.template else "sitedeploy-local"
+        return {
+            **inherited,
+            **spec.environment,
+            **self.moto.environment,
+            "AWS_LAMBDA_FUNCTION_NAME": f"{stack_name}-{spec.logical_id}",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "PYTHONUNBUFFERED": "1",
+            "SITEDEPLOY_LOCAL": "1",
+            **self.options.extra_environment,
+        }
+
+    def _make_pump(self, template: Template) -> StreamPump:
+        tables: dict[str, str] = {}
+        streams: dict[str, str] = {}
+        ttl: dict[str, str] = {}
+        for name, res in template.of_type("AWS::DynamoDB::Table").items():
+            tables[name] = template.physical[name]
+            arn = template.attributes.get((name, "StreamArn"))
+            if arn:
+                streams[name] = arn
+            spec = (res.get("Properties") or {}).get("TimeToLiveSpecification") or {}
+            if spec.get("Enabled"):
+                ttl[name] = spec["AttributeName"]
+        pump = StreamPump(self.moto.client, tables, streams, ttl)
+        for spec in self.functions.values():
+            for subscription in spec.subscriptions:
+                pump.subscribe(subscription, self.hosts[spec.logical_id])
+        return pump
+
+    @staticmethod
+    def _cors_origins(template: Template) -> list[str]:
+        for res in template.of_type("AWS::Serverless::HttpApi").values():
+            cors = (res.get("Properties") or {}).get("CorsConfiguration") or {}
+            origins = template.resolve(cors.get("AllowOrigins") or [])
+            return [str(o) for o in origins] if isinstance(origins, list) else [str(origins)]
+        return []
+
+    def _log(self, function: str, line: str) -> None:
+        with self._log_lock:
+            handle = self._log_files.get(function)
+            if handle is None:
+                handle = open(self.log_dir / f"{function}.log", "a", encoding="utf-8")  # noqa: SIM115
+                self._log_files[function] = handle
+            handle.write(line + "\n")
+            handle.flush()
+        if self.options.echo_logs:
+            print(f"[{function}] {line}", flush=True)
+        for listener in self.log_listeners:
+            listener(function, line)
+
+    # -- for people and tests -------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        assert self.gateway is not None
+        return self.gateway.url
+
+    def mint_token(self, sub: str = "dev-user", **kwargs: Any) -> str:
+        assert self.issuer is not None
+        return self.issuer.mint(sub, **kwargs)
+
+    def resource(self, logical_id: str) -> str:
+        assert self.template is not None
+        return self.template.physical[logical_id]
+
+    def local_json(self, token: str) -> dict[str, Any]:
+        return {"apiUrl": self.api_url, "token": token}
+
+    def write_local_json(self, token: str | None = None) -> Path:
+        """``{"apiUrl", "token"}`` for the CLI and scripts; the dev token is for sub=dev-user."""
+        path = self.state_dir / "local.json"
+        path.write_text(json.dumps(self.local_json(token or self.mint_token("dev-user")), indent=2) + "\n")
+        path.chmod(0o600)
+        return path

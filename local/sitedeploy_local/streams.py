@@ -1,0 +1,325 @@
+"""Lambda's DynamoDB event source mappings, locally: read each table's stream, keep the records a
+function's FilterCriteria admit, and invoke the function with Lambda-shaped batches.
+
+moto never expires TTL items, so the pump also plays DynamoDB's TTL process: it deletes items
+whose TTL attribute has passed and marks the REMOVE records of those deletions with the service
+identity (``userIdentity: {type: Service, principalId: dynamodb.amazonaws.com}``), as DynamoDB does.
+
+Per function, records are processed in order per item key (ParallelizationFactor lanes, each lane
+strictly in order); a failed batch is retried from the first failure (ReportBatchItemFailures),
+split in two when BisectBatchOnFunctionError is on, and given up after MaximumRetryAttempts, when
+it goes to the on-failure list (the local stand-in for the on-failure destination)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import queue
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sitedeploy_local.filters import matches_any
+from sitedeploy_local.runtime import FunctionHost, InvokeError
+from sitedeploy_local.template import REGION, StreamSubscription
+
+TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+LOCAL_RETRY_CAP = 3  # Lambda's default (-1) retries until the record expires; locally we stop sooner.
+
+Invoker = Callable[[dict[str, Any]], Any]
+
+
+def _jsonable(value: Any) -> Any:
+    """boto3's stream records → the JSON Lambda receives (bytes as base64, datetimes as epoch)."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    return value
+
+
+def _key_id(keys: dict[str, Any]) -> str:
+    return json.dumps(keys, sort_keys=True)
+
+
+@dataclass
+class Delivery:
+    function: str
+    records: list[dict[str, Any]]
+    outcome: str  # "ok" | "partial" | "failed" | "dropped"
+
+
+@dataclass
+class _Lane:
+    inbox: queue.Queue[dict[str, Any] | None] = field(default_factory=queue.Queue)
+
+
+class _Consumer:
+    """One event source mapping: a function and the filtered records bound for it."""
+
+    def __init__(self, pump: StreamPump, subscription: StreamSubscription, invoke: Invoker) -> None:
+        self.subscription = subscription
+        self._pump = pump
+        self._invoke = invoke
+        self._lanes = [_Lane() for _ in range(max(1, subscription.parallelization))]
+        self._outstanding = 0
+        self._count_lock = threading.Lock()
+        self._threads = [
+            threading.Thread(
+                target=self._run, args=(lane,), daemon=True, name=f"pump-{subscription.function}-{i}"
+            )
+            for i, lane in enumerate(self._lanes)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        for lane in self._lanes:
+            lane.inbox.put(None)
+
+    def offer(self, record: dict[str, Any]) -> None:
+        if not matches_any(self.subscription.patterns, record):
+            return
+        keys = _key_id(record["dynamodb"].get("Keys", {}))
+        lane = self._lanes[zlib.crc32(keys.encode()) % len(self._lanes)]
+        with self._count_lock:
+            self._outstanding += 1
+        lane.inbox.put(record)
+
+    @property
+    def idle(self) -> bool:
+        with self._count_lock:
+            return self._outstanding == 0
+
+    def _run(self, lane: _Lane) -> None:
+        while True:
+            first = lane.inbox.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.subscription.batch_size:
+                try:
+                    more = lane.inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    lane.inbox.put(None)
+                    break
+                batch.append(more)
+            try:
+                self._deliver(batch)
+            finally:
+                with self._count_lock:
+                    self._outstanding -= len(batch)
+
+    def _deliver(self, batch: list[dict[str, Any]]) -> None:
+        limit = self.subscription.maximum_retry_attempts
+        attempts_left = LOCAL_RETRY_CAP if limit < 0 else min(limit, LOCAL_RETRY_CAP)
+        pending = [batch]
+        while pending:
+            records = pending.pop(0)
+            try:
+                result = self._invoke({"Records": records})
+                failures = (
+                    _failed_from(result, records) if self.subscription.report_batch_item_failures else None
+                )
+            except InvokeError:
+                failures = 0
+            if failures is None:
+                self._pump.record(Delivery(self.subscription.function, records, "ok"))
+                continue
+            failed = records[failures:]
+            self._pump.record(
+                Delivery(self.subscription.function, records, "partial" if failures else "failed")
+            )
+            if attempts_left <= 0:
+                self._pump.record(Delivery(self.subscription.function, failed, "dropped"))
+                continue
+            attempts_left -= 1
+            time.sleep(self._pump.retry_delay)
+            if self.subscription.bisect_on_error and len(failed) > 1:
+                half = len(failed) // 2
+                pending[:0] = [failed[:half], failed[half:]]
+            else:
+                pending.insert(0, failed)
+
+
+def _failed_from(result: Any, records: list[dict[str, Any]]) -> int | None:
+    """Index of the first failed record per ReportBatchItemFailures, or None when all succeeded."""
+    items = (result or {}).get("batchItemFailures") if isinstance(result, dict) else None
+    if not items:
+        return None
+    failed_ids = {str(item.get("itemIdentifier")) for item in items}
+    for index, record in enumerate(records):
+        if record["dynamodb"]["SequenceNumber"] in failed_ids:
+            return index
+    return 0  # an identifier we never sent: Lambda treats the whole batch as failed
+
+
+class StreamPump:
+    def __init__(
+        self,
+        moto_client: Callable[[str], Any],
+        tables: dict[str, str],
+        stream_arns: dict[str, str],
+        ttl_attributes: dict[str, str],
+        *,
+        poll_interval: float = 0.1,
+        ttl_interval: float = 1.0,
+        retry_delay: float = 0.5,
+    ) -> None:
+        self._ddb = moto_client("dynamodb")
+        self._streams = moto_client("dynamodbstreams")
+        self._tables = tables  # logical id → table name
+        self._stream_arns = stream_arns  # logical id → stream arn
+        self._ttl = ttl_attributes  # logical id → TTL attribute name
+        self._consumers: dict[str, list[_Consumer]] = {}
+        self._iterators: dict[str, dict[str, str]] = {}
+        self._ttl_keys: set[str] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_ttl = 0.0
+        self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self.poll_interval = poll_interval
+        self.ttl_interval = ttl_interval
+        self.retry_delay = retry_delay
+        self.deliveries: list[Delivery] = []
+        self.ttl_enabled = True
+
+    def subscribe(self, subscription: StreamSubscription, host: FunctionHost | Invoker) -> None:
+        invoke: Invoker = host.invoke if isinstance(host, FunctionHost) else host
+        consumer = _Consumer(self, subscription, invoke)
+        self._consumers.setdefault(subscription.table, []).append(consumer)
+        if self._thread is not None:
+            consumer.start()
+
+    def record(self, delivery: Delivery) -> None:
+        with self._lock:
+            self.deliveries.append(delivery)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for table in self._stream_arns:
+            self._iterators[table] = self._latest_iterators(table)
+        for consumers in self._consumers.values():
+            for consumer in consumers:
+                consumer.start()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="stream-pump")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        for consumers in self._consumers.values():
+            for consumer in consumers:
+                consumer.stop()
+
+    def _latest_iterators(self, table: str) -> dict[str, str]:
+        arn = self._stream_arns[table]
+        shards = self._streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+        return {
+            shard["ShardId"]: self._streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST"
+            )["ShardIterator"]
+            for shard in shards
+        }
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.ttl_enabled and time.monotonic() - self._last_ttl >= self.ttl_interval:
+                    self.expire_now()
+                self.poll_once()
+            except Exception as exc:  # the pump must outlive a hiccup of the local AWS
+                print(f"stream pump: {type(exc).__name__}: {exc}", flush=True)
+            self._stop.wait(self.poll_interval)
+
+    # -- work -----------------------------------------------------------------------------------
+
+    def poll_once(self) -> int:
+        """Read whatever the streams hold now and hand it to the consumers; returns the count."""
+        count = 0
+        with self._read_lock:
+            for table, iterators in self._iterators.items():
+                for shard, iterator in list(iterators.items()):
+                    answer = self._streams.get_records(ShardIterator=iterator, Limit=1000)
+                    iterators[shard] = answer.get("NextShardIterator") or iterator
+                    for raw in answer.get("Records", []):
+                        record = self._lambda_record(table, raw)
+                        count += 1
+                        for consumer in self._consumers.get(table, []):
+                            consumer.offer(record)
+        return count
+
+    def _lambda_record(self, table: str, raw: dict[str, Any]) -> dict[str, Any]:
+        record: dict[str, Any] = _jsonable(raw)
+        record["eventVersion"] = "1.1"
+        record["awsRegion"] = REGION
+        record["eventSourceARN"] = self._stream_arns[table]
+        if record.get("eventName") == "REMOVE":
+            key = _key_id(record["dynamodb"].get("Keys", {}))
+            with self._lock:
+                if key in self._ttl_keys:
+                    self._ttl_keys.discard(key)
+                    record["userIdentity"] = dict(TTL_IDENTITY)
+        return record
+
+    def expire_now(self, *, now: float | None = None) -> int:
+        """Delete every item whose TTL has passed, as DynamoDB's TTL process would; returns the count.
+        (DynamoDB may take days; locally it is at most ``ttl_interval`` seconds.)"""
+        self._last_ttl = time.monotonic()
+        moment = int(now if now is not None else time.time())
+        deleted = 0
+        for table_id, attribute in self._ttl.items():
+            table = self._tables[table_id]
+            key_names = [
+                k["AttributeName"] for k in self._ddb.describe_table(TableName=table)["Table"]["KeySchema"]
+            ]
+            pages = self._ddb.get_paginator("scan").paginate(
+                TableName=table,
+                FilterExpression="#ttl <= :now",
+                ExpressionAttributeNames={"#ttl": attribute},
+                ExpressionAttributeValues={":now": {"N": str(moment)}},
+            )
+            for page in pages:
+                for item in page.get("Items", []):
+                    keys = {name: item[name] for name in key_names}
+                    with self._lock:
+                        self._ttl_keys.add(_key_id(_jsonable(keys)))
+                    try:
+                        self._ddb.delete_item(
+                            TableName=table,
+                            Key=keys,
+                            ConditionExpression="#ttl <= :now",
+                            ExpressionAttributeNames={"#ttl": attribute},
+                            ExpressionAttributeValues={":now": {"N": str(moment)}},
+                        )
+                        deleted += 1
+                    except self._ddb.exceptions.ConditionalCheckFailedException:
+                        # Pushed forward (or deleted) since the scan: not expired after all.
+                        with self._lock:
+                            self._ttl_keys.discard(_key_id(_jsonable(keys)))
+        return deleted
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Block until every record already in the streams has been delivered (tests, the demo)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            read = self.poll_once()
+            if read == 0 and all(c.idle for cs in self._consumers.values() for c in cs):
+                return
+            time.sleep(0.05)
+        raise TimeoutError("stream pump still busy")

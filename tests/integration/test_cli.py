@@ -1,0 +1,84 @@
+"""The `sitedeploy` command against the local stack, as a person runs it (a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sitedeploy.records import DeploymentsRepository
+from sitedeploy_local.ports import free_port
+from sitedeploy_local.stack import LocalStack
+from tests.factories import deployment
+
+
+def _run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("SITEDEPLOY_")}
+    return subprocess.run(
+        [sys.executable, "-m", "sitedeploy_cli", *args],
+        capture_output=True,
+        text=True,
+        env={**clean_env, **(env or {})},
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+def test_list_and_status(clean: LocalStack, owner: str, tmp_path: Path) -> None:
+    repo = DeploymentsRepository(clean.resource("DeploymentsTable"), clean.moto.client("dynamodb"))
+    record = deployment(owner, project_name="landing")
+    repo.create(record)
+    env = {"SITEDEPLOY_API_URL": clean.api_url, "SITEDEPLOY_TOKEN": clean.mint_token(owner)}
+    listed = _run("--json", "list", env=env, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert [d["deploymentId"] for d in json.loads(listed.stdout)["deployments"]] == [record.deployment_id]
+    shown = _run("status", record.deployment_id, env=env, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert record.deployment_id in shown.stdout
+    assert "landing" in shown.stdout
+
+
+def test_reads_local_json_when_nothing_is_configured(clean: LocalStack, owner: str, tmp_path: Path) -> None:
+    (tmp_path / ".sitedeploy").mkdir()
+    (tmp_path / ".sitedeploy" / "local.json").write_text(
+        json.dumps({"apiUrl": clean.api_url, "token": clean.mint_token(owner)})
+    )
+    nested = tmp_path / "site" / "dist"
+    nested.mkdir(parents=True)
+    done = _run("list", cwd=nested)
+    assert done.returncode == 0, done.stderr
+    assert "no deployments yet" in done.stdout
+
+
+def test_clear_errors_and_no_traceback(clean: LocalStack, owner: str, tmp_path: Path) -> None:
+    unreachable = _run(
+        "list",
+        env={"SITEDEPLOY_API_URL": f"http://127.0.0.1:{free_port()}", "SITEDEPLOY_TOKEN": "x"},
+        cwd=tmp_path,
+    )
+    assert unreachable.returncode != 0
+    assert "cannot reach the API" in unreachable.stderr
+    expired = _run(
+        "list",
+        env={"SITEDEPLOY_API_URL": clean.api_url, "SITEDEPLOY_TOKEN": clean.mint_token(owner, ttl=-5)},
+        cwd=tmp_path,
+    )
+    assert expired.returncode != 0
+    assert "unauthorized" in expired.stderr
+    missing = _run(
+        "status",
+        "dpl_" + "d" * 26,
+        env={"SITEDEPLOY_API_URL": clean.api_url, "SITEDEPLOY_TOKEN": clean.mint_token(owner)},
+        cwd=tmp_path,
+    )
+    assert missing.returncode != 0
+    assert "not found" in missing.stderr
+    unconfigured = _run("list", cwd=tmp_path)
+    assert unconfigured.returncode != 0
+    assert "make dev" in unconfigured.stderr
+    for done in (unreachable, expired, missing, unconfigured):
+        assert "Traceback" not in done.stderr

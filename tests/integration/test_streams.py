@@ -1,0 +1,164 @@
+"""The stream pump: FilterCriteria from the template's syntax, Lambda-shaped batches delivered to a
+function running in its own execution environment, TTL expiry as service-identity REMOVE records."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sitedeploy_local.runtime import FunctionHost
+from sitedeploy_local.stack import LocalStack
+from sitedeploy_local.template import FunctionSpec, StreamSubscription
+
+RECORDER = Path(__file__).resolve().parents[1] / "fixtures" / "functions" / "recorder"
+PENDING_DEPLOYMENTS = {
+    "eventName": ["INSERT"],
+    "dynamodb": {"NewImage": {"entity": {"S": ["Deployment"]}, "status": {"S": ["pending"]}}},
+}
+TTL_REMOVALS = {
+    "eventName": ["REMOVE"],
+    "userIdentity": {"type": ["Service"], "principalId": ["dynamodb.amazonaws.com"]},
+}
+
+
+class Recorder:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def events(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines()]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [r for e in self.events() for r in e["Records"]]
+
+
+@pytest.fixture
+def subscribe(clean: LocalStack, tmp_path: Path) -> Iterator[Any]:
+    """Subscribe a fresh recorder function to the deployments table's stream with a pattern."""
+    hosts: list[FunctionHost] = []
+
+    def make(*patterns: dict[str, Any], report_failures: bool = False, retries: int = 1) -> Recorder:
+        out = tmp_path / f"recorded-{uuid.uuid4().hex[:6]}.jsonl"
+        name = f"Recorder{len(hosts)}"
+        spec = FunctionSpec(
+            logical_id=name, code_dir=RECORDER, handler="app.handler", timeout=10, memory=128, environment={}
+        )
+        host = FunctionHost(spec, {**clean.function_environment(spec), "RECORDER_FILE": str(out)})
+        hosts.append(host)
+        assert clean.pump is not None
+        clean.pump.subscribe(
+            StreamSubscription(
+                function=name,
+                table="DeploymentsTable",
+                patterns=tuple(patterns),
+                maximum_retry_attempts=retries,
+                report_batch_item_failures=report_failures,
+            ),
+            host,
+        )
+        return Recorder(out)
+
+    yield make
+    for host in hosts:
+        host.stop()
+    # Unsubscribe: the pump keeps consumers per table; drop the recorders we added.
+    assert clean.pump is not None
+    consumers = clean.pump._consumers.get("DeploymentsTable", [])
+    for consumer in [c for c in consumers if c.subscription.function.startswith("Recorder")]:
+        consumer.stop()
+        consumers.remove(consumer)
+
+
+def _put(local: LocalStack, **attrs: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {"pk": {"S": f"TEST#{uuid.uuid4().hex}"}, "sk": {"S": "META"}}
+    for name, value in attrs.items():
+        if isinstance(value, bool):
+            item[name] = {"BOOL": value}
+        elif isinstance(value, int):
+            item[name] = {"N": str(value)}
+        else:
+            item[name] = {"S": str(value)}
+    local.moto.client("dynamodb").put_item(TableName=local.resource("DeploymentsTable"), Item=item)
+    return item
+
+
+def test_insert_reaches_a_subscribed_function_only_when_its_filter_matches(
+    clean: LocalStack, subscribe: Any
+) -> None:
+    recorder = subscribe(PENDING_DEPLOYMENTS)
+    matching = _put(clean, entity="Deployment", status="pending")
+    _put(clean, entity="Deployment", status="ready")  # wrong status
+    _put(clean, entity="Site", status="pending")  # wrong entity
+    assert clean.pump is not None
+    clean.pump.wait_idle()
+    records = recorder.records()
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in records] == [matching["pk"]["S"]]
+    record = records[0]
+    assert record["eventName"] == "INSERT"
+    assert record["eventSource"] == "aws:dynamodb"
+    assert record["eventSourceARN"] == clean.template.attributes[("DeploymentsTable", "StreamArn")]  # type: ignore[union-attr]
+    assert record["dynamodb"]["NewImage"]["status"] == {"S": "pending"}
+    assert record["dynamodb"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert isinstance(record["dynamodb"]["ApproximateCreationDateTime"], int)
+    assert "userIdentity" not in record
+
+
+def test_modify_and_remove_do_not_match_an_insert_filter(clean: LocalStack, subscribe: Any) -> None:
+    recorder = subscribe(PENDING_DEPLOYMENTS)
+    item = _put(clean, entity="Deployment", status="ready")
+    ddb = clean.moto.client("dynamodb")
+    table = clean.resource("DeploymentsTable")
+    ddb.put_item(TableName=table, Item={**item, "status": {"S": "pending"}})  # MODIFY into pending
+    ddb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+    assert clean.pump is not None
+    clean.pump.wait_idle()
+    assert recorder.records() == []
+
+
+def test_expired_item_becomes_a_ttl_remove_record(clean: LocalStack, subscribe: Any) -> None:
+    recorder = subscribe(TTL_REMOVALS)
+    every_remove = subscribe({"eventName": ["REMOVE"]})
+    now = int(time.time())
+    expired = _put(clean, entity="Site", expiresAt=now - 10)
+    alive = _put(clean, entity="Site", expiresAt=now + 3600)
+    by_hand = _put(clean, entity="Site")
+    clean.moto.client("dynamodb").delete_item(
+        TableName=clean.resource("DeploymentsTable"), Key={"pk": by_hand["pk"], "sk": by_hand["sk"]}
+    )
+    assert clean.pump is not None
+    clean.pump.expire_now()  # the pump's own TTL pass may already have done it; either way it is gone
+    clean.pump.wait_idle()
+    ttl_records = recorder.records()
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in ttl_records] == [expired["pk"]["S"]]
+    assert ttl_records[0]["userIdentity"] == {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    assert ttl_records[0]["dynamodb"]["OldImage"]["entity"] == {"S": "Site"}
+    removes = {r["dynamodb"]["Keys"]["pk"]["S"]: r for r in every_remove.records()}
+    assert set(removes) == {expired["pk"]["S"], by_hand["pk"]["S"]}
+    assert "userIdentity" not in removes[by_hand["pk"]["S"]]
+    item = clean.moto.client("dynamodb").get_item(
+        TableName=clean.resource("DeploymentsTable"), Key={"pk": alive["pk"], "sk": alive["sk"]}
+    )
+    assert "Item" in item
+
+
+def test_batch_item_failures_are_retried_then_given_up(clean: LocalStack, subscribe: Any) -> None:
+    recorder = subscribe(
+        {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"entity": {"S": ["Probe"]}}}},
+        report_failures=True,
+        retries=2,
+    )
+    failing = _put(clean, entity="Probe", fail=True)
+    assert clean.pump is not None
+    clean.pump.wait_idle(timeout=30)
+    seen = [r["dynamodb"]["Keys"]["pk"]["S"] for r in recorder.records()]
+    assert seen.count(failing["pk"]["S"]) == 3  # the first try and two retries
+    dropped = [d for d in clean.pump.deliveries if d.outcome == "dropped"]
+    assert any(r["dynamodb"]["Keys"]["pk"]["S"] == failing["pk"]["S"] for d in dropped for r in d.records)
