@@ -18,7 +18,7 @@ from sitedeploy_local.stack import LocalStack, StackOptions
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sitedeploy-demo-") as state:
         stack = LocalStack(StackOptions(state_dir=Path(state), write_local_json=False))
-        print("starting the local stack...", flush=True)  # noqa: T201
+        print("starting the local stack...", flush=True)
         with stack:
             token = stack.mint_token("demo-user")
             http = urllib3.PoolManager()
@@ -35,8 +35,8 @@ def main() -> int:
                 mark = "ok " if answer.status == expected else "BAD"
                 failed += answer.status != expected
                 body = json.loads(answer.data)
-                print(f"  [{mark}] {title}: GET {path} -> {answer.status} {json.dumps(body)}")  # noqa: T201
-            print(f"\nAPI was at {stack.api_url}; `make dev` keeps it running.")  # noqa: T201
+                print(f"  [{mark}] {title}: GET {path} -> {answer.status} {json.dumps(body)}")
+            print(f"\nAPI was at {stack.api_url}; `make dev` keeps it running.")
         return 1 if failed else 0
 
 
