@@ -24,12 +24,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     local = LocalStack(options).start()
     # In-process code (repository tests, handlers invoked directly) reaches the same moto server.
     saved = dict(os.environ)
-    os.environ.update(local.moto.environment)
-    os.environ["DEPLOYMENTS_TABLE"] = local.resource("DeploymentsTable")
+    # The environment the template gives the functions (tables, bucket, secret, key, emulator URLs).
+    function_env = local.function_environment(local.functions["PublisherFunction"])
+    os.environ.update({k: v for k, v in function_env.items() if k not in {"PATH", "HOME", "LANG", "TMPDIR"}})
     os.environ["PLATFORM_TOKENS_TABLE"] = local.resource("PlatformTokensTable")
-    os.environ["STAGING_BUCKET"] = local.resource("StagingBucket")
-    os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
     os.environ["POWERTOOLS_SERVICE_NAME"] = "sitedeploy-tests"
+    os.environ.pop("AWS_LAMBDA_FUNCTION_NAME", None)
     try:
         yield local
     finally:

@@ -23,15 +23,11 @@ class ApiClient:
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
         self._http = urllib3.PoolManager(
-            retries=Retry(
-                total=3, backoff_factor=0.3, status_forcelist=(502, 503, 504), allowed_methods=["GET"]
-            ),
+            retries=Retry(total=3, backoff_factor=0.3, status_forcelist=(502, 503, 504), allowed_methods=["GET"]),
             timeout=urllib3.Timeout(connect=5, read=30),
         )
 
-    def request(
-        self, method: str, path: str, *, fields: dict[str, Any] | None = None, body: Any = None
-    ) -> Any:
+    def request(self, method: str, path: str, *, fields: dict[str, Any] | None = None, body: Any = None) -> Any:
         headers = {"Authorization": f"Bearer {self.config.token}"}
         data = None
         if body is not None:

@@ -44,9 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 _print_deployment(answer)
         elif args.command == "list":
-            answer = client.request(
-                "GET", "/deployments", fields={"chatId": args.chat_id, "limit": args.limit}
-            )
+            answer = client.request("GET", "/deployments", fields={"chatId": args.chat_id, "limit": args.limit})
             if args.json:
                 print(json.dumps(answer))
             else:

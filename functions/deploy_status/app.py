@@ -15,9 +15,7 @@ from sitedeploy.records import DeploymentNotFound
 
 app = create_resolver()
 
-ChatId = Annotated[
-    str | None, Query(alias="chatId", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
-]
+ChatId = Annotated[str | None, Query(alias="chatId", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
 
 
 @app.get("/deployments/<deploymentId>")

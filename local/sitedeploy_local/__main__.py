@@ -15,14 +15,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sitedeploy-local", description="Run sitedeploy on this machine.")
     parser.add_argument("--port", type=int, default=8787, help="port of the HTTP API gateway (default 8787)")
     parser.add_argument("--quiet", action="store_true", help="do not echo the functions' logs")
-    parser.add_argument(
-        "--state-dir", type=Path, help="where local.json, the dev key and logs go (.sitedeploy)"
-    )
+    parser.add_argument("--state-dir", type=Path, help="where local.json, the dev key and logs go (.sitedeploy)")
     args = parser.parse_args(argv)
 
-    stack = LocalStack(
-        StackOptions(gateway_port=args.port, echo_logs=not args.quiet, state_dir=args.state_dir)
-    )
+    stack = LocalStack(StackOptions(gateway_port=args.port, echo_logs=not args.quiet, state_dir=args.state_dir))
     print("starting the local stack (moto, functions, gateway, stream pump)...", flush=True)
     stack.start()
     token = stack.mint_token("dev-user")

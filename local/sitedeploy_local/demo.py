@@ -1,44 +1,147 @@
-"""``make demo``: start the local stack, do the main job the way the front end does, stop.
-
-Until a platform adapter lands, the main job is the status API: a dev user lists its deployments,
-polls the front end's URL, and is refused without a token."""
+"""``make demo``: start the local stack, deploy examples/site the way the front end does, wait until
+it is live, fetch every file back from the served site, compare bytes and content types, stop."""
 
 from __future__ import annotations
 
+import base64
 import json
+import mimetypes
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 import urllib3
 
-from sitedeploy_local.stack import LocalStack, StackOptions
+from sitedeploy.sitefiles import content_type
+from sitedeploy_local.stack import REPO_ROOT, LocalStack, StackOptions
+
+EXAMPLE = REPO_ROOT / "examples" / "site"
+TEXT_SUFFIXES = {".html", ".css", ".js", ".txt", ".json", ".svg", ".md", ""}
+HOST_FILES = {"_headers", "_redirects"}
+
+
+def front_end_body(folder: Path, project: str) -> dict[str, Any]:
+    """The body the front end sends: text files as strings, everything else as base64."""
+    files: dict[str, Any] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = "/" + path.relative_to(folder).as_posix()
+        data = path.read_bytes()
+        if path.suffix in TEXT_SUFFIXES:
+            files[rel] = data.decode("utf-8")
+        else:
+            files[rel] = {"data": base64.b64encode(data).decode(), "encoding": "base64"}
+    return {"files": files, "chatId": "demo-chat", "projectName": project, "authMode": "platform-managed"}
+
+
+def served_path(rel: str) -> str:
+    """Where Cloudflare's auto-trailing-slash serves a file: /a/index.html at /a/, /b.html at /b."""
+    if rel.endswith("/index.html"):
+        return rel[: -len("index.html")]
+    if rel.endswith(".html"):
+        return rel[: -len(".html")]
+    return rel
+
+
+class Demo:
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=5, read=60))
+        self.auth = {"Authorization": f"Bearer {stack.mint_token('demo-user')}"}
+        self.failures = 0
+
+    def check(self, ok: bool, what: str) -> None:
+        self.failures += not ok
+        print(f"    [{'ok ' if ok else 'BAD'}] {what}")
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        headers = dict(self.auth)
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        answer = self.http.request(method, self.stack.api_url + path, body=data, headers=headers)
+        return answer.status, json.loads(answer.data)
+
+    def wait(self, status_url: str, timeout: float = 120.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        seen: list[str] = []
+        while time.monotonic() < deadline:
+            _, state = self.call("GET", status_url)
+            if not seen or seen[-1] != state["status"]:
+                seen.append(state["status"])
+                print(f"    status: {' → '.join(seen)} ({state.get('progress', 0)}%)")
+            if state["status"] in {"ready", "error"}:
+                return dict(state)
+            time.sleep(0.5)
+        raise TimeoutError(f"{status_url} did not finish in {timeout}s")
+
+    def verify_site(self, local_url: str, folder: Path) -> None:
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        for path in files:
+            rel = "/" + path.relative_to(folder).as_posix()
+            if rel.lstrip("/") in HOST_FILES:
+                continue
+            answer = self.http.request("GET", local_url.rstrip("/") + served_path(rel))
+            expected_type = content_type(rel).split(";")[0]
+            got_type = (answer.headers.get("Content-Type") or "").split(";")[0]
+            self.check(
+                answer.status == 200 and answer.data == path.read_bytes() and got_type == expected_type,
+                f"{served_path(rel):<22} {answer.status} {len(answer.data):>6} bytes  {got_type}",
+            )
+        spa = self.http.request("GET", local_url.rstrip("/") + "/dashboard")
+        self.check(
+            spa.status == 200 and spa.data == (folder / "index.html").read_bytes(),
+            "/dashboard (SPA route) answers index.html",
+        )
+        moved = self.http.request("GET", local_url.rstrip("/") + "/old-about", redirect=False)
+        self.check(
+            moved.status == 301 and moved.headers.get("Location", "").endswith("/about/"),
+            "/old-about redirects 301 to /about/ (_redirects)",
+        )
+        cached = self.http.request("GET", local_url.rstrip("/") + "/assets/logo.png")
+        self.check(
+            "immutable" in (cached.headers.get("Cache-Control") or ""),
+            "/assets/* carry Cache-Control: immutable (_headers)",
+        )
+
+    def deploy_front_end_way(self, platform: str) -> dict[str, Any]:
+        print(f"\n==> {platform}: POST /deployments/{platform} (inline files, as the front end sends)")
+        status, accepted = self.call("POST", f"/deployments/{platform}", front_end_body(EXAMPLE, "example-site"))
+        self.check(status == 202, f"accepted with 202: {accepted.get('deploymentId', accepted)}")
+        if status != 202:
+            return {}
+        final = self.wait(accepted["statusUrl"])
+        self.check(
+            final["status"] == "ready",
+            f"ready at {final.get('url')}"
+            if final["status"] == "ready"
+            else f"ended {final['status']}: {final.get('error')}",
+        )
+        if final.get("localUrl"):
+            print(f"    served locally at {final['localUrl']}")
+            self.verify_site(final["localUrl"], EXAMPLE)
+        else:
+            self.check(False, "the status answer gives a localUrl")
+        return final
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sitedeploy-demo-") as state:
         stack = LocalStack(StackOptions(state_dir=Path(state), write_local_json=False))
-        print("starting the local stack...", flush=True)
+        print("starting the local stack (moto, emulators, functions, gateway, stream pump)...", flush=True)
         with stack:
-            token = stack.mint_token("demo-user")
-            http = urllib3.PoolManager()
-            auth = {"Authorization": f"Bearer {token}"}
-            steps = [
-                ("list my deployments", "/deployments", auth, 200),
-                ("poll the front end's URL without an id", "/deploy-status?platform=cloudflare", auth, 400),
-                ("ask for a deployment that is not mine", "/deployments/dpl_" + "a" * 26, auth, 404),
-                ("call without a token", "/deployments", {}, 401),
-            ]
-            failed = 0
-            for title, path, headers, expected in steps:
-                answer = http.request("GET", stack.api_url + path, headers=headers)
-                mark = "ok " if answer.status == expected else "BAD"
-                failed += answer.status != expected
-                body = json.loads(answer.data)
-                print(f"  [{mark}] {title}: GET {path} -> {answer.status} {json.dumps(body)}")
-            print(f"\nAPI was at {stack.api_url}; `make dev` keeps it running.")
-        return 1 if failed else 0
+            demo = Demo(stack)
+            results = [demo.deploy_front_end_way("cloudflare")]
+            print()
+            for result in results:
+                if result.get("url"):
+                    print(f"{result['platform']}: {result['url']}  (locally: {result.get('localUrl')})")
+            print("all checks passed" if not demo.failures else f"{demo.failures} check(s) FAILED")
+            return 1 if demo.failures else 0
 
 
 if __name__ == "__main__":
+    mimetypes.init()
     sys.exit(main())

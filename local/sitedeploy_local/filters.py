@@ -212,9 +212,7 @@ def _string_operator(op: str, arg: Any, path: str) -> _Predicate:
     if op in {"prefix", "suffix"} and isinstance(arg, Mapping):
         inner_op, inner = _single_operator(arg, path)
         if inner_op != "equals-ignore-case" or not isinstance(inner, str):
-            raise ValueError(
-                f"{path}: '{op}' takes a string or {{'equals-ignore-case': string}}, got {arg!r}"
-            )
+            raise ValueError(f"{path}: '{op}' takes a string or {{'equals-ignore-case': string}}, got {arg!r}")
         folded = inner.lower()
         if op == "prefix":
             return lambda v: isinstance(v, str) and v.lower().startswith(folded)
@@ -314,9 +312,7 @@ def _numeric(arg: Any, path: str) -> _Predicate:
         elif op in _UPPER_OPS and upper is None:
             upper = (number, op == "<=")
         else:
-            raise ValueError(
-                f"{path}: bad 'numeric' {arg!r}: use '=' alone, or one of '>'/'>=' and/or one of '<'/'<='"
-            )
+            raise ValueError(f"{path}: bad 'numeric' {arg!r}: use '=' alone, or one of '>'/'>=' and/or one of '<'/'<='")
     if lower is not None and upper is not None:
         (lo, lo_incl), (hi, hi_incl) = lower, upper
         if lo > hi or (lo == hi and not (lo_incl and hi_incl)):

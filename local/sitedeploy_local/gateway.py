@@ -27,9 +27,7 @@ from sitedeploy_local.template import ACCOUNT_ID, HttpRoute
 # API Gateway waits at most 30 s for an integration; Lambda takes at most 6 MB of request.
 INTEGRATION_TIMEOUT = 30.0
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
-_TEXT_TYPES = re.compile(
-    r"^(text/|application/(json|xml|x-www-form-urlencoded|javascript)|.*\+(json|xml))", re.I
-)
+_TEXT_TYPES = re.compile(r"^(text/|application/(json|xml|x-www-form-urlencoded|javascript)|.*\+(json|xml))", re.I)
 
 
 @dataclass(frozen=True)
@@ -235,9 +233,7 @@ class Gateway:
                     try:
                         claims = gateway._authorizer.verify(headers.get("authorization"))
                     except AuthorizerDenied:
-                        self._message(
-                            401, "Unauthorized", {"www-authenticate": 'Bearer error="invalid_token"'}
-                        )
+                        self._message(401, "Unauthorized", {"www-authenticate": 'Bearer error="invalid_token"'})
                         return
                 event = gateway.build_event(
                     method=method,

@@ -15,13 +15,21 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sitedeploy_local.auth import KEY_ID, LOCAL_AUDIENCE, LOCAL_ISSUER, DevIssuer, JwtAuthorizer
-from sitedeploy_local.aws import MotoServer, provision
+from sitedeploy_local.aws import MotoServer, provision, put_secret_json
+from sitedeploy_local.control import ControlServer
+from sitedeploy_local.emulators.cloudflare import CloudflareEmulator
 from sitedeploy_local.gateway import Gateway
 from sitedeploy_local.runtime import FunctionHost
 from sitedeploy_local.streams import StreamPump
 from sitedeploy_local.template import FunctionSpec, Template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# The platform-managed ("Quick Deploy") Cloudflare account of the local stack. Not secrets: they
+# open nothing but the emulator on this machine.
+LOCAL_CLOUDFLARE_ACCOUNT = "5f2c7d4e9a1b4c3d8e7f6a5b4c3d2e1f"
+LOCAL_CLOUDFLARE_TOKEN = "local-platform-cloudflare-token"  # noqa: S105
+LOCAL_CLOUDFLARE_SUBDOMAIN = "sitedeploy-local"
 
 
 @dataclass
@@ -35,6 +43,9 @@ class StackOptions:
     extra_environment: dict[str, str] = field(default_factory=dict)
     write_local_json: bool = True
     warm: bool = True
+    # Platform retries locally: short, so that fault tests take seconds, not minutes.
+    retry_backoff_seconds: float = 0.1
+    retry_after_cap_seconds: float = 3.0
 
 
 class LocalStack:
@@ -49,6 +60,8 @@ class LocalStack:
         self.gateway: Gateway | None = None
         self.pump: StreamPump | None = None
         self.issuer: DevIssuer | None = None
+        self.cloudflare = CloudflareEmulator()
+        self.control = ControlServer()
         self._log_lock = threading.Lock()
         self._log_files: dict[str, Any] = {}
         self.log_listeners: list[Callable[[str, str], None]] = []
@@ -58,10 +71,23 @@ class LocalStack:
     def start(self) -> LocalStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.moto.start()
-        parameters = {"JwtIssuer": LOCAL_ISSUER, "JwtAudience": LOCAL_AUDIENCE, **self.options.parameters}
+        self.cloudflare.start()
+        self.cloudflare.add_account(
+            LOCAL_CLOUDFLARE_ACCOUNT, name="sitedeploy local", subdomain=LOCAL_CLOUDFLARE_SUBDOMAIN
+        )
+        self.cloudflare.add_token(LOCAL_CLOUDFLARE_TOKEN, [LOCAL_CLOUDFLARE_ACCOUNT])
+        self.control.lookups["cloudflare"] = self.cloudflare.site_url
+        self.control.start()
+        parameters = {
+            "JwtIssuer": LOCAL_ISSUER,
+            "JwtAudience": LOCAL_AUDIENCE,
+            "CloudflareApiBaseUrl": self.cloudflare.api_base,
+            **self.options.parameters,
+        }
         template = Template.load(self.options.root / "template.yaml", parameters)
         provision(template, self.moto)
         self.template = template
+        self.set_platform_secret()
         self.issuer = DevIssuer.load_or_create(self.state_dir / "jwt-key.pem")
         self.functions = template.functions()
         for name, spec in self.functions.items():
@@ -80,9 +106,7 @@ class LocalStack:
         authorizer = JwtAuthorizer(auth["issuer"], auth["audience"], {KEY_ID: public})
         routes = [route for spec in self.functions.values() for route in spec.routes]
         cors = self._cors_origins(template)
-        self.gateway = Gateway(
-            routes, self.hosts, authorizer, port=self.options.gateway_port, cors_origins=cors
-        )
+        self.gateway = Gateway(routes, self.hosts, authorizer, port=self.options.gateway_port, cors_origins=cors)
         self.gateway.start()
         self.pump = self._make_pump(template)
         self.pump.start()
@@ -97,6 +121,8 @@ class LocalStack:
             self.gateway.stop()
         for host in self.hosts.values():
             host.stop()
+        self.cloudflare.stop()
+        self.control.stop()
         self.moto.stop()
         with self._log_lock:
             for handle in self._log_files.values():
@@ -112,9 +138,7 @@ class LocalStack:
     # -- pieces ---------------------------------------------------------------------------------
 
     def function_environment(self, spec: FunctionSpec) -> dict[str, str]:
-        inherited = {
-            k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH"}
-        }
+        inherited = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH"}}
         stack_name = self.template.stack_name if self.template else "sitedeploy-local"
         return {
             **inherited,
@@ -126,6 +150,9 @@ class LocalStack:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "PYTHONUNBUFFERED": "1",
             "SITEDEPLOY_LOCAL": "1",
+            "SITEDEPLOY_LOCAL_CONTROL_URLS": json.dumps({"cloudflare": self.control.base_for("cloudflare")}),
+            "PLATFORM_RETRY_BACKOFF_SECONDS": str(self.options.retry_backoff_seconds),
+            "PLATFORM_RETRY_AFTER_CAP_SECONDS": str(self.options.retry_after_cap_seconds),
             **self.options.extra_environment,
         }
 
@@ -179,12 +206,28 @@ class LocalStack:
         assert self.issuer is not None
         return self.issuer.mint(sub, **kwargs)
 
+    def platform_secret(self) -> dict[str, Any]:
+        """What Quick Deploy uses locally: the emulator's account."""
+        return {
+            "cloudflare": {
+                "apiToken": LOCAL_CLOUDFLARE_TOKEN,
+                "accountId": LOCAL_CLOUDFLARE_ACCOUNT,
+                "workerPrefix": "sd",
+            }
+        }
+
+    def set_platform_secret(self, value: dict[str, Any] | None = None) -> None:
+        """Replace the platform credentials secret (tests remove it to see Quick Deploy refused)."""
+        put_secret_json(
+            self.moto, self.resource("PlatformCredentialsSecret"), self.platform_secret() if value is None else value
+        )
+
     def resource(self, logical_id: str) -> str:
         assert self.template is not None
         return self.template.physical[logical_id]
 
     def local_json(self, token: str) -> dict[str, Any]:
-        return {"apiUrl": self.api_url, "token": token}
+        return {"apiUrl": self.api_url, "token": token, "cloudflareApiUrl": self.cloudflare.api_base}
 
     def write_local_json(self, token: str | None = None) -> Path:
         """``{"apiUrl", "token"}`` for the CLI and scripts; the dev token is for sub=dev-user."""

@@ -73,9 +73,7 @@ class _Consumer:
         self._outstanding = 0
         self._count_lock = threading.Lock()
         self._threads = [
-            threading.Thread(
-                target=self._run, args=(lane,), daemon=True, name=f"pump-{subscription.function}-{i}"
-            )
+            threading.Thread(target=self._run, args=(lane,), daemon=True, name=f"pump-{subscription.function}-{i}")
             for i, lane in enumerate(self._lanes)
         ]
 
@@ -130,18 +128,14 @@ class _Consumer:
             records = pending.pop(0)
             try:
                 result = self._invoke({"Records": records})
-                failures = (
-                    _failed_from(result, records) if self.subscription.report_batch_item_failures else None
-                )
+                failures = _failed_from(result, records) if self.subscription.report_batch_item_failures else None
             except InvokeError:
                 failures = 0
             if failures is None:
                 self._pump.record(Delivery(self.subscription.function, records, "ok"))
                 continue
             failed = records[failures:]
-            self._pump.record(
-                Delivery(self.subscription.function, records, "partial" if failures else "failed")
-            )
+            self._pump.record(Delivery(self.subscription.function, records, "partial" if failures else "failed"))
             if attempts_left <= 0:
                 self._pump.record(Delivery(self.subscription.function, failed, "dropped"))
                 continue
@@ -285,9 +279,7 @@ class StreamPump:
         deleted = 0
         for table_id, attribute in self._ttl.items():
             table = self._tables[table_id]
-            key_names = [
-                k["AttributeName"] for k in self._ddb.describe_table(TableName=table)["Table"]["KeySchema"]
-            ]
+            key_names = [k["AttributeName"] for k in self._ddb.describe_table(TableName=table)["Table"]["KeySchema"]]
             pages = self._ddb.get_paginator("scan").paginate(
                 TableName=table,
                 FilterExpression="#ttl <= :now",

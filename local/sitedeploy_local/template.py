@@ -194,9 +194,7 @@ class Template:
                 kind, eprops = event.get("Type"), event.get("Properties") or {}
                 if kind == "HttpApi":
                     auth = (eprops.get("Auth") or {}).get("Authorizer")
-                    routes.append(
-                        HttpRoute(name, str(eprops["Method"]).upper(), str(eprops["Path"]), auth != "NONE")
-                    )
+                    routes.append(HttpRoute(name, str(eprops["Method"]).upper(), str(eprops["Path"]), auth != "NONE"))
                 elif kind == "DynamoDB":
                     stream = eprops["Stream"]
                     table = _stream_table(stream)
@@ -216,9 +214,7 @@ class Template:
                         )
                     )
                 elif kind in {"Schedule", "ScheduleV2"}:
-                    schedules.append(
-                        Schedule(name, str(eprops.get("Schedule") or eprops.get("ScheduleExpression")))
-                    )
+                    schedules.append(Schedule(name, str(eprops.get("Schedule") or eprops.get("ScheduleExpression"))))
             storage = (props.get("EphemeralStorage") or {}).get("Size", 512)
             specs[name] = FunctionSpec(
                 logical_id=name,

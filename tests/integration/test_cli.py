@@ -14,9 +14,7 @@ from sitedeploy_local.stack import LocalStack
 from tests.factories import deployment
 
 
-def _run(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("SITEDEPLOY_")}
     return subprocess.run(
         [sys.executable, "-m", "sitedeploy_cli", *args],

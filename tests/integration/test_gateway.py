@@ -182,9 +182,7 @@ def test_list_bad_parameters_are_400(api: Api, query: str) -> None:
     assert set(body) == {"error", "code"}
 
 
-def test_another_owners_cursor_is_refused(
-    api: Api, api_for: Any, owner: str, repo: DeploymentsRepository
-) -> None:
+def test_another_owners_cursor_is_refused(api: Api, api_for: Any, owner: str, repo: DeploymentsRepository) -> None:
     for m in range(3):
         repo.create(deployment(owner, minutes_ago=m))
     cursor = api.get("/deployments?limit=1")[1]["nextCursor"]

@@ -90,9 +90,7 @@ def _put(local: LocalStack, **attrs: Any) -> dict[str, Any]:
     return item
 
 
-def test_insert_reaches_a_subscribed_function_only_when_its_filter_matches(
-    clean: LocalStack, subscribe: Any
-) -> None:
+def test_insert_reaches_a_subscribed_function_only_when_its_filter_matches(clean: LocalStack, subscribe: Any) -> None:
     recorder = subscribe(PENDING_DEPLOYMENTS)
     matching = _put(clean, entity="Deployment", status="pending")
     _put(clean, entity="Deployment", status="ready")  # wrong status

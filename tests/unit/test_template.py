@@ -15,9 +15,7 @@ import pytest
 from sitedeploy_local.template import Template
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = Template.load(
-    ROOT / "template.yaml", {"JwtIssuer": "https://issuer.example/", "JwtAudience": "aud"}
-)
+TEMPLATE = Template.load(ROOT / "template.yaml", {"JwtIssuer": "https://issuer.example/", "JwtAudience": "aud"})
 
 
 def _functions() -> dict[str, dict]:  # type: ignore[type-arg]
@@ -37,11 +35,7 @@ def _route_keys(name: str) -> set[str]:
 def test_every_route_has_a_sample_event(name: str) -> None:
     code_dir = Path(_functions()[name]["Properties"]["CodeUri"])
     folder = ROOT / "events" / code_dir.name
-    keys = (
-        {json.loads(p.read_text()).get("routeKey") for p in folder.glob("*.json")}
-        if folder.exists()
-        else set()
-    )
+    keys = {json.loads(p.read_text()).get("routeKey") for p in folder.glob("*.json")} if folder.exists() else set()
     missing = _route_keys(name) - keys
     assert not missing, f"{name}: no event in events/{code_dir.name}/ for {sorted(missing)}"
 

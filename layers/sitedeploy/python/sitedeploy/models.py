@@ -55,9 +55,7 @@ ALLOWED_TRANSITIONS: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
             DeploymentStatus.ERROR,
         }
     ),
-    DeploymentStatus.BUILDING: frozenset(
-        {DeploymentStatus.BUILDING, DeploymentStatus.READY, DeploymentStatus.ERROR}
-    ),
+    DeploymentStatus.BUILDING: frozenset({DeploymentStatus.BUILDING, DeploymentStatus.READY, DeploymentStatus.ERROR}),
     DeploymentStatus.READY: frozenset(),
     DeploymentStatus.ERROR: frozenset(),
 }
@@ -113,6 +111,8 @@ class DeploymentRecord(CamelModel):
     expires_at: int | None = None
     options: DeploymentOptions = Field(default_factory=DeploymentOptions)
     sealed_credentials: str | None = None
+    # Local stack only: where the emulator serves the site.
+    local_url: str | None = None
 
 
 class DeploymentStatusResponse(CamelModel):
@@ -138,7 +138,7 @@ class DeploymentStatusResponse(CamelModel):
     local_url: str | None = None
 
     @classmethod
-    def of(cls, record: DeploymentRecord, *, local_url: str | None = None) -> DeploymentStatusResponse:
+    def of(cls, record: DeploymentRecord) -> DeploymentStatusResponse:
         return cls(
             deployment_id=record.deployment_id,
             platform=record.platform,
@@ -156,7 +156,7 @@ class DeploymentStatusResponse(CamelModel):
             auth_mode=record.auth_mode,
             file_count=record.file_count,
             total_size_bytes=record.total_size_bytes,
-            local_url=local_url,
+            local_url=record.local_url,
         )
 
 

@@ -17,6 +17,7 @@ import base64
 import binascii
 import json
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -280,6 +281,31 @@ class DeploymentsRepository:
             return self.transition(deployment_id, DeploymentStatus.ERROR, changes={"error": message[:2000]})
         except TransitionRefused:
             return None
+
+    def acquire_poll(self, deployment_id: str, *, min_interval: float, now: float | None = None) -> bool:
+        """At most one platform poll per ``min_interval`` per deployment, however many clients poll:
+        a conditional write on ``lastPolledAt`` (epoch ms) that only one caller in the window wins."""
+        moment = int((now if now is not None else time.time()) * 1000)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_serialize({"pk": _pk(deployment_id), "sk": "META"}),
+                UpdateExpression="SET #polled = :now",
+                ConditionExpression="#status = :building AND (attribute_not_exists(#polled) OR #polled <= :cutoff)",
+                ExpressionAttributeNames={"#polled": "lastPolledAt", "#status": "status"},
+                ExpressionAttributeValues=_serialize(
+                    {
+                        ":now": moment,
+                        ":cutoff": moment - int(min_interval * 1000),
+                        ":building": DeploymentStatus.BUILDING.value,
+                    }
+                ),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def list_in_flight(
         self, status: DeploymentStatus, *, updated_before: str, limit: int = 100

@@ -17,7 +17,13 @@ class Settings:
     user_tokens_key_id: str
     site_ttl_days: int
     history_retention_days: int
-    # Set only by the local stack: where its served copies of the sites live.
+    cloudflare_api_base: str
+    amplify_app_id: str
+    amplify_zip_limit_bytes: int
+    # Platform retries: urllib3's backoff factor and the cap on a platform's Retry-After.
+    retry_backoff_seconds: float
+    retry_after_cap_seconds: float
+    # Set only by the local stack: where its emulators serve the deployed sites.
     local_site_base: str | None
 
     @classmethod
@@ -31,6 +37,11 @@ class Settings:
             user_tokens_key_id=env.get("USER_TOKENS_KEY_ID", ""),
             site_ttl_days=int(env.get("SITE_TTL_DAYS", "7")),
             history_retention_days=int(env.get("HISTORY_RETENTION_DAYS", "90")),
+            cloudflare_api_base=env.get("CLOUDFLARE_API_BASE_URL") or "https://api.cloudflare.com/client/v4",
+            amplify_app_id=env.get("AMPLIFY_APP_ID", ""),
+            amplify_zip_limit_bytes=int(env.get("AMPLIFY_ZIP_LIMIT_BYTES", str(5 * 1024**3))),
+            retry_backoff_seconds=float(env.get("PLATFORM_RETRY_BACKOFF_SECONDS", "1.0")),
+            retry_after_cap_seconds=float(env.get("PLATFORM_RETRY_AFTER_CAP_SECONDS", "30")),
             local_site_base=env.get("SITEDEPLOY_LOCAL_SITE_BASE") or None,
         )
 

@@ -1,8 +1,8 @@
 """API glue: the only part of the library that knows API Gateway events exist."""
 
 from sitedeploy.api.auth import current_owner
-from sitedeploy.api.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized
 from sitedeploy.api.resolver import create_resolver
+from sitedeploy.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized
 
 __all__ = [
     "ApiError",

@@ -12,39 +12,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from sitedeploy.errors import ApiError
 from sitedeploy.observability import logger
 from sitedeploy.records import DeploymentNotFound, InvalidCursor
-
-
-class ApiError(Exception):
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code:
-            self.code = code
-
-
-class BadRequest(ApiError):
-    status = 400
-    code = "bad_request"
-
-
-class Unauthorized(ApiError):
-    status = 401
-    code = "unauthorized"
-
-
-class NotFound(ApiError):
-    status = 404
-    code = "not_found"
-
-
-class Conflict(ApiError):
-    status = 409
-    code = "conflict"
 
 
 def error_response(status: int, code: str, message: str) -> Response[str]:
@@ -60,7 +30,7 @@ def describe_validation_errors(errors: list[Any]) -> str:
     parts = []
     for err in errors[:5]:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
-        message = str(err.get("msg", "is invalid"))
+        message = str(err.get("msg", "is invalid")).removeprefix("Value error, ")
         if err.get("type") == "extra_forbidden":
             message = "unknown field"
         elif err.get("type") == "missing":

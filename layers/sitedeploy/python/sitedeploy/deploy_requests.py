@@ -1,0 +1,156 @@
+"""The body of ``POST /deployments/{platform}``: the front end's DeployRequestBody.
+
+Everything is checked here, before any work: unknown fields, paths, base64, limits, and the
+credentials a mode needs. Inline file bodies are decoded once and kept as bytes; a text body is
+encoded as UTF-8 and never decoded again on its way to the platform."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from sitedeploy.models import AuthMode, HtmlHandling
+from sitedeploy.naming import is_valid_label
+from sitedeploy.sitefiles import MIB, PathError, normalize_path
+
+# Lambda takes at most 6 MB of request; inline bodies can never be more than that once decoded.
+INLINE_TOTAL_LIMIT = 6 * 1000 * 1000
+
+ChatId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
+ProjectName = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+
+
+class InlineFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data: str
+    encoding: Literal["base64", "utf-8", "utf8"] = "base64"
+
+
+class StagedFile(BaseModel):
+    """A file decoded from the request: its normalised path, bytes and sha256."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    path: str
+    data: bytes
+    sha256: str
+
+
+class DeployRequest(BaseModel):
+    """Fields common to both platforms; platform subclasses add their user-token fields."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    files: dict[str, str | InlineFile] = Field(min_length=1)
+    chat_id: ChatId | None = None
+    project_name: ProjectName | None = None
+    auth_mode: AuthMode = AuthMode.PLATFORM_MANAGED
+    spa: StrictBool | None = None
+    html_handling: HtmlHandling | None = None
+
+    _staged: list[StagedFile] = PrivateAttr(default_factory=list)
+    # Per-platform bound on one file; the Cloudflare default.
+    _max_file_bytes: int = 25 * MIB
+    _max_files: int = 20_000
+
+    @model_validator(mode="after")
+    def _decode_and_check(self) -> DeployRequest:
+        if len(self.files) > self._max_files:
+            raise ValueError(f"{len(self.files)} files is more than the limit of {self._max_files}")
+        staged: list[StagedFile] = []
+        seen: dict[str, str] = {}
+        total = 0
+        for raw_path, body in self.files.items():
+            try:
+                path = normalize_path(raw_path)
+            except PathError as exc:
+                raise ValueError(str(exc)) from None
+            if path in seen:
+                raise ValueError(f"paths {seen[path]!r} and {raw_path!r} name the same file")
+            seen[path] = raw_path
+            data = _decode(path, body)
+            if len(data) > self._max_file_bytes:
+                raise ValueError(
+                    f"file {path!r} is {len(data)} bytes, over the limit of {self._max_file_bytes} bytes per file"
+                )
+            total += len(data)
+            if total > INLINE_TOTAL_LIMIT:
+                raise ValueError(
+                    f"inline files add up to more than {INLINE_TOTAL_LIMIT} bytes; upload larger sites with /uploads"
+                )
+            staged.append(StagedFile(path=path, data=data, sha256=hashlib.sha256(data).hexdigest()))
+        self._staged = staged
+        return self
+
+    @property
+    def staged_files(self) -> list[StagedFile]:
+        return self._staged
+
+    def project(self) -> str:
+        """Redeploys of one project land on one site: the project name, else the chat, else 'site'."""
+        return self.project_name or self.chat_id or "site"
+
+
+def _decode(path: str, body: str | InlineFile) -> bytes:
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if body.encoding in {"utf-8", "utf8"}:
+        return body.data.encode("utf-8")
+    try:
+        return base64.b64decode(body.data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"file {path!r} is not valid base64") from None
+
+
+class CloudflareDeployRequest(DeployRequest):
+    token: SecretStr | None = Field(default=None, min_length=1, max_length=400)
+    account_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
+    worker_name: str | None = None
+
+    @model_validator(mode="after")
+    def _check_worker_name(self) -> CloudflareDeployRequest:
+        if self.worker_name is not None and not is_valid_label(self.worker_name):
+            raise ValueError("workerName must be 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'")
+        return self
+
+
+AwsRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+AmplifyAppId = Annotated[str, StringConstraints(pattern=r"^d[a-z0-9]{5,20}$")]
+
+
+class AmplifyDeployRequest(DeployRequest):
+    """User-token fields are AWS keys; ``appId`` (the front end's ``projectId``) names the app."""
+
+    access_key_id: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{16,128}$")] | None = None
+    secret_access_key: SecretStr | None = Field(default=None, min_length=1, max_length=256)
+    session_token: SecretStr | None = Field(default=None, min_length=1, max_length=4096)
+    region: AwsRegion | None = None
+    app_id: AmplifyAppId | None = None
+    project_id: AmplifyAppId | None = None
+
+    _max_file_bytes: int = 5 * 1024**3
+
+    @model_validator(mode="after")
+    def _one_app_id(self) -> AmplifyDeployRequest:
+        if self.app_id and self.project_id and self.app_id != self.project_id:
+            raise ValueError("appId and projectId name different apps")
+        return self
+
+    @property
+    def app(self) -> str | None:
+        return self.app_id or self.project_id

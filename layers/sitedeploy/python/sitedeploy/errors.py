@@ -1,0 +1,46 @@
+"""Errors the library raises when a caller's request cannot be honoured. Each carries the status
+class and a machine code the API answers with; the message names the field or path at fault and
+never carries a secret. (The API glue maps them; the library stays free of HTTP events.)"""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class BadRequest(ApiError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+
+
+class Unavailable(ApiError):
+    status = 503
+    code = "unavailable"

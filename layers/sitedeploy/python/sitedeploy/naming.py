@@ -1,0 +1,46 @@
+"""Names the platforms will accept, derived stably from (owner, project).
+
+Platform-managed sites share one Cloudflare account / Amplify app, so every (owner, project) gets
+its own Worker or branch; the short hash keeps two owners' "my-app" apart and keeps a redeploy on
+the same name, hence the same URL."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+# Cloudflare script names and DNS labels (Amplify branch display names) share these rules.
+DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+MAX_LABEL = 63
+
+
+def slug(text: str, *, max_length: int = 40) -> str:
+    """Lowercase ``[a-z0-9-]`` with single dashes and none at the ends; 'site' when nothing is left."""
+    lowered = text.lower()
+    cleaned = re.sub(r"[^a-z0-9]+", "-", lowered).strip("-")
+    cleaned = cleaned[:max_length].strip("-")
+    return cleaned or "site"
+
+
+def short_hash(*parts: str, length: int = 8) -> str:
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return base64.b32encode(digest).decode().lower()[:length]
+
+
+def derived_name(prefix: str, owner_id: str, project: str) -> str:
+    """``{prefix}-{slug}-{hash}``, at most 63 characters, a valid script name and DNS label."""
+    tail = short_hash(owner_id, project)
+    room = MAX_LABEL - len(prefix) - len(tail) - 2
+    name = f"{prefix}-{slug(project, max_length=max(1, room))}-{tail}"
+    assert DNS_LABEL.match(name), name
+    return name
+
+
+def is_valid_label(name: str) -> bool:
+    return bool(DNS_LABEL.match(name))
+
+
+def site_id(owner_id: str, platform: str, project: str) -> str:
+    """Stable: the same (owner, platform, project) is always the same site."""
+    return "site_" + short_hash(owner_id, platform, project, length=24)

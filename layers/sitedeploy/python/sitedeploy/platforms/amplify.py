@@ -1,0 +1,325 @@
+"""AWS Amplify Hosting, manual deploys: what the Amplify CLI does for a zip, call for call.
+
+1. ensure the branch (a DNS label; a branch still being deleted refuses re-creation for a while);
+2. stop unfinished jobs (one unfinished job per branch), then ``create_deployment`` → jobId and a
+   presigned ``zipUploadUrl``;
+3. zip the files at the root of the archive (a folder prefix makes Amplify serve 404s), spooled to
+   /tmp so memory is bounded by one file, DEFLATE for text and STORE for what is compressed already;
+4. HTTP PUT the zip, ``start_deployment``, and let ``get_job`` tell the rest;
+5. the site is ``https://{branch display name}.{app default domain}``.
+
+Anything that fails after ``create_deployment`` stops that job, so the branch is not left blocked."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import urllib3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import SecretStr
+
+from sitedeploy.models import DeploymentStatus
+from sitedeploy.naming import is_valid_label
+from sitedeploy.platforms import PlatformError, Progress, PublishResult, SiteFile, retry_policy
+from sitedeploy.sitefiles import is_compressible
+
+SPA_RULE = {"source": "/<*>", "target": "/index.html", "status": "404-200"}
+UNFINISHED = frozenset({"CREATED", "PENDING", "PROVISIONING", "RUNNING", "CANCELLING"})
+FINAL = frozenset({"SUCCEED", "FAILED", "CANCELLED"})
+DEFAULT_ZIP_LIMIT = 5 * 1024**3
+BRANCH_DELETING_WAIT_SECONDS = 240.0
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same site makes the same zip
+
+# Reads a file as chunks (verified against its sha256 by the store).
+StreamReader = Callable[[SiteFile], Iterator[bytes]]
+
+
+class AmplifyError(PlatformError):
+    pass
+
+
+@dataclass(frozen=True)
+class AmplifyCredentials:
+    """Explicit keys (a user's, or the secret's override); None everywhere means the IAM role."""
+
+    region: str
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = field(default=None, repr=False)
+    session_token: SecretStr | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class AmplifyTarget:
+    app_id: str
+    branch: str
+
+
+@dataclass(frozen=True)
+class JobState:
+    status: DeploymentStatus
+    progress: int
+    error: str | None
+    job_status: str
+
+
+def amplify_client(credentials: AmplifyCredentials) -> Any:
+    """A client for these credentials; endpoints come from the environment (the local stack)."""
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+    if credentials.access_key_id and credentials.secret_access_key:
+        session = boto3.session.Session(
+            aws_access_key_id=credentials.access_key_id,
+            aws_secret_access_key=credentials.secret_access_key.get_secret_value(),
+            aws_session_token=credentials.session_token.get_secret_value() if credentials.session_token else None,
+            region_name=credentials.region,
+        )
+    else:
+        session = boto3.session.Session(region_name=credentials.region)
+    return session.client("amplify", config=config)
+
+
+def _error(exc: ClientError | BotoCoreError, what: str) -> AmplifyError:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Error")
+        message = error.get("Message") or str(code)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code == "LimitExceededException":
+            message = f"Amplify quota reached while {what}: {message}"
+        return AmplifyError(f"{what}: {message} ({code})", status=status, code=code)
+    return AmplifyError(f"{what}: {type(exc).__name__}")
+
+
+def map_job(summary: dict[str, Any], steps: list[dict[str, Any]]) -> JobState:
+    """Amplify's job status → ours. Only SUCCEED, FAILED and CANCELLED are final."""
+    status = str(summary.get("status", "PENDING"))
+    if status == "SUCCEED":
+        return JobState(DeploymentStatus.READY, 100, None, status)
+    if status in {"FAILED", "CANCELLED"}:
+        reasons = [
+            f"{step.get('stepName', 'step')}: {step['statusReason']}"
+            for step in steps
+            if step.get("statusReason") and step.get("status") in {"FAILED", "CANCELLED"}
+        ] or [str(step["statusReason"]) for step in steps if step.get("statusReason")]
+        default = "the Amplify job was cancelled" if status == "CANCELLED" else "the Amplify job failed"
+        return JobState(DeploymentStatus.ERROR, 100, "; ".join(reasons) or default, status)
+    done_steps = sum(1 for step in steps if step.get("status") == "SUCCEED")
+    base = {"CREATED": 60, "PENDING": 65, "PROVISIONING": 70, "RUNNING": 75, "CANCELLING": 90}.get(status, 60)
+    return JobState(DeploymentStatus.BUILDING, min(95, base + 10 * done_steps), None, status)
+
+
+def build_zip(files: list[SiteFile], read: StreamReader, spool_dir: str | None = None) -> tuple[str, int]:
+    """Write the site as a zip with its files at the root; returns (path, size). The caller removes it."""
+    handle, path = tempfile.mkstemp(prefix="site-", suffix=".zip", dir=spool_dir)
+    os.close(handle)
+    try:
+        with zipfile.ZipFile(path, "w", allowZip64=True) as archive:
+            for site_file in sorted(files, key=lambda f: f.path):
+                info = zipfile.ZipInfo(site_file.path, date_time=ZIP_EPOCH)
+                info.compress_type = zipfile.ZIP_DEFLATED if is_compressible(site_file.path) else zipfile.ZIP_STORED
+                info.external_attr = 0o644 << 16
+                info.file_size = site_file.size
+                with archive.open(info, "w", force_zip64=site_file.size > 2**31) as out:
+                    for chunk in read(site_file):
+                        out.write(chunk)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path, os.path.getsize(path)
+
+
+class AmplifyPublisher:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        backoff: float = 1.0,
+        retry_after_cap: float = 30.0,
+        branch_wait_seconds: float = BRANCH_DELETING_WAIT_SECONDS,
+        spool_dir: str | None = None,
+        zip_limit: int = DEFAULT_ZIP_LIMIT,
+    ) -> None:
+        self.client = client
+        self._backoff = backoff
+        self._branch_wait = branch_wait_seconds
+        self._spool_dir = spool_dir
+        self._zip_limit = zip_limit
+        self._http = urllib3.PoolManager(
+            retries=retry_policy(attempts=5, backoff=backoff, retry_after_cap=retry_after_cap),
+            timeout=urllib3.Timeout(connect=10.0, read=300.0),
+        )
+
+    # -- the steps ------------------------------------------------------------------------------
+
+    def app(self, app_id: str) -> dict[str, Any]:
+        try:
+            return dict(self.client.get_app(appId=app_id)["app"])
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, "reading the Amplify app") from None
+
+    def create_app(self, name: str) -> dict[str, Any]:
+        try:
+            return dict(self.client.create_app(name=name[:255], platform="WEB")["app"])
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, "creating the Amplify app") from None
+
+    def ensure_branch(self, target: AmplifyTarget) -> dict[str, Any]:
+        """Get or create the branch; a branch still being deleted is waited for, with backoff."""
+        if not is_valid_label(target.branch):
+            raise AmplifyError(f"{target.branch!r} is not a valid branch name")
+        deadline = time.monotonic() + self._branch_wait
+        delay = self._backoff
+        while True:
+            try:
+                return dict(self.client.get_branch(appId=target.app_id, branchName=target.branch)["branch"])
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NotFoundException":
+                    raise _error(exc, "reading the branch") from None
+            except BotoCoreError as exc:
+                raise _error(exc, "reading the branch") from None
+            try:
+                created = self.client.create_branch(
+                    appId=target.app_id,
+                    branchName=target.branch,
+                    stage="PRODUCTION",
+                    enableAutoBuild=False,
+                    displayName=target.branch,
+                )
+                return dict(created["branch"])
+            except ClientError as exc:
+                message = str(exc.response.get("Error", {}).get("Message", ""))
+                deleting = exc.response.get("Error", {}).get("Code") == "BadRequestException" and "delet" in message
+                if not deleting or time.monotonic() + delay > deadline:
+                    raise _error(exc, "creating the branch") from None
+            except BotoCoreError as exc:
+                raise _error(exc, "creating the branch") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
+
+    def stop_unfinished_jobs(self, target: AmplifyTarget) -> list[str]:
+        stopped = []
+        try:
+            jobs = self.client.list_jobs(appId=target.app_id, branchName=target.branch, maxResults=20)
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, "listing the branch's jobs") from None
+        for summary in jobs.get("jobSummaries", []):
+            if summary.get("status") in UNFINISHED - {"CANCELLING"}:
+                self.stop_job(target, summary["jobId"])
+                stopped.append(summary["jobId"])
+        return stopped
+
+    def stop_job(self, target: AmplifyTarget, job_id: str) -> None:
+        try:
+            self.client.stop_job(appId=target.app_id, branchName=target.branch, jobId=job_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in {"NotFoundException", "BadRequestException"}:
+                raise _error(exc, "stopping a job") from None
+
+    def ensure_spa_rule(self, app_id: str) -> bool:
+        """Merge the SPA fallback into the app's rules: read, merge, write; never clobber."""
+        rules = list(self.app(app_id).get("customRules") or [])
+        if any(r.get("source") == SPA_RULE["source"] and r.get("target") == SPA_RULE["target"] for r in rules):
+            return False
+        try:
+            self.client.update_app(appId=app_id, customRules=[*rules, SPA_RULE])
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, "adding the SPA rewrite rule") from None
+        return True
+
+    def upload_zip(self, url: str, path: str, size: int) -> None:
+        with open(path, "rb") as body:
+            try:
+                answer = self._http.request(
+                    "PUT", url, body=body, headers={"Content-Length": str(size)}, preload_content=True
+                )
+            except urllib3.exceptions.HTTPError as exc:
+                raise AmplifyError(f"uploading the zip failed: {type(exc).__name__}") from None
+        if answer.status >= 300:
+            raise AmplifyError(f"uploading the zip failed: HTTP {answer.status}", status=answer.status)
+
+    def job(self, target: AmplifyTarget, job_id: str) -> JobState:
+        try:
+            job = self.client.get_job(appId=target.app_id, branchName=target.branch, jobId=job_id)["job"]
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, "reading the job") from None
+        return map_job(job.get("summary", {}), job.get("steps", []))
+
+    def delete_branch(self, target: AmplifyTarget) -> bool:
+        try:
+            self.client.delete_branch(appId=target.app_id, branchName=target.branch)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NotFoundException":
+                return False
+            raise _error(exc, "deleting the branch") from None
+        except BotoCoreError as exc:
+            raise _error(exc, "deleting the branch") from None
+        return True
+
+    # -- the whole job --------------------------------------------------------------------------
+
+    def publish(
+        self,
+        target: AmplifyTarget,
+        files: list[SiteFile],
+        read: StreamReader,
+        *,
+        spa: bool,
+        progress: Progress | None = None,
+    ) -> PublishResult:
+        """Up to start_deployment; the job's outcome is for ``job`` to tell."""
+        if not files:
+            raise AmplifyError("the site has no files to deploy")
+        total = sum(f.size for f in files)
+        if total > self._zip_limit:
+            raise AmplifyError(f"the site is {total} bytes, over Amplify's zip limit of {self._zip_limit} bytes")
+        app = self.app(target.app_id)
+        branch = self.ensure_branch(target)
+        self.stop_unfinished_jobs(target)
+        if spa:
+            self.ensure_spa_rule(target.app_id)
+        try:
+            created = self.client.create_deployment(appId=target.app_id, branchName=target.branch)
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, "creating the deployment") from None
+        job_id = str(created["jobId"])
+        zip_path: str | None = None
+        try:
+            sent = 0
+
+            def counting(site_file: SiteFile) -> Iterator[bytes]:
+                nonlocal sent
+                for chunk in read(site_file):
+                    sent += len(chunk)
+                    if progress:
+                        progress(sent, total * 2)
+                    yield chunk
+
+            zip_path, zip_size = build_zip(files, counting, self._spool_dir)
+            if zip_size > self._zip_limit:
+                raise AmplifyError(f"the zip is {zip_size} bytes, over Amplify's limit of {self._zip_limit} bytes")
+            self.upload_zip(str(created["zipUploadUrl"]), zip_path, zip_size)
+            if progress:
+                progress(total * 2, total * 2)
+            try:
+                self.client.start_deployment(appId=target.app_id, branchName=target.branch, jobId=job_id)
+            except (ClientError, BotoCoreError) as exc:
+                raise _error(exc, "starting the deployment") from None
+        except BaseException:
+            try:
+                self.stop_job(target, job_id)  # never leave the branch blocked by our own job
+            except AmplifyError:
+                pass
+            raise
+        finally:
+            if zip_path and os.path.exists(zip_path):
+                os.unlink(zip_path)
+        display = branch.get("displayName") or target.branch
+        url = f"https://{display}.{app.get('defaultDomain')}"
+        return PublishResult(url=url, external_id=job_id, uploaded_files=len(files), uploaded_bytes=total)

@@ -1,0 +1,456 @@
+"""What a visitor of ``https://{branch}.{appId}.amplifyapp.com`` gets from an Amplify manual deploy.
+
+The Amplify emulator serves each branch's last successful deployment on a loopback port of its own,
+so that a person can open it in a browser and a test can fetch its bytes back. The serving rules are
+Amplify Hosting's, as far as its documentation and observed behaviour go:
+
+- the zip's root is the site's root: ``/`` serves ``index.html``, ``/dir/`` serves
+  ``dir/index.html``, and ``/dir`` answers ``301`` to ``/dir/`` when ``dir/index.html`` exists;
+  there is no implicit ``.html`` extension (``/about`` does not serve ``about.html``);
+- the app's ``customRules`` are tried in order, first match wins: ``<*>`` is a wildcard that may span
+  segments, ``<name>`` a placeholder for one segment (both usable in the target), a source written
+  ``</regex/>`` is a regular expression searched in the path (the documented SPA rule), and a source
+  may carry ``?key=<placeholder>`` query conditions;
+- statuses: ``200`` rewrites (even over an existing file), ``301``/``302`` redirect, ``404-200``
+  rewrites and ``404`` serves the target with a 404 — those two only when the request does not
+  resolve to a file; a rule without status is a ``301`` (the CDK's default);
+- rules whose source is a domain (``https://example.com``) and rewrites to another host (reverse
+  proxy) have no meaning on loopback: the former never match, the latter answer 502.
+
+Bytes are served exactly as they were in the zip, streamed from disk. This module also carries the
+small HTTP plumbing (quiet keep-alive handler, abrupt resets, background servers) that the API
+server in ``amplify.py`` shares.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+import shutil
+import socket
+import struct
+import threading
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from sitedeploy_local.ports import HOST
+
+REWRITE_STATUSES = ("200", "301", "302", "404", "404-200")
+DEFAULT_RULE_STATUS = "301"
+CHUNK = 256 * 1024
+_Headers = list[tuple[str, str]]
+
+# Fixed table first (the host's mime.types varies between machines), then the stdlib's guess.
+_CONTENT_TYPES = {
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".cjs": "text/javascript",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".webmanifest": "application/manifest+json",
+    ".txt": "text/plain",
+    ".md": "text/markdown",
+    ".csv": "text/csv",
+    ".xml": "application/xml",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".ico": "image/x-icon",
+    ".bmp": "image/bmp",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".ttf": "font/ttf",
+    ".otf": "font/otf",
+    ".eot": "application/vnd.ms-fontobject",
+    ".wasm": "application/wasm",
+    ".pdf": "application/pdf",
+    ".zip": "application/zip",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".mp3": "audio/mpeg",
+    ".wav": "audio/wav",
+    ".ogg": "audio/ogg",
+}
+_CHARSET_TYPES = {"application/json", "application/manifest+json", "application/xml", "image/svg+xml"}
+
+
+def content_type(path: str) -> str:
+    """The Content-Type a visitor gets for ``path``; text types carry ``charset=utf-8``."""
+    ext = os.path.splitext(path)[1].lower()
+    kind = _CONTENT_TYPES.get(ext) or mimetypes.guess_type(f"x{ext}")[0] or "application/octet-stream"
+    if kind.startswith("text/") or kind in _CHARSET_TYPES:
+        return f"{kind}; charset=utf-8"
+    return kind
+
+
+# -- rewrite and redirect rules ---------------------------------------------------------------------
+
+_TOKEN = re.compile(r"<(\*|[A-Za-z0-9_-]+)>")
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    source: str
+    target: str
+    status: str
+    regex: re.Pattern[str] | None  # None: the rule never matches on loopback (domain source, bad regex)
+    is_regex: bool = False
+    query: tuple[tuple[str, str], ...] = ()  # (key, literal or "<placeholder>") conditions
+    names: Mapping[str, str] = field(default_factory=dict)  # regex group -> placeholder name
+
+    def match(self, path: str, query: Mapping[str, str]) -> dict[str, str] | None:
+        """The placeholder values when the rule applies to ``path`` (decoded) and ``query``."""
+        if self.regex is None:
+            return None
+        if self.is_regex:
+            return {} if self.regex.search(path) else None
+        found = self.regex.fullmatch(path)
+        if found is None:
+            return None
+        values = {self.names[group]: value for group, value in found.groupdict().items() if value is not None}
+        for key, expected in self.query:
+            if key not in query:
+                return None
+            placeholder = _TOKEN.fullmatch(expected)
+            if placeholder:
+                values[placeholder.group(1)] = query[key]
+            elif query[key] != expected:
+                return None
+        return values
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        def put(found: re.Match[str]) -> str:
+            return values.get(found.group(1), found.group(0))
+
+        return _TOKEN.sub(put, self.target)
+
+
+def compile_rule(rule: Mapping[str, Any]) -> CompiledRule:
+    source = str(rule.get("source") or "")
+    target = str(rule.get("target") or "")
+    status = str(rule.get("status") or DEFAULT_RULE_STATUS)
+    if source.startswith("</") and source.endswith("/>") and len(source) > 4:
+        try:
+            return CompiledRule(source, target, status, re.compile(source[2:-2]), is_regex=True)
+        except re.error:
+            return CompiledRule(source, target, status, None)
+    if re.match(r"^[a-z][a-z0-9+.-]*://", source, re.IGNORECASE):
+        return CompiledRule(source, target, status, None)
+    path, _, raw_query = source.partition("?")
+    names: dict[str, str] = {}
+    pieces: list[str] = []
+    last = 0
+    for index, found in enumerate(_TOKEN.finditer(path)):
+        pieces.append(re.escape(path[last : found.start()]))
+        group = f"g{index}"
+        names[group] = found.group(1)
+        pieces.append(f"(?P<{group}>.*)" if found.group(1) == "*" else f"(?P<{group}>[^/]+)")
+        last = found.end()
+    pieces.append(re.escape(path[last:]))
+    query = tuple(parse_qsl(raw_query, keep_blank_values=True))
+    regex = re.compile("".join(pieces), re.DOTALL)
+    return CompiledRule(source, target, status, regex, query=query, names=names)
+
+
+def compile_rules(rules: list[Mapping[str, Any]]) -> tuple[CompiledRule, ...]:
+    return tuple(compile_rule(rule) for rule in rules)
+
+
+# -- resolving a request ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SiteVersion:
+    """One successful deployment: its extracted files (POSIX paths relative to ``root``)."""
+
+    root: Path
+    files: frozenset[str]
+    job_id: str
+    total_bytes: int = 0
+
+    def file(self, relative: str) -> Path | None:
+        return self.root / relative if relative in self.files else None
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass
+class SiteAnswer:
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    file: Path | None = None
+
+
+NOT_FOUND_PAGE = b"".join(
+    (
+        b"<!DOCTYPE html><html><head><title>404 Not Found</title></head>",
+        b"<body><h1>404 Not Found</h1></body></html>",
+    )
+)
+
+
+def _not_found() -> SiteAnswer:
+    return SiteAnswer(404, [("Content-Type", "text/html; charset=utf-8")], NOT_FOUND_PAGE)
+
+
+def _locate(version: SiteVersion, path: str) -> tuple[str, str] | None:
+    """("file", relative path) or ("redirect", path with a trailing slash) or None."""
+    relative = path.lstrip("/")
+    if path.endswith("/") or not relative:
+        index = f"{relative}index.html"
+        return ("file", index) if index in version.files else None
+    if relative in version.files:
+        return ("file", relative)
+    if f"{relative}/index.html" in version.files:
+        return ("redirect", f"{path}/")
+    return None
+
+
+def _serve_file(version: SiteVersion, relative: str, status: int = 200) -> SiteAnswer:
+    path = version.root / relative
+    try:
+        size = path.stat().st_size
+    except OSError:  # the version was retired while this request ran
+        return _not_found()
+    headers = [
+        ("Content-Type", content_type(relative)),
+        ("Content-Length", str(size)),
+        ("ETag", f'"{version.job_id}-{size}-{zlib.crc32(relative.encode()):08x}"'),
+        ("Cache-Control", "public, max-age=0, must-revalidate"),
+    ]
+    return SiteAnswer(status, headers, file=path)
+
+
+def _redirect(status: int, location: str) -> SiteAnswer:
+    return SiteAnswer(status, [("Location", location), ("Content-Type", "text/html; charset=utf-8")])
+
+
+def resolve(version: SiteVersion, rules: tuple[CompiledRule, ...], method: str, target: str) -> SiteAnswer:
+    """Answer one visitor request the way Amplify Hosting does (see the module docstring)."""
+    if method not in ("GET", "HEAD"):
+        return SiteAnswer(405, [("Allow", "GET, HEAD"), ("Content-Type", "text/plain; charset=utf-8")], b"")
+    split = urlsplit(target)
+    path = unquote(split.path or "/", errors="replace")
+    if not path.startswith("/"):
+        path = f"/{path}"
+    query = dict(parse_qsl(split.query, keep_blank_values=True))
+    here = _locate(version, path)
+    for rule in rules:
+        values = rule.match(path, query)
+        if values is None:
+            continue
+        if rule.status in ("404", "404-200") and here is not None:
+            continue
+        destination = rule.fill(values)
+        if rule.status in ("301", "302"):
+            if "?" not in destination and split.query:
+                destination = f"{destination}?{split.query}"
+            return _redirect(int(rule.status), destination)
+        if re.match(r"^[a-z][a-z0-9+.-]*://", destination, re.IGNORECASE):
+            body = b"Rewrites to another host (reverse proxy) are not emulated on loopback.\n"
+            return SiteAnswer(502, [("Content-Type", "text/plain; charset=utf-8")], body)
+        status = 404 if rule.status == "404" else 200
+        located = _locate(version, unquote(urlsplit(destination).path or "/"))
+        if located is None or located[0] != "file":
+            return _not_found()
+        return _serve_file(version, located[1], status)
+    if here is None:
+        return _not_found()
+    kind, value = here
+    if kind == "redirect":
+        location = quote(value, safe="/!$&'()*+,;=:@-._~")
+        return _redirect(301, f"{location}?{split.query}" if split.query else location)
+    return _serve_file(version, value)
+
+
+# -- HTTP plumbing ----------------------------------------------------------------------------------
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive handler that never logs to stderr and streams bodies."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 60  # an idle keep-alive connection is dropped after this many seconds
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body leave in separate writes: without this, Nagle and delayed ACKs add
+        # ~40 ms to every keep-alive request.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def iter_body(self, limit: int) -> Iterator[bytes]:
+        """The request body in chunks (Content-Length or chunked); BodyTooLarge past ``limit``."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            total = 0
+            while True:
+                size_line = self.rfile.readline(65537)
+                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return
+                total += size
+                if total > limit:
+                    self.close_connection = True
+                    raise BodyTooLarge(str(total))
+                remaining = size
+                while remaining:
+                    data = self.rfile.read(min(CHUNK, remaining))
+                    if not data:
+                        self.close_connection = True
+                        raise ConnectionError("the client closed the connection mid-body")
+                    remaining -= len(data)
+                    yield data
+                self.rfile.readline(65537)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > limit:
+            self.close_connection = True
+            raise BodyTooLarge(str(length))
+        remaining = length
+        while remaining:
+            data = self.rfile.read(min(CHUNK, remaining))
+            if not data:
+                self.close_connection = True
+                raise ConnectionError("the client closed the connection mid-body")
+            remaining -= len(data)
+            yield data
+
+    def read_body(self, limit: int) -> bytes:
+        return b"".join(self.iter_body(limit))
+
+    def send_all(self, status: int, headers: _Headers, body: bytes = b"", *, close: bool = False) -> None:
+        self.send_response(status)
+        names = {name.lower() for name, _ in headers}
+        for name, value in headers:
+            self.send_header(name, value)
+        if status not in (204, 304) and "content-length" not in names:
+            self.send_header("Content-Length", str(len(body)))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if self.command != "HEAD" and status not in (204, 304) and body:
+            self.wfile.write(body)
+
+    def send_file(self, status: int, headers: _Headers, path: Path) -> None:
+        try:
+            handle = path.open("rb")
+        except OSError:
+            page = _not_found()
+            self.send_all(page.status, page.headers, page.body)
+            return
+        with handle:
+            self.send_all(status, headers)
+            if self.command == "HEAD":
+                return
+            shutil.copyfileobj(handle, self.wfile, CHUNK)
+
+    def reset_connection(self) -> None:
+        """Drop the connection without an answer: SO_LINGER 0 makes the close send a TCP RST."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+
+
+class BackgroundServer:
+    """A ThreadingHTTPServer on 127.0.0.1 running in a daemon thread."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], *, port: int = 0, name: str = "server") -> None:
+        self.server = LoopbackServer((HOST, port), handler)
+        self.name = name
+        self._thread: threading.Thread | None = None
+        self.stopped = False
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True, name=self.name
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        if self._thread is not None:
+            self.server.shutdown()
+            self._thread.join(timeout=5)
+        self.server.server_close()
+
+
+# What the site server asks the emulator on every request: the branch's current version and the
+# app's rules (None: the branch is gone), so a redeploy or a rules change shows at once.
+SiteLookup = Callable[[], tuple[SiteVersion, tuple[CompiledRule, ...]] | None]
+
+
+class SiteServer(BackgroundServer):
+    """One branch's own loopback port."""
+
+    def __init__(self, name: str, lookup: SiteLookup) -> None:
+        class Handler(QuietHandler):
+            server_version = "AmazonS3"  # what CloudFront's origin says; harmless
+            sys_version = ""
+
+            def _dispatch(self) -> None:
+                try:
+                    for _ in self.iter_body(16 * 1024 * 1024):
+                        pass
+                except (BodyTooLarge, ValueError, ConnectionError):
+                    self.send_all(413, [], b"", close=True)
+                    return
+                current = lookup()
+                if current is None:
+                    page = _not_found()
+                    self.send_all(page.status, page.headers, page.body)
+                    return
+                version, rules = current
+                answer = resolve(version, rules, self.command.upper(), self.path)
+                if answer.file is not None:
+                    self.send_file(answer.status, answer.headers, answer.file)
+                else:
+                    self.send_all(answer.status, answer.headers, answer.body)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch
+
+        super().__init__(Handler, name=f"amplify-site-{name}")

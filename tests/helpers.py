@@ -1,0 +1,50 @@
+"""Helpers shared by the end-to-end tests: deploy through the gateway and wait like the front end."""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Api
+
+TERMINAL = {"ready", "error"}
+
+
+def inline_files(files: dict[str, bytes]) -> dict[str, Any]:
+    """The front end's encoding: UTF-8 text as strings, anything else as base64."""
+    out: dict[str, Any] = {}
+    for path, data in files.items():
+        try:
+            out[path] = data.decode("utf-8") if not path.endswith((".png", ".woff2", ".bin")) else None
+        except UnicodeDecodeError:
+            out[path] = None
+        if out[path] is None:
+            out[path] = {"data": base64.b64encode(data).decode(), "encoding": "base64"}
+    return out
+
+
+def folder_files(folder: Path) -> dict[str, bytes]:
+    return {"/" + p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def wait_terminal(api: Api, deployment_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        status, body, _ = api.get(f"/deployments/{deployment_id}")
+        assert status == 200, body
+        if not seen or seen[-1] != body["status"]:
+            seen.append(body["status"])
+        if body["status"] in TERMINAL:
+            body["_seen"] = seen
+            return dict(body)
+        time.sleep(0.1)
+    raise AssertionError(f"{deployment_id} still {seen[-1] if seen else '?'} after {timeout}s (saw {seen})")
+
+
+def deploy(api: Api, platform: str, body: dict[str, Any], **headers: str) -> dict[str, Any]:
+    status, answer, _ = api.request("POST", f"/deployments/{platform}", body=body, headers=headers or None)
+    assert status == 202, answer
+    return dict(answer)

@@ -1,0 +1,1036 @@
+"""The Cloudflare emulator over real HTTP: the assets upload protocol by hand, its validation and
+auth, every fault kind, the served sites' semantics, and the real ``wrangler`` CLI deploying,
+redeploying and deleting against it (the check that the emulator speaks the platform's protocol and
+not just our own idea of it)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import urllib3
+
+from sitedeploy_local.emulators import CloudflareEmulator, FaultInjector
+from sitedeploy_local.emulators import cloudflare as cloudflare_module
+from sitedeploy_local.emulators.cloudflare import MAX_ASSET_SIZE
+
+REPO = Path(__file__).resolve().parents[2]
+ACCOUNT = "5d41402abc4b2a76b9719d911017c592"
+OTHER_ACCOUNT = "7d793037a0760186574b0282f2f435e7"
+SUBDOMAIN = "emu-tests"
+TOKEN = "token-for-account-a"
+OTHER_TOKEN = "token-for-account-b"
+DISABLED_TOKEN = "disabled-token"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8 + b"\x00\xff\x00"
+TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".png": "image/png",
+}
+
+
+# -- a hand-driven client ---------------------------------------------------------------------------
+
+
+def asset_hash(path: str, data: bytes) -> str:
+    """Opaque to Cloudflare; like wrangler's, it depends on the bytes and the extension."""
+    extension = path.rsplit(".", 1)[1] if "." in path.rsplit("/", 1)[-1] else ""
+    return hashlib.sha256(base64.b64encode(data) + extension.encode()).hexdigest()[:32]
+
+
+def content_type(path: str) -> str:
+    return next((t for ext, t in TYPES.items() if path.endswith(ext)), "application/null")
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    headers: Any
+    raw: bytes
+
+    @property
+    def result(self) -> Any:
+        return self.body["result"]
+
+    @property
+    def codes(self) -> list[int]:
+        return [error["code"] for error in self.body["errors"] or []]
+
+    @property
+    def message(self) -> str:
+        return " ".join(error["message"] for error in self.body["errors"] or [])
+
+
+class Client:
+    def __init__(self, emulator: CloudflareEmulator, token: str | None = TOKEN, account: str = ACCOUNT) -> None:
+        self.emulator = emulator
+        self.token = token
+        self.account = account
+        self.http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=30))
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        bearer: str | None = None,
+    ) -> Answer:
+        sent = dict(headers or {})
+        auth = bearer if bearer is not None else self.token
+        if auth is not None:
+            sent["Authorization"] = f"Bearer {auth}"
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            sent["Content-Type"] = "application/json"
+        url = self.emulator.api_base + path.replace("{acct}", self.account)
+        response = self.http.request(method, url, body=body, headers=sent, redirect=False)
+        try:
+            payload = json.loads(response.data)
+        except ValueError:
+            payload = None
+        return Answer(response.status, payload, response.headers, response.data)
+
+    # the protocol, step by step
+
+    def session(self, name: str, files: dict[str, bytes], **overrides: Any) -> Answer:
+        manifest = {path: {"hash": asset_hash(path, data), "size": len(data)} for path, data in files.items()}
+        manifest.update(overrides)
+        return self.call(
+            "POST", f"/accounts/{{acct}}/workers/scripts/{name}/assets-upload-session", json_body={"manifest": manifest}
+        )
+
+    def upload(self, jwt: str, parts: list[tuple[str, bytes, str]], *, query: str = "?base64=true") -> Answer:
+        fields = [(h, (h, base64.b64encode(data), ctype)) for h, data, ctype in parts]
+        body, multipart_type = urllib3.encode_multipart_formdata(fields)
+        return self.call(
+            "POST",
+            f"/accounts/{{acct}}/workers/assets/upload{query}",
+            body=body,
+            headers={"Content-Type": multipart_type},
+            bearer=jwt,
+        )
+
+    def upload_raw(self, jwt: str, fields: list[tuple[str, Any]]) -> Answer:
+        body, multipart_type = urllib3.encode_multipart_formdata(fields)
+        return self.call(
+            "POST",
+            "/accounts/{acct}/workers/assets/upload?base64=true",
+            body=body,
+            headers={"Content-Type": multipart_type},
+            bearer=jwt,
+        )
+
+    def upload_buckets(self, session: Answer, files: dict[str, bytes]) -> list[Answer]:
+        by_hash = {asset_hash(path, data): (path, data) for path, data in files.items()}
+        answers = []
+        for bucket in session.result["buckets"]:
+            parts = [(h, by_hash[h][1], content_type(by_hash[h][0])) for h in bucket]
+            answers.append(self.upload(session.result["jwt"], parts))
+        return answers
+
+    def put_script(self, name: str, metadata: dict[str, Any], *, path_suffix: str = "") -> Answer:
+        body, multipart_type = urllib3.encode_multipart_formdata([("metadata", json.dumps(metadata))])
+        return self.call(
+            "PUT",
+            f"/accounts/{{acct}}/workers/scripts/{name}{path_suffix}",
+            body=body,
+            headers={"Content-Type": multipart_type},
+        )
+
+    def deploy(
+        self, name: str, files: dict[str, bytes], config: dict[str, Any] | None = None, *, enable: bool = True
+    ) -> str:
+        """The whole first-deploy protocol; returns the completion JWT."""
+        session = self.session(name, files)
+        assert session.status == 200, session.body
+        completion = session.result["jwt"]
+        for answer in self.upload_buckets(session, files):
+            assert answer.status in (201, 202), answer.body
+            completion = answer.result.get("jwt") or completion
+        put = self.put_script(name, metadata(completion, config))
+        assert put.status == 200, put.body
+        if enable:
+            enabled = self.call(
+                "POST", f"/accounts/{{acct}}/workers/scripts/{name}/subdomain", json_body={"enabled": True}
+            )
+            assert enabled.status == 200, enabled.body
+        return str(completion)
+
+
+def metadata(completion: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "assets": {"jwt": completion, "config": config or {"html_handling": "auto-trailing-slash"}},
+        "compatibility_date": "2025-06-01",
+        "compatibility_flags": [],
+    }
+
+
+def fetch(emulator: CloudflareEmulator, name: str, path: str, method: str = "GET", **kwargs: Any) -> Any:
+    base = emulator.site_url(ACCOUNT, name)
+    assert base is not None, f"{name} is not served"
+    return urllib3.request(method, base.rstrip("/") + path, redirect=False, retries=False, **kwargs)
+
+
+def unique(prefix: str = "s") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# -- fixtures ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def emulator_instance() -> Iterator[CloudflareEmulator]:
+    emulator = CloudflareEmulator(bucket_max_files=3, bucket_max_bytes=64 * 1024)
+    emulator.add_account(ACCOUNT, name="Account A", subdomain=SUBDOMAIN)
+    emulator.add_account(OTHER_ACCOUNT, name="Account B", subdomain="other")
+    emulator.add_token(TOKEN, [ACCOUNT])
+    emulator.add_token(OTHER_TOKEN, [OTHER_ACCOUNT])
+    emulator.add_token(DISABLED_TOKEN, [ACCOUNT], status="disabled")
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def emulator(emulator_instance: CloudflareEmulator) -> Iterator[CloudflareEmulator]:
+    emulator_instance.reset()
+    yield emulator_instance
+    emulator_instance.faults.clear()
+
+
+@pytest.fixture
+def client(emulator: CloudflareEmulator) -> Client:
+    return Client(emulator)
+
+
+SITE = {
+    "/index.html": b"<!doctype html><title>home</title><h1>home</h1>",
+    "/style.css": b"body { color: #333 }",
+    "/app.js": b"console.log('hi')",
+    "/img/logo.png": PNG,
+    "/data.bin": os.urandom(2048),
+}
+
+
+# -- the protocol -----------------------------------------------------------------------------------
+
+
+def test_first_deploy_by_hand_serves_every_byte(client: Client, emulator: CloudflareEmulator) -> None:
+    name = unique()
+    services = client.call("GET", f"/accounts/{{acct}}/workers/services/{name}")
+    assert services.status == 404
+    assert services.codes == [10090]
+    session = client.session(name, SITE)
+    assert session.status == 200
+    assert session.body["success"] is True
+    buckets = session.result["buckets"]
+    assert sorted(h for bucket in buckets for h in bucket) == sorted(asset_hash(p, d) for p, d in SITE.items())
+    assert all(len(bucket) <= 3 for bucket in buckets)
+    assert len(buckets) == 2
+    answers = client.upload_buckets(session, SITE)
+    assert [a.status for a in answers] == [202, 201]
+    assert answers[0].result == {}
+    completion = answers[1].result["jwt"]
+    assert completion
+    assert completion != session.result["jwt"]
+
+    put = client.put_script(name, metadata(completion), path_suffix="?excludeScript=true&bindings_inherit=strict")
+    assert put.status == 200
+    assert put.result["id"] == name
+    assert put.result["has_assets"] is True
+    assert put.result["handlers"] == ["fetch"]
+    assert uuid.UUID(put.result["deployment_id"])
+    state = emulator.script(ACCOUNT, name)
+    assert state is not None
+    assert state.manifest == {p: asset_hash(p, d) for p, d in SITE.items()}
+    assert state.put_count == 1
+    assert state.subdomain_enabled is False
+
+    subdomain = client.call("GET", "/accounts/{acct}/workers/subdomain")
+    assert subdomain.result == {"subdomain": SUBDOMAIN}
+    status = client.call("GET", f"/accounts/{{acct}}/workers/scripts/{name}/subdomain")
+    assert status.result == {"enabled": False, "previews_enabled": False}
+    assert fetch(emulator, name, "/").status == 404  # workers.dev not enabled yet
+    enabled = client.call("POST", f"/accounts/{{acct}}/workers/scripts/{name}/subdomain", json_body={"enabled": True})
+    assert enabled.result == {"enabled": True, "previews_enabled": True}
+    assert emulator.public_url(ACCOUNT, name) == f"https://{name}.{SUBDOMAIN}.workers.dev"
+
+    for path, data in SITE.items():
+        served = fetch(emulator, name, "/" if path == "/index.html" else path)
+        assert served.status == 200, path
+        assert served.data == data, path
+        if content_type(path) == "application/null":
+            assert "Content-Type" not in served.headers
+        else:
+            assert served.headers["Content-Type"] == content_type(path)
+        assert served.headers["ETag"] == f'"{asset_hash(path, data)}"'
+    assert emulator.asset(ACCOUNT, asset_hash("/img/logo.png", PNG)) == (PNG, "image/png")
+
+
+def test_head_etag_and_methods_on_a_served_asset(client: Client, emulator: CloudflareEmulator) -> None:
+    name = unique()
+    client.deploy(name, SITE)
+    head = fetch(emulator, name, "/img/logo.png", method="HEAD")
+    assert head.status == 200
+    assert head.data == b""
+    assert head.headers["Content-Length"] == str(len(PNG))
+    etag = head.headers["ETag"]
+    assert fetch(emulator, name, "/img/logo.png", headers={"If-None-Match": etag}).status == 304
+    assert fetch(emulator, name, "/img/logo.png", headers={"If-None-Match": f"W/{etag}"}).status == 304
+    assert fetch(emulator, name, "/img/logo.png", headers={"If-None-Match": '"other"'}).status == 200
+    assert fetch(emulator, name, "/img/logo.png", method="POST").status == 405
+
+
+def test_buckets_respect_the_file_and_byte_limits(client: Client) -> None:
+    files = {f"/f{i}.txt": f"file {i}".encode() for i in range(7)}
+    files["/big.bin"] = os.urandom(100 * 1024)  # over bucket_max_bytes: a bucket of its own
+    session = client.session(unique(), files)
+    buckets = session.result["buckets"]
+    assert all(len(bucket) <= 3 for bucket in buckets)
+    assert [asset_hash("/big.bin", files["/big.bin"])] in buckets
+    assert sum(len(bucket) for bucket in buckets) == 8
+
+
+def test_redeploy_asks_only_for_changed_hashes(client: Client, emulator: CloudflareEmulator) -> None:
+    name = unique()
+    client.deploy(name, SITE)
+    first = emulator.script(ACCOUNT, name)
+    assert first is not None
+    changed = {**SITE, "/style.css": b"body { color: red }"}
+    session = client.session(name, changed)
+    assert session.result["buckets"] == [[asset_hash("/style.css", changed["/style.css"])]]
+    completion = client.upload_buckets(session, changed)[0].result["jwt"]
+    assert client.put_script(name, metadata(completion)).status == 200
+    assert fetch(emulator, name, "/style.css").data == b"body { color: red }"
+    second = emulator.script(ACCOUNT, name)
+    assert second is not None
+    assert second.put_count == 2
+    assert second.created_on == first.created_on
+    assert second.modified_on > first.modified_on
+
+    unchanged = client.session(name, changed)
+    assert unchanged.result["buckets"] == []
+    assert client.put_script(name, metadata(unchanged.result["jwt"])).status == 200  # it IS the completion
+
+
+def test_content_is_deduplicated_per_account_across_scripts(client: Client) -> None:
+    client.deploy(unique(), SITE)
+    assert client.session(unique(), SITE).result["buckets"] == []
+    other = Client(client.emulator, OTHER_TOKEN, OTHER_ACCOUNT)
+    other_buckets = other.session(unique(), SITE).result["buckets"]
+    assert sum(len(bucket) for bucket in other_buckets) == len(SITE)
+
+
+def test_same_bytes_under_two_extensions_keep_their_types(client: Client, emulator: CloudflareEmulator) -> None:
+    same = b"hello"
+    files = {"/index.html": b"<p>x</p>", "/a.css": same, "/a.txt": same, "/sub/a.css": same}
+    name = unique()
+    session = client.session(name, files)
+    assert sum(len(b) for b in session.result["buckets"]) == 3  # /a.css and /sub/a.css share a hash
+    client.deploy(name, files)
+    assert fetch(emulator, name, "/a.css").headers["Content-Type"] == "text/css; charset=utf-8"
+    assert fetch(emulator, name, "/a.txt").headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+# -- validation and auth ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entry", "fragment"),
+    [
+        ({"hash": "abc", "size": 3}, "32 lowercase hex"),
+        ({"hash": "A" * 32, "size": 3}, "32 lowercase hex"),
+        ({"hash": "g" * 32, "size": 3}, "32 lowercase hex"),
+        ({"hash": "a" * 32, "size": -1}, "non-negative"),
+        ({"hash": "a" * 32, "size": "3"}, "non-negative"),
+        ({"hash": "a" * 32, "size": MAX_ASSET_SIZE + 1}, "25 MiB"),
+    ],
+    ids=["short-hash", "uppercase-hash", "non-hex-hash", "negative-size", "string-size", "over-25-mib"],
+)
+def test_manifest_validation(client: Client, entry: dict[str, Any], fragment: str) -> None:
+    answer = client.session(unique(), {"/index.html": b"x"}, **{"/big/file.bin": entry})
+    assert answer.status == 400
+    assert answer.body["success"] is False
+    assert answer.codes == [10304]
+    assert fragment in answer.message
+    assert "/big/file.bin" in answer.message
+
+
+def test_a_file_of_exactly_25_mib_is_accepted(client: Client) -> None:
+    answer = client.session(unique(), {}, **{"/max.bin": {"hash": "b" * 32, "size": MAX_ASSET_SIZE}})
+    assert answer.status == 200
+    assert answer.result["buckets"] == [["b" * 32]]
+
+
+def test_manifest_keys_must_start_with_a_slash_and_fit_the_file_limit(
+    client: Client, emulator: CloudflareEmulator
+) -> None:
+    no_slash = client.session(unique(), {"index.html": b"x"})
+    assert no_slash.status == 400
+    assert no_slash.codes == [10304]
+    emulator.max_files = 3
+    try:
+        too_many = client.session(unique(), {f"/{i}.txt": b"%d" % i for i in range(4)})
+    finally:
+        emulator.max_files = 20_000
+    assert too_many.status == 400
+    assert "limit is 3 files" in too_many.message
+
+
+@pytest.mark.parametrize("name", ["Upper", "under_score", "-lead", "trail-", "a" * 64, "dot.ted"])
+def test_script_names_are_checked_on_every_route(client: Client, name: str) -> None:
+    session = client.session(name, {"/index.html": b"x"})
+    assert session.status == 400
+    assert session.codes == [10016]
+    assert client.call("GET", f"/accounts/{{acct}}/workers/scripts/{name}/subdomain").codes == [10016]
+    assert client.call("DELETE", f"/accounts/{{acct}}/workers/scripts/{name}").codes == [10016]
+
+
+def test_a_63_character_name_is_valid(client: Client) -> None:
+    assert client.session("a" * 63, {"/index.html": b"x"}).status == 200
+
+
+def _started_upload(client: Client, files: dict[str, bytes]) -> tuple[str, dict[str, str]]:
+    session = client.session(unique(), files)
+    return session.result["jwt"], {path: asset_hash(path, data) for path, data in files.items()}
+
+
+def test_upload_validation(client: Client) -> None:
+    files = {"/a.txt": b"alpha", "/b.txt": b"bravo"}
+    jwt, hashes = _started_upload(client, files)
+    bad_base64 = client.upload_raw(jwt, [(hashes["/a.txt"], (hashes["/a.txt"], b"!!not base64!!", "text/plain"))])
+    assert bad_base64.status == 400
+    assert "base64" in bad_base64.message
+    mismatch = client.upload(jwt, [(hashes["/a.txt"], b"alpha and more", "text/plain")])
+    assert mismatch.status == 400
+    assert "decodes to 14 bytes; the manifest says 5" in mismatch.message
+    stranger = client.upload(jwt, [("f" * 32, b"alpha", "text/plain")])
+    assert stranger.status == 400
+    assert "not in this upload session" in stranger.message
+    no_flag = client.upload(jwt, [(hashes["/a.txt"], b"alpha", "text/plain")], query="")
+    assert no_flag.status == 400
+    assert "base64=true" in no_flag.message
+    api_token = client.upload(TOKEN, [(hashes["/a.txt"], b"alpha", "text/plain")])
+    assert api_token.status == 401
+    # a rejected request stores nothing: both files are still missing
+    assert client.session(unique(), files).result["buckets"] != []
+
+
+def test_only_requested_hashes_may_be_uploaded(client: Client) -> None:
+    client.deploy(unique(), {"/a.txt": b"alpha"})
+    jwt, hashes = _started_upload(client, {"/a.txt": b"alpha", "/b.txt": b"bravo"})
+    answer = client.upload(jwt, [(hashes["/a.txt"], b"alpha", "text/plain")])
+    assert answer.status == 400
+    assert "was not requested" in answer.message
+
+
+def test_an_upload_jwt_is_bound_to_its_account(client: Client) -> None:
+    jwt, hashes = _started_upload(client, {"/a.txt": b"alpha"})
+    other = Client(client.emulator, OTHER_TOKEN, OTHER_ACCOUNT)
+    answer = other.upload(jwt, [(hashes["/a.txt"], b"alpha", "text/plain")])
+    assert answer.status == 403
+
+
+@pytest.mark.parametrize(
+    ("token", "status"),
+    [(None, 401), ("nobody-knows-me", 401), (DISABLED_TOKEN, 401), (OTHER_TOKEN, 403)],
+    ids=["missing", "unknown", "disabled", "other-account"],
+)
+def test_api_token_is_checked_for_the_account(emulator: CloudflareEmulator, token: str | None, status: int) -> None:
+    client = Client(emulator, token)
+    for answer in (
+        client.session(unique(), {"/index.html": b"x"}),
+        client.call("GET", "/accounts/{acct}"),
+        client.call("GET", "/accounts/{acct}/workers/scripts"),
+    ):
+        assert answer.status == status
+        assert answer.codes == [10000]
+
+
+def test_token_verify_and_account_routes(client: Client) -> None:
+    verify = client.call("GET", "/user/tokens/verify")
+    assert verify.status == 200
+    assert verify.result["status"] == "active"
+    assert len(verify.result["id"]) == 32
+    unknown = Client(client.emulator, "nope").call("GET", "/user/tokens/verify")
+    assert unknown.status == 401
+    assert unknown.codes == [1000]
+    disabled = Client(client.emulator, DISABLED_TOKEN).call("GET", "/user/tokens/verify")
+    assert disabled.result["status"] == "disabled"
+    account = client.call("GET", "/accounts/{acct}")
+    assert account.result["id"] == ACCOUNT
+    assert account.result["name"] == "Account A"
+    assert [a["id"] for a in client.call("GET", "/accounts").result] == [ACCOUNT]
+
+
+def test_chunked_request_bodies_are_read(client: Client) -> None:
+    manifest = {"/a.txt": {"hash": asset_hash("/a.txt", b"alpha"), "size": 5}}
+    body = json.dumps({"manifest": manifest}).encode()
+    response = client.http.request(
+        "POST",
+        client.emulator.api_base + f"/accounts/{ACCOUNT}/workers/scripts/{unique()}/assets-upload-session",
+        body=iter([body[:10], body[10:]]),
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        chunked=True,
+    )
+    assert response.status == 200
+    assert json.loads(response.data)["result"]["buckets"] == [[manifest["/a.txt"]["hash"]]]
+    assert client.emulator.requests[-1].bytes_in == len(body)
+
+
+def test_unknown_routes_answer_7003(client: Client) -> None:
+    for method, path in [("GET", "/nothing/here"), ("POST", "/accounts/{acct}/workers/subdomain")]:
+        answer = client.call(method, path)
+        assert answer.status == 404
+        assert answer.codes == [7003]
+        assert answer.body["result"] is None
+
+
+def test_expired_upload_jwt_is_refused_and_a_new_session_recovers() -> None:
+    with CloudflareEmulator(upload_jwt_ttl=0.3) as emulator:
+        emulator.add_account(ACCOUNT, name="A", subdomain=SUBDOMAIN)
+        emulator.add_token(TOKEN, [ACCOUNT])
+        client = Client(emulator)
+        files = {"/a.txt": b"alpha"}
+        name = unique()
+        session = client.session(name, files)
+        time.sleep(0.5)
+        expired = client.upload_buckets(session, files)[0]
+        assert expired.status == 401
+        assert "expired" in expired.message.lower()
+        emulator.upload_jwt_ttl = 60.0  # the recovery must not race a 0.3 s token on a slow machine
+        again = client.session(name, files)
+        assert again.result["buckets"] == session.result["buckets"]  # nothing was stored
+        completion = client.upload_buckets(again, files)[0].result["jwt"]
+        assert client.put_script(name, metadata(completion)).status == 200
+
+
+def test_completion_jwt_rules(client: Client, emulator: CloudflareEmulator) -> None:
+    name = unique()
+    files = {"/index.html": b"<p>hi</p>"}
+    session = client.session(name, files)
+    completion = client.upload_buckets(session, files)[0].result["jwt"]
+    assert client.put_script(name, metadata(completion)).status == 200
+    again = client.put_script(name, metadata(completion))  # a retried PUT sends the same token
+    assert again.status == 200
+    state = emulator.script(ACCOUNT, name)
+    assert state is not None
+    assert state.put_count == 2
+    elsewhere = client.put_script(unique(), metadata(completion))
+    assert elsewhere.status == 400
+    assert "issued for Worker" in elsewhere.message
+    upload_jwt = client.put_script(name, metadata(session.result["jwt"]))
+    assert upload_jwt.status == 400
+    assert client.put_script(name, metadata("not.a.jwt")).status == 400
+    no_assets = client.put_script(name, {"compatibility_date": "2025-06-01"})
+    assert no_assets.status == 400
+    bad_config = client.put_script(name, metadata(completion, {"htmlHandling": "auto-trailing-slash"}))
+    assert bad_config.status == 400
+    assert "htmlHandling" in bad_config.message
+    bad_value = client.put_script(name, metadata(completion, {"not_found_handling": "spa"}))
+    assert bad_value.status == 400
+
+
+def test_completion_jwt_expires() -> None:
+    with CloudflareEmulator(completion_jwt_ttl=0.3) as emulator:
+        emulator.add_account(ACCOUNT, name="A", subdomain=SUBDOMAIN)
+        emulator.add_token(TOKEN, [ACCOUNT])
+        client = Client(emulator)
+        name = unique()
+        files = {"/a.txt": b"alpha"}
+        session = client.session(name, files)
+        completion = client.upload_buckets(session, files)[0].result["jwt"]
+        time.sleep(0.5)
+        late = client.put_script(name, metadata(completion))
+        assert late.status == 400
+        assert "expired" in late.message.lower()
+
+
+# -- faults -----------------------------------------------------------------------------------------
+
+
+def test_429_with_retry_after_then_success(client: Client, emulator: CloudflareEmulator) -> None:
+    fault = emulator.faults.add("assets-upload-session", status=429, retry_after=7)
+    limited = client.session(unique(), SITE)
+    assert limited.status == 429
+    assert limited.headers["retry-after"] == "7"
+    assert limited.codes == [971]
+    assert client.session(unique(), SITE).status == 200
+    assert fault.hits == 1
+
+
+def test_500_has_no_effect_and_uses_the_envelope(client: Client, emulator: CloudflareEmulator) -> None:
+    emulator.faults.add("script-put", status=500, times=2)
+    session = client.session(name := unique(), {"/a.txt": b"alpha"})
+    completion = client.upload_buckets(session, {"/a.txt": b"alpha"})[0].result["jwt"]
+    for _ in range(2):
+        failed = client.put_script(name, metadata(completion))
+        assert failed.status == 500
+        assert failed.codes == [10013]
+        assert emulator.script(ACCOUNT, name) is None
+    assert client.put_script(name, metadata(completion)).status == 200
+
+
+def test_524_looks_like_cloudflares_timeout_page(client: Client, emulator: CloudflareEmulator) -> None:
+    emulator.faults.add("assets-upload", status=524)
+    jwt, hashes = _started_upload(client, {"/a.txt": b"alpha"})
+    answer = client.upload(jwt, [(hashes["/a.txt"], b"alpha", "text/plain")])
+    assert answer.status == 524
+    assert answer.body is None  # not JSON
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert b"524" in answer.raw
+    assert client.upload(jwt, [(hashes["/a.txt"], b"alpha", "text/plain")]).status == 201
+
+
+def test_reset_closes_the_connection_without_an_answer(client: Client, emulator: CloudflareEmulator) -> None:
+    emulator.faults.add("account-get", reset=True)
+    with pytest.raises(urllib3.exceptions.ProtocolError) as aborted:
+        client.call("GET", "/accounts/{acct}")
+    assert isinstance(aborted.value.args[1], ConnectionResetError)  # a TCP RST, not a clean close
+    assert client.call("GET", "/accounts/{acct}").status == 200
+    logged = emulator.requests_for("account-get")
+    assert [entry.status for entry in logged] == [0, 200]
+    assert logged[0].fault == "reset on account-get"
+
+
+def test_delay_slows_the_answer_down(client: Client, emulator: CloudflareEmulator) -> None:
+    emulator.faults.add("account-subdomain-get", delay=0.4)
+    started = time.monotonic()
+    answer = client.call("GET", "/accounts/{acct}/workers/subdomain")
+    assert time.monotonic() - started >= 0.4
+    assert answer.status == 200
+    started = time.monotonic()
+    client.call("GET", "/accounts/{acct}/workers/subdomain")
+    assert time.monotonic() - started < 0.4
+
+
+def test_lost_completion_is_recovered_with_a_new_session(client: Client, emulator: CloudflareEmulator) -> None:
+    emulator.faults.add("assets-upload", lose_completion=True)
+    name = unique()
+    session = client.session(name, SITE)
+    answers = client.upload_buckets(session, SITE)
+    assert [a.status for a in answers] == [202, 202]  # the completing bucket lost its token
+    assert all("jwt" not in a.result for a in answers)
+    again = client.session(name, SITE)
+    assert again.result["buckets"] == []
+    assert client.put_script(name, metadata(again.result["jwt"])).status == 200
+    uploaded = [h for entry in emulator.requests_for("assets-upload") for h in entry.hashes]
+    assert len(uploaded) == len(SITE)  # nothing was uploaded twice
+
+
+def test_fault_after_processing_loses_only_the_answer(client: Client, emulator: CloudflareEmulator) -> None:
+    emulator.faults.add("script-put", status=502, after=True)
+    name = unique()
+    session = client.session(name, {"/a.txt": b"alpha"})
+    token = client.upload_buckets(session, {"/a.txt": b"alpha"})[0].result["jwt"]
+    assert client.put_script(name, metadata(token)).status == 502
+    assert emulator.script(ACCOUNT, name) is not None  # it happened all the same
+    assert client.put_script(name, metadata(token)).status == 200
+
+
+def test_rate_based_faults_are_reproducible(emulator: CloudflareEmulator) -> None:
+    client = Client(emulator)
+
+    def run() -> list[int]:
+        emulator.faults.clear()
+        emulator.faults.seed(42)
+        emulator.faults.add("any", status=503, rate=0.3, times=None)
+        return [client.call("GET", "/accounts/{acct}").status for _ in range(40)]
+
+    first, second = run(), run()
+    assert first == second
+    assert 4 <= first.count(503) <= 20
+    assert set(first) == {200, 503}
+
+
+def test_fault_rules_are_validated() -> None:
+    faults = FaultInjector()
+    with pytest.raises(ValueError, match="needs status"):
+        faults.add("any")
+    with pytest.raises(ValueError, match="not both"):
+        faults.add("any", status=500, reset=True)
+    with pytest.raises(ValueError, match="rate"):
+        faults.add("any", status=500, rate=1.5)
+    with pytest.raises(ValueError, match="lose_completion"):
+        faults.add("any", lose_completion=True, status=500)
+    assert faults.on_request("script-put") is None
+    faults.add("script-put", status=500, times=2)
+    assert [faults.on_request("script-put") is not None for _ in range(3)] == [True, True, False]
+
+
+def test_fault_routes_are_the_emulators_route_names(emulator: CloudflareEmulator) -> None:
+    registered = {route.name for route in cloudflare_module._ROUTES} | {cloudflare_module.NO_ROUTE}
+    assert registered == set(cloudflare_module.ROUTE_NAMES)
+    with pytest.raises(ValueError, match="unknown route 'upload'"):
+        emulator.faults.add("upload", status=500)
+    assert emulator.faults.add("any", status=500).route == "any"
+
+
+def test_rate_limit_per_token() -> None:
+    with CloudflareEmulator(rate_limit=3, rate_window=60) as emulator:
+        emulator.add_account(ACCOUNT, name="A", subdomain=SUBDOMAIN)
+        emulator.add_token(TOKEN, [ACCOUNT])
+        client = Client(emulator)
+        statuses = [client.call("GET", "/accounts/{acct}").status for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        limited = client.call("GET", "/accounts/{acct}")
+        assert limited.codes == [971]
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+
+
+def test_parallel_uploads_are_served_concurrently(client: Client, emulator: CloudflareEmulator) -> None:
+    files = {f"/f{i}.txt": f"file number {i}".encode() for i in range(9)}
+    session = client.session(unique(), files)
+    assert len(session.result["buckets"]) == 3
+    emulator.faults.add("assets-upload", delay=0.6, times=3)
+    by_hash = {asset_hash(p, d): (p, d) for p, d in files.items()}
+
+    def send(bucket: list[str]) -> Answer:
+        parts = [(h, by_hash[h][1], "text/plain; charset=utf-8") for h in bucket]
+        return Client(emulator).upload(session.result["jwt"], parts)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        answers = list(pool.map(send, session.result["buckets"]))
+    assert time.monotonic() - started < 1.2  # three 0.6 s requests overlapped (in turn: 1.8 s)
+    assert sorted(a.status for a in answers) == [201, 202, 202]  # storing and checking is atomic
+    assert [a.result["jwt"] for a in answers if a.status == 201]
+
+
+# -- site serving -----------------------------------------------------------------------------------
+
+PAGES = {
+    "/index.html": b"<p>home</p>",
+    "/about.html": b"<p>about</p>",
+    "/docs/index.html": b"<p>docs</p>",
+    "/docs/guide.html": b"<p>guide</p>",
+    "/blog/404.html": b"<p>blog 404</p>",
+    "/404.html": b"<p>root 404</p>",
+    "/a b.txt": b"spaced",
+}
+
+
+def _site(client: Client, config: dict[str, Any], files: dict[str, bytes] = PAGES) -> str:
+    name = unique()
+    client.deploy(name, files, config)
+    return name
+
+
+def _get(emulator: CloudflareEmulator, name: str, path: str) -> tuple[int, str | None, bytes]:
+    answer = fetch(emulator, name, path)
+    return answer.status, answer.headers.get("Location"), answer.data
+
+
+def test_auto_trailing_slash(client: Client, emulator: CloudflareEmulator) -> None:
+    name = _site(client, {"html_handling": "auto-trailing-slash"})
+    assert _get(emulator, name, "/") == (200, None, b"<p>home</p>")
+    assert _get(emulator, name, "/about") == (200, None, b"<p>about</p>")
+    assert _get(emulator, name, "/about.html")[:2] == (307, "/about")
+    assert _get(emulator, name, "/about.html?x=1")[:2] == (307, "/about?x=1")
+    assert _get(emulator, name, "/about/")[:2] == (307, "/about")
+    assert _get(emulator, name, "/docs")[:2] == (307, "/docs/")
+    assert _get(emulator, name, "/docs/") == (200, None, b"<p>docs</p>")
+    assert _get(emulator, name, "/docs/index.html")[:2] == (307, "/docs/")
+    assert _get(emulator, name, "/index.html")[:2] == (307, "/")
+    assert _get(emulator, name, "/docs/guide") == (200, None, b"<p>guide</p>")
+    assert _get(emulator, name, "/a%20b.txt") == (200, None, b"spaced")
+    assert _get(emulator, name, "/docs//guide")[:2] == (307, "/docs/guide")
+    assert _get(emulator, name, "/nothing")[0] == 404
+
+
+def test_force_and_drop_trailing_slash_and_none(client: Client, emulator: CloudflareEmulator) -> None:
+    force = _site(client, {"html_handling": "force-trailing-slash"})
+    assert _get(emulator, force, "/about")[:2] == (307, "/about/")
+    assert _get(emulator, force, "/about/") == (200, None, b"<p>about</p>")
+    assert _get(emulator, force, "/docs")[:2] == (307, "/docs/")
+    drop = _site(client, {"html_handling": "drop-trailing-slash"})
+    assert _get(emulator, drop, "/docs/")[:2] == (307, "/docs")
+    assert _get(emulator, drop, "/docs") == (200, None, b"<p>docs</p>")
+    assert _get(emulator, drop, "/") == (200, None, b"<p>home</p>")
+    none = _site(client, {"html_handling": "none"})
+    assert _get(emulator, none, "/about")[0] == 404
+    assert _get(emulator, none, "/about.html") == (200, None, b"<p>about</p>")
+    assert _get(emulator, none, "/")[0] == 404
+
+
+def test_single_page_application_fallback(client: Client, emulator: CloudflareEmulator) -> None:
+    name = _site(client, {"not_found_handling": "single-page-application"})
+    assert _get(emulator, name, "/app/deep/route") == (200, None, b"<p>home</p>")
+    assert _get(emulator, name, "/about") == (200, None, b"<p>about</p>")
+
+
+def test_404_page_walks_up_the_directories(client: Client, emulator: CloudflareEmulator) -> None:
+    name = _site(client, {"not_found_handling": "404-page"})
+    assert _get(emulator, name, "/blog/2024/missing") == (404, None, b"<p>blog 404</p>")
+    assert _get(emulator, name, "/missing") == (404, None, b"<p>root 404</p>")
+    plain = _site(client, {"not_found_handling": "none"})
+    assert _get(emulator, plain, "/missing") == (404, None, b"")
+
+
+HEADERS = """# comment
+/*
+  X-Frame-Options: DENY
+  X-Shared: one
+/img/*
+  ! X-Frame-Options
+  Cache-Control: public, max-age=3600
+/docs/:page
+  X-Page: :page
+  X-Shared: two
+"""
+
+REDIRECTS = """/old /about 301
+/tmp /about
+/blog/* /posts/:splat 308
+/users/:id /profile?user=:id 307
+/r/* /about 200
+/* /index.html 200
+https://elsewhere.example/x /y
+/go https://example.com/landing
+"""
+
+
+def test_headers_and_redirects_rules(client: Client, emulator: CloudflareEmulator) -> None:
+    files = {**PAGES, "/img/x.png": PNG}
+    name = _site(client, {"_headers": HEADERS, "_redirects": REDIRECTS}, files)
+    home = fetch(emulator, name, "/")
+    assert home.headers["X-Frame-Options"] == "DENY"
+    image = fetch(emulator, name, "/img/x.png")
+    assert "X-Frame-Options" not in image.headers
+    assert image.headers["Cache-Control"] == "public, max-age=3600"
+    assert image.data == PNG
+    guide = fetch(emulator, name, "/docs/guide")
+    assert guide.headers["X-Page"] == "guide"
+    assert guide.headers["X-Shared"] == "one, two"
+
+    assert _get(emulator, name, "/old")[:2] == (301, "/about")
+    assert _get(emulator, name, "/tmp")[:2] == (302, "/about")
+    assert _get(emulator, name, "/blog/2024/post?q=1")[:2] == (308, "/posts/2024/post?q=1")
+    assert _get(emulator, name, "/users/42")[:2] == (307, "/profile?user=42")
+    assert _get(emulator, name, "/r/anything") == (200, None, b"<p>about</p>")
+    assert _get(emulator, name, "/go")[:2] == (302, "https://example.com/landing")
+    # the SPA-style rewrite loops through html_handling, so Cloudflare ignores it (and says why)
+    assert _get(emulator, name, "/nowhere")[0] == 404
+    state = emulator.script(ACCOUNT, name)
+    assert state is not None
+    assert any("infinite loop" in w for w in state.rule_warnings)
+    assert any("only relative sources" in w for w in state.rule_warnings)
+
+
+def test_redeploy_and_delete_change_what_is_served(client: Client, emulator: CloudflareEmulator) -> None:
+    name = unique()
+    client.deploy(name, {"/index.html": b"v1"})
+    url = emulator.site_url(ACCOUNT, name)
+    assert url is not None
+    browser = urllib3.PoolManager(retries=False, timeout=2)  # keeps its connection open, as browsers do
+    assert browser.request("GET", url).data == b"v1"
+    client.deploy(name, {"/index.html": b"v2"})
+    assert emulator.site_url(ACCOUNT, name) == url  # the port is stable across redeploys
+    assert browser.request("GET", url).data == b"v2"
+    deleted = client.call("DELETE", f"/accounts/{{acct}}/workers/scripts/{name}")
+    assert deleted.status == 200
+    assert emulator.site_url(ACCOUNT, name) is None
+    assert emulator.script(ACCOUNT, name) is None
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        browser.request("GET", url)
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        urllib3.PoolManager(retries=False, timeout=2).request("GET", url)
+    again = client.call("DELETE", f"/accounts/{{acct}}/workers/scripts/{name}")
+    assert again.status == 404
+    assert again.codes == [10007]
+
+
+def test_versions_and_deployments_activate_a_new_version(client: Client, emulator: CloudflareEmulator) -> None:
+    name = unique()
+    client.deploy(name, {"/index.html": b"v1"})
+    session = client.session(name, {"/index.html": b"v2"})
+    completion = client.upload_buckets(session, {"/index.html": b"v2"})[0].result["jwt"]
+    body, multipart_type = urllib3.encode_multipart_formdata([("metadata", json.dumps(metadata(completion)))])
+    version = client.call(
+        "POST",
+        f"/accounts/{{acct}}/workers/scripts/{name}/versions?bindings_inherit=strict",
+        body=body,
+        headers={"Content-Type": multipart_type},
+    )
+    assert version.status == 200
+    assert _get(emulator, name, "/")[2] == b"v1"  # uploaded, not deployed yet
+    deployment = client.call(
+        "POST",
+        f"/accounts/{{acct}}/workers/scripts/{name}/deployments",
+        json_body={
+            "strategy": "percentage",
+            "versions": [{"version_id": version.result["id"], "percentage": 100}],
+            "annotations": {},
+        },
+    )
+    assert deployment.status == 200
+    assert _get(emulator, name, "/")[2] == b"v2"
+    listed = client.call("GET", f"/accounts/{{acct}}/workers/scripts/{name}/deployments").result["deployments"]
+    assert listed[0]["versions"][0]["version_id"] == version.result["id"]
+    assert len(listed) == 2
+    unknown = client.call(
+        "POST",
+        f"/accounts/{{acct}}/workers/scripts/{name}/deployments",
+        json_body={"versions": [{"version_id": str(uuid.uuid4()), "percentage": 100}]},
+    )
+    assert unknown.status == 400
+
+
+def test_the_other_calls_wrangler_makes(client: Client) -> None:
+    name = unique()
+    assert client.call("GET", f"/accounts/{{acct}}/workers/scripts/{name}/deployments").codes == [10007]
+    assert client.call("GET", f"/accounts/{{acct}}/workers/scripts/{name}/settings").codes == [10007]
+    assert client.call("DELETE", f"/accounts/{{acct}}/workers/services/{name}?force=true").codes == [10090]
+    client.deploy(name, {"/index.html": b"x"})
+    service = client.call("GET", f"/accounts/{{acct}}/workers/services/{name}")
+    assert service.result["id"] == name
+    assert service.result["default_environment"]["environment"] == "production"
+    assert service.result["default_environment"]["script"]["id"] == name
+    patched = client.call(
+        "PATCH",
+        f"/accounts/{{acct}}/workers/scripts/{name}/script-settings",
+        json_body={"observability": {"enabled": False}, "tags": []},
+    )
+    assert patched.result["observability"] == {"enabled": False}
+    assert client.call("GET", f"/accounts/{{acct}}/workers/scripts/{name}/settings").status == 200
+    assert client.call("GET", "/accounts/{acct}/storage/kv/namespaces?per_page=100").result == []
+    references = client.call("GET", f"/accounts/{{acct}}/workers/scripts/{name}/references").result
+    assert references["services"]["incoming"] == []
+    assert client.call("GET", f"/accounts/{{acct}}/workers/tails/by-consumer/{name}").result == []
+    listed = client.call("GET", "/accounts/{acct}/workers/scripts").result
+    assert [s["id"] for s in listed] == [name]
+    assert listed[0]["has_assets"] is True
+    assert client.call("DELETE", f"/accounts/{{acct}}/workers/services/{name}?force=true").status == 200
+    assert client.call("GET", f"/accounts/{{acct}}/workers/services/{name}").codes == [10090]
+
+
+def test_request_log_counts_requests_and_bytes(client: Client, emulator: CloudflareEmulator) -> None:
+    client.deploy(unique(), SITE)
+    routes = [entry.route for entry in emulator.requests]
+    assert routes == ["assets-upload-session", "assets-upload", "assets-upload", "script-put", "subdomain-post"]
+    uploads = emulator.requests_for("assets-upload")
+    assert sorted(h for entry in uploads for h in entry.hashes) == sorted(asset_hash(p, d) for p, d in SITE.items())
+    assert sum(entry.bytes_in for entry in uploads) > sum(len(d) for d in SITE.values())  # base64 + multipart
+    assert all(entry.path == f"/client/v4/accounts/{ACCOUNT}/workers/assets/upload" for entry in uploads)
+    assert all(entry.account_id == ACCOUNT and entry.duration >= 0 for entry in emulator.requests)
+
+
+def test_stop_frees_every_port() -> None:
+    emulator = CloudflareEmulator()
+    emulator.add_account(ACCOUNT, name="A", subdomain=SUBDOMAIN)
+    emulator.add_token(TOKEN, [ACCOUNT])
+    emulator.start()
+    Client(emulator).deploy(name := unique(), {"/index.html": b"x"})
+    site = emulator.site_url(ACCOUNT, name)
+    api = emulator.api_base
+    started = time.monotonic()
+    emulator.stop()
+    assert time.monotonic() - started < 2
+    for url in (site, api + "/user/tokens/verify"):
+        assert url is not None
+        with pytest.raises(urllib3.exceptions.HTTPError):
+            urllib3.request("GET", url, retries=False, timeout=2)
+
+
+# -- the real client --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def wrangler() -> str:
+    """Cloudflare's own CLI, installed from the npm registry by the project's script (not skipped:
+    a machine without npm fails here, loudly)."""
+    assert shutil.which("npm"), "npm (Node.js >= 20) is needed to install wrangler"
+    installed = subprocess.run(
+        [str(REPO / "scripts" / "install-wrangler")], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert installed.returncode == 0, installed.stderr
+    return installed.stdout.strip().splitlines()[-1]
+
+
+def test_real_wrangler_deploys_redeploys_and_deletes(
+    wrangler: str, emulator: CloudflareEmulator, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    (site / "img").mkdir(parents=True)
+    (site / "index.html").write_bytes(b"<!doctype html><h1>wrangler</h1>")
+    (site / "about.html").write_bytes(b"<p>about</p>")
+    (site / "style.css").write_bytes(b"h1 { color: teal }")
+    (site / "img" / "logo.png").write_bytes(PNG)
+    (site / "_headers").write_text("/*\n  X-From-Headers: yes\n")
+    (site / "_redirects").write_text("/old /about 301\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "CLOUDFLARE_API_BASE_URL": emulator.api_base,
+        "CLOUDFLARE_API_TOKEN": TOKEN,
+        "CLOUDFLARE_ACCOUNT_ID": ACCOUNT,
+        "WRANGLER_SEND_METRICS": "false",
+        "WRANGLER_SEND_ERROR_REPORTS": "false",
+        "WRANGLER_HIDE_BANNER": "true",
+        "CI": "true",
+        "NO_COLOR": "1",
+    }
+    name = unique("wrangler")
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [wrangler, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    deploy = ["deploy", "--assets", "site", "--name", name, "--compatibility-date", "2025-06-01"]
+    printed = run(*deploy)
+    assert f"https://{name}.{SUBDOMAIN}.workers.dev" in printed
+    state = emulator.script(ACCOUNT, name)
+    assert state is not None
+    assert set(state.manifest) == {"/index.html", "/about.html", "/style.css", "/img/logo.png"}
+    assert state.config["_redirects"] == "/old /about 301\n"
+    assert state.subdomain_enabled
+    logo = fetch(emulator, name, "/img/logo.png")
+    assert logo.data == PNG
+    assert logo.headers["Content-Type"] == "image/png"
+    assert logo.headers["X-From-Headers"] == "yes"
+    assert fetch(emulator, name, "/style.css").headers["Content-Type"] == "text/css; charset=utf-8"
+    assert _get(emulator, name, "/about") == (200, None, b"<p>about</p>")
+    assert _get(emulator, name, "/old")[:2] == (301, "/about")
+    first_upload = [h for entry in emulator.requests_for("assets-upload") for h in entry.hashes]
+    assert len(first_upload) == 4
+
+    emulator.requests.clear()
+    (site / "style.css").write_bytes(b"h1 { color: crimson }")
+    run(*deploy)
+    uploaded = [h for entry in emulator.requests_for("assets-upload") for h in entry.hashes]
+    assert len(uploaded) == 1
+    assert uploaded[0] not in first_upload
+    assert [e.route for e in emulator.requests if e.route in {"versions-create", "deployments-create"}] == [
+        "versions-create",
+        "deployments-create",
+    ]
+    assert fetch(emulator, name, "/style.css").data == b"h1 { color: crimson }"
+
+    run("delete", "--name", name, "--force")
+    assert emulator.script(ACCOUNT, name) is None
+    assert emulator.site_url(ACCOUNT, name) is None
+    assert emulator.requests_for("service-delete")[-1].status == 200
