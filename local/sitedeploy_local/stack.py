@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sitedeploy_local.auth import KEY_ID, LOCAL_AUDIENCE, LOCAL_ISSUER, DevIssuer, JwtAuthorizer
 from sitedeploy_local.aws import MotoServer, provision, put_secret_json
 from sitedeploy_local.control import ControlServer
+from sitedeploy_local.emulators.amplify import AmplifyEmulator
 from sitedeploy_local.emulators.cloudflare import CloudflareEmulator
 from sitedeploy_local.gateway import Gateway
 from sitedeploy_local.runtime import FunctionHost
@@ -30,6 +31,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_CLOUDFLARE_ACCOUNT = "5f2c7d4e9a1b4c3d8e7f6a5b4c3d2e1f"
 LOCAL_CLOUDFLARE_TOKEN = "local-platform-cloudflare-token"  # noqa: S105
 LOCAL_CLOUDFLARE_SUBDOMAIN = "sitedeploy-local"
+# The platform-managed Amplify app of the local stack (the template's AmplifyAppId).
+LOCAL_AMPLIFY_APP_ID = "d1sitedeploylocal"
 
 
 @dataclass
@@ -46,6 +49,9 @@ class StackOptions:
     # Platform retries locally: short, so that fault tests take seconds, not minutes.
     retry_backoff_seconds: float = 0.1
     retry_after_cap_seconds: float = 3.0
+    # Amplify jobs locally: each phase (PENDING, RUNNING, VERIFY) this long.
+    amplify_job_step_seconds: float = 0.3
+    amplify_branch_delete_seconds: float = 2.0
 
 
 class LocalStack:
@@ -61,6 +67,10 @@ class LocalStack:
         self.pump: StreamPump | None = None
         self.issuer: DevIssuer | None = None
         self.cloudflare = CloudflareEmulator()
+        self.amplify = AmplifyEmulator(
+            job_step_seconds=self.options.amplify_job_step_seconds,
+            branch_delete_seconds=self.options.amplify_branch_delete_seconds,
+        )
         self.control = ControlServer()
         self._log_lock = threading.Lock()
         self._log_files: dict[str, Any] = {}
@@ -77,11 +87,15 @@ class LocalStack:
         )
         self.cloudflare.add_token(LOCAL_CLOUDFLARE_TOKEN, [LOCAL_CLOUDFLARE_ACCOUNT])
         self.control.lookups["cloudflare"] = self.cloudflare.site_url
+        self.amplify.start()
+        self.amplify.create_app_directly("sitedeploy-quick-deploy", app_id=LOCAL_AMPLIFY_APP_ID)
+        self.control.lookups["amplify"] = self.amplify.site_url
         self.control.start()
         parameters = {
             "JwtIssuer": LOCAL_ISSUER,
             "JwtAudience": LOCAL_AUDIENCE,
             "CloudflareApiBaseUrl": self.cloudflare.api_base,
+            "AmplifyAppId": LOCAL_AMPLIFY_APP_ID,
             **self.options.parameters,
         }
         template = Template.load(self.options.root / "template.yaml", parameters)
@@ -122,6 +136,7 @@ class LocalStack:
         for host in self.hosts.values():
             host.stop()
         self.cloudflare.stop()
+        self.amplify.stop()
         self.control.stop()
         self.moto.stop()
         with self._log_lock:
@@ -150,7 +165,10 @@ class LocalStack:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "PYTHONUNBUFFERED": "1",
             "SITEDEPLOY_LOCAL": "1",
-            "SITEDEPLOY_LOCAL_CONTROL_URLS": json.dumps({"cloudflare": self.control.base_for("cloudflare")}),
+            "SITEDEPLOY_LOCAL_CONTROL_URLS": json.dumps(
+                {platform: self.control.base_for(platform) for platform in ("cloudflare", "amplify")}
+            ),
+            "AWS_ENDPOINT_URL_AMPLIFY": self.amplify.endpoint_url,
             "PLATFORM_RETRY_BACKOFF_SECONDS": str(self.options.retry_backoff_seconds),
             "PLATFORM_RETRY_AFTER_CAP_SECONDS": str(self.options.retry_after_cap_seconds),
             **self.options.extra_environment,
@@ -227,7 +245,12 @@ class LocalStack:
         return self.template.physical[logical_id]
 
     def local_json(self, token: str) -> dict[str, Any]:
-        return {"apiUrl": self.api_url, "token": token, "cloudflareApiUrl": self.cloudflare.api_base}
+        return {
+            "apiUrl": self.api_url,
+            "token": token,
+            "cloudflareApiUrl": self.cloudflare.api_base,
+            "amplifyEndpointUrl": self.amplify.endpoint_url,
+        }
 
     def write_local_json(self, token: str | None = None) -> Path:
         """``{"apiUrl", "token"}`` for the CLI and scripts; the dev token is for sub=dev-user."""

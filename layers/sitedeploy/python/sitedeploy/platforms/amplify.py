@@ -36,6 +36,7 @@ UNFINISHED = frozenset({"CREATED", "PENDING", "PROVISIONING", "RUNNING", "CANCEL
 FINAL = frozenset({"SUCCEED", "FAILED", "CANCELLED"})
 DEFAULT_ZIP_LIMIT = 5 * 1024**3
 BRANCH_DELETING_WAIT_SECONDS = 240.0
+JOB_STOP_WAIT_SECONDS = 120.0
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same site makes the same zip
 
 # Reads a file as chunks (verified against its sha256 by the store).
@@ -209,10 +210,21 @@ class AmplifyPublisher:
             jobs = self.client.list_jobs(appId=target.app_id, branchName=target.branch, maxResults=20)
         except (ClientError, BotoCoreError) as exc:
             raise _error(exc, "listing the branch's jobs") from None
+        waiting = []
         for summary in jobs.get("jobSummaries", []):
             if summary.get("status") in UNFINISHED - {"CANCELLING"}:
                 self.stop_job(target, summary["jobId"])
                 stopped.append(summary["jobId"])
+            if summary.get("status") in UNFINISHED:
+                waiting.append(summary["jobId"])
+        # A stopped job is CANCELLING for a while and still blocks create_deployment: wait it out.
+        deadline = time.monotonic() + JOB_STOP_WAIT_SECONDS
+        delay = max(0.2, self._backoff / 2)
+        for job_id in waiting:
+            while self.job(target, job_id).job_status in UNFINISHED:
+                if time.monotonic() + delay > deadline:
+                    raise AmplifyError(f"the branch's job {job_id} did not stop in {JOB_STOP_WAIT_SECONDS:.0f}s")
+                time.sleep(delay)
         return stopped
 
     def stop_job(self, target: AmplifyTarget, job_id: str) -> None:

@@ -1,0 +1,106 @@
+"""Amplify end to end: deploy through the gateway, watch pending → uploading → building → ready
+through the status endpoint (which polls the job), and read the served bytes back."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import urllib3
+
+from sitedeploy.naming import derived_name
+from sitedeploy_local.stack import LOCAL_AMPLIFY_APP_ID, LocalStack
+from tests.conftest import Api
+from tests.helpers import deploy, inline_files, wait_terminal
+
+pytestmark = pytest.mark.e2e
+
+
+def _site() -> dict[str, bytes]:
+    return {
+        "/index.html": "<!doctype html><h1>Ämplify ✓</h1>".encode(),
+        "/about/index.html": b"<h1>about</h1>",
+        "/assets/logo.png": b"\x89PNG\r\n\x1a\n" + os.urandom(30_000),
+        "/assets/font.woff2": b"wOF2" + os.urandom(6_000),
+        "/blob.bin": bytes(range(256)) * 8,
+    }
+
+
+def test_platform_managed_deploy_goes_through_building_to_ready(api: Api, stack: LocalStack) -> None:
+    files = _site()
+    accepted = deploy(api, "amplify", {"files": inline_files(files), "projectName": "Amp Site", "chatId": "c"})
+    assert accepted["url"].endswith(f".{LOCAL_AMPLIFY_APP_ID}.amplifyapp.com")
+    final = wait_terminal(api, accepted["deploymentId"])
+    assert final["status"] == "ready", final
+    assert "building" in final["_seen"]
+    assert final["_seen"][-1] == "ready"
+    assert final["url"] == accepted["url"]
+    assert final["completedAt"]
+    local = final["localUrl"]
+    assert local
+    for path, data in files.items():
+        answer = urllib3.request("GET", local.rstrip("/") + path.removesuffix("index.html"))
+        assert answer.status == 200, path
+        assert answer.data == data, path
+    spa = urllib3.request("GET", local + "client/side/route")
+    assert spa.data == files["/index.html"]  # the SPA rule was merged into the app
+    deploy_status = api.get(f"/deploy-status?platform=amplify&deploymentId={accepted['deploymentId']}")
+    assert deploy_status[1]["status"] == "ready"
+
+
+def test_user_token_mode_creates_an_app_once(api: Api, stack: LocalStack) -> None:
+    apps_before = {r.path for r in stack.amplify.requests if r.route == "CreateApp"}
+    body = {
+        "files": inline_files(_site()),
+        "authMode": "user-token",
+        "accessKeyId": "AKIAUSEROWNKEYS00001",
+        "secretAccessKey": "user-secret-access-key-e2e",
+        "region": "us-east-1",
+        "projectName": f"mine-{uuid.uuid4().hex[:6]}",
+    }
+    first = deploy(api, "amplify", body)
+    final = wait_terminal(api, first["deploymentId"])
+    assert final["status"] == "ready", final
+    creates = [r for r in stack.amplify.requests if r.route == "CreateApp"]
+    assert len(creates) == len(apps_before) + 1
+    assert LOCAL_AMPLIFY_APP_ID not in final["url"]
+    second = deploy(api, "amplify", body)
+    assert wait_terminal(api, second["deploymentId"])["status"] == "ready"
+    assert second["url"] == first["url"]
+    assert len([r for r in stack.amplify.requests if r.route == "CreateApp"]) == len(creates)
+    assert [
+        r for r in stack.amplify.requests if r.route == "CreateDeployment" and r.access_key_id == "AKIAUSEROWNKEYS00001"
+    ]
+
+
+def test_a_failed_job_ends_as_error_with_its_reason(api: Api, stack: LocalStack, owner: str) -> None:
+    project = "doomed-amp"
+    branch = derived_name("sd", owner, project)
+    stack.amplify.fail_next_job(LOCAL_AMPLIFY_APP_ID, branch, "Build image pull failed (injected)")
+    accepted = deploy(api, "amplify", {"files": inline_files(_site()), "projectName": project})
+    final = wait_terminal(api, accepted["deploymentId"])
+    assert final["status"] == "error"
+    assert "Build image pull failed (injected)" in final["error"]
+
+
+def test_amplify_bad_input_is_refused(api: Api) -> None:
+    cases = [
+        ({"files": {"a.html": "x"}, "authMode": "user-token"}, "accessKeyId"),
+        ({"files": {"a.html": "x"}, "appId": "d123456"}, "user-token"),
+        (
+            {
+                "files": {"a.html": "x"},
+                "authMode": "user-token",
+                "accessKeyId": "AKIA0000000000000000",
+                "secretAccessKey": "s",
+                "region": "moon-base-1",
+            },
+            "region",
+        ),
+        ({"files": {"../a.html": "x"}}, "'..'"),
+    ]
+    for body, mentions in cases:
+        status, answer, _ = api.request("POST", "/deployments/amplify", body=body)
+        assert status == 400, (body, answer)
+        assert mentions in answer["error"]

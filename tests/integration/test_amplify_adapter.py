@@ -1,0 +1,230 @@
+"""The Amplify adapter against the emulator, with the real boto3 client: branches, jobs, the zip,
+the SPA rule and the quota."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+
+import boto3
+import pytest
+import urllib3
+from botocore.config import Config
+from pydantic import SecretStr
+
+from sitedeploy.models import DeploymentStatus
+from sitedeploy.platforms import SiteFile
+from sitedeploy.platforms.amplify import (
+    SPA_RULE,
+    AmplifyCredentials,
+    AmplifyError,
+    AmplifyPublisher,
+    AmplifyTarget,
+    amplify_client,
+)
+from sitedeploy.sitefiles import content_type
+from sitedeploy_local.emulators.amplify import AmplifyEmulator
+from sitedeploy_local.stack import LocalStack
+
+
+@pytest.fixture
+def emulator(stack: LocalStack) -> Iterator[AmplifyEmulator]:
+    stack.amplify.reset()
+    yield stack.amplify
+    stack.amplify.faults.clear()
+
+
+@pytest.fixture
+def app_id(emulator: AmplifyEmulator) -> str:
+    return emulator.create_app_directly(f"adapter-{uuid.uuid4().hex[:6]}")
+
+
+def _publisher(emulator: AmplifyEmulator) -> AmplifyPublisher:
+    """A user's keys; the endpoint comes from AWS_ENDPOINT_URL_AMPLIFY, as in the functions."""
+    client = amplify_client(AmplifyCredentials("us-east-1", "AKIAADAPTERTESTS0001", SecretStr("x")))
+    assert client.meta.endpoint_url == emulator.endpoint_url
+    return AmplifyPublisher(client, backoff=0.1, branch_wait_seconds=20)
+
+
+def _site() -> dict[str, bytes]:
+    return {
+        "index.html": b"<!doctype html><h1>amplify</h1>",
+        "about/index.html": b"<h1>about</h1>",
+        "assets/logo.png": os.urandom(30_000),
+        "assets/app.js": b"console.log('a')" * 50,
+    }
+
+
+def _files(site: dict[str, bytes]) -> list[SiteFile]:
+    return [SiteFile(p, hashlib.sha256(d).hexdigest(), len(d), content_type(p)) for p, d in sorted(site.items())]
+
+
+def _reader(site: dict[str, bytes]) -> Callable[[SiteFile], Iterator[bytes]]:
+    return lambda f: iter([site[f.path]])
+
+
+def _wait(publisher: AmplifyPublisher, target: AmplifyTarget, job_id: str) -> DeploymentStatus:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        state = publisher.job(target, job_id)
+        if state.status is not DeploymentStatus.BUILDING:
+            return state.status
+        time.sleep(0.1)
+    raise AssertionError("job never finished")
+
+
+def test_happy_path_creates_branch_uploads_zip_and_serves_bytes(emulator: AmplifyEmulator, app_id: str) -> None:
+    site = _site()
+    publisher = _publisher(emulator)
+    target = AmplifyTarget(app_id, "sd-happy-1")
+    result = publisher.publish(target, _files(site), _reader(site), spa=False)
+    assert result.url == f"https://sd-happy-1.{app_id}.amplifyapp.com"
+    assert result.external_id
+    assert _wait(publisher, target, result.external_id) is DeploymentStatus.READY
+    branch = emulator.branch(app_id, "sd-happy-1")
+    assert branch is not None
+    assert branch["enableAutoBuild"] is False
+    base = emulator.site_url(app_id, "sd-happy-1")
+    assert base
+    for path, data in site.items():
+        served = "/" + path.removesuffix("index.html")
+        assert urllib3.request("GET", base.rstrip("/") + served).data == data
+
+
+def test_existing_branch_is_reused(emulator: AmplifyEmulator, app_id: str) -> None:
+    site = _site()
+    publisher = _publisher(emulator)
+    target = AmplifyTarget(app_id, "sd-again")
+    first = publisher.publish(target, _files(site), _reader(site), spa=False)
+    assert first.external_id
+    _wait(publisher, target, first.external_id)
+    site["assets/app.js"] = b"changed"
+    second = publisher.publish(target, _files(site), _reader(site), spa=False)
+    assert second.external_id
+    assert second.external_id != first.external_id
+    assert _wait(publisher, target, second.external_id) is DeploymentStatus.READY
+    creates = [r for r in emulator.requests if r.route == "CreateBranch"]
+    assert len(creates) == 1
+
+
+def test_an_unfinished_job_is_stopped_first(emulator: AmplifyEmulator, app_id: str) -> None:
+    site = _site()
+    publisher = _publisher(emulator)
+    target = AmplifyTarget(app_id, "sd-busy")
+    first = publisher.publish(target, _files(site), _reader(site), spa=False)
+    second = publisher.publish(target, _files(site), _reader(site), spa=False)  # first still running
+    assert second.external_id
+    assert first.external_id
+    job = emulator.job(app_id, "sd-busy", first.external_id)
+    assert job is not None
+    assert job["summary"]["status"] == "CANCELLED"
+    assert _wait(publisher, target, second.external_id) is DeploymentStatus.READY
+
+
+def test_a_branch_being_deleted_is_waited_for(emulator: AmplifyEmulator, app_id: str) -> None:
+    site = _site()
+    publisher = _publisher(emulator)
+    target = AmplifyTarget(app_id, "sd-phoenix")
+    first = publisher.publish(target, _files(site), _reader(site), spa=False)
+    assert first.external_id
+    _wait(publisher, target, first.external_id)
+    assert publisher.delete_branch(target) is True
+    started = time.monotonic()
+    again = publisher.publish(target, _files(site), _reader(site), spa=False)
+    assert time.monotonic() - started >= 0.5  # it had to wait for the deletion to finish
+    assert again.external_id
+    assert _wait(publisher, target, again.external_id) is DeploymentStatus.READY
+    assert publisher.delete_branch(AmplifyTarget(app_id, "sd-never-was")) is False
+
+
+def test_an_upload_failure_stops_the_job(emulator: AmplifyEmulator, app_id: str) -> None:
+    emulator.faults.add("zip-upload", status=500, times=None)
+    site = _site()
+    publisher = _publisher(emulator)
+    target = AmplifyTarget(app_id, "sd-broken-upload")
+    with pytest.raises(AmplifyError, match="uploading the zip"):
+        publisher.publish(target, _files(site), _reader(site), spa=False)
+    emulator.faults.clear()
+    jobs = publisher.client.list_jobs(appId=app_id, branchName="sd-broken-upload")["jobSummaries"]
+    assert jobs
+    assert jobs[0]["status"] in {"CANCELLING", "CANCELLED"}
+    result = publisher.publish(target, _files(site), _reader(site), spa=False)  # the branch is not blocked
+    assert result.external_id
+    assert _wait(publisher, target, result.external_id) is DeploymentStatus.READY
+
+
+def test_the_zip_has_its_files_at_the_root(emulator: AmplifyEmulator, app_id: str) -> None:
+    captured: list[bytes] = []
+    original = AmplifyPublisher.upload_zip
+
+    def spy(self: AmplifyPublisher, url: str, path: str, size: int) -> None:
+        with open(path, "rb") as handle:
+            captured.append(handle.read())
+        original(self, url, path, size)
+
+    AmplifyPublisher.upload_zip = spy  # type: ignore[method-assign]
+    try:
+        site = _site()
+        publisher = _publisher(emulator)
+        publisher.publish(AmplifyTarget(app_id, "sd-zip-root"), _files(site), _reader(site), spa=False)
+    finally:
+        AmplifyPublisher.upload_zip = original  # type: ignore[method-assign]
+    with zipfile.ZipFile(io.BytesIO(captured[0])) as archive:
+        assert sorted(archive.namelist()) == sorted(site)
+        assert "index.html" in archive.namelist()
+
+
+def test_spa_rule_is_merged_not_clobbered(emulator: AmplifyEmulator, app_id: str) -> None:
+    publisher = _publisher(emulator)
+    existing = {"source": "/old", "target": "/new", "status": "301"}
+    publisher.client.update_app(appId=app_id, customRules=[existing])
+    site = _site()
+    target = AmplifyTarget(app_id, "sd-spa")
+    result = publisher.publish(target, _files(site), _reader(site), spa=True)
+    assert result.external_id
+    rules = publisher.client.get_app(appId=app_id)["app"]["customRules"]
+    assert rules == [existing, SPA_RULE]
+    publisher.publish(target, _files(site), _reader(site), spa=True)
+    assert publisher.client.get_app(appId=app_id)["app"]["customRules"] == [existing, SPA_RULE]  # not twice
+    second = publisher.publish(target, _files(site), _reader(site), spa=True)
+    assert second.external_id
+    _wait(publisher, target, second.external_id)
+    base = emulator.site_url(app_id, "sd-spa")
+    assert base
+    assert urllib3.request("GET", base + "some/client/route").data == site["index.html"]
+
+
+def test_the_branch_quota_is_surfaced_clearly(stack: LocalStack) -> None:
+    small = AmplifyEmulator(max_branches_per_app=2, job_step_seconds=0.05)
+    small.start()
+    try:
+        app = small.create_app_directly("quota")
+        raw = boto3.client(
+            "amplify",
+            endpoint_url=small.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="y",
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+        publisher = AmplifyPublisher(raw, backoff=0.05)
+        site = _site()
+        for name in ("sd-a", "sd-b"):
+            publisher.publish(AmplifyTarget(app, name), _files(site), _reader(site), spa=False)
+        with pytest.raises(AmplifyError) as refused:
+            publisher.publish(AmplifyTarget(app, "sd-c"), _files(site), _reader(site), spa=False)
+        assert "quota" in refused.value.message
+        assert refused.value.code == "LimitExceededException"
+    finally:
+        small.stop()
+
+
+def test_invalid_branch_name_is_refused(emulator: AmplifyEmulator, app_id: str) -> None:
+    site = _site()
+    with pytest.raises(AmplifyError, match="not a valid branch name"):
+        _publisher(emulator).publish(AmplifyTarget(app_id, "Bad_Branch"), _files(site), _reader(site), spa=False)

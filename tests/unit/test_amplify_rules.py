@@ -1,0 +1,78 @@
+"""Amplify's job statuses mapped to ours, and the zip the adapter builds."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sitedeploy.models import DeploymentStatus
+from sitedeploy.platforms import SiteFile
+from sitedeploy.platforms.amplify import build_zip, map_job
+
+
+@pytest.mark.parametrize("status", ["CREATED", "PENDING", "PROVISIONING", "RUNNING", "CANCELLING"])
+def test_unfinished_statuses_are_building_with_progress(status: str) -> None:
+    state = map_job({"status": status}, [])
+    assert state.status is DeploymentStatus.BUILDING
+    assert 55 <= state.progress < 100
+    assert state.error is None
+
+
+def test_progress_grows_with_finished_steps() -> None:
+    none = map_job({"status": "RUNNING"}, [{"stepName": "DEPLOY", "status": "RUNNING"}])
+    one = map_job({"status": "RUNNING"}, [{"stepName": "DEPLOY", "status": "SUCCEED"}])
+    assert one.progress > none.progress
+
+
+def test_succeed_is_ready() -> None:
+    state = map_job({"status": "SUCCEED"}, [{"stepName": "DEPLOY", "status": "SUCCEED"}])
+    assert state.status is DeploymentStatus.READY
+    assert state.progress == 100
+
+
+def test_failed_carries_the_failing_steps_reason() -> None:
+    steps = [
+        {"stepName": "DEPLOY", "status": "FAILED", "statusReason": "index.html not found at the zip root"},
+        {"stepName": "VERIFY", "status": "CANCELLED"},
+    ]
+    state = map_job({"status": "FAILED"}, steps)
+    assert state.status is DeploymentStatus.ERROR
+    assert state.error == "DEPLOY: index.html not found at the zip root"
+
+
+@pytest.mark.parametrize(("status", "words"), [("FAILED", "failed"), ("CANCELLED", "cancelled")])
+def test_final_without_a_reason_still_says_why(status: str, words: str) -> None:
+    state = map_job({"status": status}, [])
+    assert state.status is DeploymentStatus.ERROR
+    assert state.error is not None
+    assert words in state.error
+
+
+def test_zip_has_files_at_the_root_compressed_by_type(tmp_path: Path) -> None:
+    data = {"index.html": b"<p>" * 1000, "img/logo.png": bytes(range(256)) * 40, "a/b/c.js": b"x=1;" * 500}
+    files = [SiteFile(p, hashlib.sha256(d).hexdigest(), len(d), "x") for p, d in data.items()]
+    path, size = build_zip(files, lambda f: iter([data[f.path][:100], data[f.path][100:]]), str(tmp_path))
+    try:
+        assert size == Path(path).stat().st_size
+        with zipfile.ZipFile(path) as archive:
+            assert sorted(archive.namelist()) == sorted(data)
+            assert archive.getinfo("index.html").compress_type == zipfile.ZIP_DEFLATED
+            assert archive.getinfo("img/logo.png").compress_type == zipfile.ZIP_STORED
+            for name, content in data.items():
+                assert archive.read(name) == content
+    finally:
+        Path(path).unlink()
+
+
+def test_zip_is_removed_when_reading_fails(tmp_path: Path) -> None:
+    def broken(_f: SiteFile) -> Iterator[bytes]:
+        raise OSError("S3 went away")
+
+    files = [SiteFile("index.html", "0" * 64, 3, "text/html")]
+    with pytest.raises(OSError, match="S3 went away"):
+        build_zip(files, broken, str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
