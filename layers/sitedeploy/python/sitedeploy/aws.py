@@ -23,6 +23,11 @@ def client(service: str) -> Any:
     return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
 
 
+@cache
+def client_with_config(service: str, config: Config) -> Any:
+    return boto3.session.Session().client(service, config=_CONFIG.merge(config))  # type: ignore[call-overload]
+
+
 def dynamodb() -> DynamoDBClient:
     result: DynamoDBClient = client("dynamodb")
     return result

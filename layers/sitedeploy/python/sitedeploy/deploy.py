@@ -20,7 +20,7 @@ from sitedeploy.deploy_requests import (
     DeployRequest,
     StagedFile,
 )
-from sitedeploy.errors import BadRequest
+from sitedeploy.errors import BadRequest, Conflict
 from sitedeploy.models import AuthMode, DeploymentOptions, DeploymentRecord, DeployResponse, Platform
 from sitedeploy.naming import derived_name, site_id, slug
 from sitedeploy.observability import logger
@@ -108,6 +108,39 @@ def manifest_of(files: list[StagedFile]) -> SiteManifest:
             for f in sorted(files, key=lambda f: f.path)
         ]
     )
+
+
+def site_manifest(owner_id: str, request: DeployRequest, staging: Staging, platform: Platform) -> SiteManifest:
+    """Inline files are staged now; a manifest must name blobs this owner staged already (409)."""
+    if not request.staged_manifest:
+        files = request.staged_files
+        stage_files(owner_id, files, staging)
+        return manifest_of(files)
+    sizes = staging.sizes(owner_id, request.staged_manifest.values())
+    missing = sorted(sha for sha, size in sizes.items() if size is None)
+    if missing:
+        raise Conflict(
+            f"{len(missing)} file(s) are not staged yet: upload them through /uploads first",
+            code="blobs_missing",
+            details={"missing": missing},
+        )
+    entries = []
+    for path, sha256 in sorted(request.staged_manifest.items()):
+        size = sizes[sha256] or 0
+        if platform is Platform.CLOUDFLARE and size > request.max_file_bytes:
+            raise BadRequest(
+                f"file {path!r} is {size} bytes, over the limit of {request.max_file_bytes} bytes per file",
+                code="validation_error",
+            )
+        entries.append(ManifestEntry(path=path, sha256=sha256, size=size, contentType=content_type(path)))
+    manifest = SiteManifest(files=entries)
+    if platform is Platform.AMPLIFY and manifest.total_bytes > get_settings().amplify_zip_limit_bytes:
+        raise BadRequest(
+            f"the site is {manifest.total_bytes} bytes, over the limit of "
+            f"{get_settings().amplify_zip_limit_bytes} bytes",
+            code="validation_error",
+        )
+    return manifest
 
 
 def create_cloudflare_deployment(owner_id: str, request: CloudflareDeployRequest) -> DeployResponse:
@@ -233,10 +266,7 @@ def _create(
     project = request.project()
     deployment_id = new_deployment_id()
     now = clock.now_iso()
-    files = request.staged_files
-    manifest = manifest_of(files)
-
-    stage_files(owner_id, files, staging)
+    manifest = site_manifest(owner_id, request, staging, platform)
     staging.put_manifest(deployment_id, manifest)
 
     the_site_id = site_id(owner_id, platform.value, project)
@@ -276,7 +306,7 @@ def _create(
         auth_mode=request.auth_mode,
         url=site.url,
         external_project_id=external_name if platform is Platform.CLOUDFLARE else f"{account_id}/{external_name}",
-        file_count=len(files),
+        file_count=len(manifest.files),
         total_size_bytes=manifest.total_bytes,
         created_at=now,
         updated_at=now,
@@ -293,7 +323,7 @@ def _create(
             "platform": platform.value,
             "auth_mode": request.auth_mode.value,
             "site_id": site.site_id,
-            "files": len(files),
+            "files": len(manifest.files),
             "bytes": manifest.total_bytes,
         },
     )

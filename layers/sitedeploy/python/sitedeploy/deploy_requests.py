@@ -56,7 +56,11 @@ class DeployRequest(BaseModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    files: dict[str, str | InlineFile] = Field(min_length=1)
+    files: dict[str, str | InlineFile] | None = Field(default=None, min_length=1)
+    # Instead of files: path → sha256 of blobs staged beforehand through /uploads.
+    manifest: dict[str, Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]] | None = Field(
+        default=None, min_length=1
+    )
     chat_id: ChatId | None = None
     project_name: ProjectName | None = None
     auth_mode: AuthMode = AuthMode.PLATFORM_MANAGED
@@ -64,12 +68,18 @@ class DeployRequest(BaseModel):
     html_handling: HtmlHandling | None = None
 
     _staged: list[StagedFile] = PrivateAttr(default_factory=list)
+    _manifest: dict[str, str] = PrivateAttr(default_factory=dict)
     # Per-platform bound on one file; the Cloudflare default.
     _max_file_bytes: int = 25 * MIB
     _max_files: int = 20_000
 
     @model_validator(mode="after")
     def _decode_and_check(self) -> DeployRequest:
+        if (self.files is None) == (self.manifest is None):
+            raise ValueError("send either files (inline) or manifest (staged through /uploads), not both or neither")
+        if self.manifest is not None:
+            return self._check_manifest(self.manifest)
+        assert self.files is not None
         if len(self.files) > self._max_files:
             raise ValueError(f"{len(self.files)} files is more than the limit of {self._max_files}")
         staged: list[StagedFile] = []
@@ -97,9 +107,35 @@ class DeployRequest(BaseModel):
         self._staged = staged
         return self
 
+    def _check_manifest(self, manifest: dict[str, str]) -> DeployRequest:
+        if len(manifest) > self._max_files:
+            raise ValueError(f"{len(manifest)} files is more than the limit of {self._max_files}")
+        seen: dict[str, str] = {}
+        normalized: dict[str, str] = {}
+        for raw_path, sha256 in manifest.items():
+            try:
+                path = normalize_path(raw_path)
+            except PathError as exc:
+                raise ValueError(str(exc)) from None
+            if path in seen:
+                raise ValueError(f"paths {seen[path]!r} and {raw_path!r} name the same file")
+            seen[path] = raw_path
+            normalized[path] = sha256
+        self._manifest = normalized
+        return self
+
     @property
     def staged_files(self) -> list[StagedFile]:
         return self._staged
+
+    @property
+    def staged_manifest(self) -> dict[str, str]:
+        """Normalised path → sha256, when the request names blobs staged through /uploads."""
+        return self._manifest
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self._max_file_bytes
 
     def project(self) -> str:
         """Redeploys of one project land on one site: the project name, else the chat, else 'site'."""

@@ -9,9 +9,11 @@ class ApiError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, details: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # Extra machine-readable fields beside error and code (e.g. the missing blobs of a 409).
+        self.details = details or {}
         if code:
             self.code = code
 

@@ -72,6 +72,21 @@ class Staging:
             raise
         return True
 
+    def size(self, owner_id: str, sha256: str) -> int | None:
+        """The staged blob's size, or None when this owner has not staged it."""
+        try:
+            answer = self._s3.head_object(Bucket=self.bucket, Key=blob_key(owner_id, sha256))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+        return int(answer["ContentLength"])
+
+    def sizes(self, owner_id: str, hashes: Iterable[str], *, workers: int = 16) -> dict[str, int | None]:
+        unique = sorted(set(hashes))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return dict(zip(unique, pool.map(lambda h: self.size(owner_id, h), unique), strict=True))
+
     def missing(self, owner_id: str, hashes: Iterable[str], *, workers: int = 16) -> set[str]:
         """Which of ``hashes`` this owner has not staged (HEADs in parallel: one per blob)."""
         unique = sorted(set(hashes))

@@ -17,11 +17,11 @@ from sitedeploy.observability import logger
 from sitedeploy.records import DeploymentNotFound, InvalidCursor
 
 
-def error_response(status: int, code: str, message: str) -> Response[str]:
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response[str]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps({"error": message, "code": code}),
+        body=json.dumps({**(details or {}), "error": message, "code": code}),
     )
 
 
@@ -41,7 +41,7 @@ def describe_validation_errors(errors: list[Any]) -> str:
 
 
 def _api_error(exc: ApiError) -> Response[str]:
-    return error_response(exc.status, exc.code, exc.message)
+    return error_response(exc.status, exc.code, exc.message, exc.details)
 
 
 def _validation_error(exc: RequestValidationError) -> Response[str]:
