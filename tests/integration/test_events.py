@@ -45,8 +45,22 @@ def _load_handler(function_dir: str) -> Any:
     return module.handler
 
 
+SAMPLE_CF_TOKEN = "sample-cloudflare-api-token"
+SAMPLE_CF_ACCOUNT = "0123456789abcdef0123456789abcdef"
+
+
 @pytest.fixture
 def seeded(clean: LocalStack) -> None:
+    clean.cloudflare.add_account(SAMPLE_CF_ACCOUNT, name="Sample account", subdomain="sample")
+    clean.cloudflare.add_token(SAMPLE_CF_TOKEN, [SAMPLE_CF_ACCOUNT])
+    from sitedeploy.connections import Connection, ConnectionsRepository
+    from sitedeploy.models import Platform
+
+    ConnectionsRepository(clean.resource("PlatformTokensTable"), clean.moto.client("dynamodb")).store(
+        SAMPLE_OWNER,
+        Connection(platform=Platform.CLOUDFLARE, account_id=SAMPLE_CF_ACCOUNT, created_at="x", updated_at="x"),
+        {"token": SAMPLE_CF_TOKEN, "accountId": SAMPLE_CF_ACCOUNT},
+    )
     repo = DeploymentsRepository(clean.resource("DeploymentsTable"), clean.moto.client("dynamodb"))
     record = deployment(SAMPLE_OWNER, deployment_id=SAMPLE_ID, chat_id="chat-1")
     repo.create(record)
@@ -63,9 +77,18 @@ def test_sample_event_runs_through_its_handler(path: Path) -> None:
     if "Records" in event:  # a stream consumer: the sample's deployment is unknown, nothing fails
         assert response == {"batchItemFailures": []}
         return
-    assert response["statusCode"] in (200, 202), response
+    assert response["statusCode"] in (200, 202, 204), response
+    if response["statusCode"] == 204:  # DELETE of the seeded connection
+        assert event["routeKey"] == "DELETE /platform-tokens/{platform}"
+        return
     body = json.loads(response["body"])
-    if "uploads" in body:  # the sample's blobs were never staged: both are asked for
+    if "connections" in body:
+        assert [c["platform"] for c in body["connections"]] == ["cloudflare"]
+    elif "platforms" in body:
+        assert {p["platform"]: p["connected"] for p in body["platforms"]} == {"cloudflare": True, "amplify": False}
+    elif "workers" in body or "connection" in body or "accountName" in body:
+        assert SAMPLE_CF_TOKEN not in response["body"]
+    elif "uploads" in body:  # the sample's blobs were never staged: both are asked for
         assert sorted(u["sha256"] for u in body["uploads"]) == ["a" * 64, "b" * 64]
         assert body["alreadyStaged"] == 0
     elif "deployments" in body:

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from pydantic import SecretStr
 
-from sitedeploy import clock, credentials, targets
+from sitedeploy import clock, connections, credentials, targets
 from sitedeploy.deploy_requests import (
     AmplifyDeployRequest,
     CloudflareDeployRequest,
@@ -56,13 +57,17 @@ class CloudflareTargetPlan:
 def _cloudflare_plan(owner_id: str, request: CloudflareDeployRequest) -> CloudflareTargetPlan:
     project = request.project()
     if request.auth_mode is AuthMode.USER_TOKEN:
-        missing = [name for name, value in (("token", request.token), ("accountId", request.account_id)) if not value]
+        token, account_id = request.token, request.account_id
+        if token is None and account_id is None:
+            stored = _stored_connection(owner_id, Platform.CLOUDFLARE)
+            token, account_id = SecretStr(str(stored["token"])), str(stored["accountId"])
+        missing = [name for name, value in (("token", token), ("accountId", account_id)) if not value]
         if missing:
             raise BadRequest(f"user-token mode needs {' and '.join(missing)}", code="credentials_required")
-        assert request.token is not None
-        assert request.account_id is not None
+        assert token is not None
+        assert account_id is not None
         name = request.worker_name or derived_name(USER_WORKER_PREFIX, owner_id, project)
-        return CloudflareTargetPlan(request.account_id, name, request.token)
+        return CloudflareTargetPlan(account_id, name, token)
     try:
         platform = credentials.platform_cloudflare()
     except credentials.CredentialsError as exc:
@@ -160,6 +165,21 @@ def create_cloudflare_deployment(owner_id: str, request: CloudflareDeployRequest
     )
 
 
+def _stored_connection(owner_id: str, platform: Platform) -> dict[str, Any]:
+    """The user's stored credentials for ``platform``; inline credentials take precedence upstream."""
+    try:
+        stored = connections.repository().secret(owner_id, platform)
+    except credentials.CredentialsError:
+        stored = None
+    if stored is None:
+        raise BadRequest(
+            f"no {platform.value} credentials: connect your {platform.value} account first "
+            f"(PUT /platform-tokens/{platform.value}) or send the credentials with the deploy",
+            code="connection_required",
+        )
+    return stored
+
+
 _app_domains: dict[str, str] = {}
 
 
@@ -176,6 +196,18 @@ def create_amplify_deployment(owner_id: str, request: AmplifyDeployRequest) -> D
     project = request.project()
     sealed_payload: dict[str, str] | None = None
     if request.auth_mode is AuthMode.USER_TOKEN:
+        if not (request.access_key_id or request.secret_access_key or request.region or request.session_token):
+            stored = _stored_connection(owner_id, Platform.AMPLIFY)
+            request = request.model_copy(
+                update={
+                    "access_key_id": stored["accessKeyId"],
+                    "secret_access_key": SecretStr(str(stored["secretAccessKey"])),
+                    "session_token": SecretStr(str(stored["sessionToken"])) if stored.get("sessionToken") else None,
+                    "region": stored["region"],
+                    "app_id": request.app or stored.get("appId"),
+                    "project_id": None,
+                }
+            )
         needed = (
             ("accessKeyId", request.access_key_id),
             ("secretAccessKey", request.secret_access_key),
