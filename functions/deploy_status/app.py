@@ -1,14 +1,17 @@
-"""DeployStatusFunction: the polling endpoints. Wiring only; the logic is in sitedeploy.status."""
+"""DeployStatusFunction: the polling endpoints and the API's OpenAPI document. Wiring only; the logic
+is in sitedeploy.status."""
 # No `from __future__ import annotations` here: Powertools reads the route signatures at runtime.
 
 from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sitedeploy import status
 from sitedeploy.api import BadRequest, create_resolver, current_owner
+from sitedeploy.api.openapi import document_text, error_responses
 from sitedeploy.models import SUPPORTED_PLATFORMS, DeploymentList, DeploymentStatusResponse, Platform
 from sitedeploy.observability import logger, metrics, tracer
 from sitedeploy.records import DeploymentNotFound
@@ -16,15 +19,22 @@ from sitedeploy.records import DeploymentNotFound
 app = create_resolver()
 
 ChatId = Annotated[str | None, Query(alias="chatId", min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
+DeploymentId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @app.get("/deployments/<deploymentId>")
 @tracer.capture_method
-def get_deployment(deploymentId: Annotated[str, Path(max_length=64)]) -> DeploymentStatusResponse:
+def get_deployment(deploymentId: DeploymentId) -> DeploymentStatusResponse:
     return status.deployment_status(current_owner(app), deploymentId)
 
 
-@app.get("/deploy-status")
+@app.get(
+    "/deploy-status",
+    responses={
+        200: {"description": "the deployment"},
+        **error_responses({404: "no such deployment for this owner and platform"}),
+    },
+)
 @tracer.capture_method
 def deploy_status(
     platform: Annotated[Platform, Query()],
@@ -47,6 +57,20 @@ def list_deployments(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> DeploymentList:
     return status.list_deployments(current_owner(app), chat_id=chat_id, limit=limit, cursor=cursor)
+
+
+@app.get(
+    "/openapi.json",
+    summary="This API's OpenAPI document (no token needed)",
+    responses={
+        200: {
+            "description": "the OpenAPI 3.1 document",
+            "content": {"application/json": {"schema": {"type": "object", "required": ["openapi", "info", "paths"]}}},
+        }
+    },
+)
+def openapi_document() -> Response[str]:
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document_text())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -52,7 +52,10 @@ def list_connections() -> ConnectionList:
     return ConnectionList(connections=connections.repository().list(current_owner(app)))
 
 
-@app.delete("/platform-tokens/<platform>")
+@app.delete(
+    "/platform-tokens/<platform>",
+    responses={204: {"description": "deleted", "content": {}}},
+)
 @tracer.capture_method
 def delete(platform: PlatformParam) -> Response[str]:
     if not connections.repository().delete(current_owner(app), platform):

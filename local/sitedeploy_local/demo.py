@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import json
 import mimetypes
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -129,6 +131,45 @@ class Demo:
             self.check(False, "the status answer gives a localUrl")
         return final
 
+    def deploy_with_the_cli(self, platform: str) -> dict[str, Any]:
+        print(f"\n==> {platform}: sitedeploy deploy examples/site --platform {platform} (the terminal way)")
+        env = {
+            **os.environ,
+            "SITEDEPLOY_API_URL": self.stack.api_url,
+            "SITEDEPLOY_TOKEN": self.auth["Authorization"].removeprefix("Bearer "),
+        }
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sitedeploy_cli",
+                "deploy",
+                str(EXAMPLE),
+                "--platform",
+                platform,
+                "--project",
+                "example-site",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=False,
+        )
+        for line in done.stderr.strip().splitlines()[-4:]:
+            print(f"    {line}")
+        result: dict[str, Any] = json.loads(done.stdout) if done.stdout.strip() else {}
+        self.check(
+            done.returncode == 0 and result.get("status") == "ready",
+            f"ready at {result.get('url')} ({result.get('uploadedFiles')} files uploaded)",
+        )
+        if result.get("localUrl"):
+            print(f"    served locally at {result['localUrl']}")
+            self.verify_site(str(result["localUrl"]), EXAMPLE, platform)
+        result["platform"] = platform
+        return result
+
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sitedeploy-demo-") as state:
@@ -136,7 +177,7 @@ def main() -> int:
         print("starting the local stack (moto, emulators, functions, gateway, stream pump)...", flush=True)
         with stack:
             demo = Demo(stack)
-            results = [demo.deploy_front_end_way("cloudflare"), demo.deploy_front_end_way("amplify")]
+            results = [demo.deploy_front_end_way("cloudflare"), demo.deploy_with_the_cli("amplify")]
             print()
             for result in results:
                 if result.get("url"):

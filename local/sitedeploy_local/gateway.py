@@ -82,7 +82,7 @@ class Gateway:
         self._hosts = hosts
         self._authorizer = authorizer
         self._cors = cors_origins or []
-        self._server = ThreadingHTTPServer((HOST, port), self._handler_class())
+        self._server = _Server((HOST, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -203,9 +203,12 @@ class Gateway:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("apigw-requestid", uuid.uuid4().hex[:16])
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+                try:
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up; nothing to tell it
 
             def _message(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
                 self._send(status, json.dumps({"message": message}).encode(), headers)
@@ -259,7 +262,7 @@ class Gateway:
                 status, out_headers, out_body = _to_http(result)
                 self._send(status, out_body, out_headers)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _dispatch
 
         return Handler
 
@@ -277,6 +280,12 @@ class Gateway:
             "Access-Control-Allow-Headers": "authorization,content-type,idempotency-key",
             "Access-Control-Allow-Methods": "GET,POST,PUT,DELETE,OPTIONS",
         }
+
+
+class _Server(ThreadingHTTPServer):
+    """A listen backlog like a real front door's: Python's default of 5 resets bursts of clients."""
+
+    request_queue_size = 1024
 
 
 def _to_http(result: Any) -> tuple[int, dict[str, str], bytes]:

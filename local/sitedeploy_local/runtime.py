@@ -150,6 +150,11 @@ class FunctionHost:
                 raise InvokeError(self.name, str(answer.get("errorType")), str(answer.get("errorMessage")))
             return answer.get("result")
 
+    def pids(self) -> list[int]:
+        """Process ids of the live execution environments (benchmarks read their memory)."""
+        with self._lock:
+            return [worker.process.pid for worker in self._all if worker.process.poll() is None]
+
     def kill_all(self) -> None:
         """Every environment of this function dies at once, as when Lambda is killed mid-work."""
         with self._lock:

@@ -21,6 +21,7 @@ from sitedeploy_local.emulators.amplify import AmplifyEmulator
 from sitedeploy_local.emulators.cloudflare import CloudflareEmulator
 from sitedeploy_local.gateway import Gateway
 from sitedeploy_local.runtime import FunctionHost
+from sitedeploy_local.schedules import Scheduler
 from sitedeploy_local.streams import StreamPump
 from sitedeploy_local.template import FunctionSpec, Template
 
@@ -52,6 +53,8 @@ class StackOptions:
     # Amplify jobs locally: each phase (PENDING, RUNNING, VERIFY) this long.
     amplify_job_step_seconds: float = 0.3
     amplify_branch_delete_seconds: float = 2.0
+    # Run the template's Schedule events (the sweeper) on their rate, as EventBridge would.
+    run_schedules: bool = True
 
 
 class LocalStack:
@@ -72,6 +75,7 @@ class LocalStack:
             branch_delete_seconds=self.options.amplify_branch_delete_seconds,
         )
         self.control = ControlServer()
+        self.scheduler: Scheduler | None = None
         self._log_lock = threading.Lock()
         self._log_files: dict[str, Any] = {}
         self.log_listeners: list[Callable[[str, str], None]] = []
@@ -124,11 +128,16 @@ class LocalStack:
         self.gateway.start()
         self.pump = self._make_pump(template)
         self.pump.start()
+        if self.options.run_schedules:
+            self.scheduler = Scheduler(self.functions, self.hosts)
+            self.scheduler.start()
         if self.options.write_local_json:
             self.write_local_json()
         return self
 
     def stop(self) -> None:
+        if self.scheduler:
+            self.scheduler.stop()
         if self.pump:
             self.pump.stop()
         if self.gateway:
@@ -190,6 +199,8 @@ class LocalStack:
         for spec in self.functions.values():
             for subscription in spec.subscriptions:
                 pump.subscribe(subscription, self.hosts[spec.logical_id])
+                if subscription.on_failure:
+                    pump.failure_queues[spec.logical_id] = template.physical[subscription.on_failure]
         return pump
 
     @staticmethod

@@ -190,6 +190,9 @@ class StreamPump:
         self.retry_delay = retry_delay
         self.deliveries: list[Delivery] = []
         self.ttl_enabled = True
+        self._sqs = moto_client("sqs")
+        # Function logical id → queue URL of its on-failure destination.
+        self.failure_queues: dict[str, str] = {}
 
     def subscribe(self, subscription: StreamSubscription, host: FunctionHost | Invoker) -> None:
         invoke: Invoker = host.invoke if isinstance(host, FunctionHost) else host
@@ -201,6 +204,29 @@ class StreamPump:
     def record(self, delivery: Delivery) -> None:
         with self._lock:
             self.deliveries.append(delivery)
+        if delivery.outcome == "dropped":
+            self._send_to_destination(delivery)
+
+    def _send_to_destination(self, delivery: Delivery) -> None:
+        """What Lambda sends an on-failure destination: the batch's position, not its records."""
+        queue_url = self.failure_queues.get(delivery.function)
+        if not queue_url:
+            return
+        first, last = delivery.records[0], delivery.records[-1]
+        message = {
+            "requestContext": {"functionArn": delivery.function, "condition": "RetryAttemptsExhausted"},
+            "DDBStreamBatchInfo": {
+                "shardId": "local",
+                "startSequenceNumber": first["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": last["dynamodb"]["SequenceNumber"],
+                "batchSize": len(delivery.records),
+                "streamArn": first.get("eventSourceARN"),
+            },
+        }
+        try:
+            self._sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message))
+        except Exception as exc:  # the destination is best effort, as in Lambda
+            print(f"stream pump: on-failure destination: {type(exc).__name__}: {exc}", flush=True)
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -57,6 +57,8 @@ class StreamSubscription:
     bisect_on_error: bool = False
     parallelization: int = 1
     report_batch_item_failures: bool = False
+    # Logical id of the queue that gets what the mapping gives up on (DestinationConfig.OnFailure).
+    on_failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,7 @@ class Template:
                             parallelization=int(eprops.get("ParallelizationFactor", 1)),
                             report_batch_item_failures="ReportBatchItemFailures"
                             in (eprops.get("FunctionResponseTypes") or []),
+                            on_failure=_destination(eprops),
                         )
                     )
                 elif kind in {"Schedule", "ScheduleV2"}:
@@ -259,3 +262,11 @@ def _stream_table(stream: Any) -> str:
         parts = arg if isinstance(arg, list) else str(arg).split(".", 1)
         return str(parts[0])
     raise ValueError(f"template: unsupported stream reference {stream!r}")
+
+
+def _destination(eprops: dict[str, Any]) -> str | None:
+    target = ((eprops.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+    if isinstance(target, dict) and "Fn::GetAtt" in target:
+        arg = target["Fn::GetAtt"]
+        return str((arg if isinstance(arg, list) else str(arg).split(".", 1))[0])
+    return None

@@ -3,6 +3,9 @@ returned, used by user-token deploys, and gone for good when deleted."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -198,3 +201,39 @@ def test_inline_credentials_take_precedence(api: Api, stack: LocalStack) -> None
     )
     assert accepted["url"].endswith(".other.workers.dev")
     assert wait_terminal(api, accepted["deploymentId"])["status"] == "ready"
+
+
+def test_cli_connect_connections_disconnect(clean: LocalStack, owner: str, tmp_path: Any) -> None:
+    clean.cloudflare.add_account(CF_ACCOUNT, name="Connected Co", subdomain="connected")
+    clean.cloudflare.add_token(CF_TOKEN, [CF_ACCOUNT])
+    env = {"SITEDEPLOY_API_URL": clean.api_url, "SITEDEPLOY_TOKEN": clean.mint_token(owner), "PATH": "/usr/bin:/bin"}
+
+    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sitedeploy_cli", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+
+    done = cli("connect", "cloudflare", "--account-id", CF_ACCOUNT, "--secret-stdin", stdin=CF_TOKEN + "\n")
+    assert done.returncode == 0, done.stderr
+    assert "connected: cloudflare" in done.stdout
+    assert "Connected Co" in done.stdout
+    listed = cli("--json", "connections")
+    assert [c["platform"] for c in json.loads(listed.stdout)["connections"]] == ["cloudflare"]
+    refused = cli("connect", "cloudflare", "--account-id", CF_ACCOUNT, "--secret-stdin", stdin="wrong-token\n")
+    assert refused.returncode != 0
+    assert "Cloudflare refused the credentials" in refused.stderr
+    no_terminal = cli("connect", "cloudflare", "--account-id", CF_ACCOUNT)
+    assert no_terminal.returncode != 0
+    assert "--secret-stdin" in no_terminal.stderr
+    gone = cli("disconnect", "cloudflare")
+    assert gone.returncode == 0, gone.stderr
+    assert "no connected accounts" in cli("connections").stdout
+    for run in (done, listed, refused, no_terminal, gone):
+        assert CF_TOKEN not in run.stdout + run.stderr
+        assert "Traceback" not in run.stderr

@@ -80,3 +80,43 @@ def test_clear_errors_and_no_traceback(clean: LocalStack, owner: str, tmp_path: 
     assert "make dev" in unconfigured.stderr
     for done in (unreachable, expired, missing, unconfigured):
         assert "Traceback" not in done.stderr
+
+
+def test_global_options_work_after_the_command_too(clean: LocalStack, owner: str, tmp_path: Path) -> None:
+    repo = DeploymentsRepository(clean.resource("DeploymentsTable"), clean.moto.client("dynamodb"))
+    record = deployment(owner, project_name="after")
+    repo.create(record)
+    token = clean.mint_token(owner)
+    listed = _run("list", "--json", "--api", clean.api_url, "--token", token, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert [d["deploymentId"] for d in json.loads(listed.stdout)["deployments"]] == [record.deployment_id]
+    shown = _run("--api", clean.api_url, "status", record.deployment_id, "--json", "--token", token, cwd=tmp_path)
+    assert json.loads(shown.stdout)["projectName"] == "after"
+
+
+def test_open_prints_the_url_and_starts_no_browser_in_a_pipe(clean: LocalStack, owner: str, tmp_path: Path) -> None:
+    repo = DeploymentsRepository(clean.resource("DeploymentsTable"), clean.moto.client("dynamodb"))
+    record = deployment(owner, url="https://sd-x.example.workers.dev")
+    repo.create(record)
+    env = {"SITEDEPLOY_API_URL": clean.api_url, "SITEDEPLOY_TOKEN": clean.mint_token(owner), "DISPLAY": ":0"}
+    opened = _run("open", record.deployment_id, env=env, cwd=tmp_path)
+    assert opened.returncode == 0, opened.stderr
+    assert opened.stdout.strip() == "https://sd-x.example.workers.dev"
+    assert "not ready" in opened.stderr  # a bare record: pending, or error once the publisher finds no files
+    as_json = _run("open", record.deployment_id, "--json", "--no-browser", env=env, cwd=tmp_path)
+    answer = json.loads(as_json.stdout)
+    assert answer["url"] == "https://sd-x.example.workers.dev"
+    assert answer["deploymentId"] == record.deployment_id
+    assert answer["opened"] is False
+
+
+def test_json_mode_prints_one_error_object(clean: LocalStack, owner: str, tmp_path: Path) -> None:
+    env = {"SITEDEPLOY_API_URL": clean.api_url, "SITEDEPLOY_TOKEN": clean.mint_token(owner)}
+    missing = _run("--json", "status", "dpl_" + "d" * 26, env=env, cwd=tmp_path)
+    assert missing.returncode == 1
+    error = json.loads(missing.stdout)
+    assert set(error) == {"error", "code"}
+    assert "not found" in error["error"]
+    unauthorized = _run("--json", "list", env={**env, "SITEDEPLOY_TOKEN": "nope"}, cwd=tmp_path)
+    assert json.loads(unauthorized.stdout)["code"] == "unauthorized"
+    assert "Traceback" not in missing.stderr + unauthorized.stderr

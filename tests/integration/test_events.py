@@ -61,6 +61,20 @@ def seeded(clean: LocalStack) -> None:
         Connection(platform=Platform.CLOUDFLARE, account_id=SAMPLE_CF_ACCOUNT, created_at="x", updated_at="x"),
         {"token": SAMPLE_CF_TOKEN, "accountId": SAMPLE_CF_ACCOUNT},
     )
+    from sitedeploy.sites import SiteRecord, SitesRepository
+
+    SitesRepository(clean.resource("DeploymentsTable"), clean.moto.client("dynamodb")).record_deploy(
+        SiteRecord(
+            site_id="site_sample",
+            owner_id=SAMPLE_OWNER,
+            platform=Platform.CLOUDFLARE,
+            project_name="sample",
+            auth_mode="platform-managed",
+            external_name="sd-sample",
+            created_at="x",
+            updated_at="x",
+        )
+    )
     repo = DeploymentsRepository(clean.resource("DeploymentsTable"), clean.moto.client("dynamodb"))
     record = deployment(SAMPLE_OWNER, deployment_id=SAMPLE_ID, chat_id="chat-1")
     repo.create(record)
@@ -77,12 +91,22 @@ def test_sample_event_runs_through_its_handler(path: Path) -> None:
     if "Records" in event:  # a stream consumer: the sample's deployment is unknown, nothing fails
         assert response == {"batchItemFailures": []}
         return
+    if event.get("detail-type") == "Scheduled Event":  # the sweeper: nothing is stuck
+        assert response == {"timedOut": [], "polled": [], "finished": []}
+        return
     assert response["statusCode"] in (200, 202, 204), response
-    if response["statusCode"] == 204:  # DELETE of the seeded connection
-        assert event["routeKey"] == "DELETE /platform-tokens/{platform}"
+    if response["statusCode"] == 204:  # DELETE of the seeded connection or site
+        assert event["routeKey"] in {"DELETE /platform-tokens/{platform}", "DELETE /sites/{siteId}"}
         return
     body = json.loads(response["body"])
-    if "connections" in body:
+    if event["routeKey"] == "GET /openapi.json":  # no authorizer claims: the packaged document, as is
+        assert response["headers"]["Content-Type"] == "application/json"
+        assert response["body"] == (ROOT / "layers/sitedeploy/python/sitedeploy/openapi.json").read_text()
+        assert body["info"]["title"] == "sitedeploy"
+        return
+    if "sites" in body:
+        assert [site["siteId"] for site in body["sites"]] == ["site_sample"]
+    elif "connections" in body:
         assert [c["platform"] for c in body["connections"]] == ["cloudflare"]
     elif "platforms" in body:
         assert {p["platform"]: p["connected"] for p in body["platforms"]} == {"cloudflare": True, "amplify": False}

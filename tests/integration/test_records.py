@@ -184,7 +184,14 @@ def test_in_flight_index_is_sparse(repo: DeploymentsRepository, owner: str) -> N
     repo.claim(done.deployment_id)
     repo.fail(done.deployment_id, "x")
     later = clock.now_iso()
-    pending = repo.list_in_flight(DeploymentStatus.PENDING, updated_before=later)
-    assert [r.deployment_id for r in pending] == [stale.deployment_id]
-    assert repo.list_in_flight(DeploymentStatus.UPLOADING, updated_before=later) == []
-    assert repo.list_in_flight(DeploymentStatus.PENDING, updated_before=stale.created_at) == []
+    # Other tests' deployments may be in flight too; look at this owner's.
+    pending = [r.deployment_id for r in repo.list_in_flight(DeploymentStatus.PENDING, updated_before=later)]
+    assert stale.deployment_id in pending
+    assert done.deployment_id not in pending
+    for status in DeploymentStatus:
+        if status.terminal:
+            continue
+        found = repo.list_in_flight(status, updated_before=later)
+        assert done.deployment_id not in [r.deployment_id for r in found]
+    earlier = repo.list_in_flight(DeploymentStatus.PENDING, updated_before=stale.created_at)
+    assert stale.deployment_id not in [r.deployment_id for r in earlier]

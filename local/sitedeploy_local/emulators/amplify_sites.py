@@ -383,6 +383,7 @@ class QuietHandler(BaseHTTPRequestHandler):
 class LoopbackServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 1024  # bursts of clients queue instead of being reset
     block_on_close = False
 
 

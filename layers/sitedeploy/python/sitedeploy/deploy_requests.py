@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -83,16 +83,8 @@ class DeployRequest(BaseModel):
         if len(self.files) > self._max_files:
             raise ValueError(f"{len(self.files)} files is more than the limit of {self._max_files}")
         staged: list[StagedFile] = []
-        seen: dict[str, str] = {}
         total = 0
-        for raw_path, body in self.files.items():
-            try:
-                path = normalize_path(raw_path)
-            except PathError as exc:
-                raise ValueError(str(exc)) from None
-            if path in seen:
-                raise ValueError(f"paths {seen[path]!r} and {raw_path!r} name the same file")
-            seen[path] = raw_path
+        for path, body in _normalised(self.files).items():
             data = _decode(path, body)
             if len(data) > self._max_file_bytes:
                 raise ValueError(
@@ -110,18 +102,7 @@ class DeployRequest(BaseModel):
     def _check_manifest(self, manifest: dict[str, str]) -> DeployRequest:
         if len(manifest) > self._max_files:
             raise ValueError(f"{len(manifest)} files is more than the limit of {self._max_files}")
-        seen: dict[str, str] = {}
-        normalized: dict[str, str] = {}
-        for raw_path, sha256 in manifest.items():
-            try:
-                path = normalize_path(raw_path)
-            except PathError as exc:
-                raise ValueError(str(exc)) from None
-            if path in seen:
-                raise ValueError(f"paths {seen[path]!r} and {raw_path!r} name the same file")
-            seen[path] = raw_path
-            normalized[path] = sha256
-        self._manifest = normalized
+        self._manifest = _normalised(manifest)
         return self
 
     @property
@@ -140,6 +121,25 @@ class DeployRequest(BaseModel):
     def project(self) -> str:
         """Redeploys of one project land on one site: the project name, else the chat, else 'site'."""
         return self.project_name or self.chat_id or "site"
+
+
+V = TypeVar("V")
+
+
+def _normalised(entries: dict[str, V]) -> dict[str, V]:
+    """Keys normalised to site paths; two spellings of one path (``/a`` and ``a``) are refused."""
+    seen: dict[str, str] = {}
+    out: dict[str, V] = {}
+    for raw_path, value in entries.items():
+        try:
+            path = normalize_path(raw_path)
+        except PathError as exc:
+            raise ValueError(str(exc)) from None
+        if path in seen:
+            raise ValueError(f"paths {seen[path]!r} and {raw_path!r} name the same file")
+        seen[path] = raw_path
+        out[path] = value
+    return out
 
 
 def _decode(path: str, body: str | InlineFile) -> bytes:

@@ -139,3 +139,35 @@ class SitesRepository:
                 ":now": _serializer.serialize(clock.now_iso()),
             },
         )
+
+    def list_for_owner(self, owner_id: str, *, limit: int = 100) -> list[SiteRecord]:
+        answer = self._client.query(
+            TableName=self._table,
+            IndexName="ByOwner",
+            KeyConditionExpression="gsi1pk = :o",
+            ExpressionAttributeValues={":o": _serializer.serialize(f"SITES#{owner_id}")},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [_from_item(item) for item in answer.get("Items", [])]
+
+    def delete(self, site_id: str, owner_id: str) -> bool:
+        """Remove the site item (an ordinary delete: the reaper only acts on TTL removals)."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=_key(site_id),
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={"#owner": "ownerId"},
+                ExpressionAttributeValues={":owner": _serializer.serialize(owner_id)},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+def site_from_image(image: dict[str, Any]) -> SiteRecord:
+    """A Site from a stream record's (already deserialised) image."""
+    return SiteRecord.model_validate(image)

@@ -46,7 +46,7 @@ def refresh(record: DeploymentRecord, *, min_interval: float = POLL_INTERVAL_SEC
         return record
     try:
         target, creds = targets.amplify_target(record)
-        state = AmplifyPublisher(amplify_client(creds)).job(target, record.external_id)
+        state = AmplifyPublisher(amplify_client(creds, quick=True)).job(target, record.external_id)
     except (PlatformError, CredentialsError) as exc:
         logger.warning("job poll failed", extra={"deployment_id": record.deployment_id, "reason": str(exc)})
         return record

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Annotated
 
 from botocore.config import Config
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
 
 from sitedeploy import aws, clock
 from sitedeploy.models import CamelModel
@@ -33,7 +33,7 @@ class UploadFile(BaseModel):
 
     path: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
     sha256: Sha256
-    size: Annotated[int, Field(ge=0, le=MAX_BLOB_BYTES)]
+    size: Annotated[StrictInt, Field(ge=0, le=MAX_BLOB_BYTES)]
 
 
 class UploadsRequest(BaseModel):

@@ -10,7 +10,11 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+    ResponseValidationError,
+)
 
 from sitedeploy.errors import ApiError
 from sitedeploy.observability import logger
@@ -48,6 +52,17 @@ def _validation_error(exc: RequestValidationError) -> Response[str]:
     return error_response(400, "validation_error", describe_validation_errors(list(exc.errors())))
 
 
+def _unsupported_media_type(_exc: RequestUnsupportedContentType) -> Response[str]:
+    return error_response(415, "unsupported_media_type", "the body must be application/json")
+
+
+def _invalid_response(exc: ResponseValidationError) -> Response[str]:
+    # The handler answered something its own declared type refuses: our bug, never the caller's.
+    fields = [".".join(str(p) for p in err.get("loc", ())) for err in list(exc.errors())[:5]]
+    logger.error("response failed its declared schema", extra={"fields": fields})
+    return error_response(500, "internal_error", "internal error")
+
+
 def _not_found(exc: DeploymentNotFound) -> Response[str]:
     return error_response(404, "not_found", str(exc))
 
@@ -74,6 +89,9 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     """Most specific first is not needed: Powertools picks the handler by the exception's MRO."""
     app.exception_handler(ApiError)(_api_error)
     app.exception_handler(RequestValidationError)(_validation_error)
+    # A NotImplementedError subclass: without its own handler the catch-all below makes it a 500.
+    app.exception_handler(RequestUnsupportedContentType)(_unsupported_media_type)
+    app.exception_handler(ResponseValidationError)(_invalid_response)
     app.exception_handler(DeploymentNotFound)(_not_found)
     app.exception_handler(InvalidCursor)(_bad_cursor)
     app.exception_handler(ServiceError)(_service_error)

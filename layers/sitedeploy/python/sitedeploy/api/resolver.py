@@ -2,12 +2,54 @@
 
 from __future__ import annotations
 
+import binascii
+from http import HTTPStatus
+from typing import Any
+
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from sitedeploy.api.errors import register_error_handlers
 
+JSON_CONTENT_TYPE = "application/json"
+
+
+class JsonBodiesOnly(OpenAPIRequestValidationMiddleware):
+    """Request validation that reads JSON bodies only: every body of this API is JSON. Powertools
+    would also parse forms and multipart, and answers a multipart type without a boundary with a
+    bare ValueError (a 500); here any other declared type is a 415 before anything is parsed. A body
+    that is not UTF-8 (API Gateway then base64-encodes it) is a 400, not Powertools' UnicodeDecodeError."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+
+    def _get_body(self, app: Any) -> dict[str, Any]:
+        content_type = str(app.current_event.headers.get("content-type") or "").strip()
+        if content_type and content_type.split(";")[0].strip().lower() != JSON_CONTENT_TYPE:
+            error = {"type": "unsupported_content_type", "loc": ("body",), "msg": "not JSON", "input": {}, "ctx": {}}
+            raise RequestUnsupportedContentType("Unsupported content type", errors=[error])
+        return self._parse_json_data(app)  # also without a declared type, as Powertools does
+
+    def _parse_json_data(self, app: Any) -> dict[str, Any]:
+        try:
+            body: dict[str, Any] = super()._parse_json_data(app)
+        except (UnicodeDecodeError, binascii.Error) as exc:
+            error = {"type": "json_invalid", "loc": ("body",), "msg": "the body is not UTF-8 JSON", "input": {}}
+            raise RequestValidationError([error]) from exc
+        return body
+
 
 def create_resolver() -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+    # A response that fails its declared type is our bug: a 500 (ResponseValidationError), not the 400
+    # Powertools would otherwise raise as a RequestValidationError and blame the caller for.
+    app = APIGatewayHttpResolver(
+        enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR
+    )
+    # Powertools runs this middleware before any other (app.use cannot come first), so it is replaced.
+    app._request_validation_middleware = JsonBodiesOnly()
     register_error_handlers(app)
     return app

@@ -16,7 +16,9 @@ import os
 import tempfile
 import time
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +39,9 @@ FINAL = frozenset({"SUCCEED", "FAILED", "CANCELLED"})
 DEFAULT_ZIP_LIMIT = 5 * 1024**3
 BRANCH_DELETING_WAIT_SECONDS = 240.0
 JOB_STOP_WAIT_SECONDS = 120.0
-ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same site makes the same zip
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+READ_AHEAD = 8
+SMALL_FILE = 4 * 1024 * 1024  # fixed timestamps: the same site makes the same zip
 
 # Reads a file as chunks (verified against its sha256 by the store).
 StreamReader = Callable[[SiteFile], Iterator[bytes]]
@@ -71,9 +75,14 @@ class JobState:
     job_status: str
 
 
-def amplify_client(credentials: AmplifyCredentials) -> Any:
+# A status poll answers within the status function's budget: few retries, short timeouts.
+QUICK = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=1, read_timeout=3)
+PATIENT = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+
+
+def amplify_client(credentials: AmplifyCredentials, *, quick: bool = False) -> Any:
     """A client for these credentials; endpoints come from the environment (the local stack)."""
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+    config = QUICK if quick else PATIENT
     if credentials.access_key_id and credentials.secret_access_key:
         session = boto3.session.Session(
             aws_access_key_id=credentials.access_key_id,
@@ -116,19 +125,46 @@ def map_job(summary: dict[str, Any], steps: list[dict[str, Any]]) -> JobState:
     return JobState(DeploymentStatus.BUILDING, min(95, base + 10 * done_steps), None, status)
 
 
+def read_ahead(files: list[SiteFile], read: StreamReader) -> Iterator[tuple[SiteFile, Iterator[bytes]]]:
+    """Files in order, small ones fetched ahead (a few at a time) so that one GET's latency does not
+    stall the zip; large ones are streamed when their turn comes. Memory stays bounded by the
+    window (READ_AHEAD files of at most SMALL_FILE bytes) plus one chunk."""
+
+    def whole(site_file: SiteFile) -> bytes:
+        return b"".join(read(site_file))
+
+    with ThreadPoolExecutor(max_workers=READ_AHEAD) as pool:
+        pending: deque[tuple[SiteFile, Future[bytes] | None]] = deque()
+        position = 0
+
+        def fill() -> None:
+            nonlocal position
+            while position < len(files) and len(pending) < READ_AHEAD:
+                site_file = files[position]
+                position += 1
+                small = site_file.size <= SMALL_FILE
+                pending.append((site_file, pool.submit(whole, site_file) if small else None))
+
+        fill()
+        while pending:
+            site_file, future = pending.popleft()
+            fill()
+            yield site_file, (iter([future.result()]) if future is not None else read(site_file))
+
+
 def build_zip(files: list[SiteFile], read: StreamReader, spool_dir: str | None = None) -> tuple[str, int]:
     """Write the site as a zip with its files at the root; returns (path, size). The caller removes it."""
     handle, path = tempfile.mkstemp(prefix="site-", suffix=".zip", dir=spool_dir)
     os.close(handle)
     try:
         with zipfile.ZipFile(path, "w", allowZip64=True) as archive:
-            for site_file in sorted(files, key=lambda f: f.path):
+            for site_file, chunks in read_ahead(sorted(files, key=lambda f: f.path), read):
                 info = zipfile.ZipInfo(site_file.path, date_time=ZIP_EPOCH)
                 info.compress_type = zipfile.ZIP_DEFLATED if is_compressible(site_file.path) else zipfile.ZIP_STORED
                 info.external_attr = 0o644 << 16
                 info.file_size = site_file.size
                 with archive.open(info, "w", force_zip64=site_file.size > 2**31) as out:
-                    for chunk in read(site_file):
+                    for chunk in chunks:
                         out.write(chunk)
     except BaseException:
         os.unlink(path)
@@ -274,6 +310,35 @@ class AmplifyPublisher:
             raise _error(exc, "deleting the branch") from None
         return True
 
+    def _create_deployment(self, target: AmplifyTarget) -> dict[str, Any]:
+        """create_deployment; if a retried call finds "the last job was not finished" — our own first
+        attempt, whose answer was lost — stop that job and create once more."""
+        for attempt in range(2):
+            try:
+                return dict(self.client.create_deployment(appId=target.app_id, branchName=target.branch))
+            except ClientError as exc:
+                message = str(exc.response.get("Error", {}).get("Message", ""))
+                if attempt == 0 and "not finished" in message:
+                    self.stop_unfinished_jobs(target)
+                    continue
+                raise _error(exc, "creating the deployment") from None
+            except BotoCoreError as exc:
+                raise _error(exc, "creating the deployment") from None
+        raise AmplifyError("creating the deployment: the branch stays blocked by an unfinished job")
+
+    def _start_deployment(self, target: AmplifyTarget, job_id: str) -> None:
+        """start_deployment; an error after the job did start (a lost answer, retried into "only a
+        created job can start") is success, not a reason to stop a job that is running."""
+        try:
+            self.client.start_deployment(appId=target.app_id, branchName=target.branch, jobId=job_id)
+        except (ClientError, BotoCoreError) as exc:
+            try:
+                state = self.job(target, job_id)
+            except AmplifyError:
+                raise _error(exc, "starting the deployment") from None
+            if state.job_status == "CREATED":
+                raise _error(exc, "starting the deployment") from None
+
     # -- the whole job --------------------------------------------------------------------------
 
     def publish(
@@ -296,10 +361,7 @@ class AmplifyPublisher:
         self.stop_unfinished_jobs(target)
         if spa:
             self.ensure_spa_rule(target.app_id)
-        try:
-            created = self.client.create_deployment(appId=target.app_id, branchName=target.branch)
-        except (ClientError, BotoCoreError) as exc:
-            raise _error(exc, "creating the deployment") from None
+        created = self._create_deployment(target)
         job_id = str(created["jobId"])
         zip_path: str | None = None
         try:
@@ -319,10 +381,7 @@ class AmplifyPublisher:
             self.upload_zip(str(created["zipUploadUrl"]), zip_path, zip_size)
             if progress:
                 progress(total * 2, total * 2)
-            try:
-                self.client.start_deployment(appId=target.app_id, branchName=target.branch, jobId=job_id)
-            except (ClientError, BotoCoreError) as exc:
-                raise _error(exc, "starting the deployment") from None
+            self._start_deployment(target, job_id)
         except BaseException:
             try:
                 self.stop_job(target, job_id)  # never leave the branch blocked by our own job

@@ -36,6 +36,7 @@ DEFAULT_API_BASE = "https://api.cloudflare.com/client/v4"
 COMPATIBILITY_DATE = "2025-06-01"
 MAX_FILE_BYTES = 25 * MIB
 UPLOAD_CONCURRENCY = 3
+READ_CONCURRENCY = 8
 UPLOAD_ATTEMPTS = 5
 SESSION_ATTEMPTS = 3
 SUBDOMAIN_CACHE_SECONDS = 3600.0
@@ -196,12 +197,16 @@ class CloudflarePublisher:
         read: BlobReader,
     ) -> str | None:
         """Upload one bucket; returns the completion token when this upload completed the set."""
-        fields: list[tuple[str, tuple[str, bytes, str]]] = []
         for asset in bucket:
-            site_file = files.get(asset)
-            if site_file is None:
+            if asset not in files:
                 raise CloudflareError(f"Cloudflare asked for an unknown asset hash {asset}")
-            fields.append((asset, (asset, base64.b64encode(read(site_file)), site_file.content_type)))
+        # Reading is I/O-bound (one GET per blob): read the bucket's files concurrently.
+        with ThreadPoolExecutor(max_workers=READ_CONCURRENCY) as pool:
+            contents = list(pool.map(lambda asset: read(files[asset]), bucket))
+        fields: list[tuple[str, tuple[str, bytes, str]]] = [
+            (asset, (asset, base64.b64encode(data), files[asset].content_type))
+            for asset, data in zip(bucket, contents, strict=True)
+        ]
         body, content_type = urllib3.encode_multipart_formdata(fields)
         try:
             status, result = self.api.call(
