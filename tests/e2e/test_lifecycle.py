@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -129,12 +130,18 @@ def test_a_publisher_killed_mid_deploy_ends_as_error_within_one_sweep(api: Api, 
     stack.pump.wait_idle(timeout=60)  # earlier tests' deployments are done with the publisher
     stack.cloudflare.faults.add("assets-upload", delay=30.0, times=None)  # every upload hangs meanwhile
     try:
-        accepted = deploy(api, "cloudflare", {"files": {"index.html": "<p>doomed</p>"}, "projectName": "killed"})
+        # Content no earlier test uploaded: Cloudflare deduplicates, and a known file needs no upload.
+        page = f"<p>doomed {uuid.uuid4().hex}</p>"
+        accepted = deploy(api, "cloudflare", {"files": {"index.html": page}, "projectName": "killed"})
         repo = DeploymentsRepository(stack.resource("DeploymentsTable"), _ddb(stack))
         deadline = time.monotonic() + 20
-        while repo.get(accepted["deploymentId"]).status is not DeploymentStatus.UPLOADING:  # type: ignore[union-attr]
+        while (
+            current := repo.get(accepted["deploymentId"])
+        ) is None or current.status is not DeploymentStatus.UPLOADING:
+            assert current is None or not current.status.terminal, f"ended {current.status} before the kill"
             assert time.monotonic() < deadline
             time.sleep(0.05)
+        time.sleep(0.5)  # the upload is under way (and hanging) in the publisher
         stack.hosts["PublisherFunction"].kill_all()  # the Lambda dies mid-upload
     finally:
         stack.cloudflare.faults.clear()
