@@ -20,6 +20,9 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 @tracer.capture_method
 def record_handler(record: DynamoDBRecord) -> None:
+    identity = record.user_identity or {}
+    if identity.get("type") != "Service" or identity.get("principalId") != "dynamodb.amazonaws.com":
+        return  # only DynamoDB's TTL deletes; the filter says so too, this guards a looser filter
     image = record.dynamodb.old_image if record.dynamodb else None
     if not image or image.get("entity") != "Site":
         return

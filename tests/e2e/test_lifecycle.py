@@ -174,3 +174,22 @@ def test_an_unpolled_amplify_deployment_reaches_ready_through_the_sweeper(api: A
     report = stack.hosts["SweeperFunction"].invoke({"detail-type": "Scheduled Event", "detail": {}})
     assert accepted["deploymentId"] in report["finished"]
     assert repo.get(accepted["deploymentId"]).status is DeploymentStatus.READY  # type: ignore[union-attr]
+
+
+def test_the_reaper_acts_only_on_ttl_deletions(api: Api, stack: LocalStack) -> None:
+    accepted = deploy(api, "cloudflare", {"files": {"index.html": "<p>guarded</p>"}, "projectName": "guarded"})
+    assert wait_terminal(api, accepted["deploymentId"])["status"] == "ready"
+    key = {"pk": {"S": f"SITE#{accepted['siteId']}"}, "sk": {"S": "META"}}
+    image = _ddb(stack).get_item(TableName=stack.resource("DeploymentsTable"), Key=key)["Item"]
+    record: dict[str, Any] = {
+        "eventID": "1",
+        "eventName": "REMOVE",
+        "eventSource": "aws:dynamodb",
+        "dynamodb": {"Keys": key, "OldImage": image, "SequenceNumber": "1", "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    }
+    reaper = stack.hosts["ReaperFunction"]
+    assert reaper.invoke({"Records": [record]}) == {"batchItemFailures": []}  # a user's delete, not TTL
+    assert stack.cloudflare.script(LOCAL_CLOUDFLARE_ACCOUNT, _worker(accepted["url"])) is not None
+    record["userIdentity"] = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    assert reaper.invoke({"Records": [record]}) == {"batchItemFailures": []}
+    assert stack.cloudflare.script(LOCAL_CLOUDFLARE_ACCOUNT, _worker(accepted["url"])) is None
