@@ -74,7 +74,6 @@ from xml.sax.saxutils import escape
 
 from sitedeploy_local.emulators.amplify_sites import (
     REWRITE_STATUSES,
-    BackgroundServer,
     BodyTooLarge,
     CompiledRule,
     QuietHandler,
@@ -83,6 +82,7 @@ from sitedeploy_local.emulators.amplify_sites import (
     compile_rules,
 )
 from sitedeploy_local.emulators.faults import FaultAction, FaultInjector
+from sitedeploy_local.emulators.loopback import BackgroundServer
 from sitedeploy_local.ports import HOST
 
 OPERATIONS = (

@@ -30,16 +30,15 @@ import re
 import shutil
 import socket
 import struct
-import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from sitedeploy_local.ports import HOST
+from sitedeploy_local.emulators.loopback import BackgroundServer
 
 REWRITE_STATUSES = ("200", "301", "302", "404", "404-200")
 DEFAULT_RULE_STATUS = "301"
@@ -378,46 +377,6 @@ class QuietHandler(BaseHTTPRequestHandler):
             self.connection.close()
         except OSError:
             pass
-
-
-class LoopbackServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 1024  # bursts of clients queue instead of being reset
-    block_on_close = False
-
-
-class BackgroundServer:
-    """A ThreadingHTTPServer on 127.0.0.1 running in a daemon thread."""
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler], *, port: int = 0, name: str = "server") -> None:
-        self.server = LoopbackServer((HOST, port), handler)
-        self.name = name
-        self._thread: threading.Thread | None = None
-        self.stopped = False
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}/"
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True, name=self.name
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self.stopped:
-            return
-        self.stopped = True
-        if self._thread is not None:
-            self.server.shutdown()
-            self._thread.join(timeout=5)
-        self.server.server_close()
 
 
 # What the site server asks the emulator on every request: the branch's current version and the

@@ -48,7 +48,6 @@ import jwt
 from sitedeploy_local.emulators.cloudflare_sites import (
     HTML_HANDLING,
     NOT_FOUND_HANDLING,
-    BackgroundServer,
     QuietHandler,
     RequestTooLarge,
     SiteResponse,
@@ -60,6 +59,7 @@ from sitedeploy_local.emulators.cloudflare_sites import (
     resolve,
 )
 from sitedeploy_local.emulators.faults import FaultAction, FaultInjector
+from sitedeploy_local.emulators.loopback import BackgroundServer
 from sitedeploy_local.ports import HOST
 
 API_PREFIX = "/client/v4"
