@@ -105,8 +105,3 @@ def unseal(ciphertext: str, context: dict[str, str]) -> dict[str, Any]:
 
 def deployment_context(deployment_id: str, owner_id: str) -> dict[str, str]:
     return {"deploymentId": deployment_id, "ownerId": owner_id}
-
-
-def reveal(payload: dict[str, Any]) -> dict[str, Any]:
-    """SecretStr values → plain strings, for sealing. The only place secrets are unwrapped to seal."""
-    return {k: (v.get_secret_value() if isinstance(v, SecretStr) else v) for k, v in payload.items()}

@@ -6,7 +6,6 @@ inside API Gateway's 30 s window."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -148,15 +147,25 @@ def site_manifest(owner_id: str, request: DeployRequest, staging: Staging, platf
     return manifest
 
 
+def _prepare(owner_id: str, platform: Platform, request: DeployRequest) -> tuple[SiteManifest, SiteRecord | None]:
+    """The files (staged now, or checked staged: 409) and the site as it stands, before any work
+    on the platform — so a refused request leaves nothing behind there."""
+    _, sites, staging = _repositories()
+    manifest = site_manifest(owner_id, request, staging, platform)
+    return manifest, sites.get_for_owner(site_id(owner_id, platform.value, request.project()), owner_id)
+
+
 def create_cloudflare_deployment(owner_id: str, request: CloudflareDeployRequest) -> DeployResponse:
     plan = _cloudflare_plan(owner_id, request)
+    manifest, existing = _prepare(owner_id, Platform.CLOUDFLARE, request)
     return _create(
         owner_id,
         Platform.CLOUDFLARE,
         request,
+        manifest,
         external_name=plan.worker_name,
         account_id=plan.account_id,
-        url_for=lambda existing: _known_cloudflare_url(plan, existing),
+        url=_known_cloudflare_url(plan, existing),
         sealed_payload=(
             {"token": plan.token.get_secret_value(), "accountId": plan.account_id}
             if request.auth_mode is AuthMode.USER_TOKEN
@@ -248,8 +257,7 @@ def create_amplify_deployment(owner_id: str, request: AmplifyDeployRequest) -> D
         branch = derived_name(_platform_prefix(), owner_id, project)
         region = creds.region
     publisher = AmplifyPublisher(amplify_client(creds))
-    _, sites, _ = _repositories()
-    existing = sites.get_for_owner(site_id(owner_id, Platform.AMPLIFY.value, project), owner_id)
+    manifest, existing = _prepare(owner_id, Platform.AMPLIFY, request)
     try:
         if request.auth_mode is AuthMode.PLATFORM_MANAGED:
             app_id = settings.amplify_app_id
@@ -266,10 +274,11 @@ def create_amplify_deployment(owner_id: str, request: AmplifyDeployRequest) -> D
         owner_id,
         Platform.AMPLIFY,
         request,
+        manifest,
         external_name=branch,
         account_id=app_id,
         region=region,
-        url_for=lambda _existing: url,
+        url=url,
         sealed_payload=sealed_payload,
     )
 
@@ -286,10 +295,11 @@ def _create(
     owner_id: str,
     platform: Platform,
     request: DeployRequest,
+    manifest: SiteManifest,
     *,
     external_name: str,
     account_id: str | None,
-    url_for: Callable[[SiteRecord | None], str | None],
+    url: str | None,
     sealed_payload: dict[str, str] | None,
     region: str | None = None,
 ) -> DeployResponse:
@@ -298,12 +308,9 @@ def _create(
     project = request.project()
     deployment_id = new_deployment_id()
     now = clock.now_iso()
-    manifest = site_manifest(owner_id, request, staging, platform)
     staging.put_manifest(deployment_id, manifest)
 
     the_site_id = site_id(owner_id, platform.value, project)
-    existing = sites.get_for_owner(the_site_id, owner_id)
-    url = url_for(existing)
     managed = request.auth_mode is AuthMode.PLATFORM_MANAGED
     site = sites.record_deploy(
         SiteRecord(

@@ -174,10 +174,3 @@ class DeployResponse(CamelModel):
     url: str | None
     status_url: str
     site_id: str
-
-
-class ErrorResponse(BaseModel):
-    """The one error shape of every 4xx and 5xx."""
-
-    error: str
-    code: str

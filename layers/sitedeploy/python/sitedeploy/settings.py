@@ -23,8 +23,6 @@ class Settings:
     # Platform retries: urllib3's backoff factor and the cap on a platform's Retry-After.
     retry_backoff_seconds: float
     retry_after_cap_seconds: float
-    # Set only by the local stack: where its emulators serve the deployed sites.
-    local_site_base: str | None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,7 +40,6 @@ class Settings:
             amplify_zip_limit_bytes=int(env.get("AMPLIFY_ZIP_LIMIT_BYTES", str(5 * 1024**3))),
             retry_backoff_seconds=float(env.get("PLATFORM_RETRY_BACKOFF_SECONDS", "1.0")),
             retry_after_cap_seconds=float(env.get("PLATFORM_RETRY_AFTER_CAP_SECONDS", "30")),
-            local_site_base=env.get("SITEDEPLOY_LOCAL_SITE_BASE") or None,
         )
 
 

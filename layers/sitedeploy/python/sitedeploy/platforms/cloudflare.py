@@ -369,7 +369,7 @@ class CloudflarePublisher:
         if not completion:
             raise CloudflareError("Cloudflare never confirmed the asset upload (no completion token)")
 
-        script = self.upload_script(target, completion, options, list(manifest_paths(files)))
+        script = self.upload_script(target, completion, options, [f.path for f in files])
         self.enable_workers_dev(target)
         url = self.site_url(target)
         external = None
@@ -381,7 +381,3 @@ class CloudflarePublisher:
             uploaded_files=uploaded_files,
             uploaded_bytes=uploaded_bytes,
         )
-
-
-def manifest_paths(files: Iterable[SiteFile]) -> Iterable[str]:
-    return (f.path for f in files)
