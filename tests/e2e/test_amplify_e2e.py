@@ -4,12 +4,16 @@ through the status endpoint (which polls the job), and read the served bytes bac
 from __future__ import annotations
 
 import os
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import urllib3
 
+from sitedeploy.models import DeploymentStatus
 from sitedeploy.naming import derived_name
+from sitedeploy.records import DeploymentsRepository
 from sitedeploy_local.stack import LOCAL_AMPLIFY_APP_ID, LocalStack
 from tests.conftest import Api
 from tests.helpers import deploy, inline_files, wait_terminal
@@ -105,3 +109,30 @@ def test_amplify_bad_input_is_refused(api: Api) -> None:
         status, answer, _ = api.request("POST", "/deployments/amplify", body=body)
         assert status == 400, (body, answer)
         assert mentions in answer["error"]
+
+
+def test_many_pollers_ask_amplify_at_most_once_per_two_seconds(api: Api, stack: LocalStack) -> None:
+    stack.amplify.job_faults.add("DEPLOY", delay=6.0, times=1)  # the build stays RUNNING meanwhile
+    try:
+        accepted = deploy(api, "amplify", {"files": {"index.html": "<p>polled</p>"}, "projectName": "polled"})
+        repo = DeploymentsRepository(stack.resource("DeploymentsTable"), stack.moto.client("dynamodb"))
+        deadline = time.monotonic() + 30
+        while repo.get(accepted["deploymentId"]).status is not DeploymentStatus.BUILDING:  # type: ignore[union-attr]
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        job = repo.get(accepted["deploymentId"]).external_id  # type: ignore[union-attr]
+
+        def get_jobs() -> int:
+            return len([r for r in stack.amplify.requests if r.route == "GetJob" and job and job in r.path])
+
+        before = get_jobs()
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            answers = list(pool.map(lambda _: api.get(accepted["statusUrl"]), range(12)))
+        assert all(status == 200 for status, _, _ in answers)
+        assert get_jobs() - before == 1
+        time.sleep(2.1)
+        api.get(accepted["statusUrl"])
+        assert get_jobs() - before == 2
+    finally:
+        stack.amplify.job_faults.clear()
+    assert wait_terminal(api, accepted["deploymentId"])["status"] == "ready"
