@@ -76,9 +76,9 @@ def seeded(clean: LocalStack) -> None:
         )
     )
     repo = DeploymentsRepository(clean.resource("DeploymentsTable"), clean.moto.client("dynamodb"))
-    record = deployment(SAMPLE_OWNER, deployment_id=SAMPLE_ID, chat_id="chat-1")
+    # Written in flight: a pending INSERT would wake the live publisher, which would claim it first.
+    record = deployment(SAMPLE_OWNER, deployment_id=SAMPLE_ID, chat_id="chat-1", status=DeploymentStatus.UPLOADING)
     repo.create(record)
-    repo.claim(SAMPLE_ID)
     repo.transition(SAMPLE_ID, DeploymentStatus.READY, changes={"url": "https://example.workers.dev"})
 
 

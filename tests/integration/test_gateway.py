@@ -10,6 +10,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sitedeploy import clock
 from sitedeploy.models import DeploymentStatus, Platform
 from sitedeploy.records import DeploymentsRepository
 from sitedeploy_local.auth import KEY_ID, LOCAL_AUDIENCE, LOCAL_ISSUER
@@ -77,9 +78,11 @@ def test_token_without_bearer_prefix_is_accepted_like_api_gateway(clean: LocalSt
 
 
 def test_get_own_deployment(api: Api, owner: str, repo: DeploymentsRepository) -> None:
-    record = deployment(owner, url="https://my-site.acct.workers.dev")
+    # Written in flight: a pending INSERT would wake the live publisher, which would claim it first.
+    record = deployment(
+        owner, url="https://my-site.acct.workers.dev", status=DeploymentStatus.UPLOADING, started_at=clock.now_iso()
+    )
     repo.create(record)
-    repo.claim(record.deployment_id)
     status, body, _ = api.get(f"/deployments/{record.deployment_id}")
     assert status == 200
     assert body["deploymentId"] == record.deployment_id
@@ -116,9 +119,8 @@ def test_malformed_deployment_id_is_404(api: Api) -> None:
 
 
 def test_deploy_status_front_end_polling_url(api: Api, owner: str, repo: DeploymentsRepository) -> None:
-    record = deployment(owner, platform=Platform.AMPLIFY)
+    record = deployment(owner, platform=Platform.AMPLIFY, status=DeploymentStatus.UPLOADING)
     repo.create(record)
-    repo.claim(record.deployment_id)
     repo.transition(record.deployment_id, DeploymentStatus.BUILDING, changes={"progress": 60})
     status, body, _ = api.get(f"/deploy-status?platform=amplify&deploymentId={record.deployment_id}")
     assert status == 200

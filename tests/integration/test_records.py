@@ -18,9 +18,26 @@ from sitedeploy_local.stack import LocalStack
 from tests.factories import deployment
 
 
+@pytest.fixture(scope="module")
+def records_table(stack: LocalStack) -> str:
+    """A table shaped like DeploymentsTable (from the template) that no stream consumer watches: the
+    live publisher would otherwise race these tests to claim every pending deployment they write."""
+    assert stack.template is not None
+    props = stack.template.resolve(stack.template.resources["DeploymentsTable"]["Properties"])
+    name = "records-tests"
+    stack.moto.client("dynamodb").create_table(
+        TableName=name,
+        AttributeDefinitions=props["AttributeDefinitions"],
+        KeySchema=props["KeySchema"],
+        GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
 @pytest.fixture
-def repo(clean: LocalStack) -> DeploymentsRepository:
-    return DeploymentsRepository(clean.resource("DeploymentsTable"), clean.moto.client("dynamodb"))
+def repo(stack: LocalStack, records_table: str) -> DeploymentsRepository:
+    return DeploymentsRepository(records_table, stack.moto.client("dynamodb"))
 
 
 def test_create_then_get_round_trips_every_field(repo: DeploymentsRepository, owner: str) -> None:
@@ -184,7 +201,6 @@ def test_in_flight_index_is_sparse(repo: DeploymentsRepository, owner: str) -> N
     repo.claim(done.deployment_id)
     repo.fail(done.deployment_id, "x")
     later = clock.now_iso()
-    # Other tests' deployments may be in flight too; look at this owner's.
     pending = [r.deployment_id for r in repo.list_in_flight(DeploymentStatus.PENDING, updated_before=later)]
     assert stale.deployment_id in pending
     assert done.deployment_id not in pending
