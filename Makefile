@@ -27,7 +27,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The browser tests drive Debian's Chromium; scripts/install-chromium installs it when missing.
 test: $(STAMP)
+	scripts/install-chromium >/dev/null
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -1,4 +1,5 @@
-"""``make dev``: run the local stack in the foreground until Ctrl-C."""
+"""``make dev``: run the local stack in the foreground until Ctrl-C; ``sitedeploy-local invoke``
+runs one function with a sample event (see ``sitedeploy_local.invoke``)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,37 @@ from sitedeploy_local.stack import LocalStack, StackOptions
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sitedeploy-local", description="Run sitedeploy on this machine.")
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["invoke"]:
+        from sitedeploy_local import invoke
+
+        return invoke.main(args_in[1:])
+    parser = argparse.ArgumentParser(
+        prog="sitedeploy-local",
+        description="Run sitedeploy on this machine. `sitedeploy-local invoke --help`: run one function with an event.",
+    )
     parser.add_argument("--port", type=int, default=8787, help="port of the HTTP API gateway (default 8787)")
+    parser.add_argument("--console-port", type=int, default=8788, help="port of the web console (default 8788)")
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="another origin the API and the staging bucket allow (a front end in development); repeatable",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not echo the functions' logs")
     parser.add_argument("--state-dir", type=Path, help="where local.json, the dev key and logs go (.sitedeploy)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
 
-    stack = LocalStack(StackOptions(gateway_port=args.port, echo_logs=not args.quiet, state_dir=args.state_dir))
+    stack = LocalStack(
+        StackOptions(
+            gateway_port=args.port,
+            console_port=args.console_port,
+            allowed_origins=args.allow_origin,
+            echo_logs=not args.quiet,
+            state_dir=args.state_dir,
+        )
+    )
     print("starting the local stack (moto, functions, gateway, stream pump)...", flush=True)
     stack.start()
     token = stack.mint_token("dev-user")
@@ -28,11 +53,13 @@ def main(argv: list[str] | None = None) -> int:
 sitedeploy is running locally.
 
   API:      {stack.api_url}
+  console:  {stack.console.url}   (deploy a folder, connect accounts, manage sites)
   token:    {token}
             (a dev JWT for sub=dev-user, valid 24 h; also in {local_json})
 
   try:      curl -H "Authorization: Bearer {token}" {stack.api_url}/deployments
             sitedeploy list
+            sitedeploy-local invoke deploy_status --event events/deploy_status/list_deployments.json
 
 Ctrl-C stops everything.
 """,

@@ -37,7 +37,14 @@ class MotoServer:
 
     def start(self) -> None:
         log = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
-        env = {**os.environ, **LOCAL_CREDENTIALS, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
+        # Global CORS off: moto would otherwise answer every origin's preflight itself, and a browser
+        # would see locally what AWS refuses; this way only the bucket's own CORS rules answer.
+        env = {
+            **os.environ,
+            **LOCAL_CREDENTIALS,
+            "MOTO_ALLOW_NONEXISTENT_REGION": "true",
+            "MOTO_DISABLE_GLOBAL_CORS": "true",
+        }
         self._process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)],
             stdout=log,
@@ -135,6 +142,9 @@ def provision(template: Template, moto: MotoServer) -> None:
             s3.put_public_access_block(
                 Bucket=bucket, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
             )
+        cors = ((props.get("CorsConfiguration") or {}).get("CorsRules")) or []
+        if cors:
+            s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [_cors_rule(r) for r in cors]})
         rules = ((props.get("LifecycleConfiguration") or {}).get("Rules")) or []
         if rules:
             s3.put_bucket_lifecycle_configuration(
@@ -190,6 +200,22 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     if "AbortIncompleteMultipartUpload" in rule:
         days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
         out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+    return out
+
+
+def _cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's CorsRule shape → S3 API's."""
+    names = {
+        "Id": "ID",
+        "AllowedMethods": "AllowedMethods",
+        "AllowedOrigins": "AllowedOrigins",
+        "AllowedHeaders": "AllowedHeaders",
+        "ExposedHeaders": "ExposeHeaders",
+        "MaxAge": "MaxAgeSeconds",
+    }
+    out = {names[key]: value for key, value in rule.items() if key in names}
+    if "MaxAgeSeconds" in out:
+        out["MaxAgeSeconds"] = int(out["MaxAgeSeconds"])
     return out
 
 

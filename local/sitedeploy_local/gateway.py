@@ -240,7 +240,7 @@ class Gateway:
                         return
                 event = gateway.build_event(
                     method=method,
-                    raw_path=split.path,
+                    raw_path=unquote(split.path),  # HTTP APIs hand functions the path decoded
                     raw_query=split.query,
                     headers=headers,
                     body=body,
@@ -262,7 +262,12 @@ class Gateway:
                 status, out_headers, out_body = _to_http(result)
                 self._send(status, out_body, out_headers)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _dispatch
+            def __getattr__(self, name: str) -> Any:
+                # Every method reaches the router, as at API Gateway: one no route takes is a 404,
+                # never http.server's 501 page for a method it has no do_ method for.
+                if name.startswith("do_"):
+                    return self._dispatch
+                raise AttributeError(name)
 
         return Handler
 

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sitedeploy_local.auth import KEY_ID, LOCAL_AUDIENCE, LOCAL_ISSUER, DevIssuer, JwtAuthorizer
 from sitedeploy_local.aws import MotoServer, provision, put_secret_json
+from sitedeploy_local.console import ConsoleServer
 from sitedeploy_local.control import ControlServer
 from sitedeploy_local.emulators.amplify import AmplifyEmulator
 from sitedeploy_local.emulators.cloudflare import CloudflareEmulator
@@ -41,6 +42,10 @@ class StackOptions:
     root: Path = REPO_ROOT
     state_dir: Path | None = None
     gateway_port: int = 0
+    # The web console's port (0: any free one); its origin is always allowed by CORS.
+    console_port: int = 0
+    # Further origins the API and the staging bucket allow (a front end under development, say).
+    allowed_origins: list[str] = field(default_factory=list)
     echo_logs: bool = False
     max_concurrency: int = 4
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -75,6 +80,10 @@ class LocalStack:
             branch_delete_seconds=self.options.amplify_branch_delete_seconds,
         )
         self.control = ControlServer()
+        self.console = ConsoleServer(
+            self.options.root / "clients" / "web", self.console_config, port=self.options.console_port
+        )
+        self._console_token: str | None = None
         self.scheduler: Scheduler | None = None
         self._log_lock = threading.Lock()
         self._log_files: dict[str, Any] = {}
@@ -95,11 +104,14 @@ class LocalStack:
         self.amplify.create_app_directly("sitedeploy-quick-deploy", app_id=LOCAL_AMPLIFY_APP_ID)
         self.control.lookups["amplify"] = self.amplify.site_url
         self.control.start()
+        self.console.start()
         parameters = {
             "JwtIssuer": LOCAL_ISSUER,
             "JwtAudience": LOCAL_AUDIENCE,
             "CloudflareApiBaseUrl": self.cloudflare.api_base,
             "AmplifyAppId": LOCAL_AMPLIFY_APP_ID,
+            # Not the template's "*": a browser meets locally the refusal it would meet in AWS.
+            "AllowedOrigins": ",".join([*self.console.origins, *self.options.allowed_origins]),
             **self.options.parameters,
         }
         template = Template.load(self.options.root / "template.yaml", parameters)
@@ -131,6 +143,7 @@ class LocalStack:
         if self.options.run_schedules:
             self.scheduler = Scheduler(self.functions, self.hosts)
             self.scheduler.start()
+        self.write_functions_json()
         if self.options.write_local_json:
             self.write_local_json()
         return self
@@ -147,6 +160,7 @@ class LocalStack:
         self.cloudflare.stop()
         self.amplify.stop()
         self.control.stop()
+        self.console.stop()
         self.moto.stop()
         with self._log_lock:
             for handle in self._log_files.values():
@@ -261,7 +275,34 @@ class LocalStack:
             "token": token,
             "cloudflareApiUrl": self.cloudflare.api_base,
             "amplifyEndpointUrl": self.amplify.endpoint_url,
+            "consoleUrl": self.console.url,
         }
+
+    def console_config(self) -> dict[str, Any] | None:
+        """What the console page reads from /config.json: the API and a dev token (sub dev-user)."""
+        if self.gateway is None or self.issuer is None:
+            return None
+        if self._console_token is None:
+            self._console_token = self.mint_token("dev-user")
+        return {"apiUrl": self.api_url, "token": self._console_token, "local": True}
+
+    def write_functions_json(self) -> Path:
+        """Each function's code, handler, limits and environment, for ``sitedeploy-local invoke``
+        against this running stack (local endpoints and table names only: nothing secret)."""
+        path = self.state_dir / "functions.json"
+        functions = {
+            name: {
+                "codeDir": str(spec.code_dir),
+                "handler": spec.handler,
+                "timeout": spec.timeout,
+                "memory": spec.memory,
+                "environment": self.function_environment(spec),
+            }
+            for name, spec in self.functions.items()
+        }
+        path.write_text(json.dumps({"apiUrl": self.api_url, "functions": functions}, indent=2) + "\n")
+        path.chmod(0o600)
+        return path
 
     def write_local_json(self, token: str | None = None) -> Path:
         """``{"apiUrl", "token"}`` for the CLI and scripts; the dev token is for sub=dev-user."""

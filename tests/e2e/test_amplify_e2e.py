@@ -91,8 +91,9 @@ def test_a_failed_job_ends_as_error_with_its_reason(api: Api, stack: LocalStack,
 def test_amplify_bad_input_is_refused(api: Api) -> None:
     cases = [
         ({"files": {"a.html": "x"}, "authMode": "user-token"}, "connect your amplify account first"),
-        ({"files": {"a.html": "x"}, "authMode": "user-token", "region": "us-east-1"}, "accessKeyId"),
-        ({"files": {"a.html": "x"}, "appId": "d123456"}, "user-token"),
+        # A region without keys (the front end's store default) is no credential: the stored connection.
+        ({"files": {"a.html": "x"}, "authMode": "user-token", "region": "us-east-1"}, "connect your amplify account"),
+        ({"files": {"a.html": "x"}, "authMode": "user-token", "accessKeyId": "AKIA0000000000000000"}, "secretAccessKey"),
         (
             {
                 "files": {"a.html": "x"},

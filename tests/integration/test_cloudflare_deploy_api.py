@@ -51,7 +51,6 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ),
     ("token-without-account", {"files": {"a.html": "x"}, "authMode": "user-token", "token": "t"}, "accountId"),
     ("account-without-token", {"files": {"a.html": "x"}, "authMode": "user-token", "accountId": "a"}, "token"),
-    ("worker-name-in-managed-mode", {"files": {"a.html": "x"}, "workerName": "mine"}, "workerName"),
     ("too-many-files", {"files": {f"f{i}.txt": "" for i in range(20_001)}}, "20000"),
 ]
 

@@ -1,18 +1,20 @@
-"""Every sample event in events/ through its function's handler, in-process: the Docker-free
-equivalent of `sam local invoke -e events/...`."""
+"""Every sample event in events/ replayed with ``sitedeploy-local invoke`` against the session's
+local stack: the Docker-free equivalent of `sam local invoke -e events/...`. Each runs in an
+execution environment of its own, with its function's template environment."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from sitedeploy.models import DeploymentStatus
 from sitedeploy.records import DeploymentsRepository
+from sitedeploy_local.__main__ import main as local_main
 from sitedeploy_local.stack import LocalStack
 from tests.factories import deployment
 
@@ -22,27 +24,11 @@ SAMPLE_ID = "dpl_abcdefghijklmnopqrstuvwxyz"
 SAMPLE_OWNER = "user-123"
 
 
-class Context:
-    function_name = "local"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:local"
-    memory_limit_in_mb = 512
-    aws_request_id = "req-1"
-    log_group_name = "/aws/lambda/local"
-    log_stream_name = "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
-
-
-def _load_handler(function_dir: str) -> Any:
-    path = ROOT / "functions" / function_dir / "app.py"
-    spec = importlib.util.spec_from_file_location(f"fn_{function_dir}", path)
-    assert spec
-    assert spec.loader
-    module: ModuleType = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler
+def invoke(function: str, event_path: Path, state_dir: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:
+    """The command, as a person runs it; (exit code, the JSON it printed on stdout)."""
+    code = local_main(["invoke", function, "--event", str(event_path), "--state-dir", str(state_dir), "--quiet"])
+    out = capsys.readouterr().out
+    return code, json.loads(out)
 
 
 SAMPLE_CF_TOKEN = "sample-cloudflare-api-token"
@@ -84,10 +70,12 @@ def seeded(clean: LocalStack) -> None:
 
 @pytest.mark.usefixtures("seeded")
 @pytest.mark.parametrize("path", EVENTS, ids=[str(p.relative_to(ROOT / "events")) for p in EVENTS])
-def test_sample_event_runs_through_its_handler(path: Path) -> None:
-    handler = _load_handler(path.parent.name)
+def test_sample_event_replays_with_sitedeploy_local_invoke(
+    path: Path, stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
     event = json.loads(path.read_text())
-    response = handler(event, Context())
+    code, response = invoke(path.parent.name, path, stack.state_dir, capsys)
+    assert code == 0, response
     if "Records" in event:  # a stream consumer: the sample's deployment is unknown, nothing fails
         assert response == {"batchItemFailures": []}
         return
@@ -124,3 +112,37 @@ def test_sample_event_runs_through_its_handler(path: Path) -> None:
     else:
         assert body["deploymentId"] == SAMPLE_ID
         assert body["status"] == "ready"
+
+
+def test_a_function_error_is_printed_and_exits_1(
+    stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "not-an-event.json"
+    broken.write_text(json.dumps(["not", "an", "event"]))
+    code, response = invoke("DeployStatusFunction", broken, stack.state_dir, capsys)
+    assert code == 1
+    assert set(response) == {"errorType", "errorMessage"}
+    assert response["errorType"]
+
+
+def test_an_unknown_function_is_a_usage_error(stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
+    code = local_main(["invoke", "no_such_fn", "--event", str(EVENTS[0]), "--state-dir", str(stack.state_dir)])
+    assert code == 2
+    assert "no function 'no_such_fn'" in capsys.readouterr().err
+
+
+def test_with_no_stack_running_invoke_starts_one_for_the_call(tmp_path: Path) -> None:
+    event = ROOT / "events" / "deploy_status" / "list_deployments.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "sitedeploy_local", "invoke", "deploy_status", "--event", str(event)],
+        cwd=tmp_path,  # no .sitedeploy/ here: nothing is running
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "starting one for this invocation" in done.stderr
+    response = json.loads(done.stdout)
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {"deployments": [], "nextCursor": None}

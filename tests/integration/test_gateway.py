@@ -199,14 +199,51 @@ def test_unknown_route_is_404(api: Api) -> None:
     assert body == {"message": "Not Found"}
 
 
-def test_cors_preflight_and_headers(api: Api) -> None:
+@pytest.mark.parametrize("method", ["QUERY", "PROPFIND", "PATCH", "HEAD"])
+@pytest.mark.parametrize("path", ["/deployments", "/nope"])
+def test_a_method_no_route_takes_is_api_gateways_404_never_a_5xx(api: Api, method: str, path: str) -> None:
+    status, body, response = api.request(method, path)
+    assert status == 404
+    if method != "HEAD":
+        assert body == {"message": "Not Found"}
+        assert response.headers["Content-Type"] == "application/json"
+
+
+def test_path_parameters_reach_the_function_decoded(api: Api, owner: str, repo: DeploymentsRepository) -> None:
+    record = deployment(owner, status=DeploymentStatus.UPLOADING)
+    repo.create(record)
+    # %64 is "d", %5F is "_": API Gateway decodes the path before the function sees it.
+    encoded = "%64pl%5F" + record.deployment_id.removeprefix("dpl_")
+    status, body, _ = api.get(f"/deployments/{encoded}")
+    assert status == 200, body
+    assert body["deploymentId"] == record.deployment_id
+    # A decoded "/" inside a parameter is no route of the function's: a 404, not a 5xx.
+    status, body, _ = api.request("DELETE", "/sites/a%2Fb")
+    assert status == 404
+    assert body["code"] == "route_not_found"
+
+
+def test_cors_preflight_and_headers_for_an_allowed_origin(api: Api, stack: LocalStack) -> None:
+    origin = stack.console.url
     status, _, response = api.request(
         "OPTIONS",
         "/deployments",
-        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
+        headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
     )
     assert status == 204
-    assert response.headers["Access-Control-Allow-Origin"] == "*"
-    status, _, response = api.get("/deployments", headers={"Origin": "https://app.example"})
+    assert response.headers["Access-Control-Allow-Origin"] == origin
+    assert "authorization" in response.headers["Access-Control-Allow-Headers"]
+    status, _, response = api.get("/deployments", headers={"Origin": origin})
     assert status == 200
-    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert response.headers["Access-Control-Allow-Origin"] == origin
+
+
+def test_cors_refuses_an_origin_not_allowed(api: Api) -> None:
+    origin = "https://elsewhere.example"
+    status, _, response = api.request(
+        "OPTIONS", "/deployments", headers={"Origin": origin, "Access-Control-Request-Method": "GET"}
+    )
+    assert "Access-Control-Allow-Origin" not in response.headers
+    status, _, response = api.get("/deployments", headers={"Origin": origin})
+    assert status == 200  # answered, but no browser will hand the answer to the page
+    assert "Access-Control-Allow-Origin" not in response.headers

@@ -57,7 +57,7 @@ def _cloudflare_plan(owner_id: str, request: CloudflareDeployRequest) -> Cloudfl
     project = request.project()
     if request.auth_mode is AuthMode.USER_TOKEN:
         token, account_id = request.token, request.account_id
-        if token is None and account_id is None:
+        if token is None:  # no inline secret: the stored connection, whole
             stored = _stored_connection(owner_id, Platform.CLOUDFLARE)
             token, account_id = SecretStr(str(stored["token"])), str(stored["accountId"])
         missing = [name for name, value in (("token", token), ("accountId", account_id)) if not value]
@@ -65,7 +65,7 @@ def _cloudflare_plan(owner_id: str, request: CloudflareDeployRequest) -> Cloudfl
             raise BadRequest(f"user-token mode needs {' and '.join(missing)}", code="credentials_required")
         assert token is not None
         assert account_id is not None
-        name = request.worker_name or derived_name(USER_WORKER_PREFIX, owner_id, project)
+        name = request.worker or derived_name(USER_WORKER_PREFIX, owner_id, project)
         return CloudflareTargetPlan(account_id, name, token)
     try:
         platform = credentials.platform_cloudflare()
@@ -77,8 +77,6 @@ def _cloudflare_plan(owner_id: str, request: CloudflareDeployRequest) -> Cloudfl
             "Quick Deploy to Cloudflare is not available: the service has no Cloudflare credentials",
             code="platform_not_configured",
         )
-    if request.worker_name is not None:
-        raise BadRequest("workerName is only for user-token mode", code="validation_error")
     name = derived_name(platform.worker_prefix, owner_id, project)
     return CloudflareTargetPlan(platform.account_id, name, platform.api_token)
 
@@ -205,7 +203,7 @@ def create_amplify_deployment(owner_id: str, request: AmplifyDeployRequest) -> D
     project = request.project()
     sealed_payload: dict[str, str] | None = None
     if request.auth_mode is AuthMode.USER_TOKEN:
-        if not (request.access_key_id or request.secret_access_key or request.region or request.session_token):
+        if not (request.access_key_id or request.secret_access_key):  # no inline keys: the stored connection
             stored = _stored_connection(owner_id, Platform.AMPLIFY)
             request = request.model_copy(
                 update={
@@ -246,8 +244,6 @@ def create_amplify_deployment(owner_id: str, request: AmplifyDeployRequest) -> D
                 "Quick Deploy to Amplify is not available: the service has no Amplify app configured",
                 code="platform_not_configured",
             )
-        if request.app or request.access_key_id or request.secret_access_key:
-            raise BadRequest("appId and AWS keys are only for user-token mode", code="validation_error")
         try:
             creds = targets.platform_amplify_credentials()
         except credentials.CredentialsError as exc:

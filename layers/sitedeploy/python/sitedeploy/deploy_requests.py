@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -52,9 +52,17 @@ class StagedFile(BaseModel):
 
 
 class DeployRequest(BaseModel):
-    """Fields common to both platforms; platform subclasses add their user-token fields."""
+    """Fields common to both platforms; platform subclasses add their user-token fields.
+
+    The front end sends its connection store's fields with every request, Quick Deploy included,
+    and an unset field as an empty string. So an empty user-token field means "not given", and in
+    platform-managed mode every user-token field is dropped before validation: never checked, used,
+    stored, fingerprinted or logged, whatever it holds."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    # Wire names of the fields only user-token mode reads (each platform lists its own).
+    USER_TOKEN_FIELDS: ClassVar[frozenset[str]] = frozenset()
 
     files: dict[str, str | InlineFile] | None = Field(default=None, min_length=1)
     # Instead of files: path → sha256 of blobs staged beforehand through /uploads.
@@ -72,6 +80,16 @@ class DeployRequest(BaseModel):
     # Per-platform bound on one file; the Cloudflare default.
     _max_file_bytes: int = 25 * MIB
     _max_files: int = 20_000
+
+    @model_validator(mode="before")
+    @classmethod
+    def _front_end_fields(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not cls.USER_TOKEN_FIELDS:
+            return data
+        names = cls.USER_TOKEN_FIELDS | {_snake(name) for name in cls.USER_TOKEN_FIELDS}
+        mode = data.get("authMode", data.get("auth_mode", AuthMode.PLATFORM_MANAGED.value))
+        quick = mode == AuthMode.PLATFORM_MANAGED.value
+        return {k: v for k, v in data.items() if k not in names or not (quick or v == "")}
 
     @model_validator(mode="after")
     def _decode_and_check(self) -> DeployRequest:
@@ -126,6 +144,10 @@ class DeployRequest(BaseModel):
 V = TypeVar("V")
 
 
+def _snake(camel: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
+
+
 def _normalised(entries: dict[str, V]) -> dict[str, V]:
     """Keys normalised to site paths; two spellings of one path (``/a`` and ``a``) are refused."""
     seen: dict[str, str] = {}
@@ -154,15 +176,30 @@ def _decode(path: str, body: str | InlineFile) -> bytes:
 
 
 class CloudflareDeployRequest(DeployRequest):
+    """User-token fields are an API token and its account; ``workerName`` (or the front end's
+    ``projectId``, the same thing for Cloudflare) names an existing Worker of that account to update."""
+
+    USER_TOKEN_FIELDS: ClassVar[frozenset[str]] = frozenset({"token", "accountId", "workerName", "projectId"})
+
     token: SecretStr | None = Field(default=None, min_length=1, max_length=400)
     account_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
     worker_name: str | None = None
+    project_id: str | None = None
 
     @model_validator(mode="after")
     def _check_worker_name(self) -> CloudflareDeployRequest:
-        if self.worker_name is not None and not is_valid_label(self.worker_name):
-            raise ValueError("workerName must be 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'")
+        for field_name, value in (("workerName", self.worker_name), ("projectId", self.project_id)):
+            if value is not None and not is_valid_label(value):
+                raise ValueError(
+                    f"{field_name} must be 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'"
+                )
+        if self.worker_name and self.project_id and self.worker_name != self.project_id:
+            raise ValueError("workerName and projectId name different Workers")
         return self
+
+    @property
+    def worker(self) -> str | None:
+        return self.worker_name or self.project_id
 
 
 AwsRegion = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
@@ -171,6 +208,10 @@ AmplifyAppId = Annotated[str, StringConstraints(pattern=r"^d[a-z0-9]{5,20}$")]
 
 class AmplifyDeployRequest(DeployRequest):
     """User-token fields are AWS keys; ``appId`` (the front end's ``projectId``) names the app."""
+
+    USER_TOKEN_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"accessKeyId", "secretAccessKey", "sessionToken", "region", "appId", "projectId"}
+    )
 
     access_key_id: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{16,128}$")] | None = None
     secret_access_key: SecretStr | None = Field(default=None, min_length=1, max_length=256)

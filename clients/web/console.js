@@ -1,0 +1,417 @@
+// The sitedeploy console: a page on top of sitedeploy.js and nothing else (no framework, no CDN).
+// The local stack serves it with a config.json naming its API and a dev token; deployed anywhere
+// else it asks for both on the Settings screen and keeps them in this browser.
+
+import { SitedeployClient, SitedeployError, filesFromDataTransfer, filesFromFileList } from "./sitedeploy.js";
+
+const NAMES = { cloudflare: "Cloudflare", amplify: "AWS Amplify" };
+const STORE = "sitedeploy.console";
+const $ = (selector) => document.querySelector(selector);
+
+const state = { client: null, selection: null, platforms: [], controller: null };
+
+// -- alerts ------------------------------------------------------------------------------------
+
+function describe(error) {
+  if (error instanceof SitedeployError) return `${error.message} (${error.code})`;
+  if (error && error.name === "AbortError") return "cancelled";
+  return String((error && error.message) || error);
+}
+
+function notify(kind, message) {
+  const box = document.createElement("div");
+  box.className = `alert ${kind}`;
+  box.dataset.kind = kind;
+  const text = document.createElement("span");
+  text.textContent = message;
+  const close = document.createElement("button");
+  close.type = "button";
+  close.className = "close";
+  close.setAttribute("aria-label", "Dismiss");
+  close.textContent = "×";
+  close.addEventListener("click", () => box.remove());
+  box.append(text, close);
+  $("#alerts").append(box);
+}
+
+function clearAlerts() {
+  $("#alerts").replaceChildren();
+}
+
+// -- configuration -------------------------------------------------------------------------------
+
+async function loadConfig() {
+  let config = {};
+  try {
+    const answer = await fetch("config.json", { cache: "no-store" });
+    if (answer.ok) config = await answer.json();
+  } catch {
+    config = {};
+  }
+  const saved = JSON.parse(localStorage.getItem(STORE) || "{}");
+  return {
+    apiUrl: config.apiUrl || saved.apiUrl || "",
+    token: config.token || sessionStorage.getItem(`${STORE}.token`) || "",
+    local: Boolean(config.local),
+  };
+}
+
+function useApi(apiUrl, token) {
+  state.client = apiUrl && token ? new SitedeployClient({ apiUrl, token }) : null;
+  $("#api-url").value = apiUrl;
+  $("#api-token").value = token;
+  $("#api-status").textContent = state.client ? `API: ${apiUrl}` : "no API yet: see Settings";
+}
+
+// -- tabs --------------------------------------------------------------------------------------
+
+function showScreen(name) {
+  for (const tab of document.querySelectorAll('[role="tab"]')) {
+    const selected = tab.id === `tab-${name}`;
+    tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+    $(`#${tab.getAttribute("aria-controls")}`).hidden = !selected;
+  }
+  if (name === "sites") refreshSites();
+  if (name === "settings") refreshConnections();
+}
+
+function wireTabs() {
+  const tabs = [...document.querySelectorAll('[role="tab"]')];
+  tabs.forEach((tab, i) => {
+    tab.addEventListener("click", () => showScreen(tab.id.replace("tab-", "")));
+    tab.addEventListener("keydown", (event) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+      if (!step) return;
+      const next = tabs[(i + step + tabs.length) % tabs.length];
+      next.focus();
+      showScreen(next.id.replace("tab-", ""));
+    });
+  });
+}
+
+// -- the Deploy button ---------------------------------------------------------------------------
+
+function buttonFor(availability) {
+  const name = NAMES[availability.platform] || availability.platform;
+  const button = document.createElement("button");
+  button.type = "button";
+  button.dataset.platform = availability.platform;
+  if (availability.connected) {
+    button.dataset.mode = "user-token";
+    const account = availability.connection && (availability.connection.accountName || availability.connection.accountId);
+    button.textContent = `Deploy to your ${name} account`;
+    if (account) button.title = `as ${account}`;
+  } else if (availability.quickDeploy) {
+    button.dataset.mode = "platform-managed";
+    button.textContent = `Quick Deploy to ${name}`;
+    button.title = "hosted by the service for a few days; connect your own account to keep it";
+  } else {
+    button.disabled = true;
+    button.textContent = `Connect ${name} to deploy`;
+  }
+  button.addEventListener("click", () => deploy(availability.platform, button.dataset.mode));
+  return button;
+}
+
+async function refreshPlatforms() {
+  if (!state.client) return;
+  try {
+    state.platforms = (await state.client.platforms()).platforms;
+  } catch (error) {
+    notify("error", `cannot read the platforms: ${describe(error)}`);
+    return;
+  }
+  $("#deploy-buttons").replaceChildren(...state.platforms.map(buttonFor));
+  updateDeployButtons();
+}
+
+function updateDeployButtons() {
+  const busy = Boolean(state.controller);
+  for (const button of document.querySelectorAll("#deploy-buttons button")) {
+    button.disabled = busy || !state.selection || !button.dataset.mode;
+  }
+}
+
+// -- choosing files ------------------------------------------------------------------------------
+
+function formatBytes(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KiB", "MiB", "GiB"];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+function choose(files, folderName) {
+  if (!files.length) {
+    notify("error", "that folder holds no files to deploy");
+    return;
+  }
+  const bytes = files.reduce((sum, f) => sum + f.data.size, 0);
+  state.selection = { files, folderName };
+  $("#selection").textContent = `${folderName || "Folder"}: ${files.length} files, ${formatBytes(bytes)}`;
+  if (!$("#project").value && folderName) $("#project").value = folderName;
+  updateDeployButtons();
+}
+
+function folderOf(fileList) {
+  const first = fileList[0];
+  const path = (first && (first.sitedeployPath || first.webkitRelativePath)) || "";
+  return path.includes("/") ? path.split("/")[0] : "";
+}
+
+function wirePicker() {
+  $("#folder").addEventListener("change", (event) => {
+    const list = event.target.files;
+    choose(filesFromFileList(list), folderOf(list));
+  });
+  const drop = $("#drop");
+  drop.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", async (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    const entry = event.dataTransfer.items && event.dataTransfer.items[0] && event.dataTransfer.items[0].webkitGetAsEntry();
+    const files = await filesFromDataTransfer(event.dataTransfer);
+    choose(files, entry && entry.isDirectory ? entry.name : "");
+  });
+  const openPicker = (event) => {
+    if (event.type === "click" || event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      $("#folder").click();
+    }
+  };
+  drop.addEventListener("click", openPicker);
+  drop.addEventListener("keydown", openPicker);
+}
+
+// -- deploying -----------------------------------------------------------------------------------
+
+function showProgress(update) {
+  const phases = {
+    hashing: `Hashing ${update.filesDone || 0} of ${update.files} files…`,
+    planning: "Asking which files the service has already…",
+    uploading: `Uploading ${formatBytes(update.bytesDone || 0)} of ${formatBytes(update.bytesTotal || 0)}…`,
+    deploying: `Deployment ${update.status || "pending"}${update.progress ? ` (${update.progress}%)` : ""}…`,
+    done: `Deployment ${update.status}`,
+  };
+  $("#phase").textContent = phases[update.phase] || update.phase;
+  if (update.phase === "uploading" || update.phase === "hashing") {
+    const total = update.bytesTotal || 0;
+    $("#upload-bar").value = total ? Math.round((100 * (update.bytesDone || 0)) / total) : 100;
+  }
+  if (update.phase === "deploying" || update.phase === "done") {
+    $("#upload-bar").value = 100;
+    $("#deploy-bar").value = update.progress || 0;
+  }
+}
+
+function showResult(result) {
+  const live = result.status === "ready";
+  $("#result").hidden = false;
+  $("#result").dataset.status = result.status;
+  $("#result-title").textContent = live ? "Live" : "Failed";
+  const link = $("#result-url");
+  link.textContent = result.url || "(no URL)";
+  link.href = result.url || "#";
+  const local = $("#result-local-url");
+  local.textContent = result.localUrl || "";
+  local.href = result.localUrl || "#";
+  $("#result-local-label").hidden = local.hidden = !result.localUrl;
+  $("#result-id").textContent = result.deploymentId;
+  const staged = result.alreadyStaged ? `, ${result.alreadyStaged} already staged` : "";
+  $("#result-uploaded").textContent = `${result.uploadedFiles} of ${result.files} files (${formatBytes(result.uploadedBytes)})${staged}`;
+}
+
+async function deploy(platform, mode) {
+  if (!state.selection || !state.client || state.controller) return;
+  clearAlerts();
+  const controller = new AbortController();
+  state.controller = controller;
+  updateDeployButtons();
+  $("#result").hidden = true;
+  $("#progress").hidden = false;
+  $("#upload-bar").value = 0;
+  $("#deploy-bar").value = 0;
+  const spa = $("#spa").value;
+  try {
+    const result = await state.client.deploy(platform, state.selection.files, {
+      projectName: $("#project").value.trim() || undefined,
+      authMode: mode,
+      spa: spa === "" ? undefined : spa === "true",
+      signal: controller.signal,
+      onProgress: showProgress,
+    });
+    showResult(result);
+    if (result.status === "ready") notify("success", `${NAMES[platform]}: live at ${result.url}`);
+    else notify("error", `${NAMES[platform]}: the deployment failed: ${result.error || "no reason given"}`);
+  } catch (error) {
+    notify(error.name === "AbortError" ? "info" : "error", `${NAMES[platform]}: ${describe(error)}`);
+  } finally {
+    state.controller = null;
+    $("#progress").hidden = true;
+    updateDeployButtons();
+  }
+}
+
+// -- sites ---------------------------------------------------------------------------------------
+
+async function refreshSites() {
+  if (!state.client) return;
+  let sites;
+  try {
+    sites = (await state.client.sites()).sites;
+  } catch (error) {
+    notify("error", `cannot list the sites: ${describe(error)}`);
+    return;
+  }
+  const rows = sites.map((site) => {
+    const row = document.createElement("tr");
+    row.dataset.siteId = site.siteId;
+    const cells = [site.projectName, NAMES[site.platform] || site.platform, site.authMode === "user-token" ? "your account" : "Quick Deploy"];
+    for (const text of cells) {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      row.append(cell);
+    }
+    const urlCell = document.createElement("td");
+    if (site.url) {
+      const link = document.createElement("a");
+      link.href = site.url;
+      link.textContent = site.url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      urlCell.append(link);
+    }
+    const expires = document.createElement("td");
+    expires.textContent = site.expiresAt ? new Date(site.expiresAt).toLocaleString() : "never";
+    const actions = document.createElement("td");
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "danger";
+    remove.textContent = "Delete";
+    remove.setAttribute("aria-label", `Delete ${site.projectName} on ${NAMES[site.platform] || site.platform}`);
+    remove.addEventListener("click", () => deleteSite(site));
+    actions.append(remove);
+    row.append(urlCell, expires, actions);
+    return row;
+  });
+  $("#sites-table tbody").replaceChildren(...rows);
+  $("#sites-empty").hidden = rows.length > 0;
+}
+
+async function deleteSite(site) {
+  if (!confirm(`Delete ${site.projectName} from ${NAMES[site.platform] || site.platform}? Its URL stops answering.`)) return;
+  try {
+    await state.client.deleteSite(site.siteId);
+    notify("success", `${site.projectName} deleted`);
+  } catch (error) {
+    notify("error", `${site.projectName} could not be deleted: ${describe(error)}`);
+  }
+  await refreshSites();
+}
+
+// -- connections ---------------------------------------------------------------------------------
+
+function describeConnection(connection) {
+  if (!connection) return "Not connected.";
+  const who = connection.accountName ? `${connection.accountName} (${connection.accountId})` : connection.accountId;
+  const where = connection.region ? `, ${connection.region}` : "";
+  const app = connection.appId ? `, app ${connection.appId}` : "";
+  return `Connected: ${who}${where}${app}.`;
+}
+
+async function refreshConnections() {
+  if (!state.client) return;
+  try {
+    const { connections } = await state.client.connections();
+    for (const platform of Object.keys(NAMES)) {
+      const connection = connections.find((c) => c.platform === platform);
+      $(`#${platform}-connection`).textContent = describeConnection(connection);
+    }
+  } catch (error) {
+    notify("error", `cannot read your connections: ${describe(error)}`);
+  }
+}
+
+function credentialsOf(form) {
+  const out = {};
+  for (const [name, value] of new FormData(form)) if (String(value).trim()) out[name] = String(value).trim();
+  return out;
+}
+
+function wireConnections() {
+  for (const form of document.querySelectorAll("form[data-platform]")) {
+    const platform = form.dataset.platform;
+    const name = NAMES[platform];
+    const run = async (what, action) => {
+      clearAlerts();
+      try {
+        await action();
+      } catch (error) {
+        notify("error", `${name}: ${what} failed: ${describe(error)}`);
+      }
+      await refreshConnections();
+      await refreshPlatforms();
+    };
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      run("connecting", async () => {
+        const connection = await state.client.connect(platform, credentialsOf(form));
+        form.querySelector('input[type="password"]').value = "";
+        notify("success", `${name}: ${describeConnection(connection)}`);
+      });
+    });
+    form.querySelector('[data-action="verify"]').addEventListener("click", () =>
+      run("verifying", async () => {
+        if (!form.reportValidity()) return;
+        const { connection } = await state.client.verifyConnection(platform, credentialsOf(form));
+        notify("success", `${name}: the credentials work (${describeConnection(connection).replace("Connected: ", "")})`);
+      }),
+    );
+    form.querySelector('[data-action="disconnect"]').addEventListener("click", () =>
+      run("disconnecting", async () => {
+        await state.client.disconnect(platform);
+        notify("success", `${name}: disconnected`);
+      }),
+    );
+  }
+  $("#api-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const apiUrl = $("#api-url").value.trim();
+    const token = $("#api-token").value.trim();
+    localStorage.setItem(STORE, JSON.stringify({ apiUrl }));
+    sessionStorage.setItem(`${STORE}.token`, token);
+    useApi(apiUrl, token);
+    refreshPlatforms();
+    notify("success", "using this API");
+  });
+}
+
+// -- start -------------------------------------------------------------------------------------
+
+async function start() {
+  wireTabs();
+  wirePicker();
+  wireConnections();
+  $("#cancel").addEventListener("click", () => state.controller && state.controller.abort());
+  const config = await loadConfig();
+  useApi(config.apiUrl, config.token);
+  if (!state.client) {
+    showScreen("settings");
+    notify("info", "Tell the console which API to use and your token.");
+  } else {
+    await refreshPlatforms();
+  }
+  document.body.dataset.ready = "true";
+}
+
+start();

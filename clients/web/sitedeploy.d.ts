@@ -1,0 +1,196 @@
+// Types of sitedeploy.js, the browser client of the sitedeploy API.
+
+export type Platform = "cloudflare" | "amplify";
+export type AuthMode = "platform-managed" | "user-token";
+export type DeploymentStatus = "pending" | "uploading" | "building" | "ready" | "error";
+export type HtmlHandling = "auto-trailing-slash" | "force-trailing-slash" | "drop-trailing-slash" | "none";
+
+export declare const PLATFORMS: readonly Platform[];
+export declare const TERMINAL_STATUSES: readonly DeploymentStatus[];
+
+/** An API or network failure: `status` 0 when nothing answered; `code` is the API's machine code
+ * (validation_error, blobs_missing, credentials_rejected, connection_required, not_found, ...). */
+export declare class SitedeployError extends Error {
+  readonly status: number;
+  readonly code: string;
+  /** Further machine-readable fields of the API's answer (e.g. `missing` of a 409 blobs_missing). */
+  readonly details: Record<string, unknown>;
+  constructor(message: string, init?: { status?: number; code?: string; details?: Record<string, unknown>; cause?: unknown });
+}
+
+export interface ClientOptions {
+  /** The API's base URL, e.g. https://abc.execute-api.us-east-1.amazonaws.com */
+  apiUrl: string;
+  /** The user's JWT, or a function that returns a fresh one for each request. */
+  token?: string | (() => string | Promise<string>);
+  fetch?: typeof fetch;
+  /** Attempts after the first for calls safe to repeat (default 4). */
+  retries?: number;
+  /** Presigned PUTs at a time (default 6: a browser's connections per host). */
+  uploadConcurrency?: number;
+  hashConcurrency?: number;
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
+/** A file of a site: a path relative to the site's root and its bytes. */
+export interface SiteFile {
+  path: string;
+  data: Blob | ArrayBuffer | ArrayBufferView | string;
+}
+export type SiteFiles = FileList | File[] | SiteFile[] | Record<string, Blob | ArrayBuffer | ArrayBufferView | string>;
+
+export interface CloudflareCredentials {
+  token: string;
+  accountId: string;
+  /** An existing Worker of that account to update (the front end's projectId means the same). */
+  workerName?: string;
+}
+export interface AmplifyCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  region: string;
+  /** The Amplify app to deploy to; one is created when absent. */
+  appId?: string;
+}
+export type Credentials = CloudflareCredentials | AmplifyCredentials;
+
+export type DeployPhase = "hashing" | "planning" | "uploading" | "deploying" | "done";
+export interface DeployProgress {
+  phase: DeployPhase;
+  files: number;
+  totalBytes: number;
+  uploadedFiles: number;
+  uploadedBytes: number;
+  alreadyStaged: number;
+  filesDone?: number;
+  bytesDone?: number;
+  bytesTotal?: number;
+  uploadsTotal?: number;
+  deploymentId?: string;
+  status?: DeploymentStatus;
+  /** The deployment's own progress, 0-100. */
+  progress?: number;
+}
+
+export interface DeployOptions extends RequestOptions {
+  projectName?: string;
+  chatId?: string;
+  authMode?: AuthMode;
+  /** Only sent in user-token mode; without them the stored connection is used. */
+  credentials?: Partial<CloudflareCredentials & AmplifyCredentials>;
+  spa?: boolean;
+  htmlHandling?: HtmlHandling;
+  onProgress?: (progress: DeployProgress) => void;
+  /** Follow the deployment until ready or error (default true). */
+  wait?: boolean;
+  /** "auto" (default): one inline request for small sites, staged uploads otherwise. */
+  inline?: boolean | "auto";
+}
+
+export interface DeployResponse {
+  success: boolean;
+  deploymentId: string;
+  status: DeploymentStatus;
+  url?: string | null;
+  error?: string | null;
+  statusUrl: string;
+  siteId: string;
+}
+
+export interface DeploymentStatusResponse {
+  deploymentId: string;
+  platform: Platform;
+  status: DeploymentStatus;
+  url?: string | null;
+  error?: string | null;
+  progress: number;
+  startedAt?: string | null;
+  completedAt?: string | null;
+  createdAt: string;
+  updatedAt: string;
+  chatId?: string | null;
+  projectName: string;
+  siteId: string;
+  authMode: AuthMode;
+  fileCount: number;
+  totalSizeBytes: number;
+  /** The local stack only: where its emulator serves the site. */
+  localUrl?: string | null;
+}
+
+export interface DeployResult {
+  deploymentId: string;
+  siteId: string;
+  status: DeploymentStatus;
+  url: string | null;
+  localUrl: string | null;
+  error: string | null;
+  files: number;
+  totalBytes: number;
+  uploadedFiles: number;
+  uploadedBytes: number;
+  alreadyStaged: number;
+  seconds: number;
+  deployment: DeploymentStatusResponse | DeployResponse;
+}
+
+export interface Connection {
+  platform: Platform;
+  accountId?: string | null;
+  accountName?: string | null;
+  appId?: string | null;
+  region?: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+export interface PlatformAvailability {
+  platform: Platform;
+  quickDeploy: boolean;
+  connected: boolean;
+  connection?: Connection | null;
+}
+export interface Site {
+  siteId: string;
+  platform: Platform;
+  projectName: string;
+  authMode: AuthMode;
+  url?: string | null;
+  lastDeploymentId?: string | null;
+  createdAt: string;
+  updatedAt: string;
+  expiresAt?: string | null;
+}
+
+export declare function sha256Hex(data: Blob | ArrayBuffer | ArrayBufferView | string): Promise<string>;
+export declare function filesFromFileList(list: FileList | File[]): SiteFile[];
+export declare function filesFromDataTransfer(dataTransfer: DataTransfer): Promise<SiteFile[]>;
+
+export declare class SitedeployClient {
+  readonly apiUrl: string;
+  token?: ClientOptions["token"];
+  constructor(options: ClientOptions);
+  request<T = unknown>(
+    method: string,
+    path: string,
+    options?: RequestOptions & { body?: unknown; query?: Record<string, string | number | undefined | null>; headers?: Record<string, string>; retry?: boolean },
+  ): Promise<T>;
+  platforms(options?: RequestOptions): Promise<{ platforms: PlatformAvailability[] }>;
+  connections(options?: RequestOptions): Promise<{ connections: Connection[] }>;
+  connect(platform: Platform, credentials: Credentials, options?: RequestOptions): Promise<Connection>;
+  verifyConnection(platform: Platform, credentials: Credentials, options?: RequestOptions): Promise<{ valid: boolean; connection: Connection }>;
+  disconnect(platform: Platform, options?: RequestOptions): Promise<void>;
+  platformStats(platform: Platform, options?: RequestOptions): Promise<Record<string, unknown>>;
+  sites(options?: RequestOptions): Promise<{ sites: Site[] }>;
+  deleteSite(siteId: string, options?: RequestOptions): Promise<void>;
+  deployments(options?: RequestOptions & { chatId?: string; limit?: number; cursor?: string }): Promise<{ deployments: DeploymentStatusResponse[]; nextCursor?: string | null }>;
+  deployment(deploymentId: string, options?: RequestOptions): Promise<DeploymentStatusResponse>;
+  deploy(platform: Platform, files: SiteFiles, options?: DeployOptions): Promise<DeployResult>;
+  waitForDeployment(
+    deploymentId: string,
+    options?: RequestOptions & { onStatus?: (state: DeploymentStatusResponse) => void; timeoutMs?: number },
+  ): Promise<DeploymentStatusResponse>;
+}

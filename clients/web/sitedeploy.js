@@ -1,0 +1,530 @@
+// sitedeploy's browser client: a dependency-free ES module, no build step. Types: sitedeploy.d.ts.
+//
+// It does what the app builder's deploy hooks do, for every platform and both modes, the way the
+// service is meant to be used from a browser: files are hashed with WebCrypto, only the blobs the
+// service has not staged are PUT to their presigned S3 URLs (in parallel, with retries and byte
+// progress), the deployment is created from a manifest of path -> sha256, and its status is
+// followed with backoff until it is ready or failed. Small sites may go inline in one request.
+// Every failure is a SitedeployError carrying the API's machine `code`.
+
+export const PLATFORMS = Object.freeze(["cloudflare", "amplify"]);
+export const TERMINAL_STATUSES = Object.freeze(["ready", "error"]);
+
+// Inline deploys are one JSON request: the API takes at most 6 MB of request (base64 grows 4/3).
+const INLINE_MAX_BYTES = 512 * 1024;
+const INLINE_MAX_FILES = 100;
+const RETRIED_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
+const IGNORED_NAMES = new Set([".DS_Store", "Thumbs.db", ".assetsignore"]);
+const IGNORED_FOLDERS = new Set([".git", "node_modules", ".svn", ".hg"]);
+
+/** An API or network failure. `status` is 0 when nothing answered; `code` is the API's. */
+export class SitedeployError extends Error {
+  constructor(message, { status = 0, code = "network_error", details = {}, cause } = {}) {
+    super(message, cause ? { cause } : undefined);
+    this.name = "SitedeployError";
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+function abortError(signal) {
+  const reason = signal && signal.reason;
+  if (reason instanceof Error) return reason;
+  return new DOMException("the deploy was cancelled", "AbortError");
+}
+
+function throwIfAborted(signal) {
+  if (signal && signal.aborted) throw abortError(signal);
+}
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    throwIfAborted(signal);
+    const timer = setTimeout(() => {
+      if (signal) signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    function onAbort() {
+      clearTimeout(timer);
+      reject(abortError(signal));
+    }
+    if (signal) signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Exponential backoff with full jitter, honouring Retry-After (seconds) when the server sends it. */
+function backoffMs(attempt, retryAfter) {
+  const seconds = Number(retryAfter);
+  if (retryAfter != null && Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds, 30) * 1000;
+  return Math.random() * Math.min(8000, 250 * 2 ** attempt);
+}
+
+function toHex(buffer) {
+  return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function toBase64(buffer) {
+  const bytes = new Uint8Array(buffer);
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
+function toBlob(data) {
+  if (data instanceof Blob) return data;
+  if (typeof data === "string") return new Blob([new TextEncoder().encode(data)]);
+  if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) return new Blob([data]);
+  throw new TypeError("a file's data must be a Blob, an ArrayBuffer, a typed array or a string");
+}
+
+/** The SHA-256 of a blob's bytes, lowercase hex. */
+export async function sha256Hex(data) {
+  const blob = toBlob(data);
+  return toHex(await crypto.subtle.digest("SHA-256", await blob.arrayBuffer()));
+}
+
+function ignored(path) {
+  const parts = path.split("/");
+  return IGNORED_NAMES.has(parts[parts.length - 1]) || parts.slice(0, -1).some((p) => IGNORED_FOLDERS.has(p));
+}
+
+/**
+ * The files of a picked folder (an `<input webkitdirectory>`'s FileList, or File[] from a drop):
+ * paths relative to the folder itself, without what a site never serves (.git/, node_modules/,
+ * .DS_Store).
+ */
+export function filesFromFileList(list) {
+  const files = Array.from(list);
+  const paths = files.map((f) => (f.sitedeployPath || f.webkitRelativePath || f.name).replace(/^\/+/, ""));
+  const tops = new Set(paths.map((p) => (p.includes("/") ? p.split("/")[0] : "")));
+  const strip = tops.size === 1 && !tops.has("") ? [...tops][0].length + 1 : 0;
+  return files
+    .map((file, i) => ({ path: paths[i].slice(strip), data: file }))
+    .filter((f) => f.path && !ignored(f.path));
+}
+
+/** Files dropped on a page: folders are walked (DataTransferItem.webkitGetAsEntry). */
+export async function filesFromDataTransfer(dataTransfer) {
+  const entries = Array.from(dataTransfer.items || [])
+    .map((item) => (item.webkitGetAsEntry ? item.webkitGetAsEntry() : null))
+    .filter(Boolean);
+  if (!entries.length) return filesFromFileList(dataTransfer.files || []);
+  const found = [];
+  async function walk(entry, prefix) {
+    if (entry.isFile) {
+      const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+      file.sitedeployPath = prefix + entry.name;
+      found.push(file);
+      return;
+    }
+    const reader = entry.createReader();
+    for (;;) {
+      const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+      if (!batch.length) break;
+      for (const child of batch) await walk(child, `${prefix}${entry.name}/`);
+    }
+  }
+  for (const entry of entries) await walk(entry, "");
+  return filesFromFileList(found);
+}
+
+function normaliseFiles(files) {
+  let list;
+  const isFileList = typeof FileList !== "undefined" && files instanceof FileList;
+  if (isFileList || (Array.isArray(files) && files.length && files.every((f) => f instanceof Blob))) {
+    list = filesFromFileList(files);
+  } else if (Array.isArray(files)) {
+    list = files.map((f) => ({ path: f.path, data: f.data }));
+  } else if (files && typeof files === "object") {
+    list = Object.entries(files).map(([path, data]) => ({ path, data }));
+  } else throw new TypeError("files must be a FileList, an array of {path, data}, or an object of path -> data");
+  const seen = new Set();
+  return list.map(({ path, data }) => {
+    const clean = String(path).replace(/^\/+/, "");
+    if (!clean) throw new SitedeployError("a file has an empty path", { code: "validation_error" });
+    if (seen.has(clean)) throw new SitedeployError(`${clean} is listed twice`, { code: "validation_error" });
+    seen.add(clean);
+    return { path: clean, blob: toBlob(data) };
+  });
+}
+
+/** Fields of a deploy body for a mode: user-token credentials only in user-token mode. */
+function credentialFields(authMode, credentials) {
+  if (authMode !== "user-token" || !credentials) return {};
+  const out = {};
+  for (const [key, value] of Object.entries(credentials)) if (value != null && value !== "") out[key] = value;
+  return out;
+}
+
+export class SitedeployClient {
+  /** @param {import('./sitedeploy').ClientOptions} options */
+  constructor({ apiUrl, token, fetch: fetchImpl, retries = 4, uploadConcurrency = 6, hashConcurrency = 4 } = {}) {
+    if (!apiUrl) throw new TypeError("apiUrl is required");
+    this.apiUrl = String(apiUrl).replace(/\/+$/, "");
+    this.token = token;
+    this.retries = retries;
+    this.uploadConcurrency = uploadConcurrency;
+    this.hashConcurrency = hashConcurrency;
+    this._fetch = fetchImpl || globalThis.fetch.bind(globalThis);
+  }
+
+  async _authorization() {
+    const token = typeof this.token === "function" ? await this.token() : this.token;
+    return token ? { Authorization: `Bearer ${token}` } : {};
+  }
+
+  /**
+   * One API call: JSON in and out. Calls that are safe to repeat (reads, /uploads, and a deploy
+   * that carries an Idempotency-Key) are retried on 429/5xx and network failures with backoff.
+   */
+  async request(method, path, { body, query, headers, signal, retry } = {}) {
+    const url = new URL(this.apiUrl + path);
+    for (const [key, value] of Object.entries(query || {})) if (value != null) url.searchParams.set(key, value);
+    const safe = retry ?? method === "GET";
+    for (let attempt = 0; ; attempt += 1) {
+      throwIfAborted(signal);
+      let response;
+      try {
+        const sent = { Accept: "application/json", ...(await this._authorization()), ...(headers || {}) };
+        if (body !== undefined) sent["Content-Type"] = "application/json";
+        response = await this._fetch(url, {
+          method,
+          headers: sent,
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal,
+        });
+      } catch (cause) {
+        if (signal && signal.aborted) throw abortError(signal);
+        if (safe && attempt < this.retries) {
+          await sleep(backoffMs(attempt), signal);
+          continue;
+        }
+        throw new SitedeployError(`cannot reach the API at ${this.apiUrl} (${cause.message || cause})`, { cause });
+      }
+      if (safe && RETRIED_STATUSES.has(response.status) && attempt < this.retries) {
+        await sleep(backoffMs(attempt, response.headers.get("Retry-After")), signal);
+        continue;
+      }
+      const text = await response.text();
+      let payload = null;
+      try {
+        payload = text ? JSON.parse(text) : null;
+      } catch {
+        payload = null;
+      }
+      if (response.ok) return payload;
+      throw errorFromAnswer(response.status, payload, response.statusText);
+    }
+  }
+
+  // -- what the Deploy button and the settings tab need -------------------------------------------
+
+  /** Per platform: `quickDeploy` (the service can host it) and `connected` (the user's own account). */
+  platforms(options) {
+    return this.request("GET", "/platforms", options);
+  }
+
+  connections(options) {
+    return this.request("GET", "/platform-tokens", options);
+  }
+
+  /** Verify the credentials with the platform, then store them (sealed; never returned). */
+  connect(platform, credentials, options) {
+    return this.request("PUT", `/platform-tokens/${encodeURIComponent(platform)}`, { ...options, body: credentials });
+  }
+
+  /** Check credentials with the platform without storing them. */
+  verifyConnection(platform, credentials, options) {
+    return this.request("POST", `/platform-tokens/${encodeURIComponent(platform)}/verify`, {
+      ...options,
+      body: credentials,
+    });
+  }
+
+  async disconnect(platform, options) {
+    await this.request("DELETE", `/platform-tokens/${encodeURIComponent(platform)}`, options);
+  }
+
+  platformStats(platform, options) {
+    return this.request("GET", `/platforms/${encodeURIComponent(platform)}/stats`, options);
+  }
+
+  sites(options) {
+    return this.request("GET", "/sites", options);
+  }
+
+  /** Tear a site down now (the Worker or the Amplify branch), then forget it. */
+  async deleteSite(siteId, options) {
+    await this.request("DELETE", `/sites/${encodeURIComponent(siteId)}`, options);
+  }
+
+  deployments({ chatId, limit, cursor, signal } = {}) {
+    return this.request("GET", "/deployments", { query: { chatId, limit, cursor }, signal });
+  }
+
+  deployment(deploymentId, options) {
+    return this.request("GET", `/deployments/${encodeURIComponent(deploymentId)}`, options);
+  }
+
+  // -- deploying ----------------------------------------------------------------------------------
+
+  /**
+   * Publish files to a platform and, unless `wait` is false, follow the deployment to its end.
+   * Cancelling (`signal`) stops hashing, uploading and following; a deployment the API accepted
+   * goes on without the page.
+   */
+  async deploy(platform, files, options = {}) {
+    const {
+      projectName,
+      chatId,
+      authMode = "platform-managed",
+      credentials,
+      spa,
+      htmlHandling,
+      signal,
+      onProgress = () => {},
+      wait = true,
+      inline = "auto",
+    } = options;
+    const started = Date.now();
+    const entries = normaliseFiles(files);
+    if (!entries.length) throw new SitedeployError("there are no files to deploy", { code: "validation_error" });
+    const totalBytes = entries.reduce((sum, f) => sum + f.blob.size, 0);
+    const report = { files: entries.length, totalBytes, uploadedFiles: 0, uploadedBytes: 0, alreadyStaged: 0 };
+    const emit = (phase, extra = {}) => onProgress({ phase, ...report, ...extra });
+
+    const fields = {
+      ...(projectName ? { projectName } : {}),
+      ...(chatId ? { chatId } : {}),
+      authMode,
+      ...(spa != null ? { spa } : {}),
+      ...(htmlHandling ? { htmlHandling } : {}),
+      ...credentialFields(authMode, credentials),
+    };
+    const goInline =
+      inline === true || (inline === "auto" && totalBytes <= INLINE_MAX_BYTES && entries.length <= INLINE_MAX_FILES);
+
+    let accepted;
+    if (goInline) {
+      emit("uploading", { bytesDone: 0, bytesTotal: totalBytes });
+      const inlineFiles = {};
+      for (const entry of entries) {
+        throwIfAborted(signal);
+        inlineFiles[`/${entry.path}`] = { data: toBase64(await entry.blob.arrayBuffer()), encoding: "base64" };
+      }
+      report.uploadedFiles = entries.length;
+      report.uploadedBytes = totalBytes;
+      accepted = await this._createDeployment(platform, { files: inlineFiles, ...fields }, signal);
+    } else {
+      await this._hash(entries, signal, (done, bytes) =>
+        emit("hashing", { filesDone: done, bytesDone: bytes, bytesTotal: totalBytes }),
+      );
+      const manifest = Object.fromEntries(entries.map((e) => [e.path, e.sha256]));
+      await this._stage(entries, report, signal, emit);
+      try {
+        accepted = await this._createDeployment(platform, { manifest, ...fields }, signal);
+      } catch (error) {
+        // A staged blob expired between the upload and the deploy: stage what is missing, once more.
+        if (!(error instanceof SitedeployError) || error.code !== "blobs_missing") throw error;
+        const missing = new Set(error.details.missing || []);
+        await this._stage(
+          entries.filter((e) => missing.has(e.sha256)),
+          report,
+          signal,
+          emit,
+        );
+        accepted = await this._createDeployment(platform, { manifest, ...fields }, signal);
+      }
+    }
+    emit("deploying", { deploymentId: accepted.deploymentId, status: accepted.status, progress: 0 });
+    let deployment = accepted;
+    if (wait) {
+      deployment = await this.waitForDeployment(accepted.deploymentId, {
+        signal,
+        onStatus: (state) =>
+          emit("deploying", { deploymentId: state.deploymentId, status: state.status, progress: state.progress }),
+      });
+    }
+    const result = {
+      ...report,
+      deploymentId: accepted.deploymentId,
+      siteId: accepted.siteId,
+      status: deployment.status,
+      url: deployment.url || accepted.url || null,
+      localUrl: deployment.localUrl || null,
+      error: deployment.error || null,
+      deployment,
+      seconds: (Date.now() - started) / 1000,
+    };
+    emit("done", { deploymentId: result.deploymentId, status: result.status, progress: deployment.progress });
+    return result;
+  }
+
+  /** Poll a deployment with backoff (0.5 s growing to 3 s) until it is ready or failed. */
+  async waitForDeployment(deploymentId, { signal, onStatus = () => {}, timeoutMs = 30 * 60 * 1000 } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    let delay = 500;
+    let last = null;
+    for (;;) {
+      const state = await this.deployment(deploymentId, { signal });
+      if (!last || last.status !== state.status || last.progress !== state.progress) onStatus(state);
+      last = state;
+      if (TERMINAL_STATUSES.includes(state.status)) return state;
+      if (Date.now() > deadline) {
+        throw new SitedeployError(`deployment ${deploymentId} is still ${state.status} after ${timeoutMs / 1000}s`, {
+          code: "timeout",
+        });
+      }
+      await sleep(delay, signal);
+      delay = Math.min(3000, delay * 1.5);
+    }
+  }
+
+  async _createDeployment(platform, body, signal) {
+    // One key per deploy request: a retry after a lost answer gets the same deployment, not two.
+    const key = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    return this.request("POST", `/deployments/${encodeURIComponent(platform)}`, {
+      body,
+      signal,
+      retry: true,
+      headers: { "Idempotency-Key": key },
+    });
+  }
+
+  async _hash(entries, signal, onHashed) {
+    let next = 0;
+    let done = 0;
+    let bytes = 0;
+    const work = async () => {
+      while (next < entries.length) {
+        const entry = entries[next++];
+        throwIfAborted(signal);
+        entry.sha256 = await sha256Hex(entry.blob);
+        done += 1;
+        bytes += entry.blob.size;
+        onHashed(done, bytes);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.hashConcurrency, entries.length) }, work));
+  }
+
+  /** Ask /uploads which blobs are missing and PUT them, `uploadConcurrency` at a time. */
+  async _stage(entries, report, signal, emit) {
+    if (!entries.length) return;
+    emit("planning");
+    const plan = await this.request("POST", "/uploads", {
+      body: { files: entries.map((e) => ({ path: e.path, sha256: e.sha256, size: e.blob.size })) },
+      signal,
+      retry: true,
+    });
+    report.alreadyStaged = plan.alreadyStaged;
+    const bySha = new Map(entries.map((e) => [e.sha256, e]));
+    const uploads = plan.uploads.map((u) => ({ ...u, blob: bySha.get(u.sha256).blob }));
+    const bytesTotal = uploads.reduce((sum, u) => sum + u.size, 0);
+    const inFlight = new Map();
+    let settled = 0;
+    const progress = () => {
+      let bytesDone = settled;
+      for (const sent of inFlight.values()) bytesDone += sent;
+      emit("uploading", { bytesDone, bytesTotal, uploadsTotal: uploads.length });
+    };
+    progress();
+    let next = 0;
+    const work = async () => {
+      while (next < uploads.length) {
+        const upload = uploads[next++];
+        await this._put(upload, signal, (sent) => {
+          inFlight.set(upload.sha256, sent);
+          progress();
+        });
+        inFlight.delete(upload.sha256);
+        settled += upload.size;
+        report.uploadedFiles += 1;
+        report.uploadedBytes += upload.size;
+        progress();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.uploadConcurrency, uploads.length) }, work));
+  }
+
+  /** One presigned PUT, retried on network failures, 429 and 5xx. */
+  async _put(upload, signal, onBytes) {
+    // The browser sets Content-Length itself (a forbidden header); the checksum header is signed.
+    const headers = Object.fromEntries(
+      Object.entries(upload.headers || {}).filter(([name]) => name.toLowerCase() !== "content-length"),
+    );
+    for (let attempt = 0; ; attempt += 1) {
+      throwIfAborted(signal);
+      let status;
+      let retryAfter = null;
+      try {
+        // An untyped copy of the blob: no Content-Type header, so the preflight asks for nothing more.
+        ({ status, retryAfter } = await putBlob(upload.url, headers, new Blob([upload.blob]), signal, onBytes));
+      } catch (cause) {
+        if (signal && signal.aborted) throw abortError(signal);
+        if (attempt < this.retries) {
+          onBytes(0);
+          await sleep(backoffMs(attempt), signal);
+          continue;
+        }
+        throw new SitedeployError(`uploading a file to staging failed (${cause.message || cause})`, {
+          code: "upload_failed",
+          cause,
+        });
+      }
+      if (status >= 200 && status < 300) return;
+      if (RETRIED_STATUSES.has(status) && attempt < this.retries) {
+        onBytes(0);
+        await sleep(backoffMs(attempt, retryAfter), signal);
+        continue;
+      }
+      throw new SitedeployError(`staging refused a file (HTTP ${status})`, { status, code: "upload_failed" });
+    }
+  }
+}
+
+/** PUT with upload progress: XMLHttpRequest where there is one (browsers), fetch elsewhere. */
+function putBlob(url, headers, blob, signal, onBytes) {
+  if (typeof XMLHttpRequest === "undefined") {
+    return fetch(url, { method: "PUT", headers, body: blob, signal }).then((r) => {
+      onBytes(blob.size);
+      return { status: r.status, retryAfter: r.headers.get("Retry-After") };
+    });
+  }
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", url);
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+    xhr.upload.onprogress = (event) => onBytes(event.loaded);
+    // Retry-After is read only where it matters: reading a header S3 does not expose logs an error.
+    xhr.onload = () =>
+      resolve({
+        status: xhr.status,
+        retryAfter: RETRIED_STATUSES.has(xhr.status) ? xhr.getResponseHeader("Retry-After") : null,
+      });
+    xhr.onerror = () => reject(new Error("the upload could not reach staging (network or CORS)"));
+    xhr.ontimeout = () => reject(new Error("the upload timed out"));
+    xhr.onabort = () => reject(abortError(signal));
+    if (signal) signal.addEventListener("abort", () => xhr.abort(), { once: true });
+    xhr.send(blob);
+  });
+}
+
+function errorFromAnswer(status, payload, statusText) {
+  if (status === 401) {
+    return new SitedeployError("unauthorized: the token is missing, invalid or expired", {
+      status,
+      code: "unauthorized",
+    });
+  }
+  if (payload && typeof payload === "object") {
+    const { error, message, code, ...details } = payload;
+    return new SitedeployError(String(error || message || statusText || `HTTP ${status}`), {
+      status,
+      code: code || (status === 404 ? "not_found" : "http_error"),
+      details,
+    });
+  }
+  return new SitedeployError(`HTTP ${status} ${statusText || ""}`.trim(), { status, code: "http_error" });
+}

@@ -1,0 +1,229 @@
+"""The console and the browser client in real Chromium: what a person does and sees.
+
+The page is served by the local stack on an allowed origin, moto runs with its global CORS off, so
+every preflight (the API's and the staging bucket's) is answered exactly as in AWS."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from pathlib import Path
+
+import pytest
+import urllib3
+from playwright.sync_api import Page
+
+from sitedeploy_local.console import ConsoleServer
+from sitedeploy_local.stack import LOCAL_CLOUDFLARE_ACCOUNT, LOCAL_CLOUDFLARE_TOKEN, LocalStack
+from tests.browser.conftest import alerts, open_console, screenshot
+
+pytestmark = pytest.mark.e2e
+
+MIB = 1024 * 1024
+BINARY_FILES = {
+    "fonts/inter.woff2": 2 * MIB,
+    "images/hero.png": 4 * MIB,
+    "images/photo.jpg": 3 * MIB,
+    "images/icon.webp": 512 * 1024,
+    "media/intro.mp4": 8 * MIB,
+    "app.wasm": 5 * MIB,
+    "data/blob.bin": 4 * MIB,
+    "downloads/manual.pdf": 3 * MIB + 123,
+}
+
+
+def make_site(folder: Path, seed: str) -> dict[str, bytes]:
+    """A ~30 MB built site: a page, a stylesheet and binary files of random bytes (unique per seed,
+    so that nothing is already staged from another test)."""
+    rng = random.Random(seed)
+    files = {
+        "index.html": f"<!doctype html><title>{seed}</title><link rel=stylesheet href=/style.css>{seed}".encode(),
+        "style.css": f"/* {seed} */ body {{ font-family: sans-serif; }}\n".encode(),
+    }
+    files.update({path: rng.randbytes(size) for path, size in BINARY_FILES.items()})
+    for path, data in files.items():
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return files
+
+
+def served(local_url: str, path: str) -> urllib3.BaseHTTPResponse:
+    return urllib3.request("GET", local_url.rstrip("/") + "/" + path.removesuffix("index.html"), timeout=30)
+
+
+def choose_folder(page: Page, folder: Path, project: str) -> None:
+    page.set_input_files("#folder", str(folder))
+    page.wait_for_function("document.querySelector('#selection').textContent.includes('files')")
+    page.fill("#project", project)
+
+
+def deploy_with_console(page: Page, platform: str) -> dict[str, str]:
+    page.click(f"#deploy-buttons button[data-platform={platform}]")
+    page.wait_for_selector("#progress:not([hidden])")
+    page.wait_for_selector("#progress[hidden]", state="attached", timeout=120_000)
+    result = page.query_selector("#result")
+    assert result is not None
+    assert result.get_attribute("data-status") == "ready", (page.inner_text("#result"), alerts(page))
+    return {
+        "url": page.inner_text("#result-url"),
+        "localUrl": page.inner_text("#result-local-url"),
+        "uploaded": page.inner_text("#result-uploaded"),
+    }
+
+
+@pytest.mark.parametrize("platform", ["cloudflare", "amplify"])
+def test_a_30_mb_binary_site_goes_up_through_uploads_and_comes_back_byte_for_byte(
+    page: Page, page_errors: list[str], stack: LocalStack, tmp_path: Path, platform: str
+) -> None:
+    folder = tmp_path / "dist"
+    seed = f"{platform}-{time.time_ns()}"
+    files = make_site(folder, seed)
+    assert sum(map(len, files.values())) > 29 * MIB
+    open_console(page, stack.console.url)
+    choose_folder(page, folder, f"browser-{platform}")
+    assert page.inner_text("#selection").startswith(f"dist: {len(files)} files")
+
+    first = deploy_with_console(page, platform)
+    assert first["uploaded"].startswith(f"{len(files)} of {len(files)} files")  # all through /uploads
+    for path, data in files.items():
+        answer = served(first["localUrl"], path)
+        assert answer.status == 200, path
+        assert answer.data == data, path
+    screenshot(page, f"deploy-{platform}-ready")
+
+    # One file changed: only it moves, browser → staging (and, on Cloudflare, staging → platform).
+    changed = "images/hero.png"
+    files[changed] = random.Random(seed + changed).randbytes(64 * 1024)
+    (folder / changed).write_bytes(files[changed])
+    uploads_before = len(stack.cloudflare.requests_for("assets-upload"))
+    choose_folder(page, folder, f"browser-{platform}")
+    second = deploy_with_console(page, platform)
+    assert second["uploaded"].startswith(f"1 of {len(files)} files"), second["uploaded"]
+    assert second["url"] == first["url"]
+    if platform == "cloudflare":
+        uploads = stack.cloudflare.requests_for("assets-upload")[uploads_before:]
+        assert [len(u.hashes) for u in uploads] == [1]
+    assert served(second["localUrl"], changed).data == files[changed]
+    assert page_errors == []
+
+
+def test_deploy_buttons_say_quick_deploy_or_your_account(page: Page, stack: LocalStack) -> None:
+    open_console(page, stack.console.url)
+    labels = {
+        b.get_attribute("data-platform"): b.inner_text() for b in page.query_selector_all("#deploy-buttons button")
+    }
+    assert labels == {"cloudflare": "Quick Deploy to Cloudflare", "amplify": "Quick Deploy to AWS Amplify"}
+    # Nothing chosen yet: nothing to deploy.
+    assert all(b.is_disabled() for b in page.query_selector_all("#deploy-buttons button"))
+
+    stack.set_platform_secret({})  # the service's Cloudflare account is gone: no Quick Deploy there
+    stack.hosts["PlatformTokensFunction"].kill_all()  # a cold start reads the secret afresh
+    try:
+        page.reload()
+        page.wait_for_selector("body[data-ready=true]")
+        button = page.query_selector("#deploy-buttons button[data-platform=cloudflare]")
+        assert button is not None
+        assert button.inner_text() == "Connect Cloudflare to deploy"
+        assert button.is_disabled()
+    finally:
+        stack.set_platform_secret()
+        stack.hosts["PlatformTokensFunction"].kill_all()
+
+
+def test_connect_cloudflare_a_bad_token_is_shown_and_stores_nothing_then_a_good_one_connects(
+    page: Page, stack: LocalStack
+) -> None:
+    tokens = stack.moto.client("dynamodb")
+    table = stack.resource("PlatformTokensTable")
+    open_console(page, stack.console.url)
+    page.click("#tab-settings")
+    page.fill("#cloudflare-token", "not-a-real-token")
+    page.fill("#cloudflare-account", LOCAL_CLOUDFLARE_ACCOUNT)
+    page.click("#cloudflare-form button[type=submit]")
+    page.wait_for_selector("#alerts .alert[data-kind=error]")
+    shown = alerts(page)
+    assert "credentials_rejected" in shown[-1]["text"]
+    assert "not-a-real-token" not in shown[-1]["text"]
+    assert page.inner_text("#cloudflare-connection") == "Not connected."
+    assert tokens.scan(TableName=table)["Items"] == []
+    screenshot(page, "settings-bad-token")
+
+    page.fill("#cloudflare-token", LOCAL_CLOUDFLARE_TOKEN)
+    page.click("#cloudflare-form button[type=submit]")
+    page.wait_for_function("document.querySelector('#cloudflare-connection').textContent.startsWith('Connected')")
+    assert LOCAL_CLOUDFLARE_ACCOUNT in page.inner_text("#cloudflare-connection")
+    assert page.input_value("#cloudflare-token") == ""  # the secret does not linger in the form
+    assert [item["platform"]["S"] for item in tokens.scan(TableName=table)["Items"]] == ["cloudflare"]
+    screenshot(page, "settings-connected")
+
+    page.click("#tab-deploy")
+    button = page.wait_for_selector("#deploy-buttons button[data-platform=cloudflare]")
+    assert button is not None
+    assert button.inner_text() == "Deploy to your Cloudflare account"
+
+
+def test_sites_are_listed_and_deleted(page: Page, stack: LocalStack, tmp_path: Path) -> None:
+    folder = tmp_path / "small-site"
+    folder.mkdir()
+    (folder / "index.html").write_text("<h1>to be deleted</h1>")
+    open_console(page, stack.console.url)
+    choose_folder(page, folder, "doomed")
+    result = deploy_with_console(page, "cloudflare")
+    screenshot(page, "deploy")
+    page.click("#tab-sites")
+    row = page.wait_for_selector("#sites-table tbody tr")
+    assert row is not None
+    assert "doomed" in row.inner_text()
+    assert result["url"] in row.inner_text()
+    screenshot(page, "sites")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#sites-table tbody tr button.danger")
+    page.wait_for_selector("#sites-empty:not([hidden])")
+    worker = result["url"].removeprefix("https://").split(".")[0]
+    assert stack.cloudflare.script(LOCAL_CLOUDFLARE_ACCOUNT, worker) is None  # gone from the platform
+
+
+def test_a_page_on_an_origin_the_stack_does_not_allow_is_refused(
+    page: Page, stack: LocalStack, foreign_console: ConsoleServer
+) -> None:
+    # The same console, served from an origin outside AllowedOrigins: the API's CORS refuses it.
+    open_console(page, foreign_console.url)
+    page.wait_for_selector("#alerts .alert[data-kind=error]")
+    assert "cannot read the platforms" in alerts(page)[-1]["text"]
+    assert page.query_selector_all("#deploy-buttons button") == []
+
+    # So does the staging bucket, for a presigned PUT the page somehow holds.
+    http = urllib3.PoolManager()
+    token = stack.mint_token("dev-user")
+    data = b"refused"
+    sha = hashlib.sha256(data).hexdigest()
+    plan = http.request(
+        "POST",
+        stack.api_url + "/uploads",
+        json={"files": [{"path": "a.txt", "sha256": sha, "size": len(data)}]},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    upload = plan["uploads"][0]
+    outcome = page.evaluate(
+        """async ({url, checksum}) => {
+            const headers = {'x-amz-checksum-sha256': checksum};
+            try {
+                const r = await fetch(url, {method: 'PUT', body: 'refused', headers});
+                return 'answered ' + r.status;
+            } catch (e) { return 'refused: ' + e.message; }
+        }""",
+        {"url": upload["url"], "checksum": upload["headers"]["x-amz-checksum-sha256"]},
+    )
+    assert outcome.startswith("refused"), outcome
+    # The same PUT from the allowed origin goes through.
+    open_console(page, stack.console.url)
+    allowed = page.evaluate(
+        """async ({url, checksum}) => {
+            const r = await fetch(url, {method: 'PUT', body: 'refused', headers: {'x-amz-checksum-sha256': checksum}});
+            return r.status;
+        }""",
+        {"url": upload["url"], "checksum": upload["headers"]["x-amz-checksum-sha256"]},
+    )
+    assert allowed == 200
