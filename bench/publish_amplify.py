@@ -18,10 +18,12 @@ from pathlib import Path
 
 from bench.stage import OWNER, peak_rss_mib, publish, stage
 from bench.synthetic import manifest_for, synthetic_site
-from sitedeploy.models import Platform
-from sitedeploy.platforms import SiteFile
-from sitedeploy.platforms.amplify import AmplifyCredentials, AmplifyPublisher, amplify_client, build_zip
-from sitedeploy.staging import Staging
+from sitedeploy.domain.models import Platform
+from sitedeploy.platforms.amplify.client import amplify_client
+from sitedeploy.platforms.amplify.credentials import AmplifyAccess
+from sitedeploy.platforms.amplify.publisher import AmplifyPublisher, build_zip
+from sitedeploy.platforms.base import SiteFile
+from sitedeploy.stores.staging import Staging
 from sitedeploy_local.stack import LocalStack, StackOptions
 
 MIB = 1024 * 1024
@@ -34,7 +36,7 @@ def zip_and_upload(stack: LocalStack, site: dict[str, bytes]) -> tuple[float, fl
     started = time.monotonic()
     path, size = build_zip(files, lambda f: staging.iter_blob(OWNER, f.sha256))
     zipped = time.monotonic() - started
-    client = amplify_client(AmplifyCredentials("us-east-1"))
+    client = amplify_client(AmplifyAccess("us-east-1"))
     publisher = AmplifyPublisher(client)
     app = stack.amplify.create_app_directly(f"bench-{os.getpid()}")
     client.create_branch(appId=app, branchName="bench", enableAutoBuild=False)

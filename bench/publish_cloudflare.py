@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 from bench.synthetic import manifest_for, synthetic_site
-from sitedeploy import clock
-from sitedeploy.models import AuthMode, DeploymentRecord, DeploymentStatus, Platform
-from sitedeploy.naming import derived_name, site_id
-from sitedeploy.records import DeploymentsRepository, new_deployment_id
-from sitedeploy.staging import Staging
+from sitedeploy.domain import clock
+from sitedeploy.domain.models import AuthMode, DeploymentRecord, DeploymentStatus, Platform
+from sitedeploy.domain.naming import derived_name, site_id
+from sitedeploy.stores.deployments import DeploymentsRepository, new_deployment_id
+from sitedeploy.stores.staging import Staging
 from sitedeploy_local.stack import LocalStack, StackOptions
 
 OWNER = "bench-user"
@@ -46,7 +46,7 @@ def publish(stack: LocalStack, site: dict[str, bytes], project: str) -> tuple[fl
         site_id=site_id(OWNER, "cloudflare", project),
         platform=Platform.CLOUDFLARE,
         auth_mode=AuthMode.PLATFORM_MANAGED,
-        external_project_id=derived_name("sd", OWNER, project),
+        external_name=derived_name("sd", OWNER, project),
         file_count=len(manifest.files),
         total_size_bytes=manifest.total_bytes,
         created_at=now,

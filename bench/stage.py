@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import urllib3
 
 from bench.synthetic import manifest_for
-from sitedeploy import clock
-from sitedeploy.models import AuthMode, DeploymentRecord, Platform
-from sitedeploy.naming import derived_name, site_id
-from sitedeploy.records import DeploymentsRepository, new_deployment_id
-from sitedeploy.staging import Staging
+from sitedeploy.domain import clock
+from sitedeploy.domain.models import AuthMode, DeploymentRecord, Platform
+from sitedeploy.domain.naming import derived_name, site_id
+from sitedeploy.stores.deployments import DeploymentsRepository, new_deployment_id
+from sitedeploy.stores.staging import Staging
 from sitedeploy_local.stack import LOCAL_AMPLIFY_APP_ID, LocalStack
 
 OWNER = "bench-user"
@@ -49,7 +49,6 @@ def publish(stack: LocalStack, site: dict[str, bytes], project: str, platform: P
     staging.put_manifest(deployment_id, manifest)
     now = clock.now_iso()
     name = derived_name("sd", OWNER, project)
-    external = name if platform is Platform.CLOUDFLARE else f"{LOCAL_AMPLIFY_APP_ID}/{name}"
     record = DeploymentRecord(
         deployment_id=deployment_id,
         owner_id=OWNER,
@@ -57,7 +56,8 @@ def publish(stack: LocalStack, site: dict[str, bytes], project: str, platform: P
         site_id=site_id(OWNER, platform.value, project),
         platform=platform,
         auth_mode=AuthMode.PLATFORM_MANAGED,
-        external_project_id=external,
+        account_id=None if platform is Platform.CLOUDFLARE else LOCAL_AMPLIFY_APP_ID,
+        external_name=name,
         file_count=len(manifest.files),
         total_size_bytes=manifest.total_bytes,
         created_at=now,

@@ -6,7 +6,7 @@ import hashlib
 import os
 import random
 
-from sitedeploy.sitefiles import ManifestEntry, SiteManifest, content_type
+from sitedeploy.domain.sitefiles import ManifestEntry, SiteManifest, content_type
 
 KINDS = [(".html", 0.15), (".css", 0.1), (".js", 0.3), (".json", 0.05), (".png", 0.2), (".woff2", 0.05), (".map", 0.15)]
 

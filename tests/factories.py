@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sitedeploy import clock
-from sitedeploy.models import AuthMode, DeploymentRecord, Platform
-from sitedeploy.records import new_deployment_id
+from sitedeploy.domain import clock
+from sitedeploy.domain.models import AuthMode, DeploymentRecord, Platform
+from sitedeploy.stores.deployments import new_deployment_id
 
 
 def deployment(owner: str, *, minutes_ago: int = 0, **overrides: Any) -> DeploymentRecord:

@@ -1,19 +1,19 @@
-"""AmplifyDeployFunction: POST /deployments/amplify. Wiring only; see sitedeploy.deploy."""
+"""AmplifyDeployFunction: POST /deployments/amplify. Wiring only; see sitedeploy.flows.accept."""
 
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sitedeploy import deploy, idempotency
 from sitedeploy.api import create_resolver
 from sitedeploy.api.deploy_route import add_deploy_route
-from sitedeploy.deploy_requests import AmplifyDeployRequest
-from sitedeploy.models import Platform
+from sitedeploy.domain.models import Platform
 from sitedeploy.observability import logger, metrics, tracer
+from sitedeploy.platforms.amplify.requests import AmplifyDeployRequest
+from sitedeploy.stores import idempotency
 
 app = create_resolver()
-add_deploy_route(app, Platform.AMPLIFY, AmplifyDeployRequest, deploy.create_amplify_deployment)
+add_deploy_route(app, Platform.AMPLIFY, AmplifyDeployRequest)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

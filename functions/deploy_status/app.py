@@ -1,5 +1,5 @@
 """DeployStatusFunction: the polling endpoints and the API's OpenAPI document. Wiring only; the logic
-is in sitedeploy.status."""
+is in sitedeploy.flows.status."""
 # No `from __future__ import annotations` here: Powertools reads the route signatures at runtime.
 
 from typing import Annotated, Any
@@ -9,12 +9,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sitedeploy import status
-from sitedeploy.api import BadRequest, create_resolver, current_owner
+from sitedeploy.api import create_resolver, current_owner
 from sitedeploy.api.openapi import document_text, error_responses
-from sitedeploy.models import SUPPORTED_PLATFORMS, DeploymentList, DeploymentStatusResponse, Platform
+from sitedeploy.domain.models import DeploymentList, DeploymentStatusResponse, Platform
+from sitedeploy.flows import status
 from sitedeploy.observability import logger, metrics, tracer
-from sitedeploy.records import DeploymentNotFound
+from sitedeploy.services import services
 
 app = create_resolver()
 
@@ -25,7 +25,7 @@ DeploymentId = Annotated[str, Path(min_length=1, max_length=64)]
 @app.get("/deployments/<deploymentId>")
 @tracer.capture_method
 def get_deployment(deploymentId: DeploymentId) -> DeploymentStatusResponse:
-    return status.deployment_status(current_owner(app), deploymentId)
+    return status.deployment_status(services(), current_owner(app), deploymentId)
 
 
 @app.get(
@@ -41,12 +41,9 @@ def deploy_status(
     deployment_id: Annotated[str, Query(alias="deploymentId", min_length=1, max_length=64)],
 ) -> DeploymentStatusResponse:
     """The front end's existing polling URL; the platform must be one we publish to and must match."""
-    if platform not in SUPPORTED_PLATFORMS:
-        raise BadRequest(f"platform {platform.value} is not supported", code="unsupported_platform")
-    answer = status.deployment_status(current_owner(app), deployment_id)
-    if answer.platform != platform:
-        raise DeploymentNotFound(deployment_id)
-    return answer
+    deps = services()
+    deps.platforms.get(platform)  # 400 unsupported_platform for one the service does not publish to
+    return status.deployment_status(deps, current_owner(app), deployment_id, platform=platform)
 
 
 @app.get("/deployments")
@@ -56,7 +53,7 @@ def list_deployments(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> DeploymentList:
-    return status.list_deployments(current_owner(app), chat_id=chat_id, limit=limit, cursor=cursor)
+    return status.list_deployments(services(), current_owner(app), chat_id=chat_id, limit=limit, cursor=cursor)
 
 
 @app.get(

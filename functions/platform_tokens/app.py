@@ -1,5 +1,5 @@
 """PlatformTokensFunction: a user's stored platform connections and what the settings tab shows.
-Wiring only; see sitedeploy.connections and sitedeploy.connection_checks."""
+Wiring only; see sitedeploy.flows.connections."""
 # No `from __future__ import annotations` here: Powertools reads the route signatures at runtime.
 
 from typing import Annotated, Any
@@ -9,11 +9,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sitedeploy import connection_checks, connections
-from sitedeploy.api import NotFound, create_resolver, current_owner
-from sitedeploy.connections import Connection
-from sitedeploy.models import CamelModel, Platform
+from sitedeploy.api import create_resolver, current_owner
+from sitedeploy.domain.models import CamelModel, Connection, Platform, PlatformsOverview, PlatformStats
+from sitedeploy.flows import connections
 from sitedeploy.observability import logger, metrics, tracer
+from sitedeploy.services import services
 
 app = create_resolver()
 
@@ -32,24 +32,21 @@ class Verified(CamelModel):
 @app.put("/platform-tokens/<platform>")
 @tracer.capture_method
 def store(platform: PlatformParam, body: Annotated[dict[str, Any], Body()]) -> Connection:
-    secret = connections.parse_secret(platform, body)
-    verified = connection_checks.verify(platform, secret)
-    stored = connections.repository().store(current_owner(app), verified, connections.secret_payload(secret))
-    logger.info("connection stored", extra={"platform": platform.value, "account_id": stored.account_id})
-    return stored
+    return connections.connect(services(), current_owner(app), platform, body)
 
 
 @app.post("/platform-tokens/<platform>/verify")
 @tracer.capture_method
 def verify(platform: PlatformParam, body: Annotated[dict[str, Any], Body()]) -> Verified:
-    secret = connections.parse_secret(platform, body)
-    return Verified(valid=True, connection=connection_checks.verify(platform, secret))
+    deps = services()
+    credentials = connections.parse_credentials(deps, platform, body)
+    return Verified(valid=True, connection=connections.verify(deps, platform, credentials))
 
 
 @app.get("/platform-tokens")
 @tracer.capture_method
 def list_connections() -> ConnectionList:
-    return ConnectionList(connections=connections.repository().list(current_owner(app)))
+    return ConnectionList(connections=connections.list_connections(services(), current_owner(app)))
 
 
 @app.delete(
@@ -58,22 +55,20 @@ def list_connections() -> ConnectionList:
 )
 @tracer.capture_method
 def delete(platform: PlatformParam) -> Response[str]:
-    if not connections.repository().delete(current_owner(app), platform):
-        raise NotFound(f"no {platform.value} connection", code="not_found")
-    logger.info("connection deleted", extra={"platform": platform.value})
+    connections.disconnect(services(), current_owner(app), platform)
     return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
 
 
 @app.get("/platforms")
 @tracer.capture_method
-def platforms() -> connection_checks.PlatformsOverview:
-    return connection_checks.overview(current_owner(app))
+def platforms() -> PlatformsOverview:
+    return connections.overview(services(), current_owner(app))
 
 
 @app.get("/platforms/<platform>/stats")
 @tracer.capture_method
-def stats(platform: PlatformParam) -> connection_checks.PlatformStats:
-    return connection_checks.stats(current_owner(app), platform)
+def stats(platform: PlatformParam) -> PlatformStats:
+    return connections.stats(services(), current_owner(app), platform)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

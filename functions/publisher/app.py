@@ -1,6 +1,6 @@
 """PublisherFunction: pending deployments from the table's stream, one per invocation.
 
-Wiring only (see sitedeploy.publisher). A record fails the batch only when the service itself
+Wiring only (see sitedeploy.flows.publish). A record fails the batch only when the service itself
 could not record an outcome; platform failures end the deployment as ``error`` instead."""
 
 from typing import Any
@@ -9,8 +9,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sitedeploy import publisher
+from sitedeploy.flows import publish
 from sitedeploy.observability import logger, metrics, tracer
+from sitedeploy.services import services
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -22,7 +23,7 @@ def record_handler(record: DynamoDBRecord) -> None:
     if not isinstance(deployment_id, str):
         logger.warning("stream record without a deployment id", extra={"event_id": record.event_id})
         return
-    publisher.publish(deployment_id)
+    publish.publish(services(), deployment_id)
 
 
 @logger.inject_lambda_context

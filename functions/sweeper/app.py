@@ -1,23 +1,20 @@
 """SweeperFunction: every few minutes, end what stopped moving and poll Amplify builds nobody is
-watching. Wiring only; see sitedeploy.sweeper."""
+watching. Wiring only; see sitedeploy.flows.sweep."""
 
-import os
-from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sitedeploy import sweeper
+from sitedeploy.flows import sweep
 from sitedeploy.observability import logger, metrics, tracer
-from sitedeploy.status import repository
+from sitedeploy.services import services
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    stuck = timedelta(minutes=float(os.environ.get("STUCK_DEPLOYMENT_MINUTES", "20")))
-    report = sweeper.sweep(repository(), stuck_after=stuck)
+    report = sweep.sweep(services())
     metrics.add_metric(name="DeploymentsTimedOut", unit="Count", value=len(report.timed_out))
     logger.info(
         "sweep done",

@@ -1,4 +1,4 @@
-"""UploadsFunction: POST /uploads. Wiring only; see sitedeploy.uploads."""
+"""UploadsFunction: POST /uploads. Wiring only; see sitedeploy.flows.uploads."""
 # No `from __future__ import annotations` here: Powertools reads the route signatures at runtime.
 
 from typing import Annotated, Any
@@ -7,9 +7,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sitedeploy import uploads
 from sitedeploy.api import create_resolver, current_owner
+from sitedeploy.flows import uploads
 from sitedeploy.observability import logger, metrics, tracer
+from sitedeploy.services import services
 
 app = create_resolver()
 
@@ -17,7 +18,7 @@ app = create_resolver()
 @app.post("/uploads")
 @tracer.capture_method
 def plan_uploads(request: Annotated[uploads.UploadsRequest, Body()]) -> uploads.UploadsResponse:
-    answer = uploads.plan_uploads(current_owner(app), request)
+    answer = uploads.plan_uploads(services(), current_owner(app), request)
     metrics.add_metric(name="BlobsRequested", unit="Count", value=len(answer.uploads))
     return answer
 

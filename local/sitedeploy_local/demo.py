@@ -16,7 +16,7 @@ from typing import Any
 
 import urllib3
 
-from sitedeploy.sitefiles import content_type
+from sitedeploy.domain.sitefiles import content_type
 from sitedeploy_local.stack import REPO_ROOT, LocalStack, StackOptions
 
 EXAMPLE = REPO_ROOT / "examples" / "site"

@@ -14,7 +14,7 @@ import pytest
 import urllib3
 from playwright.sync_api import Page
 
-from sitedeploy.records import DeploymentsRepository
+from sitedeploy.stores.deployments import DeploymentsRepository
 from sitedeploy_local.stack import LocalStack
 from tests.browser.conftest import open_console
 
@@ -147,7 +147,7 @@ def test_user_token_with_the_connected_account(
     if platform == "cloudflare":
         assert record["url"].endswith(".hooks-user.workers.dev")
     else:
-        assert record["externalProjectId"].startswith(f"{user_accounts}/")  # projectId named the app
+        assert record["accountId"] == user_accounts  # projectId named the app
         assert outcome["polls"][-1]["state"]["status"] == "ready"
     served = urllib3.request("GET", record["localUrl"].rstrip("/") + "/assets/app.js", timeout=10)
     assert served.data == FILES["/assets/app.js"].encode()  # text stays UTF-8, byte for byte

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import urllib3
 
-from sitedeploy.models import DeploymentStatus
-from sitedeploy.naming import derived_name
-from sitedeploy.records import DeploymentsRepository
+from sitedeploy.domain.models import DeploymentStatus
+from sitedeploy.domain.naming import derived_name
+from sitedeploy.stores.deployments import DeploymentsRepository
 from sitedeploy_local.stack import LOCAL_AMPLIFY_APP_ID, LocalStack
 from tests.conftest import Api
 from tests.helpers import deploy, inline_files, wait_terminal
@@ -93,7 +93,10 @@ def test_amplify_bad_input_is_refused(api: Api) -> None:
         ({"files": {"a.html": "x"}, "authMode": "user-token"}, "connect your amplify account first"),
         # A region without keys (the front end's store default) is no credential: the stored connection.
         ({"files": {"a.html": "x"}, "authMode": "user-token", "region": "us-east-1"}, "connect your amplify account"),
-        ({"files": {"a.html": "x"}, "authMode": "user-token", "accessKeyId": "AKIA0000000000000000"}, "secretAccessKey"),
+        (
+            {"files": {"a.html": "x"}, "authMode": "user-token", "accessKeyId": "AKIA0000000000000000"},
+            "secretAccessKey",
+        ),
         (
             {
                 "files": {"a.html": "x"},

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from sitedeploy.connections import ConnectionsRepository
-from sitedeploy.credentials import CredentialsError
-from sitedeploy.models import Platform
+from sitedeploy.domain.models import Platform
+from sitedeploy.stores.connections import ConnectionsRepository
+from sitedeploy.stores.secrets import CredentialsError, KmsSealer
 from sitedeploy_local.stack import LocalStack
 from tests.conftest import Api
 from tests.helpers import deploy, inline_files, wait_terminal
@@ -44,7 +44,8 @@ def known_aws_keys(stack: LocalStack) -> Iterator[None]:
 
 
 def _repo(stack: LocalStack) -> ConnectionsRepository:
-    return ConnectionsRepository(stack.resource("PlatformTokensTable"), stack.moto.client("dynamodb"))
+    sealer = KmsSealer(stack.resource("UserTokensKey"), stack.moto.client("kms"))
+    return ConnectionsRepository(stack.resource("PlatformTokensTable"), sealer, stack.moto.client("dynamodb"))
 
 
 def _no_secret(payload: Any) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import urllib3
 
-from sitedeploy.naming import derived_name
+from sitedeploy.domain.naming import derived_name
 from sitedeploy_local.stack import LOCAL_AMPLIFY_APP_ID, LOCAL_CLOUDFLARE_ACCOUNT, LocalStack
 from tests.conftest import Api
 from tests.e2e.test_load import (

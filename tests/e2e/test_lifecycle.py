@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from sitedeploy.models import DeploymentStatus
-from sitedeploy.records import DeploymentsRepository
+from sitedeploy.domain.models import DeploymentStatus
+from sitedeploy.stores.deployments import DeploymentsRepository
 from sitedeploy_local.stack import LOCAL_AMPLIFY_APP_ID, LOCAL_CLOUDFLARE_ACCOUNT, LocalStack
 from tests.conftest import Api
 from tests.helpers import deploy, wait_terminal

@@ -33,7 +33,7 @@ import boto3
 import pytest
 import urllib3
 
-from sitedeploy.naming import derived_name
+from sitedeploy.domain.naming import derived_name
 from sitedeploy_local.stack import LOCAL_AMPLIFY_APP_ID, LOCAL_CLOUDFLARE_ACCOUNT, LocalStack
 from tests.conftest import Api
 from tests.helpers import TERMINAL, inline_files

@@ -17,17 +17,12 @@ import urllib3
 from botocore.config import Config
 from pydantic import SecretStr
 
-from sitedeploy.models import DeploymentStatus
-from sitedeploy.platforms import SiteFile
-from sitedeploy.platforms.amplify import (
-    SPA_RULE,
-    AmplifyCredentials,
-    AmplifyError,
-    AmplifyPublisher,
-    AmplifyTarget,
-    amplify_client,
-)
-from sitedeploy.sitefiles import content_type
+from sitedeploy.domain.models import DeploymentStatus
+from sitedeploy.domain.sitefiles import content_type
+from sitedeploy.platforms.amplify.client import AmplifyError, amplify_client
+from sitedeploy.platforms.amplify.credentials import AmplifyAccess
+from sitedeploy.platforms.amplify.publisher import SPA_RULE, AmplifyPublisher, AmplifyTarget
+from sitedeploy.platforms.base import SiteFile
 from sitedeploy_local.emulators.amplify import AmplifyEmulator
 from sitedeploy_local.stack import LocalStack
 
@@ -46,7 +41,7 @@ def app_id(emulator: AmplifyEmulator) -> str:
 
 def _publisher(emulator: AmplifyEmulator) -> AmplifyPublisher:
     """A user's keys; the endpoint comes from AWS_ENDPOINT_URL_AMPLIFY, as in the functions."""
-    client = amplify_client(AmplifyCredentials("us-east-1", "AKIAADAPTERTESTS0001", SecretStr("x")))
+    client = amplify_client(AmplifyAccess("us-east-1", "AKIAADAPTERTESTS0001", SecretStr("x")))
     assert client.meta.endpoint_url == emulator.endpoint_url
     return AmplifyPublisher(client, backoff=0.1, branch_wait_seconds=20)
 

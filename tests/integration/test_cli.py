@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sitedeploy.records import DeploymentsRepository
+from sitedeploy.stores.deployments import DeploymentsRepository
 from sitedeploy_local.ports import free_port
 from sitedeploy_local.stack import LocalStack
 from tests.factories import deployment

@@ -13,15 +13,10 @@ import pytest
 import urllib3
 from pydantic import SecretStr
 
-from sitedeploy.platforms import SiteFile
-from sitedeploy.platforms.cloudflare import (
-    AssetsOptions,
-    CloudflareApi,
-    CloudflareError,
-    CloudflarePublisher,
-    CloudflareTarget,
-)
-from sitedeploy.sitefiles import content_type
+from sitedeploy.domain.sitefiles import content_type
+from sitedeploy.platforms.base import SiteFile
+from sitedeploy.platforms.cloudflare.api import CloudflareApi, CloudflareError
+from sitedeploy.platforms.cloudflare.assets import AssetsOptions, CloudflarePublisher, CloudflareTarget
 from sitedeploy_local.emulators.cloudflare import CloudflareEmulator
 from sitedeploy_local.stack import LocalStack
 
@@ -65,7 +60,7 @@ def _publisher(emulator: CloudflareEmulator, token: str = TOKEN) -> CloudflarePu
 
 
 def _target(name: str | None = None) -> CloudflareTarget:
-    return CloudflareTarget(ACCOUNT, name if name is not None else f"t-{uuid.uuid4().hex[:10]}", SecretStr(TOKEN))
+    return CloudflareTarget(ACCOUNT, name if name is not None else f"t-{uuid.uuid4().hex[:10]}")
 
 
 def _site() -> Site:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sitedeploy.staging import owner_key
+from sitedeploy.stores.staging import owner_key
 from sitedeploy_local.stack import LocalStack
 from tests.conftest import Api
 from tests.helpers import deploy, wait_terminal

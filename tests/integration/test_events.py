@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from sitedeploy.models import DeploymentStatus
-from sitedeploy.records import DeploymentsRepository
+from sitedeploy.domain.models import DeploymentStatus
+from sitedeploy.stores.deployments import DeploymentsRepository
 from sitedeploy_local.__main__ import main as local_main
 from sitedeploy_local.stack import LocalStack
 from tests.factories import deployment
@@ -39,15 +39,18 @@ SAMPLE_CF_ACCOUNT = "0123456789abcdef0123456789abcdef"
 def seeded(clean: LocalStack) -> None:
     clean.cloudflare.add_account(SAMPLE_CF_ACCOUNT, name="Sample account", subdomain="sample")
     clean.cloudflare.add_token(SAMPLE_CF_TOKEN, [SAMPLE_CF_ACCOUNT])
-    from sitedeploy.connections import Connection, ConnectionsRepository
-    from sitedeploy.models import Platform
+    from sitedeploy.domain.models import Connection, Platform
+    from sitedeploy.stores.connections import ConnectionsRepository
+    from sitedeploy.stores.secrets import KmsSealer
 
-    ConnectionsRepository(clean.resource("PlatformTokensTable"), clean.moto.client("dynamodb")).store(
+    sealer = KmsSealer(clean.resource("UserTokensKey"), clean.moto.client("kms"))
+    ConnectionsRepository(clean.resource("PlatformTokensTable"), sealer, clean.moto.client("dynamodb")).store(
         SAMPLE_OWNER,
         Connection(platform=Platform.CLOUDFLARE, account_id=SAMPLE_CF_ACCOUNT, created_at="x", updated_at="x"),
         {"token": SAMPLE_CF_TOKEN, "accountId": SAMPLE_CF_ACCOUNT},
     )
-    from sitedeploy.sites import SiteRecord, SitesRepository
+    from sitedeploy.domain.models import SiteRecord
+    from sitedeploy.stores.sites import SitesRepository
 
     SitesRepository(clean.resource("DeploymentsTable"), clean.moto.client("dynamodb")).record_deploy(
         SiteRecord(

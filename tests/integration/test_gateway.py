@@ -10,9 +10,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sitedeploy import clock
-from sitedeploy.models import DeploymentStatus, Platform
-from sitedeploy.records import DeploymentsRepository
+from sitedeploy.domain import clock
+from sitedeploy.domain.models import DeploymentStatus, Platform
+from sitedeploy.stores.deployments import DeploymentsRepository
 from sitedeploy_local.auth import KEY_ID, LOCAL_AUDIENCE, LOCAL_ISSUER
 from sitedeploy_local.stack import LocalStack
 from tests.conftest import Api

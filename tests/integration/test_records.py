@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from sitedeploy import clock
-from sitedeploy.models import DeploymentStatus
-from sitedeploy.records import (
+from sitedeploy.domain import clock
+from sitedeploy.domain.models import DeploymentStatus
+from sitedeploy.stores.deployments import (
     DeploymentNotFound,
     DeploymentsRepository,
     InvalidCursor,

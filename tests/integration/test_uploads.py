@@ -9,8 +9,8 @@ from typing import Any
 
 import urllib3
 
-from sitedeploy.staging import blob_key
-from sitedeploy.uploads import signed_headers
+from sitedeploy.flows.uploads import signed_headers
+from sitedeploy.stores.staging import blob_key
 from sitedeploy_local.stack import LOCAL_CLOUDFLARE_ACCOUNT, LocalStack
 from tests.conftest import Api
 from tests.helpers import deploy, wait_terminal

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sitedeploy.models import DeploymentStatus
-from sitedeploy.platforms import SiteFile
-from sitedeploy.platforms.amplify import build_zip, map_job
+from sitedeploy.domain.models import DeploymentStatus
+from sitedeploy.platforms.amplify.publisher import build_zip, map_job
+from sitedeploy.platforms.base import SiteFile
 
 
 @pytest.mark.parametrize("status", ["CREATED", "PENDING", "PROVISIONING", "RUNNING", "CANCELLING"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sitedeploy.platforms.cloudflare import asset_hash, not_found_handling
+from sitedeploy.platforms.cloudflare.assets import asset_hash, not_found_handling
 
 SHA = "ab" * 32
 

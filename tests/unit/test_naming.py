@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sitedeploy.naming import DNS_LABEL, derived_name, is_valid_label, site_id, slug
+from sitedeploy.domain.naming import DNS_LABEL, derived_name, is_valid_label, site_id, slug
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -47,10 +48,15 @@ def test_rendering_is_deterministic(generated: dict[str, Any]) -> None:
     assert text.splitlines()[1].startswith('  "')  # two-space indent
 
 
-def test_repo_root_document_is_the_packaged_one() -> None:
-    root_document = ROOT / "openapi.json"
-    assert root_document.is_symlink()
-    assert root_document.resolve() == DOCUMENT_PATH.resolve()
+def test_there_is_one_generated_document() -> None:
+    """The packaged document is the only one: no copy (or link) of it to drift or to confuse."""
+    skipped = {".git", "events", "node_modules", "__pycache__", "test-artifacts"}
+    tools = (".venv", ".tools", ".aws-sam")
+    found = []
+    for folder, subfolders, files in os.walk(ROOT):
+        subfolders[:] = [d for d in subfolders if d not in skipped and not d.startswith(tools)]
+        found += [Path(folder, name).relative_to(ROOT) for name in files if name == "openapi.json"]
+    assert found == [DOCUMENT_PATH.relative_to(ROOT)]
 
 
 def test_the_packaged_document_is_what_the_function_serves() -> None:

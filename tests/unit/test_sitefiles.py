@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sitedeploy.sitefiles import (
+from sitedeploy.domain.sitefiles import (
     Limits,
     ManifestEntry,
     PathError,

@@ -1,45 +1,68 @@
 """Configuration read from the function's environment, which template.yaml (or the local stack,
-from the same template) sets. Read lazily so that tests can point a handler at other resources."""
+from the same template) sets. The one place the library reads the environment: everything else is
+handed a Settings, so that a test can build one by hand."""
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
+
+
+def _json_object(raw: str | None) -> dict[str, str]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items() if v} if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True)
 class Settings:
-    deployments_table: str
-    platform_tokens_table: str
-    staging_bucket: str
-    platform_credentials_secret: str
-    user_tokens_key_id: str
-    site_ttl_days: int
-    history_retention_days: int
-    cloudflare_api_base: str
-    amplify_app_id: str
-    amplify_zip_limit_bytes: int
+    deployments_table: str = ""
+    platform_tokens_table: str = ""
+    idempotency_table: str = ""
+    staging_bucket: str = ""
+    platform_credentials_secret: str = ""
+    user_tokens_key_id: str = ""
+    # The function's own region: the platform's Amplify app lives there unless the secret says otherwise.
+    region: str = "us-east-1"
+    site_ttl_days: int = 7
+    history_retention_days: int = 90
+    stuck_deployment_minutes: float = 20.0
+    cloudflare_api_base: str = "https://api.cloudflare.com/client/v4"
+    amplify_app_id: str = ""
+    amplify_zip_limit_bytes: int = 5 * 1024**3
     # Platform retries: urllib3's backoff factor and the cap on a platform's Retry-After.
-    retry_backoff_seconds: float
-    retry_after_cap_seconds: float
+    retry_backoff_seconds: float = 1.0
+    retry_after_cap_seconds: float = 30.0
+    # The local stack only: platform → its emulator's control URL (where deployed sites are served).
+    local_control_urls: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls) -> Settings:
-        env = os.environ
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
         return cls(
             deployments_table=env.get("DEPLOYMENTS_TABLE", ""),
             platform_tokens_table=env.get("PLATFORM_TOKENS_TABLE", ""),
+            idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
             staging_bucket=env.get("STAGING_BUCKET", ""),
             platform_credentials_secret=env.get("PLATFORM_CREDENTIALS_SECRET", ""),
             user_tokens_key_id=env.get("USER_TOKENS_KEY_ID", ""),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             site_ttl_days=int(env.get("SITE_TTL_DAYS", "7")),
             history_retention_days=int(env.get("HISTORY_RETENTION_DAYS", "90")),
+            stuck_deployment_minutes=float(env.get("STUCK_DEPLOYMENT_MINUTES", "20")),
             cloudflare_api_base=env.get("CLOUDFLARE_API_BASE_URL") or "https://api.cloudflare.com/client/v4",
             amplify_app_id=env.get("AMPLIFY_APP_ID", ""),
             amplify_zip_limit_bytes=int(env.get("AMPLIFY_ZIP_LIMIT_BYTES", str(5 * 1024**3))),
             retry_backoff_seconds=float(env.get("PLATFORM_RETRY_BACKOFF_SECONDS", "1.0")),
             retry_after_cap_seconds=float(env.get("PLATFORM_RETRY_AFTER_CAP_SECONDS", "30")),
+            local_control_urls=_json_object(env.get("SITEDEPLOY_LOCAL_CONTROL_URLS")),
         )
 
 

@@ -2,7 +2,7 @@
 
 from sitedeploy.api.auth import current_owner
 from sitedeploy.api.resolver import create_resolver
-from sitedeploy.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized
+from sitedeploy.domain.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized
 
 __all__ = [
     "ApiError",

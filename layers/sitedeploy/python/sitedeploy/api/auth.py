@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from sitedeploy.errors import Unauthorized
+from sitedeploy.domain.errors import Unauthorized
 
 MAX_OWNER_ID_LENGTH = 256
 

@@ -3,39 +3,32 @@
 No ``from __future__ import annotations`` here: the route's annotations name the platform's own
 request model and Powertools reads them at runtime to validate the body and to document it."""
 
-from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from sitedeploy import idempotency
 from sitedeploy.api.auth import current_owner
 from sitedeploy.api.openapi import error_responses
-from sitedeploy.deploy_requests import DeployRequest
-from sitedeploy.models import DeployResponse, Platform
+from sitedeploy.domain.models import DeployResponse, Platform
+from sitedeploy.domain.requests import DeployRequest
+from sitedeploy.flows import accept
 from sitedeploy.observability import metrics, tracer
+from sitedeploy.services import services
+from sitedeploy.stores.idempotency import check_key
 
 R = TypeVar("R", bound=DeployRequest)
 
 
-def add_deploy_route(
-    app: APIGatewayHttpResolver,
-    platform: Platform,
-    model: type[R],
-    create: Callable[[str, R], DeployResponse],
-) -> None:
-    """Register ``POST /deployments/{platform}`` taking ``model`` and accepted by ``create``."""
+def add_deploy_route(app: APIGatewayHttpResolver, platform: Platform, model: type[R]) -> None:
+    """Register ``POST /deployments/{platform}`` taking the platform's request ``model``."""
 
     def deploy(
         request: Annotated[model, Body()],  # type: ignore[valid-type]
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
     ) -> Response[DeployResponse]:
-        owner = current_owner(app)
-        answer = idempotency.deploy_once(
-            owner, platform, idempotency.check_key(idempotency_key), request, lambda: create(owner, request)
-        )
+        answer = accept.deploy(services(), platform, current_owner(app), request, check_key(idempotency_key))
         metrics.add_metric(name="DeploymentsAccepted", unit="Count", value=1)
         return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=answer)
 

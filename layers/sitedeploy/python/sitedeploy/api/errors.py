@@ -16,9 +16,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     ResponseValidationError,
 )
 
-from sitedeploy.errors import ApiError
+from sitedeploy.domain.errors import ApiError
 from sitedeploy.observability import logger
-from sitedeploy.records import DeploymentNotFound, InvalidCursor
+from sitedeploy.stores.deployments import DeploymentNotFound, InvalidCursor
 
 
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response[str]:

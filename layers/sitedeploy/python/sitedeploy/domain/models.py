@@ -1,0 +1,257 @@
+"""The data of a deployment, shaped after the front end's contract.
+
+Wire and storage names are camelCase (the front end's); Python names are snake_case. Models that
+come from outside forbid unknown fields, so a typo in a request is a 400 rather than a silent no-op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class Platform(StrEnum):
+    AMPLIFY = "amplify"
+    CLOUDFLARE = "cloudflare"
+    NETLIFY = "netlify"
+    VERCEL = "vercel"
+
+
+class AuthMode(StrEnum):
+    PLATFORM_MANAGED = "platform-managed"
+    USER_TOKEN = "user-token"  # noqa: S105 - a mode name, not a secret
+
+
+class DeploymentStatus(StrEnum):
+    PENDING = "pending"
+    UPLOADING = "uploading"
+    BUILDING = "building"
+    READY = "ready"
+    ERROR = "error"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES: frozenset[DeploymentStatus] = frozenset({DeploymentStatus.READY, DeploymentStatus.ERROR})
+
+# Where each status may go next. A status may repeat itself (uploading → uploading carries progress);
+# terminal statuses go nowhere, ever.
+ALLOWED_TRANSITIONS: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
+    DeploymentStatus.PENDING: frozenset({DeploymentStatus.UPLOADING, DeploymentStatus.ERROR}),
+    DeploymentStatus.UPLOADING: frozenset(
+        {
+            DeploymentStatus.UPLOADING,
+            DeploymentStatus.BUILDING,
+            DeploymentStatus.READY,
+            DeploymentStatus.ERROR,
+        }
+    ),
+    DeploymentStatus.BUILDING: frozenset({DeploymentStatus.BUILDING, DeploymentStatus.READY, DeploymentStatus.ERROR}),
+    DeploymentStatus.READY: frozenset(),
+    DeploymentStatus.ERROR: frozenset(),
+}
+
+
+def sources_of(target: DeploymentStatus) -> frozenset[DeploymentStatus]:
+    """The statuses from which ``target`` may be reached."""
+    return frozenset(src for src, targets in ALLOWED_TRANSITIONS.items() if target in targets)
+
+
+class HtmlHandling(StrEnum):
+    AUTO_TRAILING_SLASH = "auto-trailing-slash"
+    FORCE_TRAILING_SLASH = "force-trailing-slash"
+    DROP_TRAILING_SLASH = "drop-trailing-slash"
+    NONE = "none"
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, use_enum_values=False)
+
+
+class DeploymentOptions(CamelModel):
+    spa: bool | None = None
+    html_handling: HtmlHandling | None = None
+
+
+Progress = Annotated[int, Field(ge=0, le=100)]
+
+
+class DeploymentRecord(CamelModel):
+    """One deployment, as stored. ``sealed_credentials`` is KMS ciphertext that exists only while the
+    deployment is in flight; it never leaves the records layer in a response."""
+
+    deployment_id: str = Field(alias="id")
+    owner_id: str
+    chat_id: str | None = None
+    project_name: str
+    site_id: str
+    platform: Platform
+    auth_mode: AuthMode
+    status: DeploymentStatus = DeploymentStatus.PENDING
+    url: str | None = None
+    error: str | None = None
+    progress: Progress = 0
+    external_id: str | None = None
+    # Where the site lives on its platform: see SiteAddress.
+    account_id: str | None = None
+    external_name: str | None = None
+    region: str | None = None
+    file_count: int = 0
+    total_size_bytes: int = 0
+    created_at: str
+    updated_at: str
+    started_at: str | None = None
+    completed_at: str | None = None
+    expires_at: int | None = None
+    options: DeploymentOptions = Field(default_factory=DeploymentOptions)
+    sealed_credentials: str | None = None
+    # Local stack only: where the emulator serves the site.
+    local_url: str | None = None
+
+    @property
+    def address(self) -> SiteAddress:
+        return SiteAddress(account_id=self.account_id, name=self.external_name or "", region=self.region)
+
+
+@dataclass(frozen=True)
+class SiteAddress:
+    """Where a site lives on its platform: the Cloudflare account and Worker name, or the Amplify app
+    (and its region) and branch. A platform reads its own meaning into it; the flows only carry it."""
+
+    account_id: str | None
+    name: str
+    region: str | None = None
+
+
+class SiteRecord(CamelModel):
+    """A site: the stable target of redeploys of one (owner, platform, project)."""
+
+    site_id: str
+    owner_id: str
+    platform: Platform
+    project_name: str
+    auth_mode: AuthMode
+    # Worker name (Cloudflare) or branch name (Amplify).
+    external_name: str
+    # Cloudflare account id, or Amplify app id; with ``region`` for Amplify.
+    account_id: str | None = None
+    region: str | None = None
+    url: str | None = None
+    last_deployment_id: str | None = None
+    created_at: str
+    updated_at: str
+    expires_at: int | None = None
+
+    @property
+    def address(self) -> SiteAddress:
+        return SiteAddress(account_id=self.account_id, name=self.external_name, region=self.region)
+
+
+class Connection(CamelModel):
+    """What the API may show of a connection: never a secret."""
+
+    platform: Platform
+    account_id: str | None = None
+    account_name: str | None = None
+    app_id: str | None = None
+    region: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class DeploymentStatusResponse(CamelModel):
+    """What a poll returns: the front end's DeploymentStatusResponse plus identifying fields."""
+
+    deployment_id: str
+    platform: Platform
+    status: DeploymentStatus
+    url: str | None = None
+    error: str | None = None
+    progress: Progress = 0
+    started_at: str | None = None
+    completed_at: str | None = None
+    created_at: str
+    updated_at: str
+    chat_id: str | None = None
+    project_name: str
+    site_id: str
+    auth_mode: AuthMode
+    file_count: int = 0
+    total_size_bytes: int = 0
+    # Present only on the local stack: where the emulator serves the deployed site.
+    local_url: str | None = None
+
+    @classmethod
+    def of(cls, record: DeploymentRecord) -> DeploymentStatusResponse:
+        return cls(
+            deployment_id=record.deployment_id,
+            platform=record.platform,
+            status=record.status,
+            url=record.url,
+            error=record.error,
+            progress=record.progress,
+            started_at=record.started_at,
+            completed_at=record.completed_at,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            chat_id=record.chat_id,
+            project_name=record.project_name,
+            site_id=record.site_id,
+            auth_mode=record.auth_mode,
+            file_count=record.file_count,
+            total_size_bytes=record.total_size_bytes,
+            local_url=record.local_url,
+        )
+
+
+class DeploymentList(CamelModel):
+    deployments: list[DeploymentStatusResponse]
+    next_cursor: str | None = None
+
+
+class DeployResponse(CamelModel):
+    """The 202 answer to a deploy request."""
+
+    success: bool = True
+    deployment_id: str
+    status: DeploymentStatus
+    url: str | None
+    status_url: str
+    site_id: str
+
+
+# What the Deploy button may offer on one platform.
+class PlatformAvailability(CamelModel):
+    platform: Platform
+    quick_deploy: bool
+    connected: bool
+    connection: Connection | None = None
+
+
+class PlatformsOverview(CamelModel):
+    platforms: list[PlatformAvailability]
+
+
+class WorkerSummary(CamelModel):
+    name: str
+    modified_on: str | None = None
+    has_assets: bool = False
+
+
+class AppSummary(CamelModel):
+    app_id: str
+    name: str
+    default_domain: str | None = None
+
+
+# The settings tab's list of what the user's own account holds (Workers, or Amplify apps).
+class PlatformStats(CamelModel):
+    platform: Platform
+    workers: list[WorkerSummary] | None = None
+    apps: list[AppSummary] | None = None

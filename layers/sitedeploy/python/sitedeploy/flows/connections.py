@@ -1,0 +1,100 @@
+"""A user's own platform connections: checked with the platform before anything is stored, sealed,
+listed and removed; and the settings tab's views (what the Deploy button may offer, and what the
+user's account holds).
+
+A platform refusing the credentials is the caller's credentials being wrong, so it answers 400
+``credentials_rejected``, not 401, which a front end would read as its session being invalid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from sitedeploy.domain.errors import BadRequest, NotFound
+from sitedeploy.domain.models import Connection, Platform, PlatformAvailability, PlatformsOverview, PlatformStats
+from sitedeploy.observability import logger
+from sitedeploy.platforms.base import PlatformError, UserCredentials
+from sitedeploy.services import Services
+
+
+class CredentialsRejected(BadRequest):
+    code = "credentials_rejected"
+
+
+def parse_credentials(services: Services, platform: Platform, body: Any) -> UserCredentials:
+    """The credentials body for ``platform``; a 400 naming the fields (never echoing values)."""
+    model = services.platforms.get(platform).credentials_model
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", code="validation_error")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        fields = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "body"
+            reason = (
+                "unknown field"
+                if err["type"] == "extra_forbidden"
+                else ("is required" if err["type"] == "missing" else str(err["msg"]))
+            )
+            fields.append(f"{loc}: {reason}")
+        raise BadRequest("; ".join(fields[:5]), code="validation_error") from None
+
+
+def verify(services: Services, platform: Platform, credentials: UserCredentials) -> Connection:
+    try:
+        return services.platforms.get(platform).verify(credentials)
+    except PlatformError as exc:
+        raise CredentialsRejected(exc.message) from None
+
+
+def connect(services: Services, owner_id: str, platform: Platform, body: Any) -> Connection:
+    """Verify, then seal and store: a connection that does not work is never kept."""
+    credentials = parse_credentials(services, platform, body)
+    verified = verify(services, platform, credentials)
+    stored = services.stores.connections.store(owner_id, verified, credentials.payload())
+    logger.info("connection stored", extra={"platform": platform.value, "account_id": stored.account_id})
+    return stored
+
+
+def disconnect(services: Services, owner_id: str, platform: Platform) -> None:
+    if not services.stores.connections.delete(owner_id, platform):
+        raise NotFound(f"no {platform.value} connection", code="not_found")
+    logger.info("connection deleted", extra={"platform": platform.value})
+
+
+def list_connections(services: Services, owner_id: str) -> list[Connection]:
+    return services.stores.connections.list(owner_id)
+
+
+def overview(services: Services, owner_id: str) -> PlatformsOverview:
+    """What the Deploy button can offer: Quick Deploy where the service has an account, and the
+    user's own connection where one is stored."""
+    connections = {c.platform: c for c in services.stores.connections.list(owner_id)}
+    return PlatformsOverview(
+        platforms=[
+            PlatformAvailability(
+                platform=platform,
+                quick_deploy=services.platforms.get(platform).quick_deploy_available(),
+                connected=platform in connections,
+                connection=connections.get(platform),
+            )
+            for platform in services.platforms
+        ]
+    )
+
+
+def stats(services: Services, owner_id: str, platform: Platform) -> PlatformStats:
+    """The settings tab's list, with the caller's stored credentials."""
+    hosting = services.platforms.get(platform)
+    stored = services.stores.connections.secret(owner_id, platform)
+    if stored is None:
+        raise BadRequest(
+            f"no {platform.value} connection: connect it first with PUT /platform-tokens/{platform.value}",
+            code="connection_required",
+        )
+    try:
+        return hosting.stats(hosting.credentials_model.model_validate(stored))
+    except (PlatformError, ValidationError) as exc:
+        raise CredentialsRejected(getattr(exc, "message", None) or "the stored connection is malformed") from None

@@ -1,0 +1,160 @@
+"""Publishing a deployment: the work the table's stream hands to the publisher function.
+
+Claim first (pending → uploading, a conditional write), so a redelivered stream record finds the
+deployment already taken and does nothing. From then on every outcome is recorded: ``ready`` (or
+``building``, when the platform builds) with the URL, or ``error`` with the platform's own words; a
+crash in between leaves the deployment ``uploading``, which the sweeper ends. One structured log
+line per state change."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from pydantic import ValidationError
+
+from sitedeploy.domain.models import AuthMode, DeploymentRecord, DeploymentStatus
+from sitedeploy.domain.sitefiles import HEADERS_FILE, REDIRECTS_FILE, SiteManifest
+from sitedeploy.observability import logger
+from sitedeploy.platforms.base import HostingPlatform, PlatformError, PublishJob, SiteConfig, SiteFile, UserCredentials
+from sitedeploy.services import Services
+from sitedeploy.stores import BlobStore, DeploymentStore
+from sitedeploy.stores.deployments import TransitionRefused
+from sitedeploy.stores.secrets import CredentialsError, deployment_context
+from sitedeploy.stores.staging import BlobCorrupted, BlobMissing
+
+PROGRESS_INTERVAL_SECONDS = 1.0
+
+
+class _ProgressRecorder:
+    """Writes progress at most once a second (and at 100 %), mapping bytes to 5–90 %."""
+
+    def __init__(self, deployments: DeploymentStore, deployment_id: str) -> None:
+        self._deployments = deployments
+        self._id = deployment_id
+        self._last = 0.0
+        self._last_value = -1
+
+    def __call__(self, sent: int, total: int) -> None:
+        value = 5 + int(85 * sent / total) if total else 90
+        now = time.monotonic()
+        if value == self._last_value or (now - self._last < PROGRESS_INTERVAL_SECONDS and sent < total):
+            return
+        self._last, self._last_value = now, value
+        try:
+            self._deployments.set_progress(self._id, DeploymentStatus.UPLOADING, value)
+        except TransitionRefused:
+            pass  # ended elsewhere (the sweeper); the publish result will be refused too
+
+
+def deployment_credentials(
+    services: Services, hosting: HostingPlatform, record: DeploymentRecord
+) -> UserCredentials | None:
+    """What a platform acts with for this deployment: the user's credentials sealed onto it while
+    it is in flight, or None (the service's own account) for a platform-managed one."""
+    if record.auth_mode is AuthMode.PLATFORM_MANAGED:
+        return None
+    if not record.sealed_credentials:
+        raise CredentialsError("the deployment no longer carries its credentials")
+    payload = services.stores.sealer.unseal(
+        record.sealed_credentials, deployment_context(record.deployment_id, record.owner_id)
+    )
+    payload.pop("platform", None)
+    try:
+        return hosting.credentials_model.model_validate(payload)
+    except ValidationError:
+        raise CredentialsError("the deployment's sealed credentials are malformed") from None
+
+
+def _config_text(manifest: SiteManifest, name: str, staging: BlobStore, owner_id: str) -> str | None:
+    entry = manifest.config_file(name)
+    if entry is None:
+        return None
+    data = staging.read_blob(owner_id, entry.sha256, path=entry.path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PlatformError(f"{name} is not UTF-8 text") from None
+
+
+def _job(
+    services: Services, record: DeploymentRecord, manifest: SiteManifest, progress: _ProgressRecorder
+) -> PublishJob:
+    staging = services.stores.staging
+    owner = record.owner_id
+
+    def read(site_file: SiteFile) -> Iterator[bytes]:
+        return staging.iter_blob(owner, site_file.sha256, path=site_file.path)
+
+    return PublishJob(
+        deployment_id=record.deployment_id,
+        owner_id=owner,
+        address=record.address,
+        files=[SiteFile(f.path, f.sha256, f.size, f.content_type) for f in manifest.served()],
+        config=SiteConfig(
+            spa=record.options.spa,
+            html_handling=record.options.html_handling.value if record.options.html_handling else None,
+            headers_text=_config_text(manifest, HEADERS_FILE, staging, owner),
+            redirects_text=_config_text(manifest, REDIRECTS_FILE, staging, owner),
+        ),
+        read=read,
+        progress=progress,
+    )
+
+
+def publish(services: Services, deployment_id: str) -> DeploymentRecord | None:
+    """Publish one deployment; returns its final record, or None when another delivery has it."""
+    deployments = services.stores.deployments
+    record = deployments.claim(deployment_id)
+    if record is None:
+        logger.info("deployment already claimed", extra={"deployment_id": deployment_id})
+        return None
+    logger.info(
+        "deployment claimed",
+        extra={"deployment_id": deployment_id, "status": record.status.value, "platform": record.platform.value},
+    )
+    try:
+        hosting = services.platforms.get(record.platform)
+        manifest = services.stores.staging.get_manifest(deployment_id)
+        job = _job(services, record, manifest, _ProgressRecorder(deployments, deployment_id))
+        published = hosting.publish(job, deployment_credentials(services, hosting, record))
+    except (PlatformError, CredentialsError, BlobCorrupted, BlobMissing) as exc:
+        return _fail(services, deployment_id, str(exc))
+    except Exception as exc:
+        logger.exception("publishing failed unexpectedly", extra={"deployment_id": deployment_id})
+        return _fail(services, deployment_id, f"internal error while publishing ({type(exc).__name__})")
+    changes: dict[str, object] = {
+        "url": published.url,
+        "externalId": published.external_id,
+        "progress": published.progress,
+    }
+    if published.status is DeploymentStatus.READY:
+        changes["localUrl"] = services.site_urls(record.platform, record.address)
+    try:
+        done = deployments.transition(
+            deployment_id, published.status, expected=[DeploymentStatus.UPLOADING], changes=changes
+        )
+    except TransitionRefused as refused:
+        logger.warning(
+            "deployment ended elsewhere before it was published",
+            extra={"deployment_id": deployment_id, "status": refused.current.value if refused.current else None},
+        )
+        return None
+    services.stores.sites.set_url(record.site_id, published.url)
+    logger.info(
+        f"deployment {done.status.value}",
+        extra={
+            "deployment_id": deployment_id,
+            "status": done.status.value,
+            "url": published.url,
+            "uploaded_files": published.uploaded_files,
+            "uploaded_bytes": published.uploaded_bytes,
+        },
+    )
+    return done
+
+
+def _fail(services: Services, deployment_id: str, message: str) -> DeploymentRecord | None:
+    failed = services.stores.deployments.fail(deployment_id, message)
+    logger.warning("deployment failed", extra={"deployment_id": deployment_id, "status": "error", "error": message})
+    return failed

@@ -1,0 +1,74 @@
+"""The owner's view of their sites: list them, and tear one down now (in either mode)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sitedeploy.domain.errors import ApiError, NotFound
+from sitedeploy.domain.models import AuthMode, CamelModel, Platform, SiteRecord
+from sitedeploy.flows import teardown
+from sitedeploy.observability import logger
+from sitedeploy.platforms.base import PlatformError
+from sitedeploy.services import Services
+from sitedeploy.stores.secrets import CredentialsError
+
+
+class PlatformRefused(ApiError):
+    status = 502
+    code = "platform_error"
+
+
+class SiteView(CamelModel):
+    site_id: str
+    platform: Platform
+    project_name: str
+    auth_mode: AuthMode
+    url: str | None = None
+    last_deployment_id: str | None = None
+    created_at: str
+    updated_at: str
+    # When a platform-managed site will be torn down (ISO-8601); None for users' own sites.
+    expires_at: str | None = None
+
+    @classmethod
+    def of(cls, site: SiteRecord) -> SiteView:
+        expires = (
+            datetime.fromtimestamp(site.expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if site.expires_at else None
+        )
+        return cls(
+            site_id=site.site_id,
+            platform=site.platform,
+            project_name=site.project_name,
+            auth_mode=site.auth_mode,
+            url=site.url,
+            last_deployment_id=site.last_deployment_id,
+            created_at=site.created_at,
+            updated_at=site.updated_at,
+            expires_at=expires,
+        )
+
+
+class SiteList(CamelModel):
+    sites: list[SiteView]
+
+
+def list_sites(services: Services, owner_id: str) -> SiteList:
+    return SiteList(sites=[SiteView.of(site) for site in services.stores.sites.list_for_owner(owner_id)])
+
+
+def delete_site(services: Services, owner_id: str, site_id: str) -> bool:
+    """Tear down on the platform, then forget the site; another owner's site is just not found."""
+    sites = services.stores.sites
+    site = sites.get_for_owner(site_id[:64], owner_id)
+    if site is None:
+        raise NotFound(f"site {site_id[:64]} not found")
+    try:
+        existed = teardown.tear_down(services, site)
+    except (PlatformError, CredentialsError) as exc:
+        raise PlatformRefused(f"the site could not be deleted on {site.platform.value}: {exc}") from None
+    sites.delete(site.site_id, owner_id)
+    logger.info(
+        "site deleted",
+        extra={"site_id": site.site_id, "platform": site.platform.value, "was_on_platform": existed},
+    )
+    return existed

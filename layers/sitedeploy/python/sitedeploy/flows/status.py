@@ -1,0 +1,98 @@
+"""Reading deployments for their owner: what the status endpoints answer.
+
+While a deployment builds on its platform, a read asks the platform (at most once per
+``POLL_INTERVAL_SECONDS`` across all pollers, by a conditional lease on the record) and records
+what it says, whichever route the poll came through; the sweeper does the same for builds nobody
+watches."""
+
+from __future__ import annotations
+
+import re
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from sitedeploy.domain.models import (
+    DeploymentList,
+    DeploymentRecord,
+    DeploymentStatus,
+    DeploymentStatusResponse,
+    Platform,
+)
+from sitedeploy.flows.publish import deployment_credentials
+from sitedeploy.observability import logger, metrics
+from sitedeploy.platforms.base import PlatformError
+from sitedeploy.services import Services
+from sitedeploy.stores.deployments import DeploymentNotFound, TransitionRefused
+from sitedeploy.stores.secrets import CredentialsError
+
+_DEPLOYMENT_ID = re.compile(r"^dpl_[a-z2-7]{26}$")
+POLL_INTERVAL_SECONDS = 2.0
+
+
+def refresh(
+    services: Services, record: DeploymentRecord, *, min_interval: float = POLL_INTERVAL_SECONDS
+) -> DeploymentRecord:
+    """Ask the platform about a build and record what it says. A failed poll answers from the
+    record: the next one retries."""
+    if record.status is not DeploymentStatus.BUILDING or not record.external_id:
+        return record
+    deployments = services.stores.deployments
+    if not deployments.acquire_poll(record.deployment_id, min_interval=min_interval):
+        return record
+    try:
+        hosting = services.platforms.get(record.platform)
+        state = hosting.refresh(record.address, record.external_id, deployment_credentials(services, hosting, record))
+    except (PlatformError, CredentialsError) as exc:
+        logger.warning("job poll failed", extra={"deployment_id": record.deployment_id, "reason": str(exc)})
+        return record
+    try:
+        if state.status is DeploymentStatus.BUILDING:
+            if state.progress == record.progress:
+                return record
+            return deployments.set_progress(record.deployment_id, DeploymentStatus.BUILDING, state.progress)
+        changes: dict[str, object] = {"progress": 100}
+        if state.status is DeploymentStatus.ERROR:
+            changes["error"] = state.error
+        else:
+            changes["localUrl"] = services.site_urls(record.platform, record.address)
+        done = deployments.transition(
+            record.deployment_id, state.status, expected=[DeploymentStatus.BUILDING], changes=changes
+        )
+    except TransitionRefused:
+        return deployments.get(record.deployment_id) or record
+    logger.info(
+        f"deployment {done.status.value}",
+        extra={
+            "deployment_id": done.deployment_id,
+            "status": done.status.value,
+            "job_status": state.job_status,
+            "error": done.error,
+        },
+    )
+    return done
+
+
+def deployment_status(
+    services: Services, owner_id: str, deployment_id: str, *, platform: Platform | None = None
+) -> DeploymentStatusResponse:
+    """The owner's deployment; a malformed id, or one on another platform than the caller names,
+    is as unknown as a missing or foreign one."""
+    if not _DEPLOYMENT_ID.match(deployment_id):
+        raise DeploymentNotFound(deployment_id[:64])
+    record = services.stores.deployments.get_for_owner(deployment_id, owner_id)
+    if platform is not None and record.platform != platform:
+        raise DeploymentNotFound(deployment_id)
+    record = refresh(services, record)
+    metrics.add_metric(name="StatusReads", unit=MetricUnit.Count, value=1)
+    return DeploymentStatusResponse.of(record)
+
+
+def list_deployments(
+    services: Services, owner_id: str, *, chat_id: str | None, limit: int, cursor: str | None
+) -> DeploymentList:
+    page = services.stores.deployments.list_for_owner(owner_id, chat_id=chat_id, limit=limit, cursor=cursor)
+    metrics.add_metric(name="DeploymentListings", unit=MetricUnit.Count, value=1)
+    return DeploymentList(
+        deployments=[DeploymentStatusResponse.of(record) for record in page.records],
+        next_cursor=page.next_cursor,
+    )

@@ -1,0 +1,215 @@
+"""What a hosting platform is to the service, and what platforms share.
+
+A platform (``platforms/<name>/``) knows its API, its credentials, where a deployment goes, how to
+publish, how to follow a build, how to tear a site down, how to check credentials and list what an
+account holds. It knows nothing of DynamoDB or HTTP events: the flows hand it typed inputs and
+record what it answers. ``HostingPlatform`` is that contract; the registry maps each Platform to one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from pydantic import BaseModel
+from urllib3.util.retry import Retry
+
+from sitedeploy.domain.models import (
+    Connection,
+    DeploymentStatus,
+    Platform,
+    PlatformStats,
+    SiteAddress,
+    SiteRecord,
+)
+
+if TYPE_CHECKING:
+    from sitedeploy.domain.requests import DeployRequest
+
+
+@dataclass(frozen=True)
+class SiteFile:
+    """One served file: relative POSIX path, the sha256 of its bytes, its size and content type."""
+
+    path: str
+    sha256: str
+    size: int
+    content_type: str
+
+
+# Reads a file's bytes (verified against its sha256 by the store).
+BlobReader = Callable[[SiteFile], bytes]
+# Reads a file as chunks (verified against its sha256 by the store before the last one).
+StreamReader = Callable[[SiteFile], Iterator[bytes]]
+# Called as bytes reach the platform: (bytes sent so far, bytes to send in all).
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    url: str
+    external_id: str | None
+    uploaded_files: int
+    uploaded_bytes: int
+
+
+class UserCredentials(BaseModel):
+    """A user's own credentials for one platform: the body of ``PUT /platform-tokens/{platform}``,
+    what is sealed into a stored connection or onto a deployment, and what a platform acts with.
+    Wire names are the payload's keys; unknown fields are refused."""
+
+    def payload(self) -> dict[str, Any]:
+        """The plaintext that is sealed: secrets revealed, ``None`` left out."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class PlatformLimits:
+    """Bounds checked before any work."""
+
+    max_files: int
+    max_file_bytes: int
+    max_site_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """Where an accepted deployment goes: the site's address on the platform and its URL, when
+    known before publishing."""
+
+    address: SiteAddress
+    url: str | None
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """How the site answers: SPA fallback, html handling, and the ``_headers`` / ``_redirects`` text."""
+
+    spa: bool | None = None
+    html_handling: str | None = None
+    headers_text: str | None = None
+    redirects_text: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishJob:
+    deployment_id: str
+    owner_id: str
+    address: SiteAddress
+    files: list[SiteFile]
+    config: SiteConfig
+    read: StreamReader
+    progress: Progress
+
+    def read_all(self, site_file: SiteFile) -> bytes:
+        return b"".join(self.read(site_file))
+
+
+@dataclass(frozen=True)
+class Published:
+    """What publishing did: ``ready`` (served now) or ``building`` (the platform builds; poll it)."""
+
+    status: DeploymentStatus
+    progress: int
+    url: str
+    external_id: str | None
+    uploaded_files: int
+    uploaded_bytes: int
+
+
+@dataclass(frozen=True)
+class BuildState:
+    """A platform build as our statuses see it, with the platform's own status and reason."""
+
+    status: DeploymentStatus
+    progress: int
+    error: str | None
+    job_status: str
+
+
+class HostingPlatform(Protocol):
+    """What a hosting platform does for the service. ``credentials`` is ``None`` for a
+    platform-managed (Quick Deploy) site: the platform then acts with the service's own account."""
+
+    platform: ClassVar[Platform]
+    credentials_model: ClassVar[type[UserCredentials]]
+
+    @property
+    def limits(self) -> PlatformLimits: ...
+
+    def quick_deploy_available(self) -> bool:
+        """Whether the service has an account of its own here (the Deploy button's Quick Deploy)."""
+        ...
+
+    def plan(
+        self, owner_id: str, request: DeployRequest, credentials: UserCredentials | None, existing: SiteRecord | None
+    ) -> DeployPlan:
+        """Where the deployment goes; raises ApiError (4xx) or PlatformError before anything is written."""
+        ...
+
+    def publish(self, job: PublishJob, credentials: UserCredentials | None) -> Published: ...
+
+    def refresh(self, address: SiteAddress, external_id: str, credentials: UserCredentials | None) -> BuildState:
+        """The state of a build ``publish`` started (only asked while a deployment is ``building``)."""
+        ...
+
+    def tear_down(self, address: SiteAddress, credentials: UserCredentials | None) -> bool:
+        """Delete the site; False when it was already gone (which is what was wanted)."""
+        ...
+
+    def verify(self, credentials: UserCredentials) -> Connection: ...
+
+    def stats(self, credentials: UserCredentials) -> PlatformStats: ...
+
+
+class PlatformError(Exception):
+    """The platform refused or failed; ``message`` is the platform's own words, never a secret."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class CappedRetry(Retry):
+    """urllib3's Retry (exponential backoff with jitter, Retry-After honoured) with Retry-After
+    capped, so a platform asking for an hour cannot hold a 15-minute Lambda hostage."""
+
+    retry_after_cap: float = 30.0
+
+    def get_retry_after(self, response):  # type: ignore[no-untyped-def]
+        value = super().get_retry_after(response)
+        if value is None:
+            return None
+        return min(float(value), self.retry_after_cap)
+
+    def new(self, **kwargs):  # type: ignore[no-untyped-def]
+        fresh = super().new(**kwargs)
+        fresh.retry_after_cap = self.retry_after_cap
+        return fresh
+
+
+def retry_policy(
+    *, attempts: int, backoff: float, backoff_max: float = 16.0, retry_after_cap: float = 30.0
+) -> CappedRetry:
+    """``attempts`` tries in all on 429/5xx/524 and on connection resets, for every method (the
+    calls we retry are idempotent on the platform's side: same hashes, same completion token)."""
+    policy = CappedRetry(
+        total=attempts - 1,
+        connect=attempts - 1,
+        read=attempts - 1,
+        status=attempts - 1,
+        other=attempts - 1,
+        backoff_factor=backoff,
+        backoff_max=backoff_max,
+        backoff_jitter=backoff / 2,
+        status_forcelist=frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524}),
+        allowed_methods=None,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+    )
+    policy.retry_after_cap = retry_after_cap
+    return policy

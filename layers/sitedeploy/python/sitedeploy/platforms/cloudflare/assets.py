@@ -1,0 +1,298 @@
+"""Cloudflare Workers Static Assets: what ``wrangler deploy --assets`` does, call for call.
+
+1. open an assets upload session with the manifest (path → 32-hex hash, size); it answers with the
+   buckets of hashes Cloudflare does not already have (content is deduplicated per account);
+2. upload each bucket (3 at a time) as base64 multipart parts, authorised by the session's JWT; the
+   upload that completes the set answers with the completion token;
+3. PUT the Worker with only a metadata part: the completion token and the assets config (html and
+   not-found handling, ``_headers`` and ``_redirects``) — an assets-only Worker needs no code;
+4. enable its workers.dev route; the site is ``https://{name}.{account subdomain}.workers.dev``.
+
+Bytes are never decoded: files travel base64-encoded and are served with the content type given
+on their part. The hash is opaque to Cloudflare (32 hex characters, stable); it is derived from the
+file's sha256 and its extension, so identical bytes under ``.css`` and ``.txt`` keep their own
+content types while identical bytes under one extension are uploaded once."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+
+from sitedeploy.domain.naming import is_valid_label
+from sitedeploy.domain.sitefiles import MIB, extension
+from sitedeploy.platforms.base import BlobReader, Progress, PublishResult, SiteFile
+from sitedeploy.platforms.cloudflare.api import CloudflareApi, CloudflareError
+
+COMPATIBILITY_DATE = "2025-06-01"
+MAX_FILE_BYTES = 25 * MIB
+UPLOAD_CONCURRENCY = 3
+READ_CONCURRENCY = 8
+SESSION_ATTEMPTS = 3
+SUBDOMAIN_CACHE_SECONDS = 3600.0
+SUBDOMAIN_API_DATE = "2025-08-01"
+
+# Account subdomains rarely change: remember them for the life of the execution environment.
+_subdomains: dict[tuple[str, str], tuple[str, float]] = {}
+_subdomains_lock = threading.Lock()
+
+
+class UploadSessionExpired(CloudflareError):
+    """The upload JWT expired (or was refused) mid-upload: open a new session and go on."""
+
+
+def asset_hash(sha256: str, path: str) -> str:
+    """32 hex characters from the content hash and the extension (without its dot)."""
+    return hashlib.sha256(f"{sha256}{extension(path).lstrip('.')}".encode()).hexdigest()[:32]
+
+
+def not_found_handling(paths: Iterable[str], spa: bool | None) -> str:
+    """A site with a 404.html gets it; an SPA (an index.html and no 404.html) gets index.html for
+    unknown routes; ``spa`` overrides either way."""
+    present = set(paths)
+    if spa is True:
+        return "single-page-application"
+    if "404.html" in present:
+        return "404-page"
+    if spa is None and "index.html" in present:
+        return "single-page-application"
+    return "none"
+
+
+@dataclass(frozen=True)
+class CloudflareTarget:
+    account_id: str
+    script_name: str
+
+
+@dataclass(frozen=True)
+class AssetsOptions:
+    spa: bool | None = None
+    html_handling: str | None = None
+    headers_text: str | None = None
+    redirects_text: str | None = None
+
+
+class CloudflarePublisher:
+    def __init__(self, api: CloudflareApi) -> None:
+        self.api = api
+
+    # -- the steps ------------------------------------------------------------------------------
+
+    def open_session(
+        self, target: CloudflareTarget, manifest: dict[str, dict[str, Any]]
+    ) -> tuple[str, list[list[str]]]:
+        _, result = self.api.call(
+            "POST",
+            f"/accounts/{target.account_id}/workers/scripts/{target.script_name}/assets-upload-session",
+            json_body={"manifest": manifest},
+            what="opening the assets upload session",
+        )
+        if not isinstance(result, dict) or not isinstance(result.get("jwt"), str):
+            raise CloudflareError("the assets upload session answered without a token")
+        buckets = result.get("buckets") or []
+        if not isinstance(buckets, list):
+            raise CloudflareError("the assets upload session answered malformed buckets")
+        return result["jwt"], [[str(h) for h in bucket] for bucket in buckets]
+
+    def upload_bucket(
+        self,
+        target: CloudflareTarget,
+        upload_jwt: str,
+        bucket: list[str],
+        files: dict[str, SiteFile],
+        read: BlobReader,
+    ) -> str | None:
+        """Upload one bucket; returns the completion token when this upload completed the set."""
+        for asset in bucket:
+            if asset not in files:
+                raise CloudflareError(f"Cloudflare asked for an unknown asset hash {asset}")
+        # Reading is I/O-bound (one GET per blob): read the bucket's files concurrently.
+        with ThreadPoolExecutor(max_workers=READ_CONCURRENCY) as pool:
+            contents = list(pool.map(lambda asset: read(files[asset]), bucket))
+        fields: list[tuple[str, tuple[str, bytes, str]]] = [
+            (asset, (asset, base64.b64encode(data), files[asset].content_type))
+            for asset, data in zip(bucket, contents, strict=True)
+        ]
+        body, content_type = urllib3.encode_multipart_formdata(fields)
+        try:
+            status, result = self.api.call(
+                "POST",
+                f"/accounts/{target.account_id}/workers/assets/upload?base64=true",
+                body=body,
+                content_type=content_type,
+                bearer=upload_jwt,
+                what="uploading assets",
+            )
+        except CloudflareError as exc:
+            if exc.status == 401:
+                raise UploadSessionExpired(exc.message, status=401, code=exc.code) from None
+            raise
+        if isinstance(result, dict) and isinstance(result.get("jwt"), str):
+            return str(result["jwt"])
+        if result is None and status not in (201, 202):
+            raise CloudflareError(f"uploading assets answered HTTP {status} without a result")
+        return None
+
+    def upload_script(
+        self, target: CloudflareTarget, completion_jwt: str, options: AssetsOptions, paths: list[str]
+    ) -> Any:
+        config: dict[str, Any] = {
+            "html_handling": options.html_handling or "auto-trailing-slash",
+            "not_found_handling": not_found_handling(paths, options.spa),
+        }
+        if options.headers_text is not None:
+            config["_headers"] = options.headers_text
+        if options.redirects_text is not None:
+            config["_redirects"] = options.redirects_text
+        metadata = {
+            "assets": {"jwt": completion_jwt, "config": config},
+            "compatibility_date": COMPATIBILITY_DATE,
+            "compatibility_flags": [],
+        }
+        body, content_type = urllib3.encode_multipart_formdata({"metadata": json.dumps(metadata)})
+        _, result = self.api.call(
+            "PUT",
+            f"/accounts/{target.account_id}/workers/scripts/{target.script_name}",
+            body=body,
+            content_type=content_type,
+            what="uploading the Worker",
+        )
+        return result
+
+    def account_subdomain(self, account_id: str) -> str:
+        key = (self.api.base_url, account_id)
+        with _subdomains_lock:
+            cached = _subdomains.get(key)
+            if cached and cached[1] > time.monotonic():
+                return cached[0]
+        try:
+            _, result = self.api.call(
+                "GET", f"/accounts/{account_id}/workers/subdomain", what="reading the workers.dev subdomain"
+            )
+        except CloudflareError as exc:
+            if exc.code == 10007:
+                raise CloudflareError(
+                    "the account has no workers.dev subdomain yet: choose one in the Cloudflare dashboard",
+                    status=exc.status,
+                    code=exc.code,
+                ) from None
+            raise
+        subdomain = result.get("subdomain") if isinstance(result, dict) else None
+        if not isinstance(subdomain, str) or not subdomain:
+            raise CloudflareError("the account has no workers.dev subdomain")
+        with _subdomains_lock:
+            _subdomains[key] = (subdomain, time.monotonic() + SUBDOMAIN_CACHE_SECONDS)
+        return subdomain
+
+    def enable_workers_dev(self, target: CloudflareTarget) -> None:
+        self.api.call(
+            "POST",
+            f"/accounts/{target.account_id}/workers/scripts/{target.script_name}/subdomain",
+            json_body={"enabled": True},
+            headers={"Cloudflare-Workers-Script-Api-Date": SUBDOMAIN_API_DATE},
+            what="enabling the workers.dev route",
+        )
+
+    def site_url(self, target: CloudflareTarget) -> str:
+        return f"https://{target.script_name}.{self.account_subdomain(target.account_id)}.workers.dev"
+
+    def delete(self, target: CloudflareTarget) -> bool:
+        """Delete the Worker; False when it was already gone (which is what was wanted)."""
+        try:
+            self.api.call(
+                "DELETE",
+                f"/accounts/{target.account_id}/workers/scripts/{target.script_name}",
+                what="deleting the Worker",
+            )
+        except CloudflareError as exc:
+            if exc.status == 404 or exc.code == 10007:
+                return False
+            raise
+        return True
+
+    # -- the whole job --------------------------------------------------------------------------
+
+    def publish(
+        self,
+        target: CloudflareTarget,
+        files: list[SiteFile],
+        options: AssetsOptions,
+        read: BlobReader,
+        progress: Progress | None = None,
+    ) -> PublishResult:
+        if not is_valid_label(target.script_name):
+            raise CloudflareError(f"{target.script_name!r} is not a valid Worker name")
+        for site_file in files:
+            if site_file.size > MAX_FILE_BYTES:
+                raise CloudflareError(f"{site_file.path} is over Cloudflare's 25 MiB limit per file")
+        manifest: dict[str, dict[str, Any]] = {}
+        by_hash: dict[str, SiteFile] = {}
+        for site_file in files:
+            digest = asset_hash(site_file.sha256, site_file.path)
+            manifest["/" + site_file.path] = {"hash": digest, "size": site_file.size}
+            by_hash.setdefault(digest, site_file)
+
+        uploaded_files = 0
+        uploaded_bytes = 0
+        lock = threading.Lock()
+        completion: str | None = None
+        for _ in range(SESSION_ATTEMPTS):
+            upload_jwt, buckets = self.open_session(target, manifest)
+            if not buckets:
+                completion = upload_jwt
+                break
+            to_send = sum(by_hash[h].size for bucket in buckets for h in bucket if h in by_hash)
+            sent = 0
+
+            def one(bucket: list[str], upload_jwt: str = upload_jwt, to_send: int = to_send) -> str | None:
+                nonlocal sent, uploaded_files, uploaded_bytes
+                token = self.upload_bucket(target, upload_jwt, bucket, by_hash, read)
+                size = sum(by_hash[h].size for h in bucket)
+                with lock:
+                    sent += size
+                    uploaded_files += len(bucket)
+                    uploaded_bytes += size
+                    done = sent
+                if progress:
+                    progress(done, to_send)
+                return token
+
+            expired = False
+            with ThreadPoolExecutor(max_workers=UPLOAD_CONCURRENCY) as pool:
+                futures = [pool.submit(one, bucket) for bucket in buckets]
+                for future in futures:
+                    try:
+                        token = future.result()
+                    except UploadSessionExpired:
+                        expired = True
+                        continue
+                    if token:
+                        completion = token
+            if completion and not expired:
+                break
+            if completion and expired:
+                completion = None  # the set may be incomplete; a new session tells us what is left
+        if not completion:
+            raise CloudflareError("Cloudflare never confirmed the asset upload (no completion token)")
+
+        script = self.upload_script(target, completion, options, [f.path for f in files])
+        self.enable_workers_dev(target)
+        url = self.site_url(target)
+        external = None
+        if isinstance(script, dict):
+            external = script.get("deployment_id") or script.get("etag")
+        return PublishResult(
+            url=url,
+            external_id=str(external) if external else None,
+            uploaded_files=uploaded_files,
+            uploaded_bytes=uploaded_bytes,
+        )

@@ -1,0 +1,173 @@
+"""Staged files in S3, addressed by content: ``blobs/<owner key>/<sha256>``.
+
+Content addressing makes a redeploy free for unchanged files and lets S3 itself verify each
+upload (the SHA-256 checksum travels with the PUT). The namespace is per owner, so one user can
+never learn whether another has staged a file. The manifest of a deployment is an object too
+(``manifests/<deploymentId>.json``): 20,000 paths do not fit in a DynamoDB item."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from sitedeploy.domain.sitefiles import SiteManifest
+from sitedeploy.stores import aws
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+CHUNK = 1024 * 1024
+
+
+class BlobMissing(Exception):
+    def __init__(self, sha256: str) -> None:
+        super().__init__(f"staged file {sha256} is missing")
+        self.sha256 = sha256
+
+
+class BlobCorrupted(Exception):
+    """The bytes read back do not hash to the name they are stored under."""
+
+    def __init__(self, sha256: str, path: str | None = None) -> None:
+        where = f" for {path}" if path else ""
+        super().__init__(f"staged file{where} does not match its sha256 {sha256}")
+        self.sha256 = sha256
+
+
+def owner_key(owner_id: str) -> str:
+    """A path-safe, fixed-length stand-in for the owner id in object keys."""
+    return hashlib.sha256(owner_id.encode()).hexdigest()[:32]
+
+
+def blob_key(owner_id: str, sha256: str) -> str:
+    return f"blobs/{owner_key(owner_id)}/{sha256}"
+
+
+def manifest_key(deployment_id: str) -> str:
+    return f"manifests/{deployment_id}.json"
+
+
+def sha256_b64(hex_digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+
+
+# Presigned URLs carry exactly the checksum we bind: the signer computes checksums only when required.
+_PRESIGN = Config(signature_version="s3v4", request_checksum_calculation="when_required")
+
+
+class Staging:
+    def __init__(self, bucket: str, client: S3Client | None = None, presigner: Any = None) -> None:
+        self.bucket = bucket
+        self._s3: S3Client = client or aws.client("s3")
+        self._presigner = presigner
+
+    def presign_put(self, owner_id: str, sha256: str, size: int, *, expires: int) -> str:
+        """A PUT URL for one blob whose signature binds its length and SHA-256 checksum
+        (``content-length`` and ``x-amz-checksum-sha256`` are signed headers): S3 refuses other bytes."""
+        presigner = self._presigner or aws.client_with_config("s3", _PRESIGN)
+        url = presigner.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": blob_key(owner_id, sha256),
+                "ContentLength": size,
+                "ChecksumSHA256": sha256_b64(sha256),
+            },
+            ExpiresIn=expires,
+        )
+        return str(url)
+
+    # -- blobs ----------------------------------------------------------------------------------
+
+    def exists(self, owner_id: str, sha256: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self.bucket, Key=blob_key(owner_id, sha256))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+        return True
+
+    def size(self, owner_id: str, sha256: str) -> int | None:
+        """The staged blob's size, or None when this owner has not staged it."""
+        try:
+            answer = self._s3.head_object(Bucket=self.bucket, Key=blob_key(owner_id, sha256))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+        return int(answer["ContentLength"])
+
+    def sizes(self, owner_id: str, hashes: Iterable[str], *, workers: int = 16) -> dict[str, int | None]:
+        unique = sorted(set(hashes))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return dict(zip(unique, pool.map(lambda h: self.size(owner_id, h), unique), strict=True))
+
+    def missing(self, owner_id: str, hashes: Iterable[str], *, workers: int = 16) -> set[str]:
+        """Which of ``hashes`` this owner has not staged (HEADs in parallel: one per blob)."""
+        unique = sorted(set(hashes))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            present = list(pool.map(lambda h: self.exists(owner_id, h), unique))
+        return {h for h, here in zip(unique, present, strict=True) if not here}
+
+    def put_blob(self, owner_id: str, data: bytes, sha256: str | None = None) -> str:
+        """Stage bytes under their sha256 (computed if not given); S3 verifies the checksum."""
+        digest = sha256 or hashlib.sha256(data).hexdigest()
+        self._s3.put_object(
+            Bucket=self.bucket,
+            Key=blob_key(owner_id, digest),
+            Body=data,
+            ChecksumSHA256=sha256_b64(digest),
+            ContentType="application/octet-stream",
+        )
+        return digest
+
+    def iter_blob(self, owner_id: str, sha256: str, *, path: str | None = None, chunk: int = CHUNK) -> Iterator[bytes]:
+        """Stream a blob, hashing as it goes; the last chunk is withheld until the hash checks out,
+        so a consumer that writes what it receives never publishes a corrupted file whole."""
+        try:
+            answer = self._s3.get_object(Bucket=self.bucket, Key=blob_key(owner_id, sha256))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                raise BlobMissing(sha256) from None
+            raise
+        body: Any = answer["Body"]
+        hasher = hashlib.sha256()
+        previous: bytes | None = None
+        try:
+            for piece in body.iter_chunks(chunk):
+                hasher.update(piece)
+                if previous is not None:
+                    yield previous
+                previous = piece
+        finally:
+            body.close()
+        if hasher.hexdigest() != sha256:
+            raise BlobCorrupted(sha256, path)
+        if previous is not None:
+            yield previous
+
+    def read_blob(self, owner_id: str, sha256: str, *, path: str | None = None) -> bytes:
+        return b"".join(self.iter_blob(owner_id, sha256, path=path))
+
+    # -- manifests ------------------------------------------------------------------------------
+
+    def put_manifest(self, deployment_id: str, manifest: SiteManifest) -> None:
+        body = manifest.model_dump_json(by_alias=True).encode()
+        self._s3.put_object(
+            Bucket=self.bucket,
+            Key=manifest_key(deployment_id),
+            Body=body,
+            ContentType="application/json",
+            ChecksumSHA256=sha256_b64(hashlib.sha256(body).hexdigest()),
+        )
+
+    def get_manifest(self, deployment_id: str) -> SiteManifest:
+        answer = self._s3.get_object(Bucket=self.bucket, Key=manifest_key(deployment_id))
+        return SiteManifest.model_validate_json(answer["Body"].read())

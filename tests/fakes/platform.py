@@ -1,0 +1,155 @@
+"""A hosting platform that records what the flows ask of it and fails on cue.
+
+``FakePlatform(builds=True)`` behaves like a platform that builds after an upload (Amplify):
+``publish`` answers ``building`` and ``refresh`` walks the build through the states queued in
+``build_states``; otherwise it is served at once (Cloudflare)."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import ConfigDict, Field, SecretStr
+
+from sitedeploy.domain import clock
+from sitedeploy.domain.errors import BadRequest
+from sitedeploy.domain.models import (
+    Connection,
+    DeploymentStatus,
+    Platform,
+    PlatformStats,
+    SiteAddress,
+    SiteRecord,
+)
+from sitedeploy.domain.naming import derived_name
+from sitedeploy.domain.requests import DeployRequest
+from sitedeploy.platforms.base import (
+    BuildState,
+    DeployPlan,
+    PlatformError,
+    PlatformLimits,
+    Published,
+    PublishJob,
+    UserCredentials,
+)
+
+
+class FakeCredentials(UserCredentials):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    token: SecretStr = Field(min_length=1)
+    account_id: str = Field(alias="accountId")
+
+    def payload(self) -> dict[str, Any]:
+        return {"token": self.token.get_secret_value(), "accountId": self.account_id}
+
+
+class FakeDeployRequest(DeployRequest):
+    USER_TOKEN_FIELDS: ClassVar[frozenset[str]] = frozenset({"token", "accountId"})
+
+    token: SecretStr | None = None
+    account_id: str | None = None
+
+    def inline_credentials(self) -> FakeCredentials | None:
+        if self.token is None:
+            return None
+        return FakeCredentials.model_validate({"token": self.token, "accountId": self.account_id or ""})
+
+
+@dataclass
+class Call:
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass
+class FakePlatform:
+    platform: ClassVar[Platform] = Platform.CLOUDFLARE
+    credentials_model: ClassVar[type[UserCredentials]] = FakeCredentials
+
+    builds: bool = False
+    quick_deploy: bool = True
+    service_account: str = "service-account"
+    max_file_bytes: int = 1024 * 1024
+    calls: list[Call] = field(default_factory=list)
+    # name of a method → the exceptions its next calls raise, in order.
+    failures: dict[str, deque[Exception]] = field(default_factory=dict)
+    build_states: deque[BuildState] = field(default_factory=deque)
+    published: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    torn_down: list[SiteAddress] = field(default_factory=list)
+
+    @property
+    def limits(self) -> PlatformLimits:
+        return PlatformLimits(max_files=1000, max_file_bytes=self.max_file_bytes)
+
+    def fail_next(self, method: str, error: Exception, *, times: int = 1) -> None:
+        self.failures.setdefault(method, deque()).extend([error] * times)
+
+    def _record(self, name: str, **args: Any) -> None:
+        self.calls.append(Call(name, args))
+        queued = self.failures.get(name)
+        if queued:
+            raise queued.popleft()
+
+    def called(self, name: str) -> list[Call]:
+        return [c for c in self.calls if c.name == name]
+
+    # -- HostingPlatform ------------------------------------------------------------------------
+
+    def quick_deploy_available(self) -> bool:
+        return self.quick_deploy
+
+    def plan(
+        self, owner_id: str, request: DeployRequest, credentials: UserCredentials | None, existing: SiteRecord | None
+    ) -> DeployPlan:
+        self._record("plan", owner_id=owner_id, credentials=credentials, existing=existing)
+        if credentials is None and not self.quick_deploy:
+            raise BadRequest("Quick Deploy is not available", code="platform_not_configured")
+        account = credentials.account_id if isinstance(credentials, FakeCredentials) else self.service_account
+        name = derived_name("fk", owner_id, request.project())
+        return DeployPlan(address=SiteAddress(account_id=account, name=name), url=f"https://{name}.fake.example")
+
+    def publish(self, job: PublishJob, credentials: UserCredentials | None) -> Published:
+        self._record("publish", job=job, credentials=credentials)
+        files = {f.path: job.read_all(f) for f in job.files}
+        job.progress(sum(map(len, files.values())), sum(map(len, files.values())))
+        self.published[job.deployment_id] = files
+        return Published(
+            status=DeploymentStatus.BUILDING if self.builds else DeploymentStatus.READY,
+            progress=55 if self.builds else 100,
+            url=f"https://{job.address.name}.fake.example",
+            external_id=f"job-{len(self.published)}",
+            uploaded_files=len(files),
+            uploaded_bytes=sum(map(len, files.values())),
+        )
+
+    def refresh(self, address: SiteAddress, external_id: str, credentials: UserCredentials | None) -> BuildState:
+        self._record("refresh", address=address, external_id=external_id, credentials=credentials)
+        if not self.build_states:
+            raise PlatformError("no build state queued")
+        return self.build_states.popleft()
+
+    def tear_down(self, address: SiteAddress, credentials: UserCredentials | None) -> bool:
+        self._record("tear_down", address=address, credentials=credentials)
+        existed = address not in self.torn_down
+        self.torn_down.append(address)
+        return existed
+
+    def verify(self, credentials: UserCredentials) -> Connection:
+        self._record("verify", credentials=credentials)
+        assert isinstance(credentials, FakeCredentials)
+        if credentials.token.get_secret_value() != "good-token":
+            raise PlatformError("the token is not active")
+        now = clock.now_iso()
+        return Connection(
+            platform=self.platform,
+            account_id=credentials.account_id,
+            account_name="Fake Co",
+            created_at=now,
+            updated_at=now,
+        )
+
+    def stats(self, credentials: UserCredentials) -> PlatformStats:
+        self._record("stats", credentials=credentials)
+        return PlatformStats(platform=self.platform, workers=[])

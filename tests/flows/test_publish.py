@@ -1,0 +1,107 @@
+"""Publishing: claim once, hand the platform verified bytes, record every outcome."""
+
+from __future__ import annotations
+
+import pytest
+
+from sitedeploy.domain.models import DeploymentStatus
+from sitedeploy.flows import accept, publish
+from sitedeploy.platforms.base import PlatformError
+from sitedeploy.services import Services
+from tests.fakes.platform import FakeCredentials, FakePlatform
+from tests.fakes.stores import InMemoryStaging
+from tests.flows.conftest import OWNER, PLATFORM, request
+
+
+def test_a_pending_deployment_is_published_and_ready(services: Services, platform: FakePlatform) -> None:
+    answer = accept.accept(services, PLATFORM, OWNER, request())
+    done = publish.publish(services, answer.deployment_id)
+    assert done is not None
+    assert done.status is DeploymentStatus.READY
+    assert done.progress == 100
+    assert done.url == answer.url
+    assert done.local_url == f"http://local.invalid/cloudflare/{done.external_name}"
+    assert done.started_at is not None
+    assert platform.published[answer.deployment_id] == {"index.html": b"<h1>hi</h1>", "logo.png": b"\x89PNG\r\n\x1a\n"}
+    assert platform.called("publish")[0].args["credentials"] is None  # the service's own account
+    site = services.stores.sites.get(answer.site_id)
+    assert site is not None
+    assert site.url == done.url
+
+
+def test_a_redelivered_stream_record_publishes_nothing_twice(services: Services, platform: FakePlatform) -> None:
+    answer = accept.accept(services, PLATFORM, OWNER, request())
+    assert publish.publish(services, answer.deployment_id) is not None
+    assert publish.publish(services, answer.deployment_id) is None
+    assert len(platform.called("publish")) == 1
+
+
+def test_the_platforms_refusal_ends_the_deployment_with_its_words(services: Services, platform: FakePlatform) -> None:
+    answer = accept.accept(services, PLATFORM, OWNER, request(authMode="user-token", token="t", accountId="a"))
+    platform.fail_next("publish", PlatformError("uploading assets failed: quota exceeded (code 10037)"))
+    done = publish.publish(services, answer.deployment_id)
+    assert done is not None
+    assert done.status is DeploymentStatus.ERROR
+    assert done.error == "uploading assets failed: quota exceeded (code 10037)"
+    assert done.sealed_credentials is None  # a finished deployment keeps no credentials
+
+
+def test_an_unexpected_failure_is_an_internal_error_not_a_leak(services: Services, platform: FakePlatform) -> None:
+    answer = accept.accept(services, PLATFORM, OWNER, request())
+    platform.fail_next("publish", RuntimeError("secret-ish internals"))
+    done = publish.publish(services, answer.deployment_id)
+    assert done is not None
+    assert done.error == "internal error while publishing (RuntimeError)"
+
+
+def test_a_corrupted_staged_blob_is_never_published(services: Services, platform: FakePlatform) -> None:
+    answer = accept.accept(services, PLATFORM, OWNER, request())
+    staging = services.stores.staging
+    assert isinstance(staging, InMemoryStaging)
+    entry = staging.get_manifest(answer.deployment_id).files[0]
+    staging.blobs[(OWNER, entry.sha256)] = b"tampered"
+    done = publish.publish(services, answer.deployment_id)
+    assert done is not None
+    assert done.status is DeploymentStatus.ERROR
+    assert "does not match its sha256" in (done.error or "")
+    assert answer.deployment_id not in platform.published
+
+
+def test_the_user_credentials_reach_the_platform_typed(services: Services, platform: FakePlatform) -> None:
+    answer = accept.accept(services, PLATFORM, OWNER, request(authMode="user-token", token="tok-1", accountId="a1"))
+    publish.publish(services, answer.deployment_id)
+    sent = platform.called("publish")[0].args["credentials"]
+    assert isinstance(sent, FakeCredentials)
+    assert sent.token.get_secret_value() == "tok-1"
+    assert sent.account_id == "a1"
+
+
+def test_a_deployment_ended_elsewhere_mid_publish_stays_ended(services: Services, platform: FakePlatform) -> None:
+    answer = accept.accept(services, PLATFORM, OWNER, request())
+    original = platform.publish
+
+    def publish_while_swept(job: object, credentials: object) -> object:
+        services.stores.deployments.fail(answer.deployment_id, "timed out")
+        return original(job, credentials)  # type: ignore[arg-type]
+
+    platform.publish = publish_while_swept  # type: ignore[method-assign,assignment]
+    assert publish.publish(services, answer.deployment_id) is None
+    record = services.stores.deployments.get(answer.deployment_id)
+    assert record is not None
+    assert record.status is DeploymentStatus.ERROR
+    assert record.error == "timed out"
+
+
+@pytest.mark.parametrize("builds", [True])
+def test_a_platform_that_builds_leaves_it_building(builds: bool) -> None:
+    from tests.fakes import fake_services
+
+    platform = FakePlatform(builds=builds)
+    services = fake_services(platform)
+    answer = accept.accept(services, PLATFORM, OWNER, request())
+    done = publish.publish(services, answer.deployment_id)
+    assert done is not None
+    assert done.status is DeploymentStatus.BUILDING
+    assert done.progress == 55
+    assert done.external_id == "job-1"
+    assert done.local_url is None  # not served until the build succeeds
