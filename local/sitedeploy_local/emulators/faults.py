@@ -4,8 +4,9 @@ Retries, backoff, ``retry-after`` handling and resumable uploads are the parts o
 that a happy-path emulator never exercises, and the parts that fail in production. A test (or a chaos
 benchmark) tells an emulator *which* route misbehaves and *how*: an error status, an abrupt TCP
 reset, slowness, or a lost completion token. The injector only decides; the emulator that consults
-it renders the platform's own error shape, so the same injector serves the Cloudflare emulator today
-and an Amplify emulator later.
+it renders the platform's own error shape, so the same injector serves both emulators: Cloudflare's
+(routes named as in its route table, checked when a rule is added) and Amplify's (operation names
+and ``zip-upload``; its ``job_faults`` take the job steps ``DEPLOY`` and ``VERIFY``).
 
 Two kinds of rule:
 
@@ -13,7 +14,8 @@ Two kinds of rule:
   emulator acts on it, unless ``after=True``: then the request takes effect and only its answer is
   replaced (the "lost response" case that makes a client retry something that already happened);
 - *completion* faults (``lose_completion``) are decided only at the point where the emulator is about
-  to hand out a completion token, so that they hit the request that completes a set and no other.
+  to hand out a completion token (Cloudflare's assets upload), so that they hit the request that
+  completes a set and no other.
 """
 
 from __future__ import annotations

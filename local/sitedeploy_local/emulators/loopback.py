@@ -1,15 +1,30 @@
-"""The servers every emulator runs on loopback: a ThreadingHTTPServer with a real backlog that
-forgets its open connections on stop, in a daemon thread of its own."""
+"""The HTTP plumbing every emulator runs on loopback, shared so that a fix to body reading or to
+connection handling reaches the API servers and the site servers of both platforms at once:
+
+- ``LoopbackServer`` / ``BackgroundServer``: a ThreadingHTTPServer with a real backlog that forgets
+  its open connections on stop, in a daemon thread of its own;
+- ``QuietHandler``: an HTTP/1.1 keep-alive request handler that never logs to stderr, reads bodies
+  safely (Content-Length or chunked, with a limit) and can reset a connection on purpose (a fault);
+- ``SiteServer``: one deployed site's own port, answering from whatever its emulator says is
+  deployed at the moment of each request.
+"""
 
 from __future__ import annotations
 
+import shutil
 import socket
+import struct
 import sys
 import threading
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, BinaryIO
 
 from sitedeploy_local.ports import HOST
+
+CHUNK = 256 * 1024
+SITE_BODY_LIMIT = 16 * 1024 * 1024  # a visitor's request body is read and dropped up to this size
 
 
 class LoopbackServer(ThreadingHTTPServer):
@@ -86,3 +101,162 @@ class BackgroundServer:
             self._thread.join(timeout=5)
         self.server.server_close()
         self.server.close_connections()
+
+
+# -- the request handler ----------------------------------------------------------------------------
+
+
+class BodyTooLarge(Exception):
+    """A request body past the caller's limit; the connection is closed after the answer."""
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive handler that never logs to stderr and reads bodies safely."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms stalls
+    timeout = 60  # an idle keep-alive connection is dropped after this many seconds
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def iter_body(self, limit: int, *, truncated_ok: bool = False) -> Iterator[bytes]:
+        """The request body in chunks (Content-Length or chunked); BodyTooLarge past ``limit``. A
+        body the client cuts short raises ConnectionError, or with ``truncated_ok`` ends where the
+        client stopped (the Cloudflare emulator acts on what arrived, as it always has)."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            total = 0
+            while True:
+                size_line = self.rfile.readline(65537)
+                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return
+                total += size
+                if total > limit:
+                    self.close_connection = True
+                    raise BodyTooLarge(str(total))
+                if not (yield from self._read_exactly(size, truncated_ok=truncated_ok)):
+                    return
+                self.rfile.readline(65537)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > limit:
+            self.close_connection = True
+            raise BodyTooLarge(str(length))
+        yield from self._read_exactly(length, truncated_ok=truncated_ok)
+
+    def _read_exactly(self, size: int, *, truncated_ok: bool) -> Generator[bytes, None, bool]:
+        """Yields ``size`` bytes in chunks; its result is False when the client stopped short."""
+        remaining = size
+        while remaining:
+            data = self.rfile.read(min(CHUNK, remaining))
+            if not data:
+                if truncated_ok:
+                    return False
+                self.close_connection = True
+                raise ConnectionError("the client closed the connection mid-body")
+            remaining -= len(data)
+            yield data
+        return True
+
+    def read_body(self, limit: int, *, truncated_ok: bool = False) -> bytes:
+        """The whole request body (see ``iter_body``)."""
+        return b"".join(self.iter_body(limit, truncated_ok=truncated_ok))
+
+    def send_all(
+        self, status: int, headers: Iterable[tuple[str, str]], body: bytes = b"", *, close: bool = False
+    ) -> None:
+        """One answer with its Content-Length (none for 204 and 304, no body for HEAD)."""
+        self._send_head(status, headers, len(body), close=close)
+        if self.command != "HEAD" and status not in (204, 304) and body:
+            self.wfile.write(body)
+
+    def send_stream(self, status: int, headers: Iterable[tuple[str, str]], stream: BinaryIO) -> None:
+        """An answer whose body is copied from ``stream`` (then closed); ``headers`` carry its
+        Content-Length."""
+        with stream:
+            self._send_head(status, headers, None, close=False)
+            if self.command == "HEAD":
+                return
+            shutil.copyfileobj(stream, self.wfile, CHUNK)
+
+    def send_answer(self, answer: SiteAnswer) -> None:
+        if answer.stream is not None:
+            self.send_stream(answer.status, answer.headers, answer.stream)
+        else:
+            self.send_all(answer.status, answer.headers, answer.body, close=answer.close)
+
+    def _send_head(self, status: int, headers: Iterable[tuple[str, str]], length: int | None, *, close: bool) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        if length is not None and status not in (204, 304):
+            self.send_header("Content-Length", str(length))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+
+    def reset_connection(self) -> None:
+        """Drop the connection without an answer: SO_LINGER 0 makes the close send a TCP RST."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+
+
+def handler_class(server_version: str, dispatch: Callable[[QuietHandler], None]) -> type[QuietHandler]:
+    """A QuietHandler that hands every request, whatever its method, to ``dispatch``."""
+
+    class Handler(QuietHandler):
+        def _dispatch(self) -> None:
+            dispatch(self)
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch
+
+    Handler.server_version = server_version
+    return Handler
+
+
+# -- one deployed site --------------------------------------------------------------------------------
+
+
+@dataclass
+class SiteAnswer:
+    """What a site server sends a visitor: ``body``, or the bytes of ``stream`` (an open file whose
+    size the headers give); ``close`` ends the connection after the answer."""
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    stream: BinaryIO | None = None
+    close: bool = False
+
+
+# What a site server asks its emulator on every request: method, target and the request's headers
+# (names lowercased) in, the answer out, so that a redeploy or a deletion shows at once.
+SiteResponder = Callable[[str, str, Mapping[str, str]], SiteAnswer]
+
+
+class SiteServer(BackgroundServer):
+    """One deployed site's own loopback port. A visitor's request body is read and dropped (413
+    past 16 MiB); ``respond`` answers from what is deployed at that moment."""
+
+    def __init__(self, respond: SiteResponder, *, name: str, server_version: str, truncated_ok: bool = False) -> None:
+        def dispatch(handler: QuietHandler) -> None:
+            try:
+                for _ in handler.iter_body(SITE_BODY_LIMIT, truncated_ok=truncated_ok):
+                    pass
+            except (BodyTooLarge, ValueError, ConnectionError):
+                handler.send_all(413, [], b"", close=True)
+                return
+            headers = {k.lower(): v for k, v in handler.headers.items()}
+            handler.send_answer(respond(handler.command.upper(), handler.path, headers))
+
+        super().__init__(handler_class(server_version, dispatch), name=name)

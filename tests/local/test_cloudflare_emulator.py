@@ -23,8 +23,7 @@ import pytest
 import urllib3
 
 from sitedeploy_local.emulators import CloudflareEmulator, FaultInjector
-from sitedeploy_local.emulators import cloudflare as cloudflare_module
-from sitedeploy_local.emulators.cloudflare import MAX_ASSET_SIZE
+from sitedeploy_local.emulators.cloudflare import MAX_ASSET_SIZE, NO_ROUTE, ROUTE_NAMES, ROUTES
 
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNT = "5d41402abc4b2a76b9719d911017c592"
@@ -677,8 +676,9 @@ def test_fault_rules_are_validated() -> None:
 
 
 def test_fault_routes_are_the_emulators_route_names(emulator: CloudflareEmulator) -> None:
-    registered = {route.name for route in cloudflare_module._ROUTES} | {cloudflare_module.NO_ROUTE}
-    assert registered == set(cloudflare_module.ROUTE_NAMES)
+    registered = frozenset(route.name for route in ROUTES) | {NO_ROUTE}
+    assert registered == frozenset(ROUTE_NAMES)
+    assert emulator.faults.routes == registered
     with pytest.raises(ValueError, match="unknown route 'upload'"):
         emulator.faults.add("upload", status=500)
     assert emulator.faults.add("any", status=500).route == "any"

@@ -17,9 +17,9 @@ Amplify Hosting's, as far as its documentation and observed behaviour go:
 - rules whose source is a domain (``https://example.com``) and rewrites to another host (reverse
   proxy) have no meaning on loopback: the former never match, the latter answer 502.
 
-Bytes are served exactly as they were in the zip, streamed from disk. This module also carries the
-small HTTP plumbing (quiet keep-alive handler, abrupt resets, background servers) that the API
-server in ``amplify.py`` shares.
+Bytes are served exactly as they were in the zip, streamed from disk. Each branch's server
+(``branch_site_server``) asks its emulator for the branch's current version and the app's rules on
+every request, so a redeploy or a rules change shows at once.
 """
 
 from __future__ import annotations
@@ -28,22 +28,18 @@ import mimetypes
 import os
 import re
 import shutil
-import socket
-import struct
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from sitedeploy_local.emulators.loopback import BackgroundServer
+from sitedeploy_local.emulators.loopback import SiteAnswer, SiteServer
 
 REWRITE_STATUSES = ("200", "301", "302", "404", "404-200")
 DEFAULT_RULE_STATUS = "301"
-CHUNK = 256 * 1024
-_Headers = list[tuple[str, str]]
+
 
 # Fixed table first (the host's mime.types varies between machines), then the stdlib's guess.
 _CONTENT_TYPES = {
@@ -187,14 +183,6 @@ class SiteVersion:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-@dataclass
-class SiteAnswer:
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-    file: Path | None = None
-
-
 NOT_FOUND_PAGE = b"".join(
     (
         b"<!DOCTYPE html><html><head><title>404 Not Found</title></head>",
@@ -221,18 +209,18 @@ def _locate(version: SiteVersion, path: str) -> tuple[str, str] | None:
 
 
 def _serve_file(version: SiteVersion, relative: str, status: int = 200) -> SiteAnswer:
-    path = version.root / relative
     try:
-        size = path.stat().st_size
+        stream = (version.root / relative).open("rb")
     except OSError:  # the version was retired while this request ran
         return _not_found()
+    size = os.fstat(stream.fileno()).st_size
     headers = [
         ("Content-Type", content_type(relative)),
         ("Content-Length", str(size)),
         ("ETag", f'"{version.job_id}-{size}-{zlib.crc32(relative.encode()):08x}"'),
         ("Cache-Control", "public, max-age=0, must-revalidate"),
     ]
-    return SiteAnswer(status, headers, file=path)
+    return SiteAnswer(status, headers, stream=stream)
 
 
 def _redirect(status: int, location: str) -> SiteAnswer:
@@ -277,140 +265,21 @@ def resolve(version: SiteVersion, rules: tuple[CompiledRule, ...], method: str, 
     return _serve_file(version, value)
 
 
-# -- HTTP plumbing ----------------------------------------------------------------------------------
+# -- one loopback port per branch ---------------------------------------------------------------------
 
-
-class BodyTooLarge(Exception):
-    pass
-
-
-class QuietHandler(BaseHTTPRequestHandler):
-    """HTTP/1.1 keep-alive handler that never logs to stderr and streams bodies."""
-
-    protocol_version = "HTTP/1.1"
-    timeout = 60  # an idle keep-alive connection is dropped after this many seconds
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body leave in separate writes: without this, Nagle and delayed ACKs add
-        # ~40 ms to every keep-alive request.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def iter_body(self, limit: int) -> Iterator[bytes]:
-        """The request body in chunks (Content-Length or chunked); BodyTooLarge past ``limit``."""
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            total = 0
-            while True:
-                size_line = self.rfile.readline(65537)
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return
-                total += size
-                if total > limit:
-                    self.close_connection = True
-                    raise BodyTooLarge(str(total))
-                remaining = size
-                while remaining:
-                    data = self.rfile.read(min(CHUNK, remaining))
-                    if not data:
-                        self.close_connection = True
-                        raise ConnectionError("the client closed the connection mid-body")
-                    remaining -= len(data)
-                    yield data
-                self.rfile.readline(65537)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > limit:
-            self.close_connection = True
-            raise BodyTooLarge(str(length))
-        remaining = length
-        while remaining:
-            data = self.rfile.read(min(CHUNK, remaining))
-            if not data:
-                self.close_connection = True
-                raise ConnectionError("the client closed the connection mid-body")
-            remaining -= len(data)
-            yield data
-
-    def read_body(self, limit: int) -> bytes:
-        return b"".join(self.iter_body(limit))
-
-    def send_all(self, status: int, headers: _Headers, body: bytes = b"", *, close: bool = False) -> None:
-        self.send_response(status)
-        names = {name.lower() for name, _ in headers}
-        for name, value in headers:
-            self.send_header(name, value)
-        if status not in (204, 304) and "content-length" not in names:
-            self.send_header("Content-Length", str(len(body)))
-        if close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        if self.command != "HEAD" and status not in (204, 304) and body:
-            self.wfile.write(body)
-
-    def send_file(self, status: int, headers: _Headers, path: Path) -> None:
-        try:
-            handle = path.open("rb")
-        except OSError:
-            page = _not_found()
-            self.send_all(page.status, page.headers, page.body)
-            return
-        with handle:
-            self.send_all(status, headers)
-            if self.command == "HEAD":
-                return
-            shutil.copyfileobj(handle, self.wfile, CHUNK)
-
-    def reset_connection(self) -> None:
-        """Drop the connection without an answer: SO_LINGER 0 makes the close send a TCP RST."""
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-        except OSError:
-            pass
-
-
-# What the site server asks the emulator on every request: the branch's current version and the
-# app's rules (None: the branch is gone), so a redeploy or a rules change shows at once.
+# What a branch's site server asks the emulator on every request: the branch's current version and
+# the app's rules (None: the branch is gone), so a redeploy or a rules change shows at once.
 SiteLookup = Callable[[], tuple[SiteVersion, tuple[CompiledRule, ...]] | None]
 
 
-class SiteServer(BackgroundServer):
-    """One branch's own loopback port."""
+def branch_site_server(name: str, lookup: SiteLookup) -> SiteServer:
+    """One branch's own loopback port (not started)."""
 
-    def __init__(self, name: str, lookup: SiteLookup) -> None:
-        class Handler(QuietHandler):
-            server_version = "AmazonS3"  # what CloudFront's origin says; harmless
-            sys_version = ""
+    def respond(method: str, target: str, headers: Mapping[str, str]) -> SiteAnswer:
+        current = lookup()
+        if current is None:
+            return _not_found()
+        version, rules = current
+        return resolve(version, rules, method, target)
 
-            def _dispatch(self) -> None:
-                try:
-                    for _ in self.iter_body(16 * 1024 * 1024):
-                        pass
-                except (BodyTooLarge, ValueError, ConnectionError):
-                    self.send_all(413, [], b"", close=True)
-                    return
-                current = lookup()
-                if current is None:
-                    page = _not_found()
-                    self.send_all(page.status, page.headers, page.body)
-                    return
-                version, rules = current
-                answer = resolve(version, rules, self.command.upper(), self.path)
-                if answer.file is not None:
-                    self.send_file(answer.status, answer.headers, answer.file)
-                else:
-                    self.send_all(answer.status, answer.headers, answer.body)
-
-            do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch
-
-        super().__init__(Handler, name=f"amplify-site-{name}")
+    return SiteServer(respond, name=f"amplify-site-{name}", server_version="AmazonS3")

@@ -1,0 +1,112 @@
+"""The Amplify emulator as tests and the local stack use it: the Amplify Hosting API on a loopback
+port (``endpoint_url``, or ``environment`` for a boto3 process), each branch's deployed site on a
+loopback port of its own (``site_url``), and the handles to seed it (``create_app_directly``),
+inspect it (``app``, ``branch``, ``job``, ``requests``) and make it misbehave (``faults``,
+``job_faults``, ``fail_next_job``, ``require_access_keys``).
+
+The layers, each in its own module, build on one another: ``AmplifyState`` (the data and its
+rules) ← ``AmplifyApi`` (HTTP: dispatch, errors, access keys, faults, the zip and log doors) ←
+``AmplifyEmulator`` (the server's lifecycle and its working directory), with the operations' route
+table in ``routes``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from sitedeploy_local.emulators.amplify.api import AmplifyApi
+from sitedeploy_local.emulators.amplify.jobs import discard
+from sitedeploy_local.emulators.amplify.routes import ROUTES
+from sitedeploy_local.emulators.loopback import BackgroundServer, handler_class
+from sitedeploy_local.ports import HOST
+
+
+class AmplifyEmulator(AmplifyApi):
+    """The Amplify Hosting API on loopback, and every branch's deployed site on a port of its own."""
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        job_step_seconds: float = 0.4,
+        branch_delete_seconds: float = 2.0,
+        max_branches_per_app: int = 50,
+        max_apps: int = 25,
+        region: str = "us-east-1",
+        require_access_keys: set[str] | None = None,
+        job_cancel_seconds: float | None = None,
+    ) -> None:
+        super().__init__(
+            ROUTES,
+            job_step_seconds=job_step_seconds,
+            branch_delete_seconds=branch_delete_seconds,
+            max_branches_per_app=max_branches_per_app,
+            max_apps=max_apps,
+            region=region,
+            require_access_keys=require_access_keys,
+            job_cancel_seconds=job_cancel_seconds,
+        )
+        self._port = port
+        self._server: BackgroundServer | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._server is not None:
+            return
+        self._workdir = Path(tempfile.mkdtemp(prefix="amplify-emulator-"))
+        (self._workdir / "zips").mkdir()
+        (self._workdir / "sites").mkdir()
+        self._server = BackgroundServer(handler_class("Server", self._handle), port=self._port, name="amplify-api")
+        self._server.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            servers = [b.server for a in self._apps.values() for b in a.branches.values() if b.server]
+            for app in self._apps.values():
+                for branch in app.branches.values():
+                    branch.server = None
+                    for job in branch.jobs.values():
+                        job.orphaned = True
+        for server in servers:
+            server.stop()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        for thread in list(self._threads):
+            thread.join(timeout=5)
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def __enter__(self) -> AmplifyEmulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the Amplify emulator is not started")
+        return self._server.port
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """What a boto3 process needs to reach this emulator."""
+        return {"AWS_ENDPOINT_URL_AMPLIFY": self.endpoint_url}
+
+    def reset(self) -> None:
+        """Forget branches, jobs, faults, the request log and served sites; apps stay."""
+        servers, versions = self._forget()
+        for server in servers:
+            server.stop()
+        for version in versions:
+            discard(version)

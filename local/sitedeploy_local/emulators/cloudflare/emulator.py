@@ -1,0 +1,76 @@
+"""The Cloudflare emulator as tests and the local stack use it: the v4 API on a loopback port
+(``api_base``), one loopback site server per deployed Worker (``site_url``), and the handles to
+seed it (``add_account``, ``add_token``), inspect it (``script``, ``asset``, ``requests``,
+``requests_for``) and make it misbehave (``faults``).
+
+The layers, each in its own module, build on one another: ``CloudflareState`` (the data and its
+rules) ← ``CloudflareApi`` (HTTP: dispatch, envelopes, auth, rate limits, faults) ←
+``CloudflareEmulator`` (the server's lifecycle), with the route table in ``routes``.
+"""
+
+from __future__ import annotations
+
+from sitedeploy_local.emulators.cloudflare.api import API_PREFIX, CloudflareApi
+from sitedeploy_local.emulators.cloudflare.routes import ROUTES
+from sitedeploy_local.emulators.cloudflare.state import BUCKET_MAX_BYTES, BUCKET_MAX_FILES, MAX_FILES
+from sitedeploy_local.emulators.loopback import BackgroundServer, handler_class
+from sitedeploy_local.ports import HOST
+
+
+class CloudflareEmulator(CloudflareApi):
+    """A loopback Cloudflare API (``api_base``) plus one loopback site server per deployed Worker."""
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        upload_jwt_ttl: float = 3600.0,
+        completion_jwt_ttl: float = 3600.0,
+        max_files: int = MAX_FILES,
+        bucket_max_files: int = BUCKET_MAX_FILES,
+        bucket_max_bytes: int = BUCKET_MAX_BYTES,
+        rate_limit: int | None = None,
+        rate_window: float = 300.0,
+    ) -> None:
+        super().__init__(
+            ROUTES,
+            upload_jwt_ttl=upload_jwt_ttl,
+            completion_jwt_ttl=completion_jwt_ttl,
+            max_files=max_files,
+            bucket_max_files=bucket_max_files,
+            bucket_max_bytes=bucket_max_bytes,
+            rate_limit=rate_limit,
+            rate_window=rate_window,
+        )
+        self._server = BackgroundServer(handler_class("cloudflare", self._handle), port=port, name="cloudflare-api")
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def api_base(self) -> str:
+        return f"http://{HOST}:{self.port}{API_PREFIX}"
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._server.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for site in self._sites.withdraw_all():
+            site.stop()
+        self._server.stop()
+
+    def __enter__(self) -> CloudflareEmulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """Forget every Worker, asset, upload session, request and fault rule; accounts and tokens
+        stay."""
+        for site in self._forget():
+            site.stop()

@@ -1,0 +1,424 @@
+"""The routes of the Cloudflare v4 API that the emulator answers, and their handlers.
+
+These are the calls ``wrangler deploy --assets`` and ``wrangler delete`` make for an assets-only
+Worker (token and account checks, the assets upload session and its buckets, the script PUT, the
+workers.dev subdomain, versions and deployments, settings, and the few reads wrangler makes around
+them), plus the Workers listing. ``ROUTES`` at the bottom is the table: method, path template under
+``/client/v4``, route name (what fault rules and the request log use), handler. Each handler checks
+the caller, calls the state and returns (HTTP status, the envelope's ``result``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sitedeploy_local.emulators.cloudflare.api import (
+    API_PREFIX,
+    NO_ROUTE,
+    Call,
+    CloudflareApi,
+    Handler,
+    json_body,
+    parse_multipart,
+)
+from sitedeploy_local.emulators.cloudflare.state import (
+    AUTHOR_EMAIL,
+    CODE_AUTH,
+    CODE_INVALID_MANIFEST,
+    CODE_INVALID_TOKEN,
+    Account,
+    ApiError,
+    ScriptState,
+    ScriptVersion,
+    bad_request,
+    iso,
+)
+from sitedeploy_local.emulators.routes import Route, RouteTable
+
+# -- tokens and accounts ----------------------------------------------------------------------------
+
+
+def tokens_verify(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    value = api._bearer(call)
+    with api._lock:
+        token = api._tokens.get(value)
+    if token is None:
+        raise ApiError(401, CODE_INVALID_TOKEN, "Invalid API Token")
+    return 200, {"id": token.id, "status": token.status}
+
+
+def accounts_list(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    token = api._authorize(call, None)
+    with api._lock:
+        accounts = [api._accounts[a] for a in sorted(token.account_ids) if a in api._accounts]
+    return 200, [account_view(account) for account in accounts]
+
+
+def account_get(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account = api._account_call(call)
+    return 200, account_view(account)
+
+
+def account_subdomain(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account = api._account_call(call)
+    return 200, {"subdomain": account.subdomain}
+
+
+def kv_namespaces(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    api._account_call(call)
+    return 200, []
+
+
+# -- scripts and their assets -------------------------------------------------------------------------
+
+
+def scripts_list(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account = api._account_call(call)
+    with api._lock:
+        scripts = sorted(account.scripts.values(), key=lambda s: s.created_on)
+        return 200, [script_view(script) for script in scripts]
+
+
+def upload_session(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    token, account, name = api._script_call(call)
+    body = json_body(call)
+    if not isinstance(body, dict) or not isinstance(body.get("manifest"), dict):
+        raise bad_request('expected {"manifest": {"/path": {"hash": ..., "size": ...}}}', CODE_INVALID_MANIFEST)
+    manifest, sizes = api._manifest_from(body["manifest"])
+    session, missing = api._open_session(token, account, name, manifest, sizes)
+    if not missing:
+        if api.faults.on_completion(call.route) is not None:
+            call.fault = f"lose-completion on {call.route}"
+            return 200, {"jwt": None, "buckets": []}
+        return 200, {"jwt": api._sign(session, "completion", api.completion_jwt_ttl), "buckets": []}
+    buckets = api._buckets(missing, sizes)
+    return 200, {"jwt": api._sign(session, "upload", api.upload_jwt_ttl), "buckets": buckets}
+
+
+def assets_upload(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    session = api._session_from(api._bearer(call), "upload")
+    if session.account_id != call.params["account_id"]:
+        raise ApiError(403, CODE_AUTH, "Authentication error: the upload JWT belongs to another account")
+    with api._lock:
+        account = api._accounts.get(session.account_id)
+        api._count_rate(session.token)
+    if account is None:
+        raise ApiError(403, CODE_AUTH, "Authentication error")
+    if call.query.get("base64") != ["true"]:
+        raise bad_request("send the files base64-encoded with ?base64=true")
+    parts = parse_multipart(call.body, call.headers.get("content-type", ""))
+    call.hashes = tuple(part.name or "" for part in parts)
+    if not parts:
+        raise bad_request("the upload carries no files")
+    remaining = api._receive(session, account, ((part.name or "", part.content_type, part.data) for part in parts))
+    if remaining:
+        return 202, {}
+    if api.faults.on_completion(call.route) is not None:
+        call.fault = f"lose-completion on {call.route}"
+        return 202, {}
+    return 201, {"jwt": api._sign(session, "completion", api.completion_jwt_ttl)}
+
+
+def script_put(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account, name = api._script_call(call)
+    metadata = api._metadata(call)
+    version = api._version_from(account, name, metadata, "upload")
+    with api._lock:
+        script = api._activate(account, name, version, "upload")
+        script.put_count += 1
+        view = script_view(script)
+        view["deployment_id"] = script.deployment_id
+        view["startup_time_ms"] = 0
+    return 200, view
+
+
+def script_delete(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account, name = api._script_call(call)
+    with api._lock:
+        api._existing(account, name)
+    api._delete(account, name)
+    return 200, None
+
+
+# -- the workers.dev subdomain and the service ----------------------------------------------------------
+
+
+def subdomain_get(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account, name = api._script_call(call)
+    with api._lock:
+        script = api._existing(account, name)
+        return 200, {"enabled": script.subdomain_enabled, "previews_enabled": script.previews_enabled}
+
+
+def subdomain_post(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account, name = api._script_call(call)
+    body = json_body(call)
+    if not isinstance(body, dict) or not isinstance(body.get("enabled"), bool):
+        raise bad_request('expected {"enabled": true|false}')
+    previews = body.get("previews_enabled", body["enabled"])
+    if not isinstance(previews, bool):
+        raise bad_request("previews_enabled must be a boolean")
+    with api._lock:
+        script = api._existing(account, name)
+        script.subdomain_enabled = body["enabled"]
+        script.previews_enabled = previews
+        return 200, {"enabled": script.subdomain_enabled, "previews_enabled": script.previews_enabled}
+
+
+def service_get(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account, name = api._script_call(call)
+    with api._lock:
+        script = api._existing(account, name, service=True)
+        return 200, {
+            "id": name,
+            "created_on": iso(script.created_on),
+            "modified_on": iso(script.modified_on),
+            "default_environment": {
+                "environment": "production",
+                "created_on": iso(script.created_on),
+                "modified_on": iso(script.modified_on),
+                "script": script_view(script),
+            },
+            "environments": [{"environment": "production"}],
+        }
+
+
+def service_delete(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account, name = api._script_call(call)
+    with api._lock:
+        api._existing(account, name, service=True)
+    api._delete(account, name)
+    return 200, None
+
+
+# -- versions and deployments -------------------------------------------------------------------------
+
+
+def deployments_list(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account, name = api._script_call(call)
+    with api._lock:
+        script = api._existing(account, name)
+        return 200, {"deployments": [dict(d) for d in script.deployments]}
+
+
+def deployments_create(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account, name = api._script_call(call)
+    body = json_body(call)
+    if not isinstance(body, dict) or not isinstance(body.get("versions"), list) or not body["versions"]:
+        raise bad_request('expected {"strategy": "percentage", "versions": [{"version_id", "percentage"}]}')
+    if body.get("strategy", "percentage") != "percentage":
+        raise bad_request("strategy must be 'percentage'")
+    split: list[tuple[str, float]] = []
+    for item in body["versions"]:
+        if not isinstance(item, dict) or not isinstance(item.get("version_id"), str):
+            raise bad_request("each version needs a version_id")
+        percentage = item.get("percentage")
+        if not isinstance(percentage, int | float) or isinstance(percentage, bool) or not 0 <= percentage <= 100:
+            raise bad_request("each version needs a percentage between 0 and 100")
+        split.append((item["version_id"], float(percentage)))
+    if abs(sum(p for _, p in split) - 100.0) > 1e-6:
+        raise bad_request("the percentages of a deployment must add up to 100")
+    with api._lock:
+        script = api._existing(account, name)
+        versions = {version.id: version for version in script.versions}
+        unknown = [vid for vid, _ in split if vid not in versions]
+        if unknown:
+            raise bad_request(f"unknown version id(s) {unknown}")
+        served = max(split, key=lambda item: item[1])[0]  # the emulator serves the majority version
+        api._activate(account, name, versions[served], "deployment")
+        deployment = script.deployments[0]
+        deployment["versions"] = [{"version_id": vid, "percentage": p} for vid, p in split]
+        annotations = body.get("annotations")
+        if isinstance(annotations, dict):
+            deployment["annotations"] = {**deployment["annotations"], **annotations}
+        return 200, dict(deployment)
+
+
+def versions_list(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account, name = api._script_call(call)
+    with api._lock:
+        script = api._existing(account, name)
+        items = [version_view(v, script) for v in reversed(script.versions)]
+        return 200, {"items": items}
+
+
+def versions_create(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account, name = api._script_call(call)
+    with api._lock:
+        api._existing(account, name)
+    metadata = api._metadata(call)
+    version = api._version_from(account, name, metadata, "versions")
+    with api._lock:
+        script = api._existing(account, name)
+        script.versions.append(version)
+        return 200, version_view(version, script)
+
+
+# -- settings and the reads wrangler makes around a deploy ------------------------------------------------
+
+
+def settings_get(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account, name = api._script_call(call)
+    with api._lock:
+        return 200, settings_view(api._existing(account, name))
+
+
+def script_settings_get(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account, name = api._script_call(call)
+    with api._lock:
+        script = api._existing(account, name)
+        return 200, {"logpush": False, "tail_consumers": [], **script.script_settings}
+
+
+def script_settings_patch(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account, name = api._script_call(call)
+    body = json_body(call)
+    if not isinstance(body, dict):
+        raise bad_request("expected a JSON object of settings")
+    with api._lock:
+        script = api._existing(account, name)
+        script.script_settings.update(body)
+        return 200, {"logpush": False, "tail_consumers": [], **script.script_settings}
+
+
+def references(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account, name = api._script_call(call)
+    with api._lock:
+        api._existing(account, name)
+    return 200, {
+        "services": {"incoming": [], "outgoing": [], "pages_function": False},
+        "durable_objects": [],
+        "dispatch_outbounds": [],
+    }
+
+
+def tails_by_consumer(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    api._script_call(call)
+    return 200, []
+
+
+# -- views: the platform's shapes of what the state holds -------------------------------------------------
+
+
+def account_view(account: Account) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "name": account.name,
+        "type": "standard",
+        "settings": {"enforce_twofactor": False, "api_access_enabled": None, "abuse_contact_email": None},
+        "created_on": iso(account.created_on),
+    }
+
+
+def script_view(script: ScriptState) -> dict[str, Any]:
+    return {
+        "id": script.name,
+        "etag": script.etag,
+        "handlers": ["fetch"],
+        "named_handlers": [],
+        "has_assets": script.has_assets,
+        "has_modules": False,
+        "created_on": iso(script.created_on),
+        "modified_on": iso(script.modified_on),
+        "compatibility_date": script.compatibility_date,
+        "compatibility_flags": list(script.compatibility_flags),
+        "usage_model": "standard",
+        "logpush": False,
+        "tail_consumers": None,
+        "placement": {},
+    }
+
+
+def version_view(version: ScriptVersion, script: ScriptState) -> dict[str, Any]:
+    return {
+        "id": version.id,
+        "number": version.number,
+        "metadata": {
+            "author_email": AUTHOR_EMAIL,
+            "author_id": "local",
+            "source": "api" if version.source == "versions" else "upload",
+            "created_on": iso(version.created_on),
+            "modified_on": iso(version.created_on),
+            "has_preview": False,
+        },
+        "annotations": dict(version.annotations),
+        "resources": {
+            "script": {"etag": script.etag, "handlers": ["fetch"], "last_deployed_from": "api"},
+            "script_runtime": {
+                "compatibility_date": version.compatibility_date,
+                "compatibility_flags": list(version.compatibility_flags),
+                "usage_model": "standard",
+                "limits": {"cpu_ms": 30000},
+            },
+            "bindings": [],
+        },
+        "startup_time_ms": 0,
+    }
+
+
+def settings_view(script: ScriptState) -> dict[str, Any]:
+    return {
+        "bindings": [],
+        "compatibility_date": script.compatibility_date,
+        "compatibility_flags": list(script.compatibility_flags),
+        "logpush": False,
+        "placement": {},
+        "tail_consumers": [],
+        "usage_model": "standard",
+        **script.script_settings,
+    }
+
+
+# -- the table ------------------------------------------------------------------------------------------
+
+ROUTES: RouteTable[Handler] = RouteTable(
+    [
+        Route("GET", "/user/tokens/verify", "tokens-verify", tokens_verify),
+        Route("GET", "/accounts", "accounts-list", accounts_list),
+        Route("GET", "/accounts/{account_id}", "account-get", account_get),
+        Route("GET", "/accounts/{account_id}/workers/scripts", "scripts-list", scripts_list),
+        Route("PUT", "/accounts/{account_id}/workers/scripts/{name}", "script-put", script_put),
+        Route("DELETE", "/accounts/{account_id}/workers/scripts/{name}", "script-delete", script_delete),
+        Route(
+            "POST",
+            "/accounts/{account_id}/workers/scripts/{name}/assets-upload-session",
+            "assets-upload-session",
+            upload_session,
+        ),
+        Route("POST", "/accounts/{account_id}/workers/assets/upload", "assets-upload", assets_upload),
+        Route("GET", "/accounts/{account_id}/workers/subdomain", "account-subdomain-get", account_subdomain),
+        Route("GET", "/accounts/{account_id}/workers/scripts/{name}/subdomain", "subdomain-get", subdomain_get),
+        Route("POST", "/accounts/{account_id}/workers/scripts/{name}/subdomain", "subdomain-post", subdomain_post),
+        Route("GET", "/accounts/{account_id}/workers/services/{name}", "service-get", service_get),
+        Route("DELETE", "/accounts/{account_id}/workers/services/{name}", "service-delete", service_delete),
+        Route("GET", "/accounts/{account_id}/workers/scripts/{name}/deployments", "deployments-list", deployments_list),
+        Route(
+            "POST",
+            "/accounts/{account_id}/workers/scripts/{name}/deployments",
+            "deployments-create",
+            deployments_create,
+        ),
+        Route("GET", "/accounts/{account_id}/workers/scripts/{name}/versions", "versions-list", versions_list),
+        Route("POST", "/accounts/{account_id}/workers/scripts/{name}/versions", "versions-create", versions_create),
+        Route("GET", "/accounts/{account_id}/workers/scripts/{name}/settings", "settings-get", settings_get),
+        Route(
+            "GET",
+            "/accounts/{account_id}/workers/scripts/{name}/script-settings",
+            "script-settings-get",
+            script_settings_get,
+        ),
+        Route(
+            "PATCH",
+            "/accounts/{account_id}/workers/scripts/{name}/script-settings",
+            "script-settings-patch",
+            script_settings_patch,
+        ),
+        Route("GET", "/accounts/{account_id}/storage/kv/namespaces", "kv-namespaces-list", kv_namespaces),
+        Route("GET", "/accounts/{account_id}/workers/scripts/{name}/references", "references-get", references),
+        Route("GET", "/accounts/{account_id}/workers/tails/by-consumer/{name}", "tails-by-consumer", tails_by_consumer),
+    ],
+    prefix=API_PREFIX,
+)
+
+# Every name a fault rule may use: the routes', and NO_ROUTE for a request no route takes.
+ROUTE_NAMES = (*ROUTES.names, NO_ROUTE)

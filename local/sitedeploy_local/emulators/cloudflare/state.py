@@ -1,0 +1,564 @@
+"""What the Cloudflare emulator holds, and the platform's rules over it: accounts, API tokens,
+Workers with their versions and deployments, asset upload sessions (and the JWTs that name them),
+and each account's content-addressed assets.
+
+No HTTP here. The API (``api`` and its ``routes``) turns a request into calls on ``CloudflareState``
+and the result into the platform's envelope; the site servers (``sites``) read the active version of
+a Worker on every visit. Everything is guarded by one re-entrant lock, ``_lock``, which the API's
+handlers also take when they read several things that must agree.
+
+Emulator choices where the platform's behaviour is not documented (kept deliberately strict so that
+an adapter bug shows up here rather than in production):
+
+- error codes other than the known ones (7003, 1000, 10000, 10007, 10013, 10016, 10090, 10304, 971)
+  use 10021 with a message that says what is wrong;
+- a completion JWT is bound to the account and Worker name its session was opened for, and may be
+  used any number of times until it expires (a retried PUT sends it again);
+- an upload must only carry hashes that its session asked for, each decoding to the manifest size;
+- a part type of ``application/null`` is stored as given and served without a Content-Type header
+  (what the platform does: wrangler sends it for unknown extensions);
+- a new Worker's workers.dev subdomain starts disabled; until it is enabled its site answers 404
+  "There is nothing here yet".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+
+from sitedeploy_local.emulators.cloudflare.rules import SiteRules
+from sitedeploy_local.emulators.cloudflare.sites import (
+    HTML_HANDLING,
+    NOT_FOUND_HANDLING,
+    SiteVersion,
+    StoredAsset,
+    Visit,
+    WorkerKey,
+    WorkerSites,
+)
+from sitedeploy_local.emulators.loopback import SiteServer
+
+MAX_ASSET_SIZE = 25 * 1024 * 1024  # 26,214,400 bytes per file
+MAX_FILES = 20_000  # Free plan; Paid allows 100,000
+BUCKET_MAX_FILES = 50
+BUCKET_MAX_BYTES = 40 * 1024 * 1024  # raw bytes; base64 makes the request ~4/3 of that
+SCRIPT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+ASSET_HASH = re.compile(r"^[0-9a-f]{32}$")
+COMPATIBILITY_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+ASSET_CONFIG_KEYS = frozenset(
+    {"html_handling", "not_found_handling", "run_worker_first", "serve_directly", "_headers", "_redirects"}
+)
+AUTHOR_EMAIL = "local@sitedeploy.invalid"
+
+# Error codes the platform is known to answer with.
+CODE_NO_ROUTE = 7003
+CODE_RATE_LIMITED = 971
+CODE_INVALID_TOKEN = 1000
+CODE_AUTH = 10000
+CODE_SCRIPT_NOT_FOUND = 10007
+CODE_UNKNOWN = 10013
+CODE_INVALID_NAME = 10016
+CODE_BAD_REQUEST = 10021
+CODE_SERVICE_NOT_FOUND = 10090
+CODE_INVALID_MANIFEST = 10304
+
+SCRIPT_NOT_FOUND = "This Worker does not exist on your account."
+
+
+class ApiError(Exception):
+    """An answer in the platform's error envelope: HTTP ``status``, Cloudflare error ``code``."""
+
+    def __init__(self, status: int, code: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def bad_request(message: str, code: int = CODE_BAD_REQUEST) -> ApiError:
+    return ApiError(400, code, message)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def check_script_name(name: str) -> None:
+    if not SCRIPT_NAME.match(name):
+        raise ApiError(
+            400,
+            CODE_INVALID_NAME,
+            f"Invalid Worker name {name!r}: use lowercase letters, digits and dashes, at most 63 "
+            "characters, not starting or ending with a dash.",
+        )
+
+
+# -- public records ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ScriptVersion:
+    id: str
+    number: int
+    created_on: datetime
+    manifest: dict[str, str]
+    config: dict[str, Any]
+    compatibility_date: str | None
+    compatibility_flags: list[str]
+    source: str  # "upload" (script PUT) or "versions" (versions POST)
+    site: SiteVersion
+    annotations: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ScriptState:
+    """A Worker as the platform holds it; ``manifest``/``config`` are those of the active version."""
+
+    account_id: str
+    name: str
+    created_on: datetime
+    modified_on: datetime
+    etag: str
+    deployment_id: str
+    manifest: dict[str, str]
+    config: dict[str, Any]
+    compatibility_date: str | None = None
+    compatibility_flags: list[str] = field(default_factory=list)
+    has_assets: bool = True
+    subdomain_enabled: bool = False
+    previews_enabled: bool = False
+    put_count: int = 0
+    active_version_id: str = ""
+    versions: list[ScriptVersion] = field(default_factory=list)
+    deployments: list[dict[str, Any]] = field(default_factory=list)
+    script_settings: dict[str, Any] = field(default_factory=dict)
+    rule_warnings: list[str] = field(default_factory=list)
+
+    def snapshot(self) -> ScriptState:
+        return replace(
+            self,
+            manifest=dict(self.manifest),
+            config=dict(self.config),
+            compatibility_flags=list(self.compatibility_flags),
+            versions=list(self.versions),
+            deployments=[dict(d) for d in self.deployments],
+            script_settings=dict(self.script_settings),
+            rule_warnings=list(self.rule_warnings),
+        )
+
+    def active_version(self) -> ScriptVersion:
+        for version in self.versions:
+            if version.id == self.active_version_id:
+                return version
+        return self.versions[-1]
+
+
+# -- internal records -------------------------------------------------------------------------------
+
+
+@dataclass
+class Token:
+    value: str
+    id: str
+    account_ids: frozenset[str]
+    status: str
+
+
+@dataclass
+class Account:
+    id: str
+    name: str
+    subdomain: str
+    created_on: datetime
+    assets: dict[str, StoredAsset] = field(default_factory=dict)
+    scripts: dict[str, ScriptState] = field(default_factory=dict)
+
+
+@dataclass
+class UploadSession:
+    id: str
+    account_id: str
+    script_name: str
+    token: str
+    manifest: dict[str, str]  # path -> hash
+    sizes: dict[str, int]  # hash -> size
+    requested: frozenset[str]
+
+
+# -- the state --------------------------------------------------------------------------------------
+
+
+class CloudflareState:
+    """Accounts, tokens, Workers, upload sessions and assets, with the rules that change them, and
+    the loopback site of every deployed Worker (``_sites``)."""
+
+    def __init__(
+        self,
+        *,
+        upload_jwt_ttl: float,
+        completion_jwt_ttl: float,
+        max_files: int,
+        bucket_max_files: int,
+        bucket_max_bytes: int,
+    ) -> None:
+        self.upload_jwt_ttl = upload_jwt_ttl
+        self.completion_jwt_ttl = completion_jwt_ttl
+        self.max_files = max_files
+        self.bucket_max_files = bucket_max_files
+        self.bucket_max_bytes = bucket_max_bytes
+        self._lock = threading.RLock()
+        self._secret = secrets.token_bytes(32)
+        self._accounts: dict[str, Account] = {}
+        self._tokens: dict[str, Token] = {}
+        self._sessions: dict[str, UploadSession] = {}
+        self._sites = WorkerSites(self._lock, self._visit)
+
+    # -- seeding and inspecting (tests and the local stack) ---------------------------------------
+
+    def add_account(self, account_id: str, *, name: str, subdomain: str) -> None:
+        with self._lock:
+            existing = self._accounts.get(account_id)
+            if existing is not None:
+                existing.name, existing.subdomain = name, subdomain
+            else:
+                self._accounts[account_id] = Account(account_id, name, subdomain, now())
+
+    def add_token(self, token: str, account_ids: list[str], *, status: str = "active") -> None:
+        with self._lock:
+            unknown = [a for a in account_ids if a not in self._accounts]
+            if unknown:
+                raise ValueError(f"unknown account(s) {unknown}: add_account first")
+            self._tokens[token] = Token(token, uuid.uuid4().hex, frozenset(account_ids), status)
+
+    def script(self, account_id: str, name: str) -> ScriptState | None:
+        with self._lock:
+            account = self._accounts.get(account_id)
+            found = account.scripts.get(name) if account else None
+            return found.snapshot() if found else None
+
+    def asset(self, account_id: str, asset_hash: str) -> tuple[bytes, str] | None:
+        with self._lock:
+            account = self._accounts.get(account_id)
+            stored = account.assets.get(asset_hash) if account else None
+            return (stored.data, stored.content_type) if stored else None
+
+    def site_url(self, account_id: str, name: str) -> str | None:
+        """Where the Worker's site answers (a 404 "nothing here" page until its workers.dev
+        subdomain is enabled); None when the Worker was never deployed or has been deleted."""
+        return self._sites.url((account_id, name))
+
+    def public_url(self, account_id: str, name: str) -> str | None:
+        """The URL the platform would print: ``https://{name}.{subdomain}.workers.dev``."""
+        with self._lock:
+            account = self._accounts.get(account_id)
+            if account is None or name not in account.scripts:
+                return None
+            return f"https://{name}.{account.subdomain}.workers.dev"
+
+    def _forget(self) -> list[SiteServer]:
+        """Drop every Worker, asset and upload session (accounts and tokens stay); the site servers
+        to stop, which the caller does outside the lock."""
+        with self._lock:
+            sites = self._sites.withdraw_all()
+            for account in self._accounts.values():
+                account.assets.clear()
+                account.scripts.clear()
+            self._sessions.clear()
+            return sites
+
+    @staticmethod
+    def _existing(account: Account, name: str, *, service: bool = False) -> ScriptState:
+        script = account.scripts.get(name)
+        if script is None:
+            if service:
+                raise ApiError(404, CODE_SERVICE_NOT_FOUND, "workers.api.error.service_not_found")
+            raise ApiError(404, CODE_SCRIPT_NOT_FOUND, SCRIPT_NOT_FOUND)
+        return script
+
+    # -- upload sessions ------------------------------------------------------------------------
+
+    def _manifest_from(self, raw_manifest: dict[str, Any]) -> tuple[dict[str, str], dict[str, int]]:
+        """A session request's manifest checked: (path -> hash, hash -> size)."""
+        if not raw_manifest:
+            raise bad_request("the manifest lists no files", CODE_INVALID_MANIFEST)
+        if len(raw_manifest) > self.max_files:
+            raise bad_request(
+                f"the manifest lists {len(raw_manifest)} files; the limit is {self.max_files} files per Worker",
+                CODE_INVALID_MANIFEST,
+            )
+        manifest: dict[str, str] = {}
+        sizes: dict[str, int] = {}
+        for path, entry in raw_manifest.items():
+            if not path.startswith("/"):
+                raise bad_request(f"manifest path {path!r} must start with '/'", CODE_INVALID_MANIFEST)
+            if not isinstance(entry, dict):
+                raise bad_request(f"manifest entry for {path} must be {{hash, size}}", CODE_INVALID_MANIFEST)
+            asset_hash, size = entry.get("hash"), entry.get("size")
+            if not isinstance(asset_hash, str) or not ASSET_HASH.match(asset_hash):
+                raise bad_request(
+                    f"manifest entry for {path}: hash must be 32 lowercase hex characters, got {asset_hash!r}",
+                    CODE_INVALID_MANIFEST,
+                )
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise bad_request(
+                    f"manifest entry for {path}: size must be a non-negative integer", CODE_INVALID_MANIFEST
+                )
+            if size > MAX_ASSET_SIZE:
+                raise bad_request(
+                    f"Asset too large: {path} is {size} bytes; Workers assets are limited to 25 MiB "
+                    f"({MAX_ASSET_SIZE} bytes) per file",
+                    CODE_INVALID_MANIFEST,
+                )
+            if sizes.setdefault(asset_hash, size) != size:
+                raise bad_request(
+                    f"manifest entry for {path}: hash {asset_hash} is listed with two different sizes",
+                    CODE_INVALID_MANIFEST,
+                )
+            manifest[path] = asset_hash
+        return manifest, sizes
+
+    def _open_session(
+        self, token: Token, account: Account, name: str, manifest: dict[str, str], sizes: dict[str, int]
+    ) -> tuple[UploadSession, list[str]]:
+        """A new session asking for the manifest's hashes the account does not hold yet (returned
+        in manifest order)."""
+        with self._lock:
+            missing = [h for h in dict.fromkeys(manifest.values()) if h not in account.assets]
+            session = UploadSession(
+                id=uuid.uuid4().hex,
+                account_id=account.id,
+                script_name=name,
+                token=token.value,
+                manifest=manifest,
+                sizes=sizes,
+                requested=frozenset(missing),
+            )
+            self._sessions[session.id] = session
+        return session, missing
+
+    def _buckets(self, hashes: list[str], sizes: dict[str, int]) -> list[list[str]]:
+        """The hashes to upload, in order, grouped into requests of at most ``bucket_max_files``
+        files and ``bucket_max_bytes`` bytes (a larger file gets a bucket of its own)."""
+        buckets: list[list[str]] = [[]]
+        bucket_bytes = 0
+        for asset_hash in hashes:
+            size = sizes[asset_hash]
+            current = buckets[-1]
+            if current and (len(current) >= self.bucket_max_files or bucket_bytes + size > self.bucket_max_bytes):
+                buckets.append([])
+                bucket_bytes = 0
+            buckets[-1].append(asset_hash)
+            bucket_bytes += size
+        return buckets
+
+    def _receive(
+        self, session: UploadSession, account: Account, parts: Iterable[tuple[str, str | None, bytes]]
+    ) -> list[str]:
+        """Store an upload's parts, each (hash, content type, base64 bytes), all or none; the hashes
+        the session still waits for."""
+        received: dict[str, StoredAsset] = {}
+        for asset_hash, content_type, encoded in parts:
+            if asset_hash not in session.sizes:
+                raise bad_request(f"hash {asset_hash!r} is not in this upload session's manifest")
+            if asset_hash not in session.requested:
+                raise bad_request(f"hash {asset_hash} was not requested by this upload session")
+            try:
+                data = base64.b64decode(re.sub(rb"\s+", b"", encoded), validate=True)
+            except (binascii.Error, ValueError):
+                raise bad_request(f"the part for {asset_hash} is not valid base64") from None
+            expected = session.sizes[asset_hash]
+            if len(data) != expected:
+                raise bad_request(
+                    f"the part for {asset_hash} decodes to {len(data)} bytes; the manifest says {expected}"
+                )
+            received[asset_hash] = StoredAsset(data, content_type or "application/octet-stream")
+        with self._lock:
+            account.assets.update(received)
+            return [h for h in session.requested if h not in account.assets]
+
+    # -- JWTs -----------------------------------------------------------------------------------
+
+    def _sign(self, session: UploadSession, kind: str, ttl: float) -> str:
+        issued = time.time()
+        expires: float = int(issued + ttl) if ttl >= 10 else round(issued + ttl, 3)
+        claims = {"sid": session.id, "acct": session.account_id, "typ": kind, "iat": int(issued), "exp": expires}
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def _session_from(self, token: str, kind: str) -> UploadSession:
+        """The session a JWT names; ApiError with ``expired`` in the message when it has expired."""
+        try:
+            # Expiry is checked here rather than by PyJWT, which truncates a fractional ``exp`` and
+            # so cannot honour the sub-second TTLs that tests use.
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                options={"require": ["exp", "sid", "typ"], "verify_exp": False, "verify_iat": False},
+            )
+        except jwt.InvalidTokenError:
+            raise ApiError(401, CODE_AUTH, "Authentication error: invalid JWT") from None
+        if float(claims["exp"]) <= time.time():
+            raise ApiError(401, CODE_AUTH, "Expired JWT: start a new upload session")
+        if claims.get("typ") != kind:
+            raise ApiError(401, CODE_AUTH, f"Authentication error: this is not an asset {kind} JWT")
+        with self._lock:
+            session = self._sessions.get(str(claims["sid"]))
+        if session is None:
+            raise ApiError(401, CODE_AUTH, "Authentication error: unknown upload session")
+        return session
+
+    # -- versions and deployments -----------------------------------------------------------------
+
+    def _version_from(self, account: Account, name: str, metadata: dict[str, Any], source: str) -> ScriptVersion:
+        """A new version of the Worker from the metadata of a script PUT or a versions POST."""
+        existing = account.scripts.get(name)
+        assets = metadata.get("assets")
+        if assets is None and metadata.get("keep_assets") and existing is not None:
+            previous = existing.active_version()
+            manifest, config = dict(previous.manifest), dict(previous.config)
+        else:
+            if not isinstance(assets, dict) or not isinstance(assets.get("jwt"), str):
+                raise bad_request("an assets-only Worker needs metadata.assets.jwt (the completion token)")
+            manifest = self._completed_manifest(assets["jwt"], account, name)
+            config = self._asset_config(assets.get("config"))
+        compatibility_date = metadata.get("compatibility_date")
+        if compatibility_date is not None and (
+            not isinstance(compatibility_date, str) or not COMPATIBILITY_DATE.match(compatibility_date)
+        ):
+            raise bad_request(f"compatibility_date must look like 2025-06-01, not {compatibility_date!r}")
+        flags = metadata.get("compatibility_flags") or []
+        if not isinstance(flags, list) or not all(isinstance(flag, str) for flag in flags):
+            raise bad_request("compatibility_flags must be a list of strings")
+        html_handling = config.get("html_handling", "auto-trailing-slash")
+        rules = SiteRules.parse(config.get("_redirects"), config.get("_headers"), html_handling=html_handling)
+        site = SiteVersion(
+            host=f"{name}.{account.subdomain}.workers.dev",
+            manifest=manifest,
+            html_handling=html_handling,
+            not_found_handling=config.get("not_found_handling", "none"),
+            rules=rules,
+        )
+        annotations = metadata.get("annotations") if isinstance(metadata.get("annotations"), dict) else {}
+        return ScriptVersion(
+            id=str(uuid.uuid4()),
+            number=len(existing.versions) + 1 if existing else 1,
+            created_on=now(),
+            manifest=manifest,
+            config=config,
+            compatibility_date=compatibility_date,
+            compatibility_flags=list(flags),
+            source=source,
+            site=site,
+            annotations=dict(annotations or {}),
+        )
+
+    def _completed_manifest(self, token: str, account: Account, name: str) -> dict[str, str]:
+        try:
+            session = self._session_from(token, "completion")
+        except ApiError as exc:
+            raise bad_request(f"invalid assets JWT: {exc.message}") from None
+        if session.account_id != account.id or session.script_name != name:
+            raise bad_request(f"invalid assets JWT: it was issued for Worker {session.script_name!r} of another upload")
+        with self._lock:
+            missing = [h for h in set(session.manifest.values()) if h not in account.assets]
+        if missing:
+            raise bad_request(f"invalid assets JWT: {len(missing)} asset(s) of its manifest were never uploaded")
+        return dict(session.manifest)
+
+    @staticmethod
+    def _asset_config(raw: Any) -> dict[str, Any]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise bad_request("metadata.assets.config must be an object")
+        unknown = sorted(set(raw) - ASSET_CONFIG_KEYS)
+        if unknown:
+            raise bad_request(f"unknown key(s) in metadata.assets.config: {unknown}")
+        html = raw.get("html_handling")
+        if html is not None and html not in HTML_HANDLING:
+            raise bad_request(f"html_handling must be one of {list(HTML_HANDLING)}, not {html!r}")
+        not_found = raw.get("not_found_handling")
+        if not_found is not None and not_found not in NOT_FOUND_HANDLING:
+            raise bad_request(f"not_found_handling must be one of {list(NOT_FOUND_HANDLING)}, not {not_found!r}")
+        for key in ("_headers", "_redirects"):
+            if key in raw and not isinstance(raw[key], str):
+                raise bad_request(f"{key} must be the text of the file")
+        return {key: value for key, value in raw.items() if value is not None}
+
+    def _activate(self, account: Account, name: str, version: ScriptVersion, trigger: str) -> ScriptState:
+        """Make ``version`` the one served (100%); create the Worker if new. Caller holds the lock."""
+        moment = now()
+        script = account.scripts.get(name)
+        if script is None:
+            script = ScriptState(
+                account_id=account.id,
+                name=name,
+                created_on=moment,
+                modified_on=moment,
+                etag="",
+                deployment_id="",
+                manifest={},
+                config={},
+            )
+            account.scripts[name] = script
+        if version not in script.versions:
+            script.versions.append(version)
+        deployment_id = str(uuid.uuid4())
+        deployment: dict[str, Any] = {
+            "id": deployment_id,
+            "source": "api",
+            "strategy": "percentage",
+            "author_email": AUTHOR_EMAIL,
+            "created_on": iso(moment),
+            "annotations": {"workers/triggered_by": trigger},
+            "versions": [{"version_id": version.id, "percentage": 100.0}],
+        }
+        script.deployments.insert(0, deployment)
+        script.active_version_id = version.id
+        script.deployment_id = deployment_id
+        script.manifest = dict(version.manifest)
+        script.config = dict(version.config)
+        script.compatibility_date = version.compatibility_date
+        script.compatibility_flags = list(version.compatibility_flags)
+        script.rule_warnings = list(version.site.rules.warnings)
+        script.modified_on = moment
+        script.etag = hashlib.sha256(f"{name}:{version.id}".encode()).hexdigest()
+        self._sites.serve((account.id, name))
+        return script
+
+    def _delete(self, account: Account, name: str) -> None:
+        with self._lock:
+            account.scripts.pop(name, None)
+            site = self._sites.withdraw((account.id, name))
+        if site is not None:
+            site.stop()
+
+    # -- what a visitor finds ---------------------------------------------------------------------
+
+    def _visit(self, key: WorkerKey) -> Visit | None:
+        """The Worker's active site and its account's assets; None when it is gone. Called with the
+        lock held, by the site server of ``key``."""
+        account_id, name = key
+        account = self._accounts.get(account_id)
+        script = account.scripts.get(name) if account else None
+        if account is None or script is None:
+            return None
+        site = script.active_version().site if script.subdomain_enabled else None
+        return Visit(site=site, assets=account.assets.get)
