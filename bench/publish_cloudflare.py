@@ -1,7 +1,7 @@
 """Benchmark: publishing to Cloudflare on the local stack.
 
-Stages a synthetic 1,000-file / 50 MB site in S3 (as /uploads will), writes the pending deployment
-and times the real publisher (stream pump → PublisherFunction → emulator) until ``ready``. Then
+Stages a synthetic 1,000-file / 50 MB site in S3 (as /uploads will), deploys it by manifest and
+times the real publisher (stream pump → PublisherFunction → emulator) until ``ready``. Then
 redeploys with one changed file. Prints a table; asserts nothing about time.
 
     .venv/bin/python -m bench.publish_cloudflare [--files 1000] [--mb 50]
@@ -13,53 +13,20 @@ import argparse
 import hashlib
 import os
 import tempfile
-import time
 from pathlib import Path
 
-from bench.synthetic import manifest_for, synthetic_site
-from sitedeploy.domain import clock
-from sitedeploy.domain.models import AuthMode, DeploymentRecord, DeploymentStatus, Platform
-from sitedeploy.domain.naming import derived_name, site_id
-from sitedeploy.stores.deployments import DeploymentsRepository, new_deployment_id
-from sitedeploy.stores.staging import Staging
+from bench.stage import publish as stage_publish
+from bench.stage import stage
+from bench.synthetic import synthetic_site
+from sitedeploy.domain.models import Platform
 from sitedeploy_local.stack import LocalStack, StackOptions
 
-OWNER = "bench-user"
 
-
-def publish(stack: LocalStack, site: dict[str, bytes], project: str) -> tuple[float, DeploymentRecord]:
-    staging = Staging(stack.resource("StagingBucket"), stack.moto.client("s3"))
-    repo = DeploymentsRepository(stack.resource("DeploymentsTable"), stack.moto.client("dynamodb"))
-    manifest = manifest_for(site)
-    missing = staging.missing(OWNER, {f.sha256 for f in manifest.files})
-    for entry in manifest.files:
-        if entry.sha256 in missing:
-            staging.put_blob(OWNER, site[entry.path], entry.sha256)
-            missing.discard(entry.sha256)
-    deployment_id = new_deployment_id()
-    staging.put_manifest(deployment_id, manifest)
-    now = clock.now_iso()
-    record = DeploymentRecord(
-        deployment_id=deployment_id,
-        owner_id=OWNER,
-        project_name=project,
-        site_id=site_id(OWNER, "cloudflare", project),
-        platform=Platform.CLOUDFLARE,
-        auth_mode=AuthMode.PLATFORM_MANAGED,
-        external_name=derived_name("sd", OWNER, project),
-        file_count=len(manifest.files),
-        total_size_bytes=manifest.total_bytes,
-        created_at=now,
-        updated_at=now,
-    )
-    started = time.monotonic()
-    repo.create(record)
-    while True:
-        current = repo.get(deployment_id)
-        assert current is not None
-        if current.status in {DeploymentStatus.READY, DeploymentStatus.ERROR}:
-            return time.monotonic() - started, current
-        time.sleep(0.05)
+def publish(stack: LocalStack, site: dict[str, bytes], project: str) -> tuple[float, str]:
+    """Stage what is missing, deploy by manifest, follow to the end: (seconds, final status)."""
+    stage(stack, site)
+    outcome = stage_publish(stack, site, project, Platform.CLOUDFLARE)
+    return outcome.seconds, outcome.status
 
 
 def main() -> None:
@@ -78,14 +45,14 @@ def main() -> None:
                 if change:
                     site["assets/d1/file1.js"] = b"changed " + os.urandom(4096)
                 before = len(emulator.requests)
-                seconds, record = publish(stack, site, "bench-site")
+                seconds, status = publish(stack, site, "bench-site")
                 calls = emulator.requests[before:]
                 uploads = [r for r in calls if r.route == "assets-upload"]
                 raw_uploaded = len(site["assets/d1/file1.js"]) if change else total
                 rows.append(
                     (
                         label,
-                        record.status.value,
+                        status,
                         seconds,
                         len(calls),
                         len(uploads),

@@ -1,5 +1,5 @@
-"""Put a synthetic site on the local stack the way the upload path does (blobs in S3 by sha256, a
-manifest object, a pending deployment) and follow it through the status endpoint to the end."""
+"""Put a synthetic site on the local stack the way the upload path does (blobs in S3 by sha256, then
+a deploy by manifest through the API) and follow it through the status endpoint to the end."""
 
 from __future__ import annotations
 
@@ -10,12 +10,9 @@ from dataclasses import dataclass
 import urllib3
 
 from bench.synthetic import manifest_for
-from sitedeploy.domain import clock
-from sitedeploy.domain.models import AuthMode, DeploymentRecord, Platform
-from sitedeploy.domain.naming import derived_name, site_id
-from sitedeploy.stores.deployments import DeploymentsRepository, new_deployment_id
+from sitedeploy.domain.models import Platform
 from sitedeploy.stores.staging import Staging
-from sitedeploy_local.stack import LOCAL_AMPLIFY_APP_ID, LocalStack
+from sitedeploy_local.stack import LocalStack
 
 OWNER = "bench-user"
 
@@ -42,35 +39,21 @@ def stage(stack: LocalStack, site: dict[str, bytes]) -> int:
 
 
 def publish(stack: LocalStack, site: dict[str, bytes], project: str, platform: Platform) -> Outcome:
-    staging = Staging(stack.resource("StagingBucket"), stack.moto.client("s3"))
-    repo = DeploymentsRepository(stack.resource("DeploymentsTable"), stack.moto.client("dynamodb"))
-    manifest = manifest_for(site)
-    deployment_id = new_deployment_id()
-    staging.put_manifest(deployment_id, manifest)
-    now = clock.now_iso()
-    name = derived_name("sd", OWNER, project)
-    record = DeploymentRecord(
-        deployment_id=deployment_id,
-        owner_id=OWNER,
-        project_name=project,
-        site_id=site_id(OWNER, platform.value, project),
-        platform=platform,
-        auth_mode=AuthMode.PLATFORM_MANAGED,
-        account_id=None if platform is Platform.CLOUDFLARE else LOCAL_AMPLIFY_APP_ID,
-        external_name=name,
-        file_count=len(manifest.files),
-        total_size_bytes=manifest.total_bytes,
-        created_at=now,
-        updated_at=now,
-    )
+    """Deploy the staged site by manifest through the API (placement, claims and all, as a client
+    would) and follow it through the status endpoint to the end."""
     http = urllib3.PoolManager()
-    auth = {"Authorization": f"Bearer {stack.mint_token(OWNER)}"}
+    auth = {"Authorization": f"Bearer {stack.mint_token(OWNER)}", "Content-Type": "application/json"}
+    manifest = {f.path: f.sha256 for f in manifest_for(site).files}
+    body = json.dumps({"manifest": manifest, "projectName": project}).encode()
     started = time.monotonic()
-    repo.create(record)
+    answer = http.request("POST", f"{stack.api_url}/deployments/{platform.value}", body=body, headers=auth)
+    accepted = json.loads(answer.data)
+    if answer.status != 202:
+        raise RuntimeError(f"deploy refused: {answer.status} {accepted}")
     while True:
-        answer = json.loads(http.request("GET", f"{stack.api_url}/deployments/{deployment_id}", headers=auth).data)
-        if answer["status"] in {"ready", "error"}:
-            return Outcome(answer["status"], time.monotonic() - started, answer)
+        state = json.loads(http.request("GET", f"{stack.api_url}{accepted['statusUrl']}", headers=auth).data)
+        if state["status"] in {"ready", "error"}:
+            return Outcome(state["status"], time.monotonic() - started, state)
         time.sleep(0.1)
 
 

@@ -49,10 +49,14 @@ def _truncate(local: LocalStack, logical_id: str) -> None:
 
 @pytest.fixture
 def clean(stack: LocalStack) -> LocalStack:
-    """Empty tables before the test; the stream pump is drained so no record leaks across tests."""
+    """Empty tables before the test, and the sites they knew of on the platforms (the service's pool
+    and the apps it made: what the tables counted must match what the platforms hold); the stream
+    pump is drained so no record leaks across tests."""
     stack.pump.wait_idle() if stack.pump else None
     for logical_id in ("DeploymentsTable", "PlatformTokensTable"):
         _truncate(stack, logical_id)
+    stack.cloudflare.forget_workers()
+    stack.amplify.delete_apps("sitedeploy-")
     stack.pump.wait_idle() if stack.pump else None
     return stack
 

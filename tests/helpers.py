@@ -48,3 +48,13 @@ def deploy(api: Api, platform: str, body: dict[str, Any], **headers: str) -> dic
     status, answer, _ = api.request("POST", f"/deployments/{platform}", body=body, headers=headers or None)
     assert status == 202, answer
     return dict(answer)
+
+
+def amplify_app(url: str) -> str:
+    """The Amplify app of a site URL, ``https://{branch}.{appId}.amplifyapp.com``."""
+    return url.removeprefix("https://").split(".")[1]
+
+
+def branch_of(url: str) -> str:
+    """The Worker or branch name of a site URL (its first label)."""
+    return url.removeprefix("https://").split(".")[0]

@@ -1,4 +1,5 @@
-"""PublisherFunction: pending deployments from the table's stream, one per invocation.
+"""PublisherFunction: pending deployments from the table's stream, one per invocation: a new
+Deployment item, or a Wake item handing back one that waited for its turn.
 
 Wiring only (see sitedeploy.flows.publish). A record fails the batch only when the service itself
 could not record an outcome; platform failures end the deployment as ``error`` instead."""
@@ -18,8 +19,8 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 @tracer.capture_method
 def record_handler(record: DynamoDBRecord) -> None:
-    image = record.dynamodb.new_image if record.dynamodb else None
-    deployment_id = (image or {}).get("id")
+    image = (record.dynamodb.new_image if record.dynamodb else None) or {}
+    deployment_id = image.get("deploymentId") if image.get("entity") == "Wake" else image.get("id")
     if not isinstance(deployment_id, str):
         logger.warning("stream record without a deployment id", extra={"event_id": record.event_id})
         return

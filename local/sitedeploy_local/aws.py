@@ -1,7 +1,8 @@
 """moto's server as the local AWS, and the resources of template.yaml created in it.
 
-moto runs as its own process (``python -m moto.server``) so that the functions reach it over real
-HTTP with the real boto3 clients, exactly as they reach AWS."""
+moto runs as its own process (``python -m sitedeploy_local.moto_server``: moto, with DynamoDB's
+transactions made safe) so that the functions reach it over real HTTP with the real boto3 clients,
+exactly as they reach AWS."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ class MotoServer:
             "MOTO_DISABLE_GLOBAL_CORS": "true",
         }
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)],
+            [sys.executable, "-m", "sitedeploy_local.moto_server", "-H", HOST, "-p", str(self.port)],
             stdout=log,
             stderr=log,
             env=env,

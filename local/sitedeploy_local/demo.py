@@ -98,8 +98,7 @@ class Demo:
             spa.status == 200 and spa.data == (folder / "index.html").read_bytes(),
             "/dashboard (SPA route) answers index.html",
         )
-        if platform != "cloudflare":
-            return  # _headers and _redirects are Cloudflare's; Amplify gets the SPA rewrite rule
+        # Both platforms honour _redirects and _headers (on Amplify as the app's rules and headers).
         moved = self.http.request("GET", local_url.rstrip("/") + "/old-about", redirect=False)
         self.check(
             moved.status == 301 and moved.headers.get("Location", "").endswith("/about/"),

@@ -33,8 +33,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_CLOUDFLARE_ACCOUNT = "5f2c7d4e9a1b4c3d8e7f6a5b4c3d2e1f"
 LOCAL_CLOUDFLARE_TOKEN = "local-platform-cloudflare-token"  # noqa: S105
 LOCAL_CLOUDFLARE_SUBDOMAIN = "sitedeploy-local"
-# The platform-managed Amplify app of the local stack (the template's AmplifyAppId).
-LOCAL_AMPLIFY_APP_ID = "d1sitedeploylocal"
 
 
 @dataclass
@@ -55,9 +53,18 @@ class StackOptions:
     # Platform retries locally: short, so that fault tests take seconds, not minutes.
     retry_backoff_seconds: float = 0.1
     retry_after_cap_seconds: float = 3.0
+    # How often a build is asked about (AWS: every 2 s; local builds are quicker).
+    build_poll_seconds: float = 0.5
     # Amplify jobs locally: each phase (PENDING, RUNNING, VERIFY) this long.
     amplify_job_step_seconds: float = 0.3
     amplify_branch_delete_seconds: float = 2.0
+    # The Amplify emulator's quotas (AWS's defaults); the template's pool parameters follow them.
+    amplify_max_apps: int = 25
+    amplify_max_branches_per_app: int = 50
+    amplify_max_concurrent_jobs: int = 5
+    # The service's Quick Deploy Cloudflare accounts (account id → Workers it may hold); the
+    # emulator holds each to that many Workers too. None: the one local account, 500 Workers.
+    cloudflare_accounts: dict[str, int] | None = None
     # Run the template's Schedule events (the sweeper) on their rate, as EventBridge would.
     run_schedules: bool = True
 
@@ -78,6 +85,9 @@ class LocalStack:
         self.amplify = AmplifyEmulator(
             job_step_seconds=self.options.amplify_job_step_seconds,
             branch_delete_seconds=self.options.amplify_branch_delete_seconds,
+            max_apps=self.options.amplify_max_apps,
+            max_branches_per_app=self.options.amplify_max_branches_per_app,
+            max_concurrent_jobs=self.options.amplify_max_concurrent_jobs,
         )
         self.control = ControlServer()
         self.console = ConsoleServer(
@@ -95,13 +105,14 @@ class LocalStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.moto.start()
         self.cloudflare.start()
-        self.cloudflare.add_account(
-            LOCAL_CLOUDFLARE_ACCOUNT, name="sitedeploy local", subdomain=LOCAL_CLOUDFLARE_SUBDOMAIN
-        )
-        self.cloudflare.add_token(LOCAL_CLOUDFLARE_TOKEN, [LOCAL_CLOUDFLARE_ACCOUNT])
+        for number, (account, limit) in enumerate(self.cloudflare_accounts.items()):
+            subdomain = LOCAL_CLOUDFLARE_SUBDOMAIN if number == 0 else f"{LOCAL_CLOUDFLARE_SUBDOMAIN}-{number}"
+            self.cloudflare.add_account(
+                account, name=f"sitedeploy local {number}", subdomain=subdomain, worker_limit=limit
+            )
+        self.cloudflare.add_token(LOCAL_CLOUDFLARE_TOKEN, list(self.cloudflare_accounts))
         self.control.lookups["cloudflare"] = self.cloudflare.site_url
         self.amplify.start()
-        self.amplify.create_app_directly("sitedeploy-quick-deploy", app_id=LOCAL_AMPLIFY_APP_ID)
         self.control.lookups["amplify"] = self.amplify.site_url
         self.control.start()
         self.console.start()
@@ -109,7 +120,9 @@ class LocalStack:
             "JwtIssuer": LOCAL_ISSUER,
             "JwtAudience": LOCAL_AUDIENCE,
             "CloudflareApiBaseUrl": self.cloudflare.api_base,
-            "AmplifyAppId": LOCAL_AMPLIFY_APP_ID,
+            "AmplifyPoolApps": self.options.amplify_max_apps,
+            "AmplifyBranchesPerApp": self.options.amplify_max_branches_per_app,
+            "AmplifyConcurrentJobs": self.options.amplify_max_concurrent_jobs,
             # Not the template's "*": a browser meets locally the refusal it would meet in AWS.
             "AllowedOrigins": ",".join([*self.console.origins, *self.options.allowed_origins]),
             **self.options.parameters,
@@ -194,6 +207,8 @@ class LocalStack:
             "AWS_ENDPOINT_URL_AMPLIFY": self.amplify.endpoint_url,
             "PLATFORM_RETRY_BACKOFF_SECONDS": str(self.options.retry_backoff_seconds),
             "PLATFORM_RETRY_AFTER_CAP_SECONDS": str(self.options.retry_after_cap_seconds),
+            # Local builds take a second or so: ask about them about as often.
+            "BUILD_POLL_SECONDS": str(self.options.build_poll_seconds),
             **self.options.extra_environment,
         }
 
@@ -249,12 +264,18 @@ class LocalStack:
         assert self.issuer is not None
         return self.issuer.mint(sub, **kwargs)
 
+    @property
+    def cloudflare_accounts(self) -> dict[str, int]:
+        return self.options.cloudflare_accounts or {LOCAL_CLOUDFLARE_ACCOUNT: 500}
+
     def platform_secret(self) -> dict[str, Any]:
-        """What Quick Deploy uses locally: the emulator's account."""
+        """What Quick Deploy uses locally: the emulator's accounts (one token opens them all)."""
         return {
             "cloudflare": {
-                "apiToken": LOCAL_CLOUDFLARE_TOKEN,
-                "accountId": LOCAL_CLOUDFLARE_ACCOUNT,
+                "accounts": [
+                    {"apiToken": LOCAL_CLOUDFLARE_TOKEN, "accountId": account, "workerLimit": limit}
+                    for account, limit in self.cloudflare_accounts.items()
+                ],
                 "workerPrefix": "sd",
             }
         }

@@ -72,6 +72,9 @@ class _Consumer:
         self._lanes = [_Lane() for _ in range(max(1, subscription.parallelization))]
         self._outstanding = 0
         self._count_lock = threading.Lock()
+        # Cleared while the mapping is disabled: records wait in their lanes, in order.
+        self.enabled = threading.Event()
+        self.enabled.set()
         self._threads = [
             threading.Thread(target=self._run, args=(lane,), daemon=True, name=f"pump-{subscription.function}-{i}")
             for i, lane in enumerate(self._lanes)
@@ -82,6 +85,7 @@ class _Consumer:
             thread.start()
 
     def stop(self) -> None:
+        self.enabled.set()
         for lane in self._lanes:
             lane.inbox.put(None)
 
@@ -104,6 +108,7 @@ class _Consumer:
             first = lane.inbox.get()
             if first is None:
                 return
+            self.enabled.wait()
             batch = [first]
             while len(batch) < self.subscription.batch_size:
                 try:
@@ -331,6 +336,20 @@ class StreamPump:
                         with self._lock:
                             self._ttl_keys.discard(_key_id(_jsonable(keys)))
         return deleted
+
+    def pause(self, function: str) -> None:
+        """Disable a function's event source mapping: its records wait (as when Lambda throttles
+        or a mapping is disabled), so a test can make two records wait side by side."""
+        for consumers in self._consumers.values():
+            for consumer in consumers:
+                if consumer.subscription.function == function:
+                    consumer.enabled.clear()
+
+    def resume(self, function: str) -> None:
+        for consumers in self._consumers.values():
+            for consumer in consumers:
+                if consumer.subscription.function == function:
+                    consumer.enabled.set()
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Block until every record already in the streams has been delivered (tests, the demo)."""

@@ -23,7 +23,7 @@ import pytest
 import urllib3
 
 from sitedeploy.domain.naming import derived_name
-from sitedeploy_local.stack import LOCAL_AMPLIFY_APP_ID, LOCAL_CLOUDFLARE_ACCOUNT, LocalStack
+from sitedeploy_local.stack import LOCAL_CLOUDFLARE_ACCOUNT, LocalStack
 from tests.conftest import Api
 from tests.e2e.test_load import (
     IN_FLIGHT,
@@ -36,7 +36,7 @@ from tests.e2e.test_load import (
     summary,
     wrong_bytes,
 )
-from tests.helpers import TERMINAL, deploy, inline_files, wait_terminal
+from tests.helpers import TERMINAL, amplify_app, deploy, inline_files, wait_terminal
 
 pytestmark = pytest.mark.e2e
 
@@ -164,7 +164,7 @@ def test_a_permanently_failing_amplify_start_ends_as_error_and_leaves_the_branch
     assert "starting the deployment" in final["error"], final
     assert final["completedAt"]
     branch = accepted["url"].removeprefix("https://").split(".")[0]
-    listed = amplify_client(stack).list_jobs(appId=LOCAL_AMPLIFY_APP_ID, branchName=branch)["jobSummaries"]
+    listed = amplify_client(stack).list_jobs(appId=amplify_app(accepted["url"]), branchName=branch)["jobSummaries"]
     assert not [s for s in listed if s["status"] in UNFINISHED_JOB], listed  # its job was stopped
     stack.amplify.faults.clear()
     again = deploy(api, "amplify", body)

@@ -10,9 +10,9 @@ import pytest
 
 from sitedeploy.domain.models import DeploymentStatus
 from sitedeploy.stores.deployments import DeploymentsRepository
-from sitedeploy_local.stack import LOCAL_AMPLIFY_APP_ID, LOCAL_CLOUDFLARE_ACCOUNT, LocalStack
+from sitedeploy_local.stack import LOCAL_CLOUDFLARE_ACCOUNT, LocalStack
 from tests.conftest import Api
-from tests.helpers import deploy, wait_terminal
+from tests.helpers import amplify_app, deploy, wait_terminal
 
 pytestmark = pytest.mark.e2e
 
@@ -55,13 +55,13 @@ def test_expired_platform_managed_sites_are_torn_down_on_both_platforms(api: Api
     assert wait_terminal(api, amp["deploymentId"])["status"] == "ready"
     worker, branch = _worker(cf["url"]), _worker(amp["url"])
     assert stack.cloudflare.script(LOCAL_CLOUDFLARE_ACCOUNT, worker) is not None
-    assert stack.amplify.branch(LOCAL_AMPLIFY_APP_ID, branch) is not None
+    assert stack.amplify.branch(amplify_app(amp["url"]), branch) is not None
     for site_id in (cf["siteId"], amp["siteId"]):
         _set_site_expiry(stack, site_id, int(time.time()) - 5)
     _expire(stack)
     assert not _site_exists(stack, cf["siteId"])
     assert stack.cloudflare.script(LOCAL_CLOUDFLARE_ACCOUNT, worker) is None
-    assert stack.amplify.branch(LOCAL_AMPLIFY_APP_ID, branch) is None
+    assert stack.amplify.branch(amplify_app(amp["url"]), branch) is None
     reaped = [d for d in stack.pump.deliveries if d.function == "ReaperFunction"]  # type: ignore[union-attr]
     assert reaped
     assert all(d.outcome == "ok" for d in reaped)
@@ -120,7 +120,7 @@ def test_delete_site_in_both_modes_and_another_owner_gets_404(api: Api, api_for:
         assert api.request("DELETE", f"/sites/{accepted['siteId']}")[0] == 204
     assert stack.cloudflare.script(LOCAL_CLOUDFLARE_ACCOUNT, _worker(managed["url"])) is None
     assert stack.cloudflare.script(USER_ACCOUNT, _worker(mine["url"])) is None
-    assert stack.amplify.branch(LOCAL_AMPLIFY_APP_ID, _worker(amp["url"])) is None
+    assert stack.amplify.branch(amplify_app(amp["url"]), _worker(amp["url"])) is None
     assert api.get("/sites")[1]["sites"] == []
     assert api.request("DELETE", f"/sites/{managed['siteId']}")[0] == 404
 
@@ -163,7 +163,17 @@ def test_a_publisher_killed_mid_deploy_ends_as_error_within_one_sweep(api: Api, 
 
 
 def test_an_unpolled_amplify_deployment_reaches_ready_through_the_sweeper(api: Api, stack: LocalStack) -> None:
-    accepted = deploy(api, "amplify", {"files": {"index.html": "<p>nobody watches</p>"}, "projectName": "unwatched"})
+    # In the user's own account nobody follows the build (Quick Deploy's publisher follows its own,
+    # to give the job slot back): only a status poll or the sweeper moves it on.
+    body = {
+        "files": {"index.html": "<p>nobody watches</p>"},
+        "projectName": f"unwatched-{uuid.uuid4().hex[:6]}",
+        "authMode": "user-token",
+        "accessKeyId": "AKIAUSEROWNKEYS00001",
+        "secretAccessKey": "user-secret-access-key-e2e",
+        "region": "us-east-1",
+    }
+    accepted = deploy(api, "amplify", body)
     repo = DeploymentsRepository(stack.resource("DeploymentsTable"), _ddb(stack))
     deadline = time.monotonic() + 30
     while repo.get(accepted["deploymentId"]).status is not DeploymentStatus.BUILDING:  # type: ignore[union-attr]
@@ -190,6 +200,8 @@ def test_the_reaper_acts_only_on_ttl_deletions(api: Api, stack: LocalStack) -> N
     reaper = stack.hosts["ReaperFunction"]
     assert reaper.invoke({"Records": [record]}) == {"batchItemFailures": []}  # a user's delete, not TTL
     assert stack.cloudflare.script(LOCAL_CLOUDFLARE_ACCOUNT, _worker(accepted["url"])) is not None
+    # DynamoDB's TTL removes the item; the reaper reads the site again and finds it gone.
+    _ddb(stack).delete_item(TableName=stack.resource("DeploymentsTable"), Key=key)
     record["userIdentity"] = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
     assert reaper.invoke({"Records": [record]}) == {"batchItemFailures": []}
     assert stack.cloudflare.script(LOCAL_CLOUDFLARE_ACCOUNT, _worker(accepted["url"])) is None

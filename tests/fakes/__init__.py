@@ -19,7 +19,8 @@ def fake_services(
     """Services over in-memory stores and one fake platform (registered as Cloudflare)."""
     hosting = platform or FakePlatform()
     stores = memory_stores(secret)
-    resolved = Settings(**settings)
+    # The publisher does not sit following builds in these tests: they drive builds themselves.
+    resolved = Settings(**{"build_follow_seconds": 0.0, **settings})
     registry = PlatformRegistry({hosting.platform: lambda _settings, _secret: hosting}, resolved, stores.service_secret)
     return Services(
         settings=resolved,

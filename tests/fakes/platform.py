@@ -16,14 +16,15 @@ from sitedeploy.domain import clock
 from sitedeploy.domain.errors import BadRequest
 from sitedeploy.domain.models import (
     Connection,
+    DeploymentRecord,
     DeploymentStatus,
     Platform,
     PlatformStats,
     SiteAddress,
-    SiteRecord,
 )
-from sitedeploy.domain.naming import derived_name
+from sitedeploy.domain.naming import derived_names
 from sitedeploy.domain.requests import DeployRequest
+from sitedeploy.domain.tenancy import JobSlots, PoolMember
 from sitedeploy.platforms.base import (
     BuildState,
     DeployPlan,
@@ -31,6 +32,7 @@ from sitedeploy.platforms.base import (
     PlatformLimits,
     Published,
     PublishJob,
+    SiteConfig,
     UserCredentials,
 )
 
@@ -70,8 +72,17 @@ class FakePlatform:
 
     builds: bool = False
     quick_deploy: bool = True
-    service_account: str = "service-account"
     max_file_bytes: int = 1024 * 1024
+    # The service's pool: fixed members (account, capacity), or members grown on demand.
+    accounts: tuple[tuple[str, int], ...] = (("service-account", 100),)
+    growable: int = 0
+    member_capacity: int = 2
+    # Sites share a member only with sites of the same routing profile (spa / plain).
+    profiles: bool = False
+    # Builds at once (0: no quota).
+    concurrent_builds: int = 0
+    grown: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     # name of a method → the exceptions its next calls raise, in order.
     failures: dict[str, deque[Exception]] = field(default_factory=dict)
@@ -101,14 +112,52 @@ class FakePlatform:
         return self.quick_deploy
 
     def plan(
-        self, owner_id: str, request: DeployRequest, credentials: UserCredentials | None, existing: SiteRecord | None
+        self,
+        owner_id: str,
+        request: DeployRequest,
+        credentials: UserCredentials | None,
+        config: SiteConfig,
+        paths: frozenset[str],
     ) -> DeployPlan:
-        self._record("plan", owner_id=owner_id, credentials=credentials, existing=existing)
-        if credentials is None and not self.quick_deploy:
+        self._record("plan", owner_id=owner_id, credentials=credentials, config=config)
+        names = tuple(derived_names("fk", owner_id, request.project()))
+        if isinstance(credentials, FakeCredentials):
+            return DeployPlan(names=names, pooled=False, account_id=credentials.account_id)
+        if not self.quick_deploy:
             raise BadRequest("Quick Deploy is not available", code="platform_not_configured")
-        account = credentials.account_id if isinstance(credentials, FakeCredentials) else self.service_account
-        name = derived_name("fk", owner_id, request.project())
-        return DeployPlan(address=SiteAddress(account_id=account, name=name), url=f"https://{name}.fake.example")
+        profile = "spa" if config.spa or ("index.html" in paths and "404.html" not in paths) else "plain"
+        return DeployPlan(names=names, pooled=True, region="test-1", profile=profile if self.profiles else None)
+
+    def fixed_members(self) -> list[PoolMember]:
+        return [PoolMember(self.platform, account, capacity=limit, region="test-1") for account, limit in self.accounts]
+
+    def pool_limit(self) -> int:
+        return self.growable
+
+    def grow_pool(self, plan: DeployPlan) -> PoolMember:
+        self._record("grow_pool", profile=plan.profile)
+        member = PoolMember(
+            self.platform,
+            f"app-{len(self.called('grow_pool'))}",
+            capacity=self.member_capacity,
+            profile=plan.profile,
+            region=plan.region,
+            domain="apps.fake.example",
+        )
+        self.grown.append(member.member_id)
+        return member
+
+    def remove_member(self, member: PoolMember) -> None:
+        self._record("remove_member", member=member)
+        self.removed.append(member.member_id)
+
+    def site_url(
+        self, address: SiteAddress, member: PoolMember | None, credentials: UserCredentials | None = None
+    ) -> str | None:
+        return f"https://{address.name}.{address.account_id}.fake.example"
+
+    def job_slots(self, record: DeploymentRecord) -> JobSlots | None:
+        return JobSlots(key="fake#test-1", limit=self.concurrent_builds) if self.concurrent_builds else None
 
     def publish(self, job: PublishJob, credentials: UserCredentials | None) -> Published:
         self._record("publish", job=job, credentials=credentials)
@@ -118,7 +167,7 @@ class FakePlatform:
         return Published(
             status=DeploymentStatus.BUILDING if self.builds else DeploymentStatus.READY,
             progress=55 if self.builds else 100,
-            url=f"https://{job.address.name}.fake.example",
+            url=f"https://{job.address.name}.{job.address.account_id}.fake.example",
             external_id=f"job-{len(self.published)}",
             uploaded_files=len(files),
             uploaded_bytes=sum(map(len, files.values())),

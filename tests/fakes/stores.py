@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +34,7 @@ from sitedeploy.domain.models import (
     sources_of,
 )
 from sitedeploy.domain.sitefiles import SiteManifest
+from sitedeploy.domain.tenancy import JobSlots, MemberFull, NameClaim, NameTaken, PoolMember, PublishGate, Seat
 from sitedeploy.stores import Stores
 from sitedeploy.stores.deployments import DeploymentNotFound, InvalidCursor, Page, TransitionRefused
 from sitedeploy.stores.secrets import CredentialsError, connection_context
@@ -108,7 +110,7 @@ class InMemoryDeployments:
             now = clock.now_iso()
             update: dict[str, Any] = {"status": to, "updated_at": now}
             if to in TERMINAL_STATUSES:
-                update.update(completed_at=now, sealed_credentials=None)
+                update.update(completed_at=now, sealed_credentials=None, queue=None, queued_at=None)
             for name, value in (changes or {}).items():
                 update[_FIELDS[name]] = value
             updated = DeploymentRecord.model_validate({**current.model_dump(), **update})
@@ -134,6 +136,19 @@ class InMemoryDeployments:
             return self.transition(deployment_id, DeploymentStatus.ERROR, changes={"error": message[:2000]})
         except TransitionRefused:
             return None
+
+    def fail_if_pending(self, deployment_id: str, message: str) -> DeploymentRecord | None:
+        try:
+            return self.transition(
+                deployment_id, DeploymentStatus.ERROR, expected=[DeploymentStatus.PENDING], changes={"error": message}
+            )
+        except TransitionRefused:
+            return None
+
+    def update(self, deployment_id: str, **fields: Any) -> None:
+        """Set fields directly (what the tenancy store's writes do to a deployment item)."""
+        with self._lock:
+            self.records[deployment_id] = self.records[deployment_id].model_copy(update=fields)
 
     def acquire_poll(self, deployment_id: str, *, min_interval: float, now: float | None = None) -> bool:
         moment = now if now is not None else time.time()
@@ -178,9 +193,9 @@ class InMemorySites:
 
     def record_deploy(self, site: SiteRecord) -> SiteRecord:
         existing = self.sites.get(site.site_id)
-        if existing and existing.owner_id != site.owner_id:
+        if existing and (existing.owner_id != site.owner_id or existing.auth_mode != site.auth_mode):
             raise SiteConflict(site.site_id)
-        kept = {"created_at": existing.created_at} if existing else {}
+        kept = {"created_at": existing.created_at, "publishing": existing.publishing} if existing else {}
         merged = site.model_copy(update={**kept, "updated_at": clock.now_iso()})
         if existing and merged.url is None:
             merged = merged.model_copy(update={"url": existing.url})
@@ -191,6 +206,10 @@ class InMemorySites:
         if site_id in self.sites:
             self.sites[site_id] = self.sites[site_id].model_copy(update={"url": url})
 
+    def set_address(self, site_id: str, account_id: str) -> None:
+        if site_id in self.sites:
+            self.sites[site_id] = self.sites[site_id].model_copy(update={"account_id": account_id})
+
     def list_for_owner(self, owner_id: str, *, limit: int = 100) -> list[SiteRecord]:
         return [s for s in self.sites.values() if s.owner_id == owner_id][:limit]
 
@@ -200,6 +219,180 @@ class InMemorySites:
             return False
         del self.sites[site_id]
         return True
+
+
+class InMemoryTenancy:
+    """Claims, pool members, publish gates and the queue, with the transactions' all-or-nothing."""
+
+    def __init__(self, deployments: InMemoryDeployments, sites: InMemorySites) -> None:
+        self._deployments = deployments
+        self._sites = sites
+        self.claims: dict[str, str] = {}
+        self.pool: dict[str, PoolMember] = {}
+        self.pool_sizes: dict[tuple[Platform, str | None], int] = {}
+        self.slots: dict[str, int] = {}
+        self.woken: list[str] = []
+        self.growing: set[str] = set()
+        self._lock = threading.RLock()
+
+    def holders(self, claims: list[NameClaim]) -> dict[str, str]:
+        with self._lock:
+            return {c.key: self.claims[c.key] for c in claims if c.key in self.claims}
+
+    def release_name(self, claim: NameClaim, site_id: str) -> None:
+        with self._lock:
+            if self.claims.get(claim.key) == site_id:
+                del self.claims[claim.key]
+
+    def members(self, platform: Platform, *, region: str | None, profile: str | None) -> list[PoolMember]:
+        with self._lock:
+            return [
+                m for m in self.pool.values() if m.platform == platform and m.region == region and m.profile == profile
+            ]
+
+    def all_members(self, platform: Platform) -> list[PoolMember]:
+        with self._lock:
+            return [m for m in self.pool.values() if m.platform == platform]
+
+    def pool_size(self, platform: Platform, region: str | None) -> int:
+        return self.pool_sizes.get((platform, region), 0)
+
+    def member(self, platform: Platform, member_id: str) -> PoolMember | None:
+        return self.pool.get(Seat(platform, member_id).key)
+
+    def register(self, member: PoolMember) -> PoolMember:
+        with self._lock:
+            known = self.pool.get(member.key)
+            kept = replace(member, used=known.used) if known else replace(member, used=0)
+            self.pool[member.key] = kept
+            return kept
+
+    def lock_growth(self, key: str, *, lease_seconds: float) -> bool:
+        with self._lock:
+            if key in self.growing:
+                return False
+            self.growing.add(key)
+            return True
+
+    def unlock_growth(self, key: str) -> None:
+        with self._lock:
+            self.growing.discard(key)
+
+    def reserve_member(self, platform: Platform, region: str | None, limit: int) -> bool:
+        with self._lock:
+            size = self.pool_sizes.get((platform, region), 0)
+            if size >= limit:
+                return False
+            self.pool_sizes[(platform, region)] = size + 1
+            return True
+
+    def unreserve_member(self, platform: Platform, region: str | None) -> None:
+        with self._lock:
+            self.pool_sizes[(platform, region)] = max(0, self.pool_sizes.get((platform, region), 0) - 1)
+
+    def remove_if_empty(self, member: PoolMember) -> bool:
+        with self._lock:
+            known = self.pool.get(member.key)
+            if known is None or known.used > 0:
+                return False
+            del self.pool[member.key]
+            return True
+
+    def commit_deploy(
+        self, site: SiteRecord, deployment: DeploymentRecord, *, claim: NameClaim | None, seat: Seat | None
+    ) -> SiteRecord:
+        with self._lock:
+            existing = self._sites.sites.get(site.site_id)
+            if existing and (existing.owner_id != site.owner_id or existing.auth_mode != site.auth_mode):
+                raise SiteConflict(site.site_id)
+            if deployment.deployment_id in self._deployments.records:
+                raise ValueError("deployment exists")
+            if claim is not None and self.claims.get(claim.key, site.site_id) != site.site_id:
+                raise NameTaken(f"the name {claim.name!r} is held by another site", code="name_taken")
+            member = self.pool.get(seat.key) if seat else None
+            if seat is not None and (member is None or member.used >= member.capacity):
+                raise MemberFull(seat.member_id)
+            saved = self._sites.record_deploy(site)
+            self._deployments.create(deployment)
+            if claim is not None:
+                self.claims[claim.key] = site.site_id
+            if seat is not None and member is not None:
+                self.pool[seat.key] = replace(member, used=member.used + 1)
+            return saved
+
+    def give_back_seat(self, seat: Seat) -> None:
+        with self._lock:
+            member = self.pool.get(seat.key)
+            if member is not None and member.used > 0:
+                self.pool[seat.key] = replace(member, used=member.used - 1)
+
+    def acquire_publish(self, deployment_id: str, site_id: str, slots: JobSlots | None) -> PublishGate:
+        with self._lock:
+            record = self._deployments.get(deployment_id)
+            if record is None or record.status is not DeploymentStatus.PENDING:
+                return PublishGate.TAKEN
+            site = self._sites.sites.get(site_id)
+            if site is None or site.last_deployment_id != deployment_id:
+                return PublishGate.SUPERSEDED
+            if site.publishing not in (None, deployment_id):
+                return PublishGate.SITE_BUSY
+            if slots is not None and self.slots.get(slots.key, 0) >= slots.limit:
+                return PublishGate.NO_SLOT
+            self._deployments.transition(
+                deployment_id,
+                DeploymentStatus.UPLOADING,
+                expected=[DeploymentStatus.PENDING],
+                changes={"startedAt": clock.now_iso(), "progress": 0},
+            )
+            self._deployments.update(
+                deployment_id, holds_site=True, job_slot=slots.key if slots else None, queue=None, queued_at=None
+            )
+            self._sites.sites[site_id] = site.model_copy(update={"publishing": deployment_id})
+            if slots is not None:
+                self.slots[slots.key] = self.slots.get(slots.key, 0) + 1
+            return PublishGate.CLAIMED
+
+    def site_holder(self, site_id: str) -> str | None:
+        site = self._sites.sites.get(site_id)
+        return site.publishing if site else None
+
+    def release_site(self, site_id: str, deployment_id: str) -> bool:
+        with self._lock:
+            site = self._sites.sites.get(site_id)
+            if site is None or site.publishing != deployment_id:
+                return False
+            self._sites.sites[site_id] = site.model_copy(update={"publishing": None})
+            return True
+
+    def release_slot(self, key: str) -> None:
+        with self._lock:
+            self.slots[key] = max(0, self.slots.get(key, 0) - 1)
+
+    def slots_held(self, key: str) -> int:
+        return self.slots.get(key, 0)
+
+    def set_slots_held(self, key: str, held: int) -> None:
+        self.slots[key] = held
+
+    def let_go(self, deployment_id: str) -> None:
+        self._deployments.update(deployment_id, holds_site=False, job_slot=None)
+
+    def enqueue(self, deployment_id: str, queue: str) -> bool:
+        with self._lock:
+            record = self._deployments.get(deployment_id)
+            if record is None or record.status is not DeploymentStatus.PENDING:
+                return False
+            self._deployments.update(
+                deployment_id, queue=queue, queued_at=record.queued_at or f"{clock.now_iso()}#{deployment_id}"
+            )
+            return True
+
+    def waiting(self, queue: str, *, limit: int = 10) -> list[DeploymentRecord]:
+        found = [r for r in self._deployments.records.values() if r.queue == queue and r.queued_at]
+        return sorted(found, key=lambda r: r.queued_at or "")[:limit]
+
+    def wake(self, deployment: DeploymentRecord) -> None:
+        self.woken.append(deployment.deployment_id)
 
 
 class InMemoryStaging:
@@ -329,9 +522,11 @@ class InMemoryIdempotency(BasePersistenceLayer):
 
 def memory_stores(secret: dict[str, dict[str, Any]] | None = None) -> Stores:
     sealer = FakeSealer()
+    deployments, sites = InMemoryDeployments(), InMemorySites()
     return Stores(
-        deployments=InMemoryDeployments(),
-        sites=InMemorySites(),
+        deployments=deployments,
+        sites=sites,
+        tenancy=InMemoryTenancy(deployments, sites),
         staging=InMemoryStaging(),
         connections=InMemoryConnections(sealer),
         sealer=sealer,

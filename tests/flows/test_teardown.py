@@ -21,12 +21,31 @@ def _site_image(services: Services, site_id: str) -> dict[str, object]:
     return {"entity": "Site", **site.model_dump(by_alias=True, mode="json")}
 
 
+def _expire(services: Services, site_id: str) -> dict[str, object]:
+    """What DynamoDB's TTL does: the item goes, its old image rides the stream."""
+    image = _site_image(services, site_id)
+    services.stores.sites.delete(site_id, str(image["ownerId"]))
+    return image
+
+
 def test_the_reaper_tears_down_an_expired_platform_site(services: Services, platform: FakePlatform) -> None:
     answer = accept.accept(services, PLATFORM, OWNER, request())
-    assert teardown.reap(services, TTL, _site_image(services, answer.site_id)) is True
+    assert teardown.reap(services, TTL, _expire(services, answer.site_id)) is True
     call = platform.called("tear_down")[0]
     assert call.args["credentials"] is None
     assert call.args["address"].account_id == "service-account"
+
+
+def test_the_reaper_leaves_a_site_deployed_again_since_its_expiry(services: Services, platform: FakePlatform) -> None:
+    first = accept.accept(services, PLATFORM, OWNER, request())
+    image = _expire(services, first.site_id)
+    accept.accept(services, PLATFORM, OWNER, request())  # the owner deploys again before the reaper runs
+    assert teardown.reap(services, TTL, image) is None
+    assert platform.called("tear_down") == []
+    site = services.stores.sites.get(first.site_id)
+    assert site is not None
+    [member] = services.stores.tenancy.all_members(PLATFORM)
+    assert member.used == 1  # the seat the expired item held was given back, the new one kept
 
 
 @pytest.mark.parametrize(

@@ -21,10 +21,14 @@ from sitedeploy.domain.models import DeploymentStatus
 from sitedeploy.domain.sitefiles import content_type
 from sitedeploy.platforms.amplify.client import AmplifyError, amplify_client
 from sitedeploy.platforms.amplify.credentials import AmplifyAccess
-from sitedeploy.platforms.amplify.publisher import SPA_RULE, AmplifyPublisher, AmplifyTarget
+from sitedeploy.platforms.amplify.publisher import AmplifyPublisher, AmplifyTarget
+from sitedeploy.platforms.amplify.routing import SPA_RULE, routing_profile
 from sitedeploy.platforms.base import SiteFile
 from sitedeploy_local.emulators.amplify import AmplifyEmulator
 from sitedeploy_local.stack import LocalStack
+
+# A single-page app's routing: every unknown path answers index.html.
+SPA = routing_profile(redirects_text=None, headers_text=None, spa=True, paths={"index.html"})
 
 
 @pytest.fixture
@@ -77,7 +81,7 @@ def test_happy_path_creates_branch_uploads_zip_and_serves_bytes(emulator: Amplif
     site = _site()
     publisher = _publisher(emulator)
     target = AmplifyTarget(app_id, "sd-happy-1")
-    result = publisher.publish(target, _files(site), _reader(site), spa=False)
+    result = publisher.publish(target, _files(site), _reader(site))
     assert result.url == f"https://sd-happy-1.{app_id}.amplifyapp.com"
     assert result.external_id
     assert _wait(publisher, target, result.external_id) is DeploymentStatus.READY
@@ -95,11 +99,11 @@ def test_existing_branch_is_reused(emulator: AmplifyEmulator, app_id: str) -> No
     site = _site()
     publisher = _publisher(emulator)
     target = AmplifyTarget(app_id, "sd-again")
-    first = publisher.publish(target, _files(site), _reader(site), spa=False)
+    first = publisher.publish(target, _files(site), _reader(site))
     assert first.external_id
     _wait(publisher, target, first.external_id)
     site["assets/app.js"] = b"changed"
-    second = publisher.publish(target, _files(site), _reader(site), spa=False)
+    second = publisher.publish(target, _files(site), _reader(site))
     assert second.external_id
     assert second.external_id != first.external_id
     assert _wait(publisher, target, second.external_id) is DeploymentStatus.READY
@@ -111,8 +115,8 @@ def test_an_unfinished_job_is_stopped_first(emulator: AmplifyEmulator, app_id: s
     site = _site()
     publisher = _publisher(emulator)
     target = AmplifyTarget(app_id, "sd-busy")
-    first = publisher.publish(target, _files(site), _reader(site), spa=False)
-    second = publisher.publish(target, _files(site), _reader(site), spa=False)  # first still running
+    first = publisher.publish(target, _files(site), _reader(site))
+    second = publisher.publish(target, _files(site), _reader(site))  # first still running
     assert second.external_id
     assert first.external_id
     job = emulator.job(app_id, "sd-busy", first.external_id)
@@ -125,12 +129,12 @@ def test_a_branch_being_deleted_is_waited_for(emulator: AmplifyEmulator, app_id:
     site = _site()
     publisher = _publisher(emulator)
     target = AmplifyTarget(app_id, "sd-phoenix")
-    first = publisher.publish(target, _files(site), _reader(site), spa=False)
+    first = publisher.publish(target, _files(site), _reader(site))
     assert first.external_id
     _wait(publisher, target, first.external_id)
     assert publisher.delete_branch(target) is True
     started = time.monotonic()
-    again = publisher.publish(target, _files(site), _reader(site), spa=False)
+    again = publisher.publish(target, _files(site), _reader(site))
     assert time.monotonic() - started >= 0.5  # it had to wait for the deletion to finish
     assert again.external_id
     assert _wait(publisher, target, again.external_id) is DeploymentStatus.READY
@@ -143,12 +147,12 @@ def test_an_upload_failure_stops_the_job(emulator: AmplifyEmulator, app_id: str)
     publisher = _publisher(emulator)
     target = AmplifyTarget(app_id, "sd-broken-upload")
     with pytest.raises(AmplifyError, match="uploading the zip"):
-        publisher.publish(target, _files(site), _reader(site), spa=False)
+        publisher.publish(target, _files(site), _reader(site))
     emulator.faults.clear()
     jobs = publisher.client.list_jobs(appId=app_id, branchName="sd-broken-upload")["jobSummaries"]
     assert jobs
     assert jobs[0]["status"] in {"CANCELLING", "CANCELLED"}
-    result = publisher.publish(target, _files(site), _reader(site), spa=False)  # the branch is not blocked
+    result = publisher.publish(target, _files(site), _reader(site))  # the branch is not blocked
     assert result.external_id
     assert _wait(publisher, target, result.external_id) is DeploymentStatus.READY
 
@@ -166,7 +170,7 @@ def test_the_zip_has_its_files_at_the_root(emulator: AmplifyEmulator, app_id: st
     try:
         site = _site()
         publisher = _publisher(emulator)
-        publisher.publish(AmplifyTarget(app_id, "sd-zip-root"), _files(site), _reader(site), spa=False)
+        publisher.publish(AmplifyTarget(app_id, "sd-zip-root"), _files(site), _reader(site))
     finally:
         AmplifyPublisher.upload_zip = original  # type: ignore[method-assign]
     with zipfile.ZipFile(io.BytesIO(captured[0])) as archive:
@@ -180,13 +184,13 @@ def test_spa_rule_is_merged_not_clobbered(emulator: AmplifyEmulator, app_id: str
     publisher.client.update_app(appId=app_id, customRules=[existing])
     site = _site()
     target = AmplifyTarget(app_id, "sd-spa")
-    result = publisher.publish(target, _files(site), _reader(site), spa=True)
+    result = publisher.publish(target, _files(site), _reader(site), routing=SPA)
     assert result.external_id
     rules = publisher.client.get_app(appId=app_id)["app"]["customRules"]
-    assert rules == [existing, SPA_RULE]
-    publisher.publish(target, _files(site), _reader(site), spa=True)
-    assert publisher.client.get_app(appId=app_id)["app"]["customRules"] == [existing, SPA_RULE]  # not twice
-    second = publisher.publish(target, _files(site), _reader(site), spa=True)
+    assert rules == [SPA_RULE, existing]  # the site's rules first; the app's own are kept
+    publisher.publish(target, _files(site), _reader(site), routing=SPA)
+    assert publisher.client.get_app(appId=app_id)["app"]["customRules"] == [SPA_RULE, existing]  # not twice
+    second = publisher.publish(target, _files(site), _reader(site), routing=SPA)
     assert second.external_id
     _wait(publisher, target, second.external_id)
     base = emulator.site_url(app_id, "sd-spa")
@@ -210,9 +214,9 @@ def test_the_branch_quota_is_surfaced_clearly(stack: LocalStack) -> None:
         publisher = AmplifyPublisher(raw, backoff=0.05)
         site = _site()
         for name in ("sd-a", "sd-b"):
-            publisher.publish(AmplifyTarget(app, name), _files(site), _reader(site), spa=False)
+            publisher.publish(AmplifyTarget(app, name), _files(site), _reader(site))
         with pytest.raises(AmplifyError) as refused:
-            publisher.publish(AmplifyTarget(app, "sd-c"), _files(site), _reader(site), spa=False)
+            publisher.publish(AmplifyTarget(app, "sd-c"), _files(site), _reader(site))
         assert "quota" in refused.value.message
         assert refused.value.code == "LimitExceededException"
     finally:
@@ -222,4 +226,4 @@ def test_the_branch_quota_is_surfaced_clearly(stack: LocalStack) -> None:
 def test_invalid_branch_name_is_refused(emulator: AmplifyEmulator, app_id: str) -> None:
     site = _site()
     with pytest.raises(AmplifyError, match="not a valid branch name"):
-        _publisher(emulator).publish(AmplifyTarget(app_id, "Bad_Branch"), _files(site), _reader(site), spa=False)
+        _publisher(emulator).publish(AmplifyTarget(app_id, "Bad_Branch"), _files(site), _reader(site))

@@ -28,6 +28,7 @@ from botocore.model import StructureShape
 from botocore.validate import ParamValidator
 
 from sitedeploy_local.emulators.amplify import AmplifyEmulator
+from sitedeploy_local.emulators.amplify.sites import compile_header_pattern
 
 STEP = 0.1
 DELETE_SECONDS = 0.5
@@ -586,6 +587,170 @@ def test_custom_rules(emulator: AmplifyEmulator, client: Any, app_id: str) -> No
     assert get(url + "missing.js").status == 404
     client.update_app(appId=app_id, customRules=[])
     assert get(url + "some/route").status == 404
+
+
+HEADERS = """customHeaders:
+  - pattern: '**/*'
+    headers:
+      - key: 'Cache-Control'
+        value: 'public, max-age=31536000, immutable'
+      - key: 'X-Frame-Options'
+        value: 'DENY'
+  - pattern: '*.json'
+    headers:
+      - key: 'cache-control'
+        value: 'no-cache'
+      - key: 'Access-Control-Allow-Origin'
+        value: '*'
+  - pattern: '/docs/*'
+    headers:
+      - key: 'X-Docs'
+        value: 'direct child'
+  - pattern: '/api/**'
+    headers:
+      - key: X-Api-Version
+        value: 3
+"""
+
+
+def test_custom_headers_apply_by_pattern(emulator: AmplifyEmulator, client: Any, app_id: str) -> None:
+    updated = client.update_app(
+        appId=app_id,
+        customHeaders=HEADERS,
+        customRules=[{"source": "/<*>", "target": "/index.html", "status": "404-200"}],
+    )
+    assert updated["app"]["customHeaders"] == HEADERS
+    assert client.get_app(appId=app_id)["app"]["customHeaders"] == HEADERS  # as stored
+    branch = new_branch(client, app_id)
+    files: dict[str, bytes | str] = {
+        "index.html": "home",
+        "top.json": "{}",
+        "a/b/c.json": "[]",
+        "docs/page.html": "doc",
+        "docs/deep/page.html": "deep doc",
+        "api/v1/data.txt": "api",
+    }
+    deploy(client, app_id, branch, make_zip(files))
+    url = emulator.site_url(app_id, branch)
+    assert url is not None
+
+    home = get(url)
+    assert home.headers.getlist("Cache-Control") == ["public, max-age=31536000, immutable"]  # replaces the default
+    assert home.headers["X-Frame-Options"] == "DENY"
+    assert "Access-Control-Allow-Origin" not in home.headers
+    assert "X-Docs" not in home.headers
+    for path in ("top.json", "a/b/c.json"):  # no leading slash: any depth; the later pattern wins
+        answer = get(url + path)
+        assert answer.headers.getlist("Cache-Control") == ["no-cache"], path
+        assert answer.headers["Access-Control-Allow-Origin"] == "*"
+        assert answer.headers["X-Frame-Options"] == "DENY"
+        assert answer.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert get(url + "docs/page.html").headers["X-Docs"] == "direct child"
+    assert "X-Docs" not in get(url + "docs/deep/page.html").headers  # '*' stops at '/'
+    assert get(url + "api/v1/data.txt").headers["X-Api-Version"] == "3"  # '**' crosses '/'
+    rewritten = get(url + "some/route")  # custom rules still apply; headers follow the request path
+    assert rewritten.data == b"home"
+    assert rewritten.headers["X-Frame-Options"] == "DENY"
+    assert "X-Api-Version" not in rewritten.headers
+    head = HTTP.request("HEAD", url + "a/b/c.json")
+    assert head.headers["Cache-Control"] == "no-cache"
+    assert head.headers["Content-Length"] == "2"  # framing stays the server's
+
+    # A change applies without a redeploy, to every answer (a 404 too); an empty one removes them.
+    changed = "\n".join(
+        [
+            "customHeaders:",
+            "  - pattern: '/'",
+            "    headers: [{key: X-Root, value: yes-root}]",
+            "  - pattern: '/missing/*'",
+            "    headers: [{key: X-Missing, value: still}]",
+        ]
+    )
+    client.update_app(appId=app_id, customHeaders=changed, customRules=[])
+    assert get(url).headers["X-Root"] == "yes-root"
+    assert "X-Root" not in get(url + "top.json").headers
+    assert get(url + "top.json").headers["Cache-Control"] == "public, max-age=0, must-revalidate"
+    missing = get(url + "missing/page")
+    assert missing.status == 404
+    assert missing.headers["X-Missing"] == "still"
+    client.update_app(appId=app_id, customHeaders="")
+    assert "X-Root" not in get(url).headers
+
+
+@pytest.mark.parametrize(
+    ("pattern", "matches", "misses"),
+    [
+        ("**/*", ["/", "/index.html", "/a/b/c.css"], []),
+        ("**", ["/", "/a", "/a/b/"], []),
+        ("*.json", ["/c.json", "/a/b/c.json"], ["/c.jsonp", "/json", "/a.json/x"]),
+        ("/path/*", ["/path/x", "/path/"], ["/path", "/path/x/y", "/other/path/x"]),
+        ("/**/*.js", ["/a.js", "/x/y/a.js"], ["/a.json"]),
+        ("/assets/**", ["/assets/", "/assets/a/b.png"], ["/assets", "/x/assets/a"]),
+        ("/a+b(c).txt", ["/a+b(c).txt"], ["/aab(c).txt", "/x/a+b(c).txt"]),
+        ("docs/*.html", ["/docs/a.html", "/v1/docs/a.html"], ["/docs/a/b.html"]),
+    ],
+)
+def test_custom_header_patterns_are_globs_on_the_path(pattern: str, matches: list[str], misses: list[str]) -> None:
+    regex = compile_header_pattern(pattern)
+    for path in matches:
+        assert regex.fullmatch(path), (pattern, path)
+    for path in misses:
+        assert not regex.fullmatch(path), (pattern, path)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("customHeaders:\n  - pattern: '**/*\n    headers: []\n", "not valid YAML"),
+        ("- pattern: '**/*'\n  headers:\n    - key: A\n      value: b\n", "must be YAML of this form"),
+        ("customHeaders: {pattern: x}\n", "must be a list"),
+        ("customHeaders:\n  - pattern: '**/*'\n", "headers must be a non-empty list"),
+        ("customHeaders:\n  - headers:\n      - key: A\n        value: b\n", "pattern must be a non-empty string"),
+        ("customHeaders:\n  - pattern: '*'\n    headers:\n      - key: 'Bad Name'\n        value: b\n", "header name"),
+        (
+            "customHeaders:\n  - pattern: '*'\n    headers:\n      - key: A\n        value: \"x\\r\\nY: z\"\n",
+            "line breaks",
+        ),
+        ("customHeaders:\n  - pattern: '*'\n    headers:\n      - key: A\n        value: [1]\n", "must be a string"),
+        ("customHeaders:\n  - pattern: '*'\n    headers:\n      - {key: A}\n", "exactly 'key' and 'value'"),
+        ("customHeaders: []\nextra: 1\n", "unknown top-level key"),
+    ],
+    ids=[
+        "bad-yaml",
+        "no-top-key",
+        "not-a-list",
+        "no-headers",
+        "no-pattern",
+        "bad-key",
+        "crlf",
+        "list-value",
+        "no-value",
+        "extra-key",
+    ],
+)
+def test_malformed_custom_headers_are_refused(
+    emulator: AmplifyEmulator, client: Any, app_id: str, text: str, fragment: str
+) -> None:
+    apps_before = len(client.list_apps()["apps"])
+    with pytest.raises(client.exceptions.BadRequestException, match=fragment) as refused:
+        client.create_app(name="bad-headers", customHeaders=text)
+    assert refused.value.response["Error"]["Message"].startswith("customHeaders")
+    assert len(client.list_apps()["apps"]) == apps_before
+
+    good = "customHeaders:\n  - pattern: '**'\n    headers:\n      - key: X-Good\n        value: kept\n"
+    client.update_app(appId=app_id, customHeaders=good)
+    branch = new_branch(client, app_id)
+    deploy(client, app_id, branch, make_zip({"index.html": "still up"}))
+    with pytest.raises(client.exceptions.BadRequestException, match=fragment):
+        client.update_app(appId=app_id, customHeaders=text, description="not applied either")
+    app = client.get_app(appId=app_id)["app"]
+    assert app["customHeaders"] == good
+    assert app["description"] != "not applied either"  # a refused UpdateApp changes nothing
+    url = emulator.site_url(app_id, branch)
+    assert url is not None
+    served = get(url)
+    assert served.data == b"still up"
+    assert served.headers["X-Good"] == "kept"
 
 
 # -- faults and auth --------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from sitedeploy.models import DeploymentStatus
-from sitedeploy.records import DeploymentsRepository
+from sitedeploy.domain.models import DeploymentStatus
+from sitedeploy.stores.deployments import DeploymentsRepository
 from sitedeploy_local.auth import KEY_ID, LOCAL_AUDIENCE, LOCAL_ISSUER
 from sitedeploy_local.stack import LocalStack
 from tests.conftest import Api

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sitedeploy.domain.naming import DNS_LABEL, derived_name, is_valid_label, site_id, slug
+from sitedeploy.domain.naming import DNS_LABEL, derived_name, derived_names, is_valid_label, site_id, slug
 
 
 @pytest.mark.parametrize(
@@ -51,6 +51,14 @@ def test_label_rules(name: str, valid: bool) -> None:
 
 
 def test_site_id_is_stable_per_owner_platform_project() -> None:
-    assert site_id("u", "cloudflare", "p") == site_id("u", "cloudflare", "p")
-    assert site_id("u", "cloudflare", "p") != site_id("u", "amplify", "p")
-    assert site_id("u", "cloudflare", "p").startswith("site_")
+    assert site_id("u", "cloudflare", "p", "platform-managed") == site_id("u", "cloudflare", "p", "platform-managed")
+    assert site_id("u", "cloudflare", "p", "platform-managed") != site_id("u", "amplify", "p", "platform-managed")
+    assert site_id("u", "cloudflare", "p", "platform-managed") != site_id("u", "cloudflare", "p", "user-token")
+    assert site_id("u", "cloudflare", "p", "platform-managed").startswith("site_")
+
+
+def test_derived_names_keep_the_readable_name_first_and_differ_after() -> None:
+    names = derived_names("sd", "owner", "My Shop")
+    assert names[0] == derived_name("sd", "owner", "My Shop")
+    assert len(set(names)) == len(names) == 4
+    assert all(name.startswith("sd-my-shop-") and DNS_LABEL.match(name) for name in names)

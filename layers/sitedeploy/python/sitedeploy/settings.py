@@ -34,8 +34,16 @@ class Settings:
     site_ttl_days: int = 7
     history_retention_days: int = 90
     stuck_deployment_minutes: float = 20.0
+    # How long the publisher follows a Quick Deploy build that holds a job slot (within its timeout),
+    # and how often anyone asks a platform about a build (once per interval, however many poll).
+    build_follow_seconds: float = 600.0
+    build_poll_seconds: float = 2.0
     cloudflare_api_base: str = "https://api.cloudflare.com/client/v4"
-    amplify_app_id: str = ""
+    # Quick Deploy to Amplify: apps the service may create in its region (0: none, no Quick Deploy),
+    # sites per app (Amplify allows 50 branches), builds at once (the region's concurrent-jobs quota).
+    amplify_pool_apps: int = 0
+    amplify_branches_per_app: int = 50
+    amplify_concurrent_jobs: int = 5
     amplify_zip_limit_bytes: int = 5 * 1024**3
     # Platform retries: urllib3's backoff factor and the cap on a platform's Retry-After.
     retry_backoff_seconds: float = 1.0
@@ -57,8 +65,12 @@ class Settings:
             site_ttl_days=int(env.get("SITE_TTL_DAYS", "7")),
             history_retention_days=int(env.get("HISTORY_RETENTION_DAYS", "90")),
             stuck_deployment_minutes=float(env.get("STUCK_DEPLOYMENT_MINUTES", "20")),
+            build_follow_seconds=float(env.get("BUILD_FOLLOW_SECONDS", "600")),
+            build_poll_seconds=float(env.get("BUILD_POLL_SECONDS", "2")),
             cloudflare_api_base=env.get("CLOUDFLARE_API_BASE_URL") or "https://api.cloudflare.com/client/v4",
-            amplify_app_id=env.get("AMPLIFY_APP_ID", ""),
+            amplify_pool_apps=int(env.get("AMPLIFY_POOL_APPS", "0")),
+            amplify_branches_per_app=int(env.get("AMPLIFY_BRANCHES_PER_APP", "50")),
+            amplify_concurrent_jobs=int(env.get("AMPLIFY_CONCURRENT_JOBS", "5")),
             amplify_zip_limit_bytes=int(env.get("AMPLIFY_ZIP_LIMIT_BYTES", str(5 * 1024**3))),
             retry_backoff_seconds=float(env.get("PLATFORM_RETRY_BACKOFF_SECONDS", "1.0")),
             retry_after_cap_seconds=float(env.get("PLATFORM_RETRY_AFTER_CAP_SECONDS", "30")),

@@ -194,6 +194,7 @@ class AmplifyApi(AmplifyState):
         region: str,
         require_access_keys: set[str] | None,
         job_cancel_seconds: float | None,
+        max_concurrent_jobs: int | None = None,
     ) -> None:
         super().__init__(
             job_step_seconds=job_step_seconds,
@@ -202,6 +203,7 @@ class AmplifyApi(AmplifyState):
             max_apps=max_apps,
             region=region,
             job_cancel_seconds=job_cancel_seconds,
+            max_concurrent_jobs=max_concurrent_jobs,
         )
         self.require_access_keys = require_access_keys
         self.unknown_key_error = "UnrecognizedClientException"

@@ -1,8 +1,13 @@
 """The Amplify emulator as tests and the local stack use it: the Amplify Hosting API on a loopback
 port (``endpoint_url``, or ``environment`` for a boto3 process), each branch's deployed site on a
 loopback port of its own (``site_url``), and the handles to seed it (``create_app_directly``),
-inspect it (``app``, ``branch``, ``job``, ``requests``) and make it misbehave (``faults``,
-``job_faults``, ``fail_next_job``, ``require_access_keys``).
+inspect it (``app``, ``branch``, ``job``, ``requests``, ``running_jobs``, ``waiting_jobs``,
+``max_running_seen``) and make it misbehave (``faults``, ``job_faults``, ``fail_next_job``,
+``require_access_keys``).
+
+Quotas, each a constructor keyword (small numbers make tests fast): ``max_apps`` (25 apps per
+region), ``max_branches_per_app`` (50), ``max_concurrent_jobs`` (None: unlimited; Amplify's quota is
+5, and jobs beyond it wait PENDING rather than fail; also settable later as an attribute).
 
 The layers, each in its own module, build on one another: ``AmplifyState`` (the data and its
 rules) ← ``AmplifyApi`` (HTTP: dispatch, errors, access keys, faults, the zip and log doors) ←
@@ -37,6 +42,7 @@ class AmplifyEmulator(AmplifyApi):
         region: str = "us-east-1",
         require_access_keys: set[str] | None = None,
         job_cancel_seconds: float | None = None,
+        max_concurrent_jobs: int | None = None,
     ) -> None:
         super().__init__(
             ROUTES,
@@ -47,6 +53,7 @@ class AmplifyEmulator(AmplifyApi):
             region=region,
             require_access_keys=require_access_keys,
             job_cancel_seconds=job_cancel_seconds,
+            max_concurrent_jobs=max_concurrent_jobs,
         )
         self._port = port
         self._server: BackgroundServer | None = None
@@ -102,6 +109,25 @@ class AmplifyEmulator(AmplifyApi):
     def environment(self) -> dict[str, str]:
         """What a boto3 process needs to reach this emulator."""
         return {"AWS_ENDPOINT_URL_AMPLIFY": self.endpoint_url}
+
+    def delete_apps(self, name_prefix: str) -> int:
+        """Delete the apps whose name starts with ``name_prefix`` (as DeleteApp does: their
+        branches and served sites go too); returns how many. Other apps, faults and the request
+        log stay."""
+        with self._lock:
+            doomed = [app for app in self._apps.values() if str(app.data.get("name", "")).startswith(name_prefix)]
+            servers = [b.server for app in doomed for b in app.branches.values() if b.server is not None]
+            versions = [v for app in doomed for b in app.branches.values() for v in (b.site, b.previous)]
+            for app in doomed:
+                for branch in app.branches.values():
+                    self._orphan(branch)
+                del self._apps[app.app_id]
+            self._deleting = {k: v for k, v in self._deleting.items() if k[0] in self._apps}
+        for server in servers:
+            server.stop()
+        for version in versions:
+            discard(version)
+        return len(doomed)
 
     def reset(self) -> None:
         """Forget branches, jobs, faults, the request log and served sites; apps stay."""

@@ -1,10 +1,12 @@
 """An Amplify deployment job: its record, its progress, and the preparation of its files.
 
-Progress is computed lazily from timestamps (no scheduler): after StartDeployment a job is PENDING
-for one step time, then RUNNING with a DEPLOY step, then a VERIFY step (each one step time, DEPLOY
-at least as long as unpacking the zip takes), then SUCCEED. A job that was created but not started
-is CREATED; StopJob makes it CANCELLING, and CANCELLED a cancel time later. ``job_state`` is that
-computation; the state freezes a job's result once it is final.
+Progress is computed lazily from timestamps (no timer thread): once a started job is granted one of
+the region's build slots (``granted``; at once when concurrent jobs are unlimited, otherwise when the
+state's scheduling pass gives it a freed slot) it is PENDING for one step time, then RUNNING with a
+DEPLOY step, then a VERIFY step (each one step time, DEPLOY at least as long as unpacking the zip
+takes), then SUCCEED. A started job still waiting for a slot is PENDING with no steps. A job that was
+created but not started is CREATED; StopJob makes it CANCELLING, and CANCELLED a cancel time later.
+``job_state`` is that computation; the state freezes a job's result once it is final.
 
 Preparing a deployment happens off the request path: the uploaded zip (or the file at ``sourceUrl``,
 fetched only from loopback) is unpacked into a ``SiteVersion``, or the job fails with the reason
@@ -58,7 +60,8 @@ class Job:
     signature: str
     zip_path: Path | None = None
     zip_bytes: int = 0
-    started: float | None = None
+    started: float | None = None  # StartDeployment's moment (the summary's startTime)
+    granted: float | None = None  # when it got a build slot: its timeline runs from here
     source_url: str | None = None
     source_url_type: str | None = None
     forced_failure: tuple[str, str] | None = None  # (step, reason)
@@ -126,12 +129,12 @@ def _step(
 
 def _progress(job: Job, t: float, s: float, log_url: LogUrl) -> Progress:
     """The job's status, steps and endTime as of time ``t`` (ignoring cancellation), with steps of
-    ``s`` seconds."""
+    ``s`` seconds, counted from the moment the job was granted a build slot (until then, PENDING)."""
     if job.started is None or t < job.started:
         return "CREATED", [], None
-    deploy_start = job.started + s
-    if t < deploy_start:
+    if job.granted is None or t < job.granted + s:
         return "PENDING", [], None
+    deploy_start = job.granted + s
     deploy_min_end = deploy_start + s + job.deploy_delay
     deploying = [_step(job, DEPLOY_STEP, "RUNNING", log_url, start=deploy_start)]
     forced = job.forced_failure

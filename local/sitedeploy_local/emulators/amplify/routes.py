@@ -35,6 +35,9 @@ from sitedeploy_local.emulators.amplify.state import (
 )
 from sitedeploy_local.emulators.routes import Route, RouteTable
 
+# What Amplify answers to CreateApp beyond the apps-per-region quota (LimitExceededException, 429).
+APPS_LIMIT_MESSAGE = "You have reached the maximum number of apps in this account."
+
 # -- paging -----------------------------------------------------------------------------------------
 
 
@@ -76,11 +79,8 @@ def _page(items: list[Any], query: dict[str, str], limit: int) -> tuple[list[Any
 def create_app(api: AmplifyApi, call: Call) -> dict[str, Any]:
     string_field(call.body, "name", required=True, min_len=1, max_len=255)
     with api._lock:
-        if len(api._apps) >= api.max_apps:
-            raise AmplifyError(
-                "LimitExceededException",
-                f"The maximum number of apps ({api.max_apps}) has been reached.",
-            )
+        if len(api._apps) >= api.max_apps:  # DeleteApp frees a place
+            raise AmplifyError("LimitExceededException", APPS_LIMIT_MESSAGE)
         app = api._new_app(call.body)
         return {"app": copy.deepcopy(app.data)}
 
@@ -245,6 +245,7 @@ def start_deployment(api: AmplifyApi, call: Call) -> dict[str, Any]:
             job = api._new_job(branch)
         now = time.time()
         job.started = now
+        api._waiting.append(job)  # for a build slot: ``_schedule`` below grants it one if free
         job.source_url = source_url
         job.source_url_type = source_type if source_url is not None else None
         queued = api._fail_next.get((app.app_id, branch.name))
@@ -289,6 +290,7 @@ def start_deployment(api: AmplifyApi, call: Call) -> dict[str, Any]:
             job.zip_path = None
             source = started_zip
         api._launch(job, source, reason)
+        api._schedule()
         return {"jobSummary": api._summary(branch, job)}
 
 

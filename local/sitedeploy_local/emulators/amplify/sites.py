@@ -15,7 +15,17 @@ Amplify Hosting's, as far as its documentation and observed behaviour go:
   rewrites and ``404`` serves the target with a 404 — those two only when the request does not
   resolve to a file; a rule without status is a ``301`` (the CDK's default);
 - rules whose source is a domain (``https://example.com``) and rewrites to another host (reverse
-  proxy) have no meaning on loopback: the former never match, the latter answer 502.
+  proxy) have no meaning on loopback: the former never match, the latter answer 502;
+- the app's ``customHeaders`` (Amplify's YAML: ``customHeaders: [{pattern, headers: [{key,
+  value}]}]``) go on every answer, whatever its status, whose request path a pattern matches: a
+  pattern is a glob on the decoded URL path, ``**`` matching any characters including ``/`` (and
+  ``**/`` any number of whole directories, none included), ``*`` any characters but ``/``, anything
+  else itself; a pattern that does not start with ``/`` may match at any depth (``*.json`` matches
+  ``/a/b/c.json``, ``**/*`` and ``**`` match every path, ``/path/*`` only files directly under
+  ``/path/``). Every matching pattern contributes; for the same header name (case-insensitive) the
+  later pattern, or the later entry of one pattern, wins, and a custom header replaces the site's
+  own (a custom ``Cache-Control`` replaces the default). Framing headers (``Content-Length``,
+  ``Transfer-Encoding``, ``Connection``...) are the server's and are never replaced.
 
 Bytes are served exactly as they were in the zip, streamed from disk. Each branch's server
 (``branch_site_server``) asks its emulator for the branch's current version and the app's rules on
@@ -30,10 +40,12 @@ import re
 import shutil
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+import yaml
 
 from sitedeploy_local.emulators.loopback import SiteAnswer, SiteServer
 
@@ -164,6 +176,133 @@ def compile_rules(rules: list[Mapping[str, Any]]) -> tuple[CompiledRule, ...]:
     return tuple(compile_rule(rule) for rule in rules)
 
 
+# -- custom headers ---------------------------------------------------------------------------------
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110)
+_HEADER_VALUE_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # controls, but tab
+# Set by the server from the answer itself: a custom value would break the HTTP framing.
+_FRAMING_HEADERS = frozenset(
+    {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "trailer", "te"}
+)
+_HEADERS_SHAPE = "customHeaders: [{pattern: '**/*', headers: [{key: 'Name', value: 'value'}]}]"
+
+
+@dataclass(frozen=True)
+class HeaderRule:
+    """One entry of an app's customHeaders: the headers to add where ``regex`` matches the path."""
+
+    pattern: str
+    regex: re.Pattern[str]
+    headers: tuple[tuple[str, str], ...]
+
+
+def compile_header_pattern(pattern: str) -> re.Pattern[str]:
+    """A customHeaders pattern as a regular expression to ``fullmatch`` a decoded URL path (the
+    glob semantics are the module docstring's)."""
+    pieces: list[str] = [] if pattern.startswith("/") else ["/", "(?:.*/)?"]
+    index = 0
+    while index < len(pattern):
+        if pattern.startswith("**/", index):
+            piece, index = "(?:.*/)?", index + 3
+        elif pattern.startswith("**", index):
+            piece, index = ".*", index + 2
+        elif pattern[index] == "*":
+            piece, index = "[^/]*", index + 1
+        else:
+            piece, index = re.escape(pattern[index]), index + 1
+        if piece == "(?:.*/)?" and pieces and pieces[-1] == piece:
+            continue  # "**/**/" is "**/": no nested optional groups to backtrack through
+        pieces.append(piece)
+    return re.compile("".join(pieces), re.DOTALL)
+
+
+def _header_value(value: Any, where: str) -> str:
+    # YAML reads an unquoted 300 as a number: Amplify takes it as the text it is.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{where}.value must be a string (quote it in the YAML).")
+    if _HEADER_VALUE_FORBIDDEN.search(value):
+        raise ValueError(f"{where}.value must not contain control characters or line breaks.")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"{where}.value holds characters that cannot go in an HTTP header.") from None
+    return value
+
+
+def parse_custom_headers(text: str) -> tuple[HeaderRule, ...]:
+    """An app's customHeaders YAML, checked and compiled; ValueError says what is wrong (Amplify
+    refuses a customHeaders it cannot read). Blank text, or an empty list, means no headers."""
+    if not text.strip():
+        return ()
+    try:
+        document = yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise ValueError(f"customHeaders is not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(document, dict) or "customHeaders" not in document:
+        raise ValueError(f"customHeaders must be YAML of this form: {_HEADERS_SHAPE}")
+    unknown = sorted(str(key) for key in document if key != "customHeaders")
+    if unknown:
+        raise ValueError(f"customHeaders: unknown top-level key(s) {unknown}; only 'customHeaders' is allowed.")
+    entries = document["customHeaders"]
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        raise ValueError("customHeaders: 'customHeaders' must be a list of {pattern, headers} entries.")
+    rules: list[HeaderRule] = []
+    for index, entry in enumerate(entries):
+        where = f"customHeaders[{index}]"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where} must be a mapping with 'pattern' and 'headers'.")
+        extra = sorted(str(key) for key in entry if key not in ("pattern", "headers"))
+        if extra:
+            raise ValueError(f"{where}: unknown key(s) {extra}; an entry has 'pattern' and 'headers'.")
+        pattern = entry.get("pattern")
+        if not isinstance(pattern, str) or not pattern.strip() or _HEADER_VALUE_FORBIDDEN.search(pattern):
+            raise ValueError(f"{where}.pattern must be a non-empty string, such as '**/*' or '*.json'.")
+        listed = entry.get("headers")
+        if not isinstance(listed, list) or not listed:
+            raise ValueError(f"{where}.headers must be a non-empty list of {{key, value}}.")
+        headers: list[tuple[str, str]] = []
+        for number, header in enumerate(listed):
+            spot = f"{where}.headers[{number}]"
+            if not isinstance(header, dict) or set(header) != {"key", "value"}:
+                raise ValueError(f"{spot} must be a mapping with exactly 'key' and 'value'.")
+            key = header["key"]
+            if not isinstance(key, str) or not _HEADER_NAME.match(key):
+                raise ValueError(f"{spot}.key must be an HTTP header name, not {key!r}.")
+            headers.append((key, _header_value(header["value"], spot)))
+        rules.append(HeaderRule(pattern, compile_header_pattern(pattern), tuple(headers)))
+    return tuple(rules)
+
+
+def custom_headers_for(rules: tuple[HeaderRule, ...], path: str) -> list[tuple[str, str]]:
+    """The custom headers an answer for ``path`` (decoded) carries: every matching pattern's, the
+    later one winning for the same name."""
+    chosen: dict[str, tuple[str, str]] = {}
+    for rule in rules:
+        if rule.regex.fullmatch(path) is None:
+            continue
+        for key, value in rule.headers:
+            chosen.pop(key.lower(), None)
+            chosen[key.lower()] = (key, value)
+    return [pair for name, pair in chosen.items() if name not in _FRAMING_HEADERS]
+
+
+def with_custom_headers(answer: SiteAnswer, rules: tuple[HeaderRule, ...], target: str) -> SiteAnswer:
+    """``answer`` with the custom headers of the request ``target`` in place of its own."""
+    if not rules:
+        return answer
+    path = unquote(urlsplit(target).path or "/", errors="replace")
+    extra = custom_headers_for(rules, path if path.startswith("/") else f"/{path}")
+    if not extra:
+        return answer
+    names = {key.lower() for key, _ in extra}
+    kept = [(key, value) for key, value in answer.headers if key.lower() not in names]
+    return replace(answer, headers=[*kept, *extra])
+
+
 # -- resolving a request ----------------------------------------------------------------------------
 
 
@@ -267,9 +406,18 @@ def resolve(version: SiteVersion, rules: tuple[CompiledRule, ...], method: str, 
 
 # -- one loopback port per branch ---------------------------------------------------------------------
 
-# What a branch's site server asks the emulator on every request: the branch's current version and
-# the app's rules (None: the branch is gone), so a redeploy or a rules change shows at once.
-SiteLookup = Callable[[], tuple[SiteVersion, tuple[CompiledRule, ...]] | None]
+
+class Served(NamedTuple):
+    """What a branch serves at the moment: its current version, and its app's rules and headers."""
+
+    version: SiteVersion
+    rules: tuple[CompiledRule, ...]
+    headers: tuple[HeaderRule, ...] = ()
+
+
+# What a branch's site server asks the emulator on every request (None: the branch is gone), so a
+# redeploy or a change of rules or headers shows at once.
+SiteLookup = Callable[[], Served | None]
 
 
 def branch_site_server(name: str, lookup: SiteLookup) -> SiteServer:
@@ -279,7 +427,7 @@ def branch_site_server(name: str, lookup: SiteLookup) -> SiteServer:
         current = lookup()
         if current is None:
             return _not_found()
-        version, rules = current
-        return resolve(version, rules, method, target)
+        answer = resolve(current.version, current.rules, method, target)
+        return with_custom_headers(answer, current.headers, target)
 
     return SiteServer(respond, name=f"amplify-site-{name}", server_version="AmazonS3")

@@ -11,6 +11,12 @@ Behaviour, and the choices where the service's own behaviour is not documented:
   DEPLOY and a VERIFY step of ``job_step_seconds`` each, then SUCCEED; StopJob answers CANCELLING
   and the job is CANCELLED ``job_cancel_seconds`` later. Until then the branch still has an
   unfinished job, and a branch has at most one.
+- Concurrent jobs per region (``max_concurrent_jobs``; None, the default, is unlimited; Amplify's
+  quota is 5) are not enforced by refusing calls: like Amplify, the emulator queues a started job
+  beyond the quota, and it stays PENDING with no steps and no endTime until a running job finishes
+  ("Once a build completes, the queued builds will continue"). See ``_schedule``: the oldest waiting
+  job (by start time) gets the freed slot, and its timeline runs from that moment.
+  ``running_jobs``, ``waiting_jobs`` and ``max_running_seen`` let a test watch it.
 - A job FAILS (``statusReason`` on its DEPLOY step) when its zip was never uploaded (the real
   service fails the job rather than refusing StartDeployment — or so we assume), is corrupt, holds
   unsafe or backslash paths, or has no ``index.html`` at its root (all files inside one folder:
@@ -22,8 +28,11 @@ Behaviour, and the choices where the service's own behaviour is not documented:
   BadRequestException; the job stays CREATED (and keeps blocking the branch) until stopped.
 - DeleteBranch answers at once; the branch disappears from Get/List, but its name answers
   BadRequestException ("... is deleting ...") to CreateBranch and still counts toward the branch
-  quota for ``branch_delete_seconds``. Quotas: ``max_apps`` (25) apps, ``max_branches_per_app``
-  (50) branches.
+  quota for ``branch_delete_seconds``. Quotas: ``max_apps`` (25) apps per region (LimitExceeded
+  "You have reached the maximum number of apps in this account."; DeleteApp frees a place),
+  ``max_branches_per_app`` (50) branches.
+- An app's ``customHeaders`` YAML is parsed when CreateApp / UpdateApp set it (BadRequestException
+  when it is not Amplify's format) and applied by every branch's site (see ``sites``).
 - Each branch gets a loopback port on its first successful job, kept across redeploys and freed on
   DeleteBranch; a redeploy swaps the files in atomically when its job succeeds, so the old site
   stays up while the new job runs.
@@ -32,6 +41,7 @@ Behaviour, and the choices where the service's own behaviour is not documented:
 from __future__ import annotations
 
 import copy
+import math
 import re
 import secrets
 import shutil
@@ -60,9 +70,12 @@ from sitedeploy_local.emulators.amplify.jobs import (
 from sitedeploy_local.emulators.amplify.sites import (
     REWRITE_STATUSES,
     CompiledRule,
+    HeaderRule,
+    Served,
     SiteVersion,
     branch_site_server,
     compile_rules,
+    parse_custom_headers,
 )
 from sitedeploy_local.emulators.faults import FaultInjector
 from sitedeploy_local.emulators.loopback import SiteServer
@@ -125,6 +138,7 @@ class App:
     data: dict[str, Any]
     branches: dict[str, Branch] = field(default_factory=dict)
     rules: tuple[CompiledRule, ...] = ()
+    headers: tuple[HeaderRule, ...] = ()  # customHeaders, parsed
 
     @property
     def app_id(self) -> str:
@@ -204,6 +218,11 @@ def branch_name(body: dict[str, Any]) -> str:
     return name
 
 
+def _check_job_limit(limit: int | None) -> None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"max_concurrent_jobs is None (unlimited) or a positive integer, not {limit!r}")
+
+
 def display_name(branch_name: str) -> str:
     return re.sub(r"[^a-z0-9-]", "-", branch_name.lower())
 
@@ -225,7 +244,9 @@ class AmplifyState(ABC):
         max_apps: int,
         region: str,
         job_cancel_seconds: float | None,
+        max_concurrent_jobs: int | None = None,
     ) -> None:
+        _check_job_limit(max_concurrent_jobs)
         self.job_step_seconds = job_step_seconds
         self.branch_delete_seconds = branch_delete_seconds
         self.max_branches_per_app = max_branches_per_app
@@ -242,12 +263,58 @@ class AmplifyState(ABC):
         self._fail_next: dict[tuple[str, str], list[str]] = {}
         self._threads: list[threading.Thread] = []
         self._workdir: Path | None = None
+        # Build slots (see ``_schedule``): started jobs waiting for one, in start order; jobs that
+        # hold one or held one recently enough to matter; the moment no grant may precede.
+        self._max_concurrent_jobs = max_concurrent_jobs
+        self._waiting: list[Job] = []
+        self._granted: list[Job] = []
+        self._grant_floor = 0.0
+        self._max_running_seen = 0
 
     @property
     @abstractmethod
     def endpoint_url(self) -> str: ...
 
     # -- seeding and inspecting (tests and the local stack) ---------------------------------------
+
+    @property
+    def max_concurrent_jobs(self) -> int | None:
+        """How many started jobs may run at once across the region's apps (Amplify: 5); the others
+        wait, PENDING. None: unlimited (every job runs as soon as it starts)."""
+        return self._max_concurrent_jobs
+
+    @max_concurrent_jobs.setter
+    def max_concurrent_jobs(self, limit: int | None) -> None:
+        """Change the limit from now on: jobs waiting under the old one are settled first, and a
+        job that the new one lets start starts now, not in the past."""
+        _check_job_limit(limit)
+        with self._lock:
+            self._schedule()
+            self._max_concurrent_jobs = limit
+            self._grant_floor = max(self._grant_floor, time.time())
+            self._schedule()
+
+    def running_jobs(self) -> int:
+        """How many started jobs hold a build slot and have not finished (a cancelling one still
+        holds its slot until it is CANCELLED)."""
+        with self._lock:
+            self._schedule()
+            now = time.time()
+            return sum(1 for job in self._granted if self._state(job, now)[2] is None)
+
+    def waiting_jobs(self) -> int:
+        """How many started jobs wait for a build slot (PENDING, no steps yet)."""
+        with self._lock:
+            self._schedule()
+            return len(self._waiting)
+
+    @property
+    def max_running_seen(self) -> int:
+        """The most jobs that ever held a build slot at the same moment (since the start or the
+        last ``reset``): never more than ``max_concurrent_jobs``."""
+        with self._lock:
+            self._schedule()
+            return self._max_running_seen
 
     def create_app_directly(self, name: str, *, app_id: str | None = None) -> str:
         """Seed an app without an API call (the local stack's platform-managed app)."""
@@ -269,6 +336,29 @@ class AmplifyState(ABC):
         with self._lock:
             app = self._apps.get(app_id)
             return copy.deepcopy(app.data) if app else None
+
+    def apps(self) -> list[dict[str, Any]]:
+        """Every app, as GetApp answers it."""
+        with self._lock:
+            return [copy.deepcopy(app.data) for app in self._apps.values()]
+
+    def branches(self, app_id: str) -> list[str]:
+        with self._lock:
+            app = self._apps.get(app_id)
+            return sorted(app.branches) if app else []
+
+    def jobs(self, app_id: str, branch: str) -> list[dict[str, Any]]:
+        """The branch's jobs, oldest first, each ``{"jobId", "status"}``."""
+        with self._lock:
+            app = self._apps.get(app_id)
+            found = app.branches.get(branch) if app else None
+            if found is None:
+                return []
+            self._advance(found)
+            return [
+                {"jobId": job.job_id, "status": self._job_view(found, job)["summary"]["status"]}
+                for job in found.jobs.values()
+            ]
 
     def branch(self, app_id: str, name: str) -> dict[str, Any] | None:
         with self._lock:
@@ -315,6 +405,10 @@ class AmplifyState(ABC):
             self._deleting.clear()
             self._uploads.clear()
             self._fail_next.clear()
+            self._waiting.clear()
+            self._granted.clear()
+            self._grant_floor = max(self._grant_floor, time.time())
+            self._max_running_seen = 0
             self.job_faults.clear()
             return servers, versions
 
@@ -357,6 +451,13 @@ class AmplifyState(ABC):
     @staticmethod
     def _apply_app_fields(app: App, body: dict[str, Any]) -> None:
         data = app.data
+        headers_text = string_field(body, "customHeaders", max_len=25000)
+        headers: tuple[HeaderRule, ...] | None = None
+        if headers_text is not None:  # checked first: a refused UpdateApp changes nothing of it
+            try:
+                headers = parse_custom_headers(headers_text)
+            except ValueError as exc:
+                raise bad(str(exc)) from None
         name = string_field(body, "name", min_len=1, max_len=255)
         if name is not None:
             data["name"] = name
@@ -394,6 +495,8 @@ class AmplifyState(ABC):
                 data[key] = copy.deepcopy(body[key])
         if body.get("customRules") is not None:
             app.set_rules(custom_rules(body["customRules"]))
+        if headers is not None:
+            app.headers = headers
 
     def _get_app(self, app_id: str) -> App:
         app = self._apps.get(app_id)
@@ -421,7 +524,11 @@ class AmplifyState(ABC):
             del self._deleting[key]
 
     def _orphan(self, branch: Branch) -> None:
-        """The branch is going away: its jobs stop mattering, their uploads and files go."""
+        """The branch is going away: its jobs stop mattering, their uploads and files go, and the
+        build slot one of them held is free from now on, not earlier: grants are settled first, and
+        none may precede this moment (after that pass, none would anyway but for this slot)."""
+        self._schedule()
+        self._grant_floor = max(self._grant_floor, time.time())
         branch.deleted = True
         for job in branch.jobs.values():
             job.orphaned = True
@@ -480,8 +587,56 @@ class AmplifyState(ABC):
     def _log_url(self, job: Job, step: str) -> str:
         return f"{self.endpoint_url}/__logs/{job.upload_id}/{step}"
 
+    def _schedule(self) -> None:
+        """Grant the build slots that have freed up to the jobs waiting for one, oldest start first.
+
+        Run (under the lock) wherever job state is observed or changed: ``_advance`` (every branch,
+        job and site lookup goes through it), StartDeployment, StopJob, a deletion, the views. Since
+        progress is lazy, a slot is granted at the moment it freed, not when this pass happens to
+        run: a waiting job's grant is the earliest moment, no earlier than its start and than the
+        previous grant (``_grant_floor``: first come, first served), at which fewer than
+        ``max_concurrent_jobs`` granted jobs are unfinished (each holds its slot until its endTime;
+        one that has not ended by now holds it). A job's end only ever becomes known later than the
+        last pass that saw it unfinished (its zip's outcome or a StopJob lands after that pass), so
+        the grants do not depend on when passes run, and a job seen waiting at some moment is never
+        found granted before it. Unlimited: a job is granted the moment it starts."""
+        with self._lock:
+            now = time.time()
+            self._granted = [job for job in self._granted if not job.orphaned]
+            self._waiting = [
+                job for job in self._waiting if not job.orphaned and job.cancel_at is None and job.granted is None
+            ]
+            self._waiting.sort(key=lambda job: job.started or 0.0)  # stable: equal starts keep their order
+            ends = [self._end(job, now) for job in self._granted]
+            limit = self._max_concurrent_jobs
+            while self._waiting:
+                job = self._waiting[0]
+                moment = max(job.started or now, self._grant_floor)
+                busy = sorted(end for end in ends if end > moment)
+                if limit is not None and len(busy) >= limit:
+                    moment = busy[len(busy) - limit]  # the end that leaves limit - 1 still busy
+                    if moment > now:  # no slot frees before the running jobs' ends are known
+                        break
+                self._waiting.pop(0)
+                job.granted = self._grant_floor = moment
+                waited = moment - (job.started or moment)
+                if waited > 0:
+                    job.note(f"job {job.job_id} got a build slot after waiting {waited:.3f}s")
+                self._max_running_seen = max(self._max_running_seen, 1 + sum(1 for end in ends if end > moment))
+                self._granted.append(job)
+                ends.append(self._end(job, now))
+            # A job that ended before any grant still to come can no longer hold anyone up.
+            horizon = max(self._grant_floor, self._waiting[0].started or now) if self._waiting else now
+            self._granted = [job for job, end in zip(self._granted, ends, strict=True) if end > horizon]
+
+    def _end(self, job: Job, now: float) -> float:
+        """The job's endTime if it has ended by ``now``, else infinity (it holds its build slot)."""
+        end = self._state(job, now)[2]
+        return math.inf if end is None else end
+
     def _advance(self, branch: Branch) -> None:
         """Freeze the jobs that have finished by now; a success swaps the served site in."""
+        self._schedule()
         now = time.time()
         for job in branch.jobs.values():
             if job.final is not None:
@@ -509,12 +664,12 @@ class AmplifyState(ABC):
     def _site_server(self, branch: Branch) -> SiteServer:
         app = self._apps[branch.app_id]
 
-        def lookup() -> tuple[SiteVersion, tuple[CompiledRule, ...]] | None:
+        def lookup() -> Served | None:
             with self._lock:
                 if branch.deleted:
                     return None
                 self._advance(branch)
-                return (branch.site, app.rules) if branch.site is not None else None
+                return Served(branch.site, app.rules, app.headers) if branch.site is not None else None
 
         return branch_site_server(f"{branch.app_id}-{display_name(branch.name)}", lookup)
 

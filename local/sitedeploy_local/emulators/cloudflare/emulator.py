@@ -1,7 +1,8 @@
 """The Cloudflare emulator as tests and the local stack use it: the v4 API on a loopback port
 (``api_base``), one loopback site server per deployed Worker (``site_url``), and the handles to
-seed it (``add_account``, ``add_token``), inspect it (``script``, ``asset``, ``requests``,
-``requests_for``) and make it misbehave (``faults``).
+seed it (``add_account``, ``add_token``, ``set_worker_limit``: the Workers an account may hold,
+500 by default), inspect it (``script``, ``asset``, ``requests``, ``requests_for``) and make it
+misbehave (``faults``).
 
 The layers, each in its own module, build on one another: ``CloudflareState`` (the data and its
 rules) ← ``CloudflareApi`` (HTTP: dispatch, envelopes, auth, rate limits, faults) ←
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from sitedeploy_local.emulators.cloudflare.api import API_PREFIX, CloudflareApi
 from sitedeploy_local.emulators.cloudflare.routes import ROUTES
-from sitedeploy_local.emulators.cloudflare.state import BUCKET_MAX_BYTES, BUCKET_MAX_FILES, MAX_FILES
+from sitedeploy_local.emulators.cloudflare.state import BUCKET_MAX_BYTES, BUCKET_MAX_FILES, MAX_FILES, CloudflareState
 from sitedeploy_local.emulators.loopback import BackgroundServer, handler_class
 from sitedeploy_local.ports import HOST
 
@@ -68,6 +69,12 @@ class CloudflareEmulator(CloudflareApi):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def forget_workers(self) -> None:
+        """Forget every Worker, asset and upload session; accounts, tokens, fault rules and the
+        request log stay."""
+        for site in CloudflareState._forget(self):
+            site.stop()
 
     def reset(self) -> None:
         """Forget every Worker, asset, upload session, request and fault rule; accounts and tokens

@@ -7,11 +7,17 @@ and the result into the platform's envelope; the site servers (``sites``) read t
 a Worker on every visit. Everything is guarded by one re-entrant lock, ``_lock``, which the API's
 handlers also take when they read several things that must agree.
 
+Quotas, as the platform enforces them: an account holds at most ``worker_limit`` Workers (500 on the
+paid plan, 100 on the free one; per account, set by ``add_account`` or ``set_worker_limit``). The
+script PUT that would create one more answers 400 with code 10037, "You have exceeded the limit of
+500 Workers on your account." (the account's limit in it); updating an existing Worker still works
+at the limit, and deleting one frees its place.
+
 Emulator choices where the platform's behaviour is not documented (kept deliberately strict so that
 an adapter bug shows up here rather than in production):
 
-- error codes other than the known ones (7003, 1000, 10000, 10007, 10013, 10016, 10090, 10304, 971)
-  use 10021 with a message that says what is wrong;
+- error codes other than the known ones (7003, 1000, 10000, 10007, 10013, 10016, 10037, 10090, 10304,
+  971) use 10021 with a message that says what is wrong;
 - a completion JWT is bound to the account and Worker name its session was opened for, and may be
   used any number of times until it expires (a retried PUT sends it again);
 - an upload must only carry hashes that its session asked for, each decoding to the manifest size;
@@ -52,6 +58,7 @@ from sitedeploy_local.emulators.loopback import SiteServer
 
 MAX_ASSET_SIZE = 25 * 1024 * 1024  # 26,214,400 bytes per file
 MAX_FILES = 20_000  # Free plan; Paid allows 100,000
+WORKER_LIMIT = 500  # Workers per account on the paid plan (100 on the free plan)
 BUCKET_MAX_FILES = 50
 BUCKET_MAX_BYTES = 40 * 1024 * 1024  # raw bytes; base64 makes the request ~4/3 of that
 SCRIPT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -70,6 +77,7 @@ CODE_AUTH = 10000
 CODE_SCRIPT_NOT_FOUND = 10007
 CODE_UNKNOWN = 10013
 CODE_INVALID_NAME = 10016
+CODE_TOO_MANY_WORKERS = 10037
 CODE_BAD_REQUEST = 10021
 CODE_SERVICE_NOT_FOUND = 10090
 CODE_INVALID_MANIFEST = 10304
@@ -90,6 +98,17 @@ class ApiError(Exception):
 
 def bad_request(message: str, code: int = CODE_BAD_REQUEST) -> ApiError:
     return ApiError(400, code, message)
+
+
+def too_many_workers(limit: int) -> ApiError:
+    """The platform's answer to creating a Worker on a full account (the number is the account's
+    limit, 500 on the paid plan)."""
+    return ApiError(400, CODE_TOO_MANY_WORKERS, f"You have exceeded the limit of {limit} Workers on your account.")
+
+
+def _check_worker_limit(limit: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"a Worker limit is a non-negative integer, not {limit!r}")
 
 
 def now() -> datetime:
@@ -189,6 +208,7 @@ class Account:
     created_on: datetime
     assets: dict[str, StoredAsset] = field(default_factory=dict)
     scripts: dict[str, ScriptState] = field(default_factory=dict)
+    worker_limit: int = WORKER_LIMIT  # how many Workers the account may hold (the plan's quota)
 
 
 @dataclass
@@ -232,13 +252,34 @@ class CloudflareState:
 
     # -- seeding and inspecting (tests and the local stack) ---------------------------------------
 
-    def add_account(self, account_id: str, *, name: str, subdomain: str) -> None:
+    def add_account(self, account_id: str, *, name: str, subdomain: str, worker_limit: int = WORKER_LIMIT) -> None:
+        """Create the account, or restate an existing one's name, subdomain and Worker limit (its
+        Workers and assets stay). ``worker_limit``: how many Workers it may hold (500 on the paid
+        plan, 100 on the free one); tests use small numbers to reach it."""
+        _check_worker_limit(worker_limit)
         with self._lock:
             existing = self._accounts.get(account_id)
             if existing is not None:
                 existing.name, existing.subdomain = name, subdomain
+                existing.worker_limit = worker_limit
             else:
-                self._accounts[account_id] = Account(account_id, name, subdomain, now())
+                self._accounts[account_id] = Account(account_id, name, subdomain, now(), worker_limit=worker_limit)
+
+    def set_worker_limit(self, account_id: str, limit: int) -> None:
+        """Change how many Workers the account may hold. Lowering it below the Workers it holds
+        removes none: only the creation of new ones is refused until enough are deleted."""
+        _check_worker_limit(limit)
+        with self._lock:
+            account = self._accounts.get(account_id)
+            if account is None:
+                raise ValueError(f"unknown account {account_id!r}: add_account first")
+            account.worker_limit = limit
+
+    def worker_limit(self, account_id: str) -> int | None:
+        """The account's Worker limit; None for an unknown account."""
+        with self._lock:
+            account = self._accounts.get(account_id)
+            return account.worker_limit if account else None
 
     def add_token(self, token: str, account_ids: list[str], *, status: str = "active") -> None:
         with self._lock:
@@ -252,6 +293,12 @@ class CloudflareState:
             account = self._accounts.get(account_id)
             found = account.scripts.get(name) if account else None
             return found.snapshot() if found else None
+
+    def scripts(self, account_id: str) -> list[str]:
+        """The names of the account's Workers (none for an unknown account)."""
+        with self._lock:
+            account = self._accounts.get(account_id)
+            return sorted(account.scripts) if account else []
 
     def asset(self, account_id: str, asset_hash: str) -> tuple[bytes, str] | None:
         with self._lock:
@@ -503,10 +550,15 @@ class CloudflareState:
         return {key: value for key, value in raw.items() if value is not None}
 
     def _activate(self, account: Account, name: str, version: ScriptVersion, trigger: str) -> ScriptState:
-        """Make ``version`` the one served (100%); create the Worker if new. Caller holds the lock."""
+        """Make ``version`` the one served (100%); create the Worker if new, unless the account
+        already holds its limit of Workers (ApiError 10037). Caller holds the lock. Every Worker is
+        created here, so the limit holds whichever route creates one, and holds under concurrent
+        uploads: the check and the creation happen under the same lock."""
         moment = now()
         script = account.scripts.get(name)
         if script is None:
+            if len(account.scripts) >= account.worker_limit:
+                raise too_many_workers(account.worker_limit)
             script = ScriptState(
                 account_id=account.id,
                 name=name,

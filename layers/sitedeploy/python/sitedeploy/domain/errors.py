@@ -46,3 +46,10 @@ class PayloadTooLarge(ApiError):
 class Unavailable(ApiError):
     status = 503
     code = "unavailable"
+
+
+class PlatformFailed(ApiError):
+    """The platform refused or failed what the request needed (its own words in the message)."""
+
+    status = 502
+    code = "platform_error"

@@ -82,6 +82,30 @@ class DeploymentOptions(CamelModel):
 Progress = Annotated[int, Field(ge=0, le=100)]
 
 
+class Retirement(CamelModel):
+    """Where a site was before it moved: torn down, its name and seat given back, once the
+    deployment that moved it is live."""
+
+    account_id: str | None = None
+    external_name: str
+    region: str | None = None
+    member_id: str | None = None
+
+    @property
+    def address(self) -> SiteAddress:
+        return SiteAddress(account_id=self.account_id, name=self.external_name, region=self.region)
+
+
+@dataclass(frozen=True)
+class SiteAddress:
+    """Where a site lives on its platform: the Cloudflare account and Worker name, or the Amplify app
+    (and its region) and branch. A platform reads its own meaning into it; the flows only carry it."""
+
+    account_id: str | None
+    name: str
+    region: str | None = None
+
+
 class DeploymentRecord(CamelModel):
     """One deployment, as stored. ``sealed_credentials`` is KMS ciphertext that exists only while the
     deployment is in flight; it never leaves the records layer in a response."""
@@ -113,20 +137,18 @@ class DeploymentRecord(CamelModel):
     sealed_credentials: str | None = None
     # Local stack only: where the emulator serves the site.
     local_url: str | None = None
+    # The gates it holds while publishing or building: its site, and a platform job slot.
+    holds_site: bool = False
+    job_slot: str | None = None
+    # Waiting for a gate: what for, and since when (its place in line).
+    queue: str | None = None
+    queued_at: str | None = None
+    # The site's previous place (another pool member), freed once this deployment is live.
+    retire: Retirement | None = None
 
     @property
     def address(self) -> SiteAddress:
         return SiteAddress(account_id=self.account_id, name=self.external_name or "", region=self.region)
-
-
-@dataclass(frozen=True)
-class SiteAddress:
-    """Where a site lives on its platform: the Cloudflare account and Worker name, or the Amplify app
-    (and its region) and branch. A platform reads its own meaning into it; the flows only carry it."""
-
-    account_id: str | None
-    name: str
-    region: str | None = None
 
 
 class SiteRecord(CamelModel):
@@ -147,6 +169,11 @@ class SiteRecord(CamelModel):
     created_at: str
     updated_at: str
     expires_at: int | None = None
+    # Platform-managed sites: the pool member they sit in, and the routing profile that put them there.
+    member_id: str | None = None
+    profile: str | None = None
+    # The deployment publishing (or building) the site right now.
+    publishing: str | None = None
 
     @property
     def address(self) -> SiteAddress:
@@ -232,6 +259,8 @@ class PlatformAvailability(CamelModel):
     quick_deploy: bool
     connected: bool
     connection: Connection | None = None
+    # Whether Quick Deploy has room for one more new site now (False: its pool is full).
+    quick_deploy_room: bool | None = None
 
 
 class PlatformsOverview(CamelModel):

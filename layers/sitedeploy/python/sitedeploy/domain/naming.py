@@ -41,6 +41,16 @@ def is_valid_label(name: str) -> bool:
     return bool(DNS_LABEL.match(name))
 
 
-def site_id(owner_id: str, platform: str, project: str) -> str:
-    """Stable: the same (owner, platform, project) is always the same site."""
-    return "site_" + short_hash(owner_id, platform, project, length=24)
+def derived_names(prefix: str, owner_id: str, project: str, count: int = 4) -> list[str]:
+    """Candidates for a project's name, best first: the readable ``derived_name`` and variants
+    whose tail also hashes an attempt number, for when another site holds a name."""
+    first = derived_name(prefix, owner_id, project)
+    room = MAX_LABEL - len(prefix) - 8 - 2
+    head = f"{prefix}-{slug(project, max_length=max(1, room))}-"
+    return [first] + [head + short_hash(owner_id, project, str(attempt)) for attempt in range(1, count)]
+
+
+def site_id(owner_id: str, platform: str, project: str, auth_mode: str) -> str:
+    """Stable: the same (owner, platform, project, mode) is always the same site. A project deployed
+    on the service's account and on the user's own is two sites, which never touch each other."""
+    return "site_" + short_hash(owner_id, platform, project, auth_mode, length=24)

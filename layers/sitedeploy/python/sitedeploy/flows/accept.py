@@ -1,11 +1,12 @@
-"""Accepting a deployment: check everything, stage the files, write the record, answer at once.
+"""Accepting a deployment: check everything, then write once, and answer at once.
 
-The order is what keeps a refused request from leaving anything behind: the credentials, the
-files (a manifest's blobs must be staged: 409), the site as it stands and the platform's plan come
-first; inline files are staged and the records written only once all of that holds. The record is
-written last, after the blobs and the manifest are in S3, so the stream record that wakes the
-publisher always finds everything it needs; the publishing itself happens there, never inside API
-Gateway's 30 s window."""
+Validation, credentials, the files (a manifest's blobs must be staged: 409), the platform's plan,
+the placement (a pool member with room and a name no other site holds) and sealing all happen
+before anything is written, so a refused request leaves the tables, the bucket and the platform as
+they were. Then the inline blobs and the manifest go to S3, and the Site, the Deployment, the name
+claim and the pool seat are written together in one transaction; the stream record of that write
+wakes the publisher, which always finds everything it needs. A newer deployment supersedes an older
+one of the site that has not started publishing yet."""
 
 from __future__ import annotations
 
@@ -21,13 +22,17 @@ from sitedeploy.domain.models import (
     DeploymentRecord,
     DeployResponse,
     Platform,
+    Retirement,
     SiteRecord,
 )
 from sitedeploy.domain.naming import site_id
 from sitedeploy.domain.requests import DeployRequest, StagedFile
-from sitedeploy.domain.sitefiles import ManifestEntry, SiteManifest, content_type
+from sitedeploy.domain.sitefiles import HEADERS_FILE, REDIRECTS_FILE, ManifestEntry, SiteManifest, content_type
+from sitedeploy.domain.tenancy import CapacityExhausted, MemberFull, NameTaken
+from sitedeploy.flows.lifecycle import supersede
+from sitedeploy.flows.placement import Placement, place
 from sitedeploy.observability import logger
-from sitedeploy.platforms.base import DeployPlan, HostingPlatform, PlatformLimits, UserCredentials
+from sitedeploy.platforms.base import HostingPlatform, PlatformLimits, SiteConfig, UserCredentials
 from sitedeploy.services import Services
 from sitedeploy.stores import BlobStore
 from sitedeploy.stores.deployments import new_deployment_id
@@ -35,6 +40,8 @@ from sitedeploy.stores.idempotency import deploy_once
 from sitedeploy.stores.secrets import CredentialsError, deployment_context
 
 DAY = 24 * 3600
+# A placement that lost a race (the member filled, the name was taken) is chosen again, this often.
+PLACEMENT_ATTEMPTS = 3
 
 
 def deploy(
@@ -55,11 +62,73 @@ def accept(services: Services, platform: Platform, owner_id: str, request: Deplo
     hosting = services.platforms.get(platform)
     credentials = user_credentials(services, hosting, owner_id, request)
     manifest = checked_manifest(services.stores.staging, owner_id, request, hosting.limits)
-    the_site_id = site_id(owner_id, platform.value, request.project())
+    config = site_config(services.stores.staging, owner_id, request, manifest)
+    the_site_id = site_id(owner_id, platform.value, request.project(), request.auth_mode.value)
     existing = services.stores.sites.get_for_owner(the_site_id, owner_id)
-    plan = hosting.plan(owner_id, request, credentials, existing)
-    stage_files(owner_id, request.staged_files, services.stores.staging)
-    return _create(services, platform, owner_id, request, manifest, plan=plan, credentials=credentials)
+    plan = hosting.plan(owner_id, request, credentials, config, frozenset(f.path for f in manifest.files))
+    deployment_id = new_deployment_id()
+    sealed = None
+    if credentials is not None:
+        sealed = services.stores.sealer.seal(
+            {"platform": platform.value, **credentials.payload()}, deployment_context(deployment_id, owner_id)
+        )
+    full: set[str] = set()
+    staged = False
+    for attempt in range(PLACEMENT_ATTEMPTS):
+        placement = place(
+            services, hosting, plan, the_site_id, existing, credentials=credentials, avoid=frozenset(full)
+        )
+        if not staged:
+            stage_files(owner_id, request.staged_files, services.stores.staging)
+            services.stores.staging.put_manifest(deployment_id, manifest)
+            staged = True
+        site, record = _records(
+            services,
+            platform,
+            owner_id,
+            request,
+            manifest,
+            placement=placement,
+            deployment_id=deployment_id,
+            sealed=sealed,
+        )
+        try:
+            site = services.stores.tenancy.commit_deploy(site, record, claim=placement.claim, seat=placement.seat)
+        except MemberFull:
+            full.add(placement.member_id or "")
+            continue
+        except NameTaken:
+            if plan.explicit_name or attempt + 1 == PLACEMENT_ATTEMPTS:
+                raise
+            continue  # another site took the name a moment ago: the next free one
+        break
+    else:
+        raise CapacityExhausted(
+            f"Quick Deploy to {platform.value} has no room for another site right now: "
+            "connect your own account, or try again later",
+            code="capacity_exhausted",
+        )
+    supersede(services, existing.last_deployment_id if existing else None, deployment_id)
+    logger.info(
+        "deployment accepted",
+        extra={
+            "deployment_id": deployment_id,
+            "status": record.status.value,
+            "platform": platform.value,
+            "auth_mode": request.auth_mode.value,
+            "site_id": site.site_id,
+            "member": placement.member_id,
+            "files": len(manifest.files),
+            "bytes": manifest.total_bytes,
+        },
+    )
+    return DeployResponse(
+        deployment_id=deployment_id,
+        status=record.status,
+        url=site.url,
+        status_url=f"/deployments/{deployment_id}",
+        site_id=site.site_id,
+    )
 
 
 def user_credentials(
@@ -144,46 +213,62 @@ def checked_manifest(staging: BlobStore, owner_id: str, request: DeployRequest, 
     return manifest
 
 
-def _create(
+def site_config(staging: BlobStore, owner_id: str, request: DeployRequest, manifest: SiteManifest) -> SiteConfig:
+    """How the site answers, from the request and its ``_headers`` / ``_redirects`` files."""
+
+    def text(name: str) -> str | None:
+        entry = manifest.config_file(name)
+        if entry is None:
+            return None
+        inline = {f.path: f.data for f in request.staged_files}
+        data = inline[name] if name in inline else staging.read_blob(owner_id, entry.sha256, path=name)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(f"{name} must be UTF-8 text", code="validation_error") from None
+
+    return SiteConfig(
+        spa=request.spa,
+        html_handling=request.html_handling.value if request.html_handling else None,
+        headers_text=text(HEADERS_FILE),
+        redirects_text=text(REDIRECTS_FILE),
+    )
+
+
+def _records(
     services: Services,
     platform: Platform,
     owner_id: str,
     request: DeployRequest,
     manifest: SiteManifest,
     *,
-    plan: DeployPlan,
-    credentials: UserCredentials | None,
-) -> DeployResponse:
-    stores, settings = services.stores, services.settings
+    placement: Placement,
+    deployment_id: str,
+    sealed: str | None,
+) -> tuple[SiteRecord, DeploymentRecord]:
+    settings = services.settings
     project = request.project()
-    deployment_id = new_deployment_id()
     now = clock.now_iso()
-    stores.staging.put_manifest(deployment_id, manifest)
-
     managed = request.auth_mode is AuthMode.PLATFORM_MANAGED
-    address = plan.address
-    site = stores.sites.record_deploy(
-        SiteRecord(
-            site_id=site_id(owner_id, platform.value, project),
-            owner_id=owner_id,
-            platform=platform,
-            project_name=project,
-            auth_mode=request.auth_mode,
-            external_name=address.name,
-            account_id=address.account_id,
-            region=address.region,
-            url=plan.url,
-            last_deployment_id=deployment_id,
-            created_at=now,
-            updated_at=now,
-            expires_at=clock.epoch_seconds() + settings.site_ttl_days * DAY if managed else None,
-        )
+    address = placement.address
+    site = SiteRecord(
+        site_id=site_id(owner_id, platform.value, project, request.auth_mode.value),
+        owner_id=owner_id,
+        platform=platform,
+        project_name=project,
+        auth_mode=request.auth_mode,
+        external_name=address.name,
+        account_id=address.account_id,
+        region=address.region,
+        url=placement.url,
+        last_deployment_id=deployment_id,
+        created_at=now,
+        updated_at=now,
+        expires_at=clock.epoch_seconds() + settings.site_ttl_days * DAY if managed else None,
+        member_id=placement.member_id,
+        profile=placement.profile,
     )
-    sealed = None
-    if credentials is not None:
-        sealed = stores.sealer.seal(
-            {"platform": platform.value, **credentials.payload()}, deployment_context(deployment_id, owner_id)
-        )
+    retire = placement.retire
     record = DeploymentRecord(
         deployment_id=deployment_id,
         owner_id=owner_id,
@@ -192,7 +277,7 @@ def _create(
         site_id=site.site_id,
         platform=platform,
         auth_mode=request.auth_mode,
-        url=site.url,
+        url=placement.url,
         account_id=address.account_id,
         external_name=address.name,
         region=address.region,
@@ -203,24 +288,15 @@ def _create(
         expires_at=clock.epoch_seconds() + settings.history_retention_days * DAY,
         options=DeploymentOptions(spa=request.spa, html_handling=request.html_handling),
         sealed_credentials=sealed,
+        retire=(
+            Retirement(
+                account_id=retire.address.account_id,
+                external_name=retire.address.name,
+                region=retire.address.region,
+                member_id=retire.member_id,
+            )
+            if retire
+            else None
+        ),
     )
-    stores.deployments.create(record)
-    logger.info(
-        "deployment accepted",
-        extra={
-            "deployment_id": deployment_id,
-            "status": record.status.value,
-            "platform": platform.value,
-            "auth_mode": request.auth_mode.value,
-            "site_id": site.site_id,
-            "files": len(manifest.files),
-            "bytes": manifest.total_bytes,
-        },
-    )
-    return DeployResponse(
-        deployment_id=deployment_id,
-        status=record.status,
-        url=site.url,
-        status_url=f"/deployments/{deployment_id}",
-        site_id=site.site_id,
-    )
+    return site, record

@@ -72,17 +72,34 @@ def overview(services: Services, owner_id: str) -> PlatformsOverview:
     """What the Deploy button can offer: Quick Deploy where the service has an account, and the
     user's own connection where one is stored."""
     connections = {c.platform: c for c in services.stores.connections.list(owner_id)}
-    return PlatformsOverview(
-        platforms=[
+    rows = []
+    for platform in services.platforms:
+        quick = services.platforms.get(platform).quick_deploy_available()
+        rows.append(
             PlatformAvailability(
                 platform=platform,
-                quick_deploy=services.platforms.get(platform).quick_deploy_available(),
+                quick_deploy=quick,
                 connected=platform in connections,
                 connection=connections.get(platform),
+                quick_deploy_room=quick_deploy_room(services, platform) if quick else None,
             )
-            for platform in services.platforms
-        ]
-    )
+        )
+    return PlatformsOverview(platforms=rows)
+
+
+def quick_deploy_room(services: Services, platform: Platform) -> bool:
+    """Whether Quick Deploy can place one more new site: a member with room, or room to make one."""
+    hosting = services.platforms.get(platform)
+    tenancy = services.stores.tenancy
+    members = {m.member_id: m for m in tenancy.all_members(platform)}
+    for fixed in hosting.fixed_members():
+        known = members.get(fixed.member_id)
+        if known is None or known.used < fixed.capacity:
+            return True
+    if any(m.room > 0 for m in members.values() if m.member_id not in {f.member_id for f in hosting.fixed_members()}):
+        return True
+    limit = hosting.pool_limit()
+    return bool(limit) and tenancy.pool_size(platform, services.settings.region) < limit
 
 
 def stats(services: Services, owner_id: str, platform: Platform) -> PlatformStats:

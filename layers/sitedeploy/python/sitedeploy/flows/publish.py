@@ -1,7 +1,8 @@
 """Publishing a deployment: the work the table's stream hands to the publisher function.
 
-Claim first (pending → uploading, a conditional write), so a redelivered stream record finds the
-deployment already taken and does nothing. From then on every outcome is recorded: ``ready`` (or
+Claim first (pending → uploading with the site and any job slot held, one transaction; see
+``lifecycle``), so a redelivered stream record finds the deployment already taken and does nothing,
+and one that must wait is queued instead. From then on every outcome is recorded: ``ready`` (or
 ``building``, when the platform builds) with the URL, or ``error`` with the platform's own words; a
 crash in between leaves the deployment ``uploading``, which the sweeper ends. One structured log
 line per state change."""
@@ -11,16 +12,17 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from pydantic import ValidationError
-
-from sitedeploy.domain.models import AuthMode, DeploymentRecord, DeploymentStatus
+from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus
 from sitedeploy.domain.sitefiles import HEADERS_FILE, REDIRECTS_FILE, SiteManifest
+from sitedeploy.domain.tenancy import PublishGate
+from sitedeploy.flows import lifecycle, status
+from sitedeploy.flows.credentials import deployment_credentials
 from sitedeploy.observability import logger
-from sitedeploy.platforms.base import HostingPlatform, PlatformError, PublishJob, SiteConfig, SiteFile, UserCredentials
+from sitedeploy.platforms.base import PlatformError, PublishJob, SiteConfig, SiteFile
 from sitedeploy.services import Services
 from sitedeploy.stores import BlobStore, DeploymentStore
 from sitedeploy.stores.deployments import TransitionRefused
-from sitedeploy.stores.secrets import CredentialsError, deployment_context
+from sitedeploy.stores.secrets import CredentialsError
 from sitedeploy.stores.staging import BlobCorrupted, BlobMissing
 
 PROGRESS_INTERVAL_SECONDS = 1.0
@@ -45,25 +47,6 @@ class _ProgressRecorder:
             self._deployments.set_progress(self._id, DeploymentStatus.UPLOADING, value)
         except TransitionRefused:
             pass  # ended elsewhere (the sweeper); the publish result will be refused too
-
-
-def deployment_credentials(
-    services: Services, hosting: HostingPlatform, record: DeploymentRecord
-) -> UserCredentials | None:
-    """What a platform acts with for this deployment: the user's credentials sealed onto it while
-    it is in flight, or None (the service's own account) for a platform-managed one."""
-    if record.auth_mode is AuthMode.PLATFORM_MANAGED:
-        return None
-    if not record.sealed_credentials:
-        raise CredentialsError("the deployment no longer carries its credentials")
-    payload = services.stores.sealer.unseal(
-        record.sealed_credentials, deployment_context(record.deployment_id, record.owner_id)
-    )
-    payload.pop("platform", None)
-    try:
-        return hosting.credentials_model.model_validate(payload)
-    except ValidationError:
-        raise CredentialsError("the deployment's sealed credentials are malformed") from None
 
 
 def _config_text(manifest: SiteManifest, name: str, staging: BlobStore, owner_id: str) -> str | None:
@@ -103,12 +86,18 @@ def _job(
 
 
 def publish(services: Services, deployment_id: str) -> DeploymentRecord | None:
-    """Publish one deployment; returns its final record, or None when another delivery has it."""
+    """Publish one deployment; returns its final record, or None when it is not (or not yet) ours."""
     deployments = services.stores.deployments
-    record = deployments.claim(deployment_id)
-    if record is None:
+    pending = deployments.get(deployment_id)
+    if pending is None or pending.status is not DeploymentStatus.PENDING:
         logger.info("deployment already claimed", extra={"deployment_id": deployment_id})
         return None
+    gate = lifecycle.claim_for_publish(services, pending)
+    if gate is not PublishGate.CLAIMED:
+        logger.info("deployment not published now", extra={"deployment_id": deployment_id, "gate": gate.value})
+        return None
+    record = deployments.get(deployment_id)
+    assert record is not None
     logger.info(
         "deployment claimed",
         extra={"deployment_id": deployment_id, "status": record.status.value, "platform": record.platform.value},
@@ -123,13 +112,17 @@ def publish(services: Services, deployment_id: str) -> DeploymentRecord | None:
     except Exception as exc:
         logger.exception("publishing failed unexpectedly", extra={"deployment_id": deployment_id})
         return _fail(services, deployment_id, f"internal error while publishing ({type(exc).__name__})")
+    address = published.address or record.address
     changes: dict[str, object] = {
         "url": published.url,
         "externalId": published.external_id,
         "progress": published.progress,
     }
+    if published.address is not None:
+        changes["accountId"] = published.address.account_id
+        services.stores.sites.set_address(record.site_id, published.address.account_id or "")
     if published.status is DeploymentStatus.READY:
-        changes["localUrl"] = services.site_urls(record.platform, record.address)
+        changes["localUrl"] = services.site_urls(record.platform, address)
     try:
         done = deployments.transition(
             deployment_id, published.status, expected=[DeploymentStatus.UPLOADING], changes=changes
@@ -139,6 +132,9 @@ def publish(services: Services, deployment_id: str) -> DeploymentRecord | None:
             "deployment ended elsewhere before it was published",
             extra={"deployment_id": deployment_id, "status": refused.current.value if refused.current else None},
         )
+        ended = deployments.get(deployment_id)
+        if ended is not None:
+            lifecycle.finished(services, ended)
         return None
     services.stores.sites.set_url(record.site_id, published.url)
     logger.info(
@@ -151,10 +147,31 @@ def publish(services: Services, deployment_id: str) -> DeploymentRecord | None:
             "uploaded_bytes": published.uploaded_bytes,
         },
     )
+    lifecycle.finished(services, done)
+    lifecycle.retire(services, done)
+    if done.job_slot:
+        return follow_build(services, done)
     return done
+
+
+def follow_build(services: Services, record: DeploymentRecord) -> DeploymentRecord:
+    """Follow a build that holds one of the platform's job slots to its end, so that the slot goes
+    back the moment the build ends, not when somebody next polls (the line behind it moves on its
+    own, whether or not anyone watches). Status polls share the same once-per-interval lease."""
+    deadline = time.monotonic() + services.settings.build_follow_seconds
+    current = record
+    while not current.status.terminal and time.monotonic() < deadline:
+        time.sleep(services.settings.build_poll_seconds)
+        fresh = services.stores.deployments.get(record.deployment_id)
+        if fresh is None:
+            break
+        current = status.refresh(services, fresh)
+    return current
 
 
 def _fail(services: Services, deployment_id: str, message: str) -> DeploymentRecord | None:
     failed = services.stores.deployments.fail(deployment_id, message)
     logger.warning("deployment failed", extra={"deployment_id": deployment_id, "status": "error", "error": message})
+    if failed is not None:
+        lifecycle.finished(services, failed)
     return failed

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sitedeploy.domain.errors import ApiError, NotFound
+from sitedeploy.domain.errors import NotFound, PlatformFailed
 from sitedeploy.domain.models import AuthMode, CamelModel, Platform, SiteRecord
 from sitedeploy.flows import teardown
 from sitedeploy.observability import logger
 from sitedeploy.platforms.base import PlatformError
 from sitedeploy.services import Services
 from sitedeploy.stores.secrets import CredentialsError
-
-
-class PlatformRefused(ApiError):
-    status = 502
-    code = "platform_error"
 
 
 class SiteView(CamelModel):
@@ -65,7 +60,8 @@ def delete_site(services: Services, owner_id: str, site_id: str) -> bool:
     try:
         existed = teardown.tear_down(services, site)
     except (PlatformError, CredentialsError) as exc:
-        raise PlatformRefused(f"the site could not be deleted on {site.platform.value}: {exc}") from None
+        where = f"{site.platform.value} {site.account_id}" if site.account_id else site.platform.value
+        raise PlatformFailed(f"the site could not be deleted where it lives ({where}): {exc}") from None
     sites.delete(site.site_id, owner_id)
     logger.info(
         "site deleted",

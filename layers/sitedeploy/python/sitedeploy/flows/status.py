@@ -1,7 +1,7 @@
 """Reading deployments for their owner: what the status endpoints answer.
 
 While a deployment builds on its platform, a read asks the platform (at most once per
-``POLL_INTERVAL_SECONDS`` across all pollers, by a conditional lease on the record) and records
+``Settings.build_poll_seconds`` across all pollers, by a conditional lease on the record) and records
 what it says, whichever route the poll came through; the sweeper does the same for builds nobody
 watches."""
 
@@ -18,7 +18,8 @@ from sitedeploy.domain.models import (
     DeploymentStatusResponse,
     Platform,
 )
-from sitedeploy.flows.publish import deployment_credentials
+from sitedeploy.flows import lifecycle
+from sitedeploy.flows.credentials import deployment_credentials
 from sitedeploy.observability import logger, metrics
 from sitedeploy.platforms.base import PlatformError
 from sitedeploy.services import Services
@@ -26,18 +27,16 @@ from sitedeploy.stores.deployments import DeploymentNotFound, TransitionRefused
 from sitedeploy.stores.secrets import CredentialsError
 
 _DEPLOYMENT_ID = re.compile(r"^dpl_[a-z2-7]{26}$")
-POLL_INTERVAL_SECONDS = 2.0
 
 
-def refresh(
-    services: Services, record: DeploymentRecord, *, min_interval: float = POLL_INTERVAL_SECONDS
-) -> DeploymentRecord:
+def refresh(services: Services, record: DeploymentRecord, *, min_interval: float | None = None) -> DeploymentRecord:
     """Ask the platform about a build and record what it says. A failed poll answers from the
     record: the next one retries."""
     if record.status is not DeploymentStatus.BUILDING or not record.external_id:
         return record
     deployments = services.stores.deployments
-    if not deployments.acquire_poll(record.deployment_id, min_interval=min_interval):
+    interval = services.settings.build_poll_seconds if min_interval is None else min_interval
+    if not deployments.acquire_poll(record.deployment_id, min_interval=interval):
         return record
     try:
         hosting = services.platforms.get(record.platform)
@@ -69,6 +68,8 @@ def refresh(
             "error": done.error,
         },
     )
+    lifecycle.finished(services, done)
+    lifecycle.retire(services, done)
     return done
 
 

@@ -17,12 +17,13 @@ from urllib3.util.retry import Retry
 
 from sitedeploy.domain.models import (
     Connection,
+    DeploymentRecord,
     DeploymentStatus,
     Platform,
     PlatformStats,
     SiteAddress,
-    SiteRecord,
 )
+from sitedeploy.domain.tenancy import JobSlots, PoolMember
 
 if TYPE_CHECKING:
     from sitedeploy.domain.requests import DeployRequest
@@ -75,11 +76,22 @@ class PlatformLimits:
 
 @dataclass(frozen=True)
 class DeployPlan:
-    """Where an accepted deployment goes: the site's address on the platform and its URL, when
-    known before publishing."""
+    """What a deployment needs from the platform, before it is placed.
 
-    address: SiteAddress
-    url: str | None
+    ``pooled``: it goes into the service's pool (Quick Deploy), placed by the flows in a member with
+    room whose ``profile`` (the app-wide settings it needs, when a platform has any) matches.
+    Otherwise it goes to ``account_id``, the user's own account or app (None: one is made when
+    publishing). ``names`` are the candidate names, best first; ``explicit_name`` when the request
+    named it (then no other name will do)."""
+
+    names: tuple[str, ...]
+    pooled: bool
+    account_id: str | None = None
+    region: str | None = None
+    explicit_name: bool = False
+    profile: str | None = None
+    # The platform's own description of the app-wide settings (what ``grow_pool`` applies).
+    settings: object | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +120,8 @@ class PublishJob:
 
 @dataclass(frozen=True)
 class Published:
-    """What publishing did: ``ready`` (served now) or ``building`` (the platform builds; poll it)."""
+    """What publishing did: ``ready`` (served now) or ``building`` (the platform builds; poll it).
+    ``address`` is set when publishing placed the site itself (a user's new Amplify app)."""
 
     status: DeploymentStatus
     progress: int
@@ -116,6 +129,7 @@ class Published:
     external_id: str | None
     uploaded_files: int
     uploaded_bytes: int
+    address: SiteAddress | None = None
 
 
 @dataclass(frozen=True)
@@ -143,10 +157,45 @@ class HostingPlatform(Protocol):
         ...
 
     def plan(
-        self, owner_id: str, request: DeployRequest, credentials: UserCredentials | None, existing: SiteRecord | None
+        self,
+        owner_id: str,
+        request: DeployRequest,
+        credentials: UserCredentials | None,
+        config: SiteConfig,
+        paths: frozenset[str],
     ) -> DeployPlan:
-        """Where the deployment goes; raises ApiError (4xx) or PlatformError before anything is written."""
+        """Where the deployment may go; raises ApiError (4xx) before anything is written."""
         ...
+
+    # -- the service's pool --------------------------------------------------------------------
+
+    def fixed_members(self) -> list[PoolMember]:
+        """Members the configuration names (Cloudflare accounts in the platform secret)."""
+        ...
+
+    def pool_limit(self) -> int:
+        """How many members the service may create itself (Amplify apps); 0 when it creates none."""
+        ...
+
+    def grow_pool(self, plan: DeployPlan) -> PoolMember:
+        """Create one more member for the plan's profile (the caller reserved the room for it)."""
+        ...
+
+    def remove_member(self, member: PoolMember) -> None:
+        """Delete a member nobody sits in any more (only members the service created)."""
+        ...
+
+    def site_url(
+        self, address: SiteAddress, member: PoolMember | None, credentials: UserCredentials | None = None
+    ) -> str | None:
+        """The public URL of a site at ``address``, when it can be known before publishing."""
+        ...
+
+    def job_slots(self, record: DeploymentRecord) -> JobSlots | None:
+        """The concurrent-build quota this deployment's build counts against, if the platform has one."""
+        ...
+
+    # -- publishing and after ------------------------------------------------------------------
 
     def publish(self, job: PublishJob, credentials: UserCredentials | None) -> Published: ...
 

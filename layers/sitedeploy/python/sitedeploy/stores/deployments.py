@@ -4,11 +4,12 @@ Every status change is a conditional write against the statuses it may come from
 racing (a redelivered stream record, the sweeper, a status poll) can never move a deployment
 backwards or out of a terminal status. Nothing here knows about platforms or HTTP.
 
-Item layout (single table, shared with Site items later):
+Item layout (single table, shared with Site items and the tenancy items of ``stores.tenancy``):
     pk = "DEPLOYMENT#<id>", sk = "META", entity = "Deployment"
     gsi1pk = "OWNER#<owner>",               gsi1sk = "<createdAt>#<id>"   (ByOwner: newest first)
     gsi2pk = "OWNER#<owner>#CHAT#<chat>",   gsi2sk = "<createdAt>#<id>"   (ByChat, only with a chat)
     inflightStatus = <status> while not terminal (sparse InFlight index, sort key updatedAt)
+    queue, queuedAt while it waits for a gate (sparse Queued index)
 """
 
 from __future__ import annotations
@@ -97,6 +98,19 @@ def _serialize(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def deployment_key(deployment_id: str) -> dict[str, Any]:
+    return _serialize({"pk": _pk(deployment_id), "sk": "META"})
+
+
+def deployment_item(record: DeploymentRecord) -> dict[str, Any]:
+    """The item a new deployment is written as (plain values: serialise before writing)."""
+    return _to_item(record)
+
+
+def record_from_item(item: Mapping[str, Any]) -> DeploymentRecord:
+    return _from_item(item)
 
 
 def _to_item(record: DeploymentRecord) -> dict[str, Any]:
@@ -208,7 +222,7 @@ class DeploymentsRepository:
         removes: list[str] = []
         if to in TERMINAL_STATUSES:
             sets["completedAt"] = now
-            removes += ["sealedCredentials", "inflightStatus"]
+            removes += ["sealedCredentials", "inflightStatus", "queue", "queuedAt"]
         else:
             sets["inflightStatus"] = to.value
         for name, value in (changes or {}).items():
@@ -275,6 +289,15 @@ class DeploymentsRepository:
         return self.transition(
             deployment_id, status, expected=[status], changes={"progress": max(0, min(100, progress))}
         )
+
+    def fail_if_pending(self, deployment_id: str, message: str) -> DeploymentRecord | None:
+        """pending → error (it never started); None when it had started or ended."""
+        try:
+            return self.transition(
+                deployment_id, DeploymentStatus.ERROR, expected=[DeploymentStatus.PENDING], changes={"error": message}
+            )
+        except TransitionRefused:
+            return None
 
     def fail(self, deployment_id: str, message: str) -> DeploymentRecord | None:
         """Any in-flight status → error. None when it had already ended."""

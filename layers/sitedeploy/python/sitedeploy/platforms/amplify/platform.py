@@ -3,7 +3,9 @@ app (Quick Deploy) or in the user's own app, deployed from a zip and then built 
 
 from __future__ import annotations
 
+import secrets
 import threading
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from botocore.config import Config
@@ -14,19 +16,23 @@ from sitedeploy.domain import clock
 from sitedeploy.domain.errors import BadRequest
 from sitedeploy.domain.models import (
     AppSummary,
+    AuthMode,
     Connection,
+    DeploymentRecord,
     DeploymentStatus,
     Platform,
     PlatformStats,
     SiteAddress,
-    SiteRecord,
 )
-from sitedeploy.domain.naming import derived_name, slug
+from sitedeploy.domain.naming import derived_names, slug
 from sitedeploy.domain.requests import DeployRequest
+from sitedeploy.domain.tenancy import JobSlots, PoolMember
+from sitedeploy.observability import logger
 from sitedeploy.platforms.amplify.client import AmplifyError, amplify_client
 from sitedeploy.platforms.amplify.credentials import AmplifyAccess, AmplifyKeys, AmplifyServiceSecret
 from sitedeploy.platforms.amplify.publisher import AmplifyPublisher, AmplifyTarget
 from sitedeploy.platforms.amplify.requests import AmplifyDeployRequest
+from sitedeploy.platforms.amplify.routing import RoutingProfile, routing_profile
 from sitedeploy.platforms.base import (
     BuildState,
     DeployPlan,
@@ -34,6 +40,7 @@ from sitedeploy.platforms.base import (
     PlatformLimits,
     Published,
     PublishJob,
+    SiteConfig,
     UserCredentials,
 )
 from sitedeploy.settings import Settings
@@ -47,6 +54,8 @@ MAX_FILES = 20_000
 _VERIFY = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5, read_timeout=10)
 # After a publish, the job is this far along; the build's own progress follows from GetJob.
 PUBLISHED_PROGRESS = 55
+# The tag on the apps the service creates for its pool (IAM policies are scoped by it).
+POOL_TAG = "sitedeploy-pool"
 
 
 class AmplifyPlatform:
@@ -77,76 +86,122 @@ class AmplifyPlatform:
             fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
             raise CredentialsError(f"the platform credentials secret is malformed at amplify.{fields}") from None
 
-    def _access(self, credentials: UserCredentials | None) -> AmplifyAccess:
-        """The user's keys, or the service's: the IAM role unless the secret carries keys."""
+    def _access(self, credentials: UserCredentials | None, region: str | None = None) -> AmplifyAccess:
+        """The user's keys, or the service's (the IAM role unless the secret carries keys), in the
+        region the site lives in."""
         if credentials is not None:
             assert isinstance(credentials, AmplifyKeys)
-            return credentials.access
-        return self.service_secret().access(self._settings.region)
+            access = credentials.access
+        else:
+            access = self.service_secret().access(self._settings.region)
+        return replace(access, region=region) if region else access
 
-    def _publisher(self, credentials: UserCredentials | None, *, quick: bool = False) -> AmplifyPublisher:
+    def _publisher(
+        self, credentials: UserCredentials | None, *, region: str | None = None, quick: bool = False
+    ) -> AmplifyPublisher:
         return AmplifyPublisher(
-            amplify_client(self._access(credentials), quick=quick),
+            amplify_client(self._access(credentials, region), quick=quick),
             backoff=self._settings.retry_backoff_seconds,
             retry_after_cap=self._settings.retry_after_cap_seconds,
             zip_limit=self._settings.amplify_zip_limit_bytes,
         )
 
     def quick_deploy_available(self) -> bool:
-        return bool(self._settings.amplify_app_id)
+        return self._settings.amplify_pool_apps > 0
 
     # -- deploying ------------------------------------------------------------------------------
 
     def plan(
-        self, owner_id: str, request: DeployRequest, credentials: UserCredentials | None, existing: SiteRecord | None
+        self,
+        owner_id: str,
+        request: DeployRequest,
+        credentials: UserCredentials | None,
+        config: SiteConfig,
+        paths: frozenset[str],
     ) -> DeployPlan:
         assert isinstance(request, AmplifyDeployRequest)
         project = request.project()
-        if credentials is None:
-            if not self._settings.amplify_app_id:
-                raise BadRequest(
-                    "Quick Deploy to Amplify is not available: the service has no Amplify app configured",
-                    code="platform_not_configured",
-                )
-            try:
-                service = self.service_secret()
-            except CredentialsError as exc:
-                raise BadRequest(
-                    f"Quick Deploy to Amplify is not available: {exc}", code="platform_not_configured"
-                ) from None
-            branch = derived_name(service.branch_prefix, owner_id, project)
-            region = service.region or self._settings.region
-        else:
+        routing = routing_profile(
+            redirects_text=config.redirects_text, headers_text=config.headers_text, spa=config.spa, paths=set(paths)
+        )
+        if credentials is not None:
             assert isinstance(credentials, AmplifyKeys)
-            branch = derived_name(BRANCH_PREFIX, owner_id, project)
-            region = credentials.region
-        publisher = self._publisher(credentials)
+            return DeployPlan(
+                names=tuple(derived_names(BRANCH_PREFIX, owner_id, project)),
+                pooled=False,
+                account_id=request.app or credentials.app_id,
+                region=credentials.region,
+                settings=routing,
+            )
+        if not self.quick_deploy_available():
+            raise BadRequest(
+                "Quick Deploy to Amplify is not available: the service hosts no Amplify sites",
+                code="platform_not_configured",
+            )
         try:
-            app_id = self._app_for(publisher, request, credentials, existing, project)
-            url = f"https://{branch}.{self._domain(publisher, app_id)}"
-        except AmplifyError as exc:
-            raise BadRequest(f"Amplify refused: {exc.message}", code="platform_rejected") from None
-        return DeployPlan(address=SiteAddress(account_id=app_id, name=branch, region=region), url=url)
+            service = self.service_secret()
+        except CredentialsError as exc:
+            raise BadRequest(
+                f"Quick Deploy to Amplify is not available: {exc}", code="platform_not_configured"
+            ) from None
+        return DeployPlan(
+            names=tuple(derived_names(service.branch_prefix, owner_id, project)),
+            pooled=True,
+            region=service.region or self._settings.region,
+            profile=routing.key,
+            settings=routing,
+        )
 
-    def _app_for(
-        self,
-        publisher: AmplifyPublisher,
-        request: AmplifyDeployRequest,
-        credentials: UserCredentials | None,
-        existing: SiteRecord | None,
-        project: str,
-    ) -> str:
-        """The service's app; or the user's: named in the request, in the connection, the site's, or new."""
-        if credentials is None:
-            return self._settings.amplify_app_id
-        assert isinstance(credentials, AmplifyKeys)
-        if request.app:
-            return request.app
-        if credentials.app_id:
-            return credentials.app_id
-        if existing and existing.account_id:
-            return existing.account_id
-        return str(publisher.create_app(f"sitedeploy-{slug(project)}")["appId"])
+    # -- the service's pool: apps it creates, one routing profile each -----------------------
+
+    def fixed_members(self) -> list[PoolMember]:
+        return []
+
+    def pool_limit(self) -> int:
+        return self._settings.amplify_pool_apps
+
+    def grow_pool(self, plan: DeployPlan) -> PoolMember:
+        routing = plan.settings
+        assert isinstance(routing, RoutingProfile)
+        name = f"sitedeploy-pool-{plan.profile}-{secrets.token_hex(3)}"
+        app = self._publisher(None).create_app(name, routing, tags={POOL_TAG: plan.profile or "-"})
+        app_id = str(app["appId"])
+        domain = str(app.get("defaultDomain"))
+        with self._domains_lock:
+            self._domains[app_id] = domain
+        return PoolMember(
+            self.platform,
+            app_id,
+            capacity=self._settings.amplify_branches_per_app,
+            profile=plan.profile,
+            region=plan.region,
+            domain=domain,
+        )
+
+    def remove_member(self, member: PoolMember) -> None:
+        self._publisher(None, region=member.region).delete_app(member.member_id)
+
+    def site_url(
+        self, address: SiteAddress, member: PoolMember | None, credentials: UserCredentials | None = None
+    ) -> str | None:
+        if not address.account_id:
+            return None  # the user's app is made when publishing
+        if member is not None and member.domain:
+            return f"https://{address.name}.{member.domain}"
+        try:
+            domain = self._domain(self._publisher(credentials, region=address.region), address.account_id)
+        except (AmplifyError, CredentialsError) as exc:
+            logger.warning("app domain unknown at deploy time", extra={"reason": str(exc)})
+            return None
+        return f"https://{address.name}.{domain}"
+
+    def job_slots(self, record: DeploymentRecord) -> JobSlots | None:
+        """Quick Deploy builds run in the service's account: at most its concurrent-jobs quota at once
+        (beyond it Amplify queues jobs itself, and its clock would count the wait as build time)."""
+        if record.auth_mode is not AuthMode.PLATFORM_MANAGED:
+            return None
+        region = record.region or self._settings.region
+        return JobSlots(key=f"amplify#{region}", limit=self._settings.amplify_concurrent_jobs)
 
     def _domain(self, publisher: AmplifyPublisher, app_id: str) -> str:
         with self._domains_lock:
@@ -158,9 +213,22 @@ class AmplifyPlatform:
         return known
 
     def publish(self, job: PublishJob, credentials: UserCredentials | None) -> Published:
-        target = _target(job.address)
-        spa = job.config.spa if job.config.spa is not None else "index.html" in {f.path for f in job.files}
-        result = self._publisher(credentials).publish(target, job.files, job.read, spa=spa, progress=job.progress)
+        publisher = self._publisher(credentials, region=job.address.region)
+        address = job.address
+        created: SiteAddress | None = None
+        routing = None
+        if credentials is not None:  # the user's app carries the site's routing too
+            routing = routing_profile(
+                redirects_text=job.config.redirects_text,
+                headers_text=job.config.headers_text,
+                spa=job.config.spa,
+                paths={f.path for f in job.files},
+            )
+            if not address.account_id:
+                project = address.name.split("-", 1)[-1].rsplit("-", 1)[0]
+                app = publisher.create_app(f"sitedeploy-{slug(project)}")
+                created = address = SiteAddress(str(app["appId"]), address.name, address.region)
+        result = publisher.publish(_target(address), job.files, job.read, routing=routing, progress=job.progress)
         return Published(
             status=DeploymentStatus.BUILDING,
             progress=PUBLISHED_PROGRESS,
@@ -168,13 +236,16 @@ class AmplifyPlatform:
             external_id=result.external_id,
             uploaded_files=result.uploaded_files,
             uploaded_bytes=result.uploaded_bytes,
+            address=created,
         )
 
     def refresh(self, address: SiteAddress, external_id: str, credentials: UserCredentials | None) -> BuildState:
-        return self._publisher(credentials, quick=True).job(_target(address), external_id)
+        return self._publisher(credentials, region=address.region, quick=True).job(_target(address), external_id)
 
     def tear_down(self, address: SiteAddress, credentials: UserCredentials | None) -> bool:
-        return self._publisher(credentials).delete_branch(_target(address))
+        if not address.account_id:
+            return False  # its app was never made: nothing was published
+        return self._publisher(credentials, region=address.region).delete_branch(_target(address))
 
     # -- a user's account -----------------------------------------------------------------------
 

@@ -30,9 +30,9 @@ from sitedeploy.domain.naming import is_valid_label
 from sitedeploy.domain.sitefiles import is_compressible
 from sitedeploy.platforms.amplify.client import AmplifyError
 from sitedeploy.platforms.amplify.client import amplify_error as _error
+from sitedeploy.platforms.amplify.routing import RoutingProfile
 from sitedeploy.platforms.base import BuildState, Progress, PublishResult, SiteFile, StreamReader, retry_policy
 
-SPA_RULE = {"source": "/<*>", "target": "/index.html", "status": "404-200"}
 UNFINISHED = frozenset({"CREATED", "PENDING", "PROVISIONING", "RUNNING", "CANCELLING"})
 FINAL = frozenset({"SUCCEED", "FAILED", "CANCELLED"})
 DEFAULT_ZIP_LIMIT = 5 * 1024**3
@@ -143,11 +143,32 @@ class AmplifyPublisher:
         except (ClientError, BotoCoreError) as exc:
             raise _error(exc, "reading the Amplify app") from None
 
-    def create_app(self, name: str) -> dict[str, Any]:
+    def create_app(
+        self, name: str, routing: RoutingProfile | None = None, tags: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """A new app, with its app-wide routing set from the start when given."""
+        settings: dict[str, Any] = {}
+        if routing is not None:
+            settings["customRules"] = routing.custom_rules
+            if routing.custom_headers:
+                settings["customHeaders"] = routing.custom_headers
+        if tags:
+            settings["tags"] = tags
         try:
-            return dict(self.client.create_app(name=name[:255], platform="WEB")["app"])
+            return dict(self.client.create_app(name=name[:255], platform="WEB", **settings)["app"])
         except (ClientError, BotoCoreError) as exc:
             raise _error(exc, "creating the Amplify app") from None
+
+    def delete_app(self, app_id: str) -> bool:
+        try:
+            self.client.delete_app(appId=app_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NotFoundException":
+                return False
+            raise _error(exc, "deleting the Amplify app") from None
+        except BotoCoreError as exc:
+            raise _error(exc, "deleting the Amplify app") from None
+        return True
 
     def ensure_branch(self, target: AmplifyTarget) -> dict[str, Any]:
         """Get or create the branch; a branch still being deleted is waited for, with backoff."""
@@ -212,15 +233,23 @@ class AmplifyPublisher:
             if exc.response.get("Error", {}).get("Code") not in {"NotFoundException", "BadRequestException"}:
                 raise _error(exc, "stopping a job") from None
 
-    def ensure_spa_rule(self, app_id: str) -> bool:
-        """Merge the SPA fallback into the app's rules: read, merge, write; never clobber."""
-        rules = list(self.app(app_id).get("customRules") or [])
-        if any(r.get("source") == SPA_RULE["source"] and r.get("target") == SPA_RULE["target"] for r in rules):
+    def merge_routing(self, app_id: str, routing: RoutingProfile) -> bool:
+        """Add the site's rules (and headers) to an app of the user's own: read, merge, write; the
+        app's other rules are kept. (The service's pool apps are made with theirs and never change.)"""
+        app = self.app(app_id)
+        rules = list(app.get("customRules") or [])
+        missing = [rule for rule in routing.custom_rules if rule not in rules]
+        changes: dict[str, Any] = {}
+        if missing:
+            changes["customRules"] = [*missing, *rules]
+        if routing.custom_headers and app.get("customHeaders") != routing.custom_headers:
+            changes["customHeaders"] = routing.custom_headers
+        if not changes:
             return False
         try:
-            self.client.update_app(appId=app_id, customRules=[*rules, SPA_RULE])
+            self.client.update_app(appId=app_id, **changes)
         except (ClientError, BotoCoreError) as exc:
-            raise _error(exc, "adding the SPA rewrite rule") from None
+            raise _error(exc, "setting the app's rewrite rules and headers") from None
         return True
 
     def upload_zip(self, url: str, path: str, size: int) -> None:
@@ -289,7 +318,7 @@ class AmplifyPublisher:
         files: list[SiteFile],
         read: StreamReader,
         *,
-        spa: bool,
+        routing: RoutingProfile | None = None,
         progress: Progress | None = None,
     ) -> PublishResult:
         """Up to start_deployment; the job's outcome is for ``job`` to tell."""
@@ -301,8 +330,8 @@ class AmplifyPublisher:
         app = self.app(target.app_id)
         branch = self.ensure_branch(target)
         self.stop_unfinished_jobs(target)
-        if spa:
-            self.ensure_spa_rule(target.app_id)
+        if routing is not None:
+            self.merge_routing(target.app_id, routing)
         created = self._create_deployment(target)
         job_id = str(created["jobId"])
         zip_path: str | None = None

@@ -11,15 +11,16 @@ from sitedeploy.domain import clock
 from sitedeploy.domain.errors import BadRequest
 from sitedeploy.domain.models import (
     Connection,
+    DeploymentRecord,
     DeploymentStatus,
     Platform,
     PlatformStats,
     SiteAddress,
-    SiteRecord,
     WorkerSummary,
 )
-from sitedeploy.domain.naming import derived_name
+from sitedeploy.domain.naming import derived_names
 from sitedeploy.domain.requests import DeployRequest
+from sitedeploy.domain.tenancy import JobSlots, PoolMember
 from sitedeploy.observability import logger
 from sitedeploy.platforms.base import (
     BuildState,
@@ -28,11 +29,12 @@ from sitedeploy.platforms.base import (
     PlatformLimits,
     Published,
     PublishJob,
+    SiteConfig,
     UserCredentials,
 )
 from sitedeploy.platforms.cloudflare.api import CloudflareApi, CloudflareError
 from sitedeploy.platforms.cloudflare.assets import MAX_FILE_BYTES, AssetsOptions, CloudflarePublisher, CloudflareTarget
-from sitedeploy.platforms.cloudflare.credentials import CloudflareServiceAccount, CloudflareToken
+from sitedeploy.platforms.cloudflare.credentials import CloudflareServicePool, CloudflareToken
 from sitedeploy.platforms.cloudflare.requests import CloudflareDeployRequest
 from sitedeploy.settings import Settings
 from sitedeploy.stores import SecretSource
@@ -58,25 +60,27 @@ class CloudflarePlatform:
 
     # -- credentials ----------------------------------------------------------------------------
 
-    def service_account(self) -> CloudflareServiceAccount | None:
+    def service_pool(self) -> CloudflareServicePool | None:
         section = self._secret.section(self.platform.value)
         if section is None:
             return None
         try:
-            return CloudflareServiceAccount.model_validate(section)
+            return CloudflareServicePool.model_validate(section)
         except ValidationError as exc:
             fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
             raise CredentialsError(f"the platform credentials secret is malformed at cloudflare.{fields}") from None
 
-    def _acting(self, credentials: UserCredentials | None, *, account_id: str | None = None) -> tuple[SecretStr, str]:
-        """The token to act with and the account it acts on: the user's, or the service's."""
+    def _acting(self, credentials: UserCredentials | None, account_id: str | None) -> tuple[SecretStr, str]:
+        """The token to act with on an account: the user's, or the service's for that pool account."""
         if credentials is not None:
             assert isinstance(credentials, CloudflareToken)
             return credentials.token, account_id or credentials.account_id
-        service = self.service_account()
-        if service is None:
-            raise CredentialsError("the service has no Cloudflare credentials")
-        return service.api_token, account_id or service.account_id
+        pool = self.service_pool()
+        # A site recorded before pools (no account) lives in the first account.
+        account = (pool.account(account_id) if account_id else pool.accounts[0]) if pool else None
+        if pool is None or account is None:
+            raise CredentialsError(f"the service has no Cloudflare credentials for account {account_id}")
+        return account.api_token, account.account_id
 
     def _api(self, token: SecretStr, *, attempts: int = 5, timeout: float = 60.0) -> CloudflareApi:
         return CloudflareApi(
@@ -90,52 +94,79 @@ class CloudflarePlatform:
 
     def quick_deploy_available(self) -> bool:
         try:
-            return self.service_account() is not None
+            return self.service_pool() is not None
         except CredentialsError:
             return False
 
     # -- deploying ------------------------------------------------------------------------------
 
     def plan(
-        self, owner_id: str, request: DeployRequest, credentials: UserCredentials | None, existing: SiteRecord | None
+        self,
+        owner_id: str,
+        request: DeployRequest,
+        credentials: UserCredentials | None,
+        config: SiteConfig,
+        paths: frozenset[str],
     ) -> DeployPlan:
         assert isinstance(request, CloudflareDeployRequest)
         project = request.project()
         if credentials is not None:
             assert isinstance(credentials, CloudflareToken)
-            token, account_id = credentials.token, credentials.account_id
-            name = request.worker or derived_name(USER_WORKER_PREFIX, owner_id, project)
-        else:
-            try:
-                service = self.service_account()
-            except CredentialsError as exc:
-                logger.error("platform credentials unusable", extra={"reason": str(exc)})
-                service = None
-            if service is None:
-                raise BadRequest(
-                    "Quick Deploy to Cloudflare is not available: the service has no Cloudflare credentials",
-                    code="platform_not_configured",
+            if request.worker:
+                return DeployPlan(
+                    names=(request.worker,), pooled=False, account_id=credentials.account_id, explicit_name=True
                 )
-            token, account_id = service.api_token, service.account_id
-            name = derived_name(service.worker_prefix, owner_id, project)
-        address = SiteAddress(account_id=account_id, name=name)
-        return DeployPlan(address=address, url=self._known_url(token, address, existing))
+            names = derived_names(USER_WORKER_PREFIX, owner_id, project)
+            return DeployPlan(names=tuple(names), pooled=False, account_id=credentials.account_id)
+        try:
+            pool = self.service_pool()
+        except CredentialsError as exc:
+            logger.error("platform credentials unusable", extra={"reason": str(exc)})
+            pool = None
+        if pool is None:
+            raise BadRequest(
+                "Quick Deploy to Cloudflare is not available: the service has no Cloudflare credentials",
+                code="platform_not_configured",
+            )
+        return DeployPlan(names=tuple(derived_names(pool.worker_prefix, owner_id, project)), pooled=True)
 
-    def _known_url(self, token: SecretStr, address: SiteAddress, existing: SiteRecord | None) -> str | None:
-        """The site's stable URL for the 202 answer: from the site, else from the (cached) account
-        subdomain. Not knowing it yet is fine: publishing records it."""
-        if existing and existing.url and existing.external_name == address.name:
-            return existing.url
+    def fixed_members(self) -> list[PoolMember]:
+        pool = self.service_pool()
+        if pool is None:
+            return []
+        return [PoolMember(self.platform, a.account_id, capacity=a.worker_limit) for a in pool.accounts]
+
+    def pool_limit(self) -> int:
+        return 0  # accounts are the operator's to add, in the platform secret
+
+    def grow_pool(self, plan: DeployPlan) -> PoolMember:
+        raise PlatformError("the service does not create Cloudflare accounts")
+
+    def remove_member(self, member: PoolMember) -> None:
+        return None  # an account stays, empty or not
+
+    def site_url(
+        self, address: SiteAddress, member: PoolMember | None, credentials: UserCredentials | None = None
+    ) -> str | None:
+        """``https://{name}.{account subdomain}.workers.dev`` (the subdomain is cached). Not knowing
+        it yet is fine: publishing records the URL."""
+        try:
+            token, account_id = self._acting(credentials, address.account_id)
+        except CredentialsError:
+            return None
         publisher = CloudflarePublisher(self._api(token, attempts=2, timeout=3.0))
         try:
-            subdomain = publisher.account_subdomain(address.account_id or "")
+            subdomain = publisher.account_subdomain(account_id)
         except CloudflareError as exc:
             logger.warning("workers.dev subdomain unknown at deploy time", extra={"reason": exc.message})
             return None
         return f"https://{address.name}.{subdomain}.workers.dev"
 
+    def job_slots(self, record: DeploymentRecord) -> JobSlots | None:
+        return None  # a Worker serves as soon as it is uploaded: no builds to count
+
     def publish(self, job: PublishJob, credentials: UserCredentials | None) -> Published:
-        token, account_id = self._acting(credentials, account_id=job.address.account_id)
+        token, account_id = self._acting(credentials, job.address.account_id)
         target = CloudflareTarget(account_id, job.address.name)
         options = AssetsOptions(
             spa=job.config.spa,
@@ -143,7 +174,9 @@ class CloudflarePlatform:
             headers_text=job.config.headers_text,
             redirects_text=job.config.redirects_text,
         )
-        result = CloudflarePublisher(self._api(token)).publish(target, job.files, options, job.read_all, job.progress)
+        result = CloudflarePublisher(self._api(token)).publish(
+            target, job.files, options, job.read_all, job.progress, tenant=job.owner_id
+        )
         return Published(
             status=DeploymentStatus.READY,
             progress=100,
@@ -158,7 +191,7 @@ class CloudflarePlatform:
         raise PlatformError("Cloudflare deployments have no build to follow")
 
     def tear_down(self, address: SiteAddress, credentials: UserCredentials | None) -> bool:
-        token, account_id = self._acting(credentials, account_id=address.account_id)
+        token, account_id = self._acting(credentials, address.account_id)
         return CloudflarePublisher(self._api(token)).delete(CloudflareTarget(account_id, address.name))
 
     # -- a user's account -----------------------------------------------------------------------

@@ -1,0 +1,117 @@
+"""moto's server, with DynamoDB's requests taken one at a time and its transactions made safe.
+
+moto runs a transaction by deep-copying every table it touches and, when a condition fails,
+putting the copies back. That loses two things the local stack relies on: a write another thread
+made in between (its server answers requests on threads), and the table's stream — the copy's
+stream shard is a new object, so every open shard iterator (the stream pump's) goes on reading the
+abandoned one and never sees another record. The service cancels transactions on purpose every
+day (a name already held, a pool member that filled, a publish that must wait its turn), so here:
+
+- DynamoDB's requests (and the stream reads beside them) are serialised behind one lock;
+- a transaction checks every condition first and writes only when all hold (no copy, no
+  put-back): all or nothing, as DynamoDB promises, with the stream intact.
+
+    python -m sitedeploy_local.moto_server -H 127.0.0.1 -p PORT
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+_lock = threading.RLock()
+
+
+def _serialised(method: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with _lock:
+            return method(*args, **kwargs)
+
+    return call
+
+
+def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
+    """Check every item's condition, then write every item; a failed check cancels the whole."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    seen: set[tuple[str, str]] = set()
+    planned: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    reasons: list[tuple[str | None, str | None, dict[str, Any] | None]] = []
+    for entry in transact_items:
+        if len(entry) > 1:
+            raise TransactWriteSingleOpException
+        kind, op = next(iter(entry.items()))
+        if kind not in {"ConditionCheck", "Put", "Delete", "Update"}:
+            raise ValueError("Unsupported transaction operation")
+        table = backend.get_table(op["TableName"])
+        if kind == "Put":
+            key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+            if table.range_key_attr is not None:
+                key[table.range_key_attr] = op["Item"][table.range_key_attr]
+        else:
+            key = op["Key"]
+        marker = (str(op["TableName"]), str(dict(sorted(key.items()))))
+        if marker in seen:
+            raise MultipleTransactionsException()
+        seen.add(marker)
+        current = backend.get_item(op["TableName"], key)
+        condition = op.get("ConditionExpression")
+        if condition is not None:
+            test = get_filter_expression(
+                condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            )
+            if not test.expr(current):
+                old = (
+                    current.to_json()["Attributes"]
+                    if current and op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+                    else None
+                )
+                reasons.append(("ConditionalCheckFailed", "The conditional request failed", old))
+                continue
+        reasons.append((None, None, None))
+        planned.append((kind, op, key))
+    if any(code is not None for code, _, _ in reasons):
+        raise TransactionCanceledException(reasons)
+    for kind, op, key in planned:
+        names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+        if kind == "Put":
+            backend.put_item(
+                op["TableName"], op["Item"], expression_attribute_names=names, expression_attribute_values=values
+            )
+        elif kind == "Delete":
+            backend.delete_item(
+                op["TableName"], key, expression_attribute_names=names, expression_attribute_values=values
+            )
+        elif kind == "Update":
+            backend.update_item(
+                op["TableName"],
+                key,
+                update_expression=op["UpdateExpression"],
+                expression_attribute_names=names,
+                expression_attribute_values=values,
+            )
+
+
+def main() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+    from moto.server import main as serve
+
+    for handler in (DynamoHandler, DynamoDBStreamsHandler):
+        handler.call_action = _serialised(handler.call_action)  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign,assignment]
+    serve()
+
+
+if __name__ == "__main__":
+    main()
