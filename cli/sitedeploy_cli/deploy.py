@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ PLATFORMS = ("cloudflare", "amplify")
 AUTH_MODES = ("platform-managed", "user-token")
 TERMINAL = frozenset({"ready", "error"})
 IN_PROGRESS_ATTEMPTS = 5
+FIRST_POLL_SECONDS = 0.1
+POLL_BACKOFF = 1.5
 # Folders build tools write into: a site deployed from ``my-app/dist`` is the project ``my-app``,
 # not ``dist`` (projects are the unit of redeploys; every app would otherwise share one site).
 BUILD_FOLDER_NAMES = frozenset({"dist", "build", "out", "public", "_site", "www", "site", "output", "html"})
@@ -93,6 +96,8 @@ class DeployResult:
     progress: int | None = None
     error: str | None = None
     seconds: float = 0.0
+    # Seconds spent in each step of this run (hash, plan, upload, accept, follow): where the time went.
+    timings: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def absorb(self, answer: dict[str, Any]) -> None:
@@ -128,6 +133,7 @@ class DeployResult:
             "progress": self.progress,
             "error": self.error,
             "seconds": round(self.seconds, 3),
+            "timings": {step: round(seconds, 3) for step, seconds in self.timings.items()},
         }
 
 
@@ -161,11 +167,14 @@ class Deployment:
         """Every step; raises DeployError (or FolderError, UploadError, ApiError) when one fails."""
         started = time.monotonic()
         try:
-            hashed = self.hash_folder()
+            with self._timed("hash"):
+                hashed = self.hash_folder()
             self.result.already_staged = self.stage(hashed)
-            self.create(hashed)
+            with self._timed("accept"):
+                self.create(hashed)
             if self.options.wait:
-                self.follow()
+                with self._timed("follow"):
+                    self.follow()
         finally:
             self.result.seconds = time.monotonic() - started
         if self.result.status == "error":
@@ -174,6 +183,14 @@ class Deployment:
                 "deployment_error",
             )
         return self.result
+
+    @contextmanager
+    def _timed(self, step: str) -> Iterator[None]:
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            self.result.timings[step] = self.result.timings.get(step, 0.0) + time.monotonic() - began
 
     def hash_folder(self) -> list[HashedFile]:
         files = walk(self.options.directory)
@@ -185,10 +202,11 @@ class Deployment:
 
     def stage(self, files: list[HashedFile]) -> int:
         """Ask which blobs are missing and upload those; returns how many the server had already."""
-        plan = plan_uploads(self.client, files, cancel=self.cancel)
+        with self._timed("plan"):
+            plan = plan_uploads(self.client, files, cancel=self.cancel)
         if not plan.uploads:
             return plan.already_staged
-        with self.progress.bar("uploading", plan.total_bytes, "bytes") as bar:
+        with self._timed("upload"), self.progress.bar("uploading", plan.total_bytes, "bytes") as bar:
             count, size = self.uploader.upload_all(plan, files, bar.advance)
         self.result.uploaded_files += count
         self.result.uploaded_bytes += size
@@ -234,9 +252,15 @@ class Deployment:
         raise AssertionError("unreachable")
 
     def follow(self) -> None:
-        """Poll the status until it is terminal, showing the status and the server's progress %."""
+        """Poll the status until it is terminal, showing the status and the server's progress %.
+
+        Polls start quick and slow down (to ``poll_interval``), and quicken again whenever the
+        status moves: a small site is ready a few hundred milliseconds after it is accepted, and a
+        fixed one-second poll would sleep through most of that moment."""
         deployment_id = self.result.deployment_id
         deadline = time.monotonic() + self.options.timeout
+        delay = min(FIRST_POLL_SECONDS, self.options.poll_interval)
+        seen: tuple[object, object] | None = None
         with self.progress.bar("publishing", 100, "percent") as bar:
             while True:
                 answer = self.client.request("GET", f"/deployments/{deployment_id}")
@@ -244,13 +268,18 @@ class Deployment:
                 bar.update(int(answer.get("progress") or 0), note=str(answer.get("status")))
                 if answer.get("status") in TERMINAL:
                     return
+                moved = (answer.get("status"), answer.get("progress"))
+                if moved != seen:
+                    seen = moved
+                    delay = min(FIRST_POLL_SECONDS, self.options.poll_interval)
                 if time.monotonic() >= deadline:
                     raise DeployError(
                         f"deployment {deployment_id} is still {answer.get('status')} after {self.options.timeout:g}s; "
                         f"follow it with `sitedeploy status {deployment_id}`",
                         "timeout",
                     )
-                self.sleep(self.options.poll_interval)
+                self.sleep(delay)
+                delay = min(self.options.poll_interval, delay * POLL_BACKOFF)
 
 
 def _missing_blobs(exc: ApiError) -> list[str] | None:

@@ -16,6 +16,8 @@ const INLINE_MAX_FILES = 100;
 const RETRIED_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 const IGNORED_NAMES = new Set([".DS_Store", "Thumbs.db", ".assetsignore"]);
 const IGNORED_FOLDERS = new Set([".git", "node_modules", ".svn", ".hg"]);
+const FIRST_POLL_MS = 150;
+const MAX_POLL_MS = 2000;
 
 /** An API or network failure. `status` is 0 when nothing answered; `code` is the API's. */
 export class SitedeployError extends Error {
@@ -361,14 +363,21 @@ export class SitedeployClient {
     return result;
   }
 
-  /** Poll a deployment with backoff (0.5 s growing to 3 s) until it is ready or failed. */
+  /**
+   * Poll a deployment until it is ready or failed: quick at first (0.15 s) and whenever the status
+   * moves, slowing to every 2 s while it does not (a small site is ready well under a second after
+   * it is accepted; a fixed slow poll would sleep through that moment).
+   */
   async waitForDeployment(deploymentId, { signal, onStatus = () => {}, timeoutMs = 30 * 60 * 1000 } = {}) {
     const deadline = Date.now() + timeoutMs;
-    let delay = 500;
+    let delay = FIRST_POLL_MS;
     let last = null;
     for (;;) {
       const state = await this.deployment(deploymentId, { signal });
-      if (!last || last.status !== state.status || last.progress !== state.progress) onStatus(state);
+      if (!last || last.status !== state.status || last.progress !== state.progress) {
+        onStatus(state);
+        delay = FIRST_POLL_MS;
+      }
       last = state;
       if (TERMINAL_STATUSES.includes(state.status)) return state;
       if (Date.now() > deadline) {
@@ -377,7 +386,7 @@ export class SitedeployClient {
         });
       }
       await sleep(delay, signal);
-      delay = Math.min(3000, delay * 1.5);
+      delay = Math.min(MAX_POLL_MS, delay * 1.5);
     }
   }
 

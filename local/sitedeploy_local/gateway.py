@@ -188,6 +188,9 @@ class Gateway:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             server_version = "sitedeploy-local-gateway"
+            # A response in two writes (head, then body) on a Nagle socket waits for the client's
+            # delayed ACK: 40 ms on every kept-alive call. No Nagle, and one write per answer.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
@@ -204,9 +207,9 @@ class Gateway:
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("apigw-requestid", uuid.uuid4().hex[:16])
                 try:
-                    self.end_headers()
-                    if self.command != "HEAD":
-                        self.wfile.write(body)
+                    # end_headers(), with the body in the same write
+                    self._headers_buffer.append(b"\r\n" if self.command == "HEAD" else b"\r\n" + body)
+                    self.flush_headers()
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True  # the client gave up; nothing to tell it
 

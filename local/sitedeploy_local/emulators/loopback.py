@@ -116,6 +116,7 @@ class QuietHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms stalls
     timeout = 60  # an idle keep-alive connection is dropped after this many seconds
+    _headers_buffer: list[bytes]  # http.server's pending head, sent by flush_headers()
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -171,9 +172,8 @@ class QuietHandler(BaseHTTPRequestHandler):
         self, status: int, headers: Iterable[tuple[str, str]], body: bytes = b"", *, close: bool = False
     ) -> None:
         """One answer with its Content-Length (none for 204 and 304, no body for HEAD)."""
-        self._send_head(status, headers, len(body), close=close)
-        if self.command != "HEAD" and status not in (204, 304) and body:
-            self.wfile.write(body)
+        with_body = self.command != "HEAD" and status not in (204, 304)
+        self._send_head(status, headers, len(body), close=close, body=body if with_body else b"")
 
     def send_stream(self, status: int, headers: Iterable[tuple[str, str]], stream: BinaryIO) -> None:
         """An answer whose body is copied from ``stream`` (then closed); ``headers`` carry its
@@ -190,7 +190,11 @@ class QuietHandler(BaseHTTPRequestHandler):
         else:
             self.send_all(answer.status, answer.headers, answer.body, close=answer.close)
 
-    def _send_head(self, status: int, headers: Iterable[tuple[str, str]], length: int | None, *, close: bool) -> None:
+    def _send_head(
+        self, status: int, headers: Iterable[tuple[str, str]], length: int | None, *, close: bool, body: bytes = b""
+    ) -> None:
+        """The status line and headers, and ``body`` with them in the same write (one packet for a
+        small answer, rather than a head and a body the client acknowledges one at a time)."""
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
@@ -199,7 +203,8 @@ class QuietHandler(BaseHTTPRequestHandler):
         if close:
             self.send_header("Connection", "close")
             self.close_connection = True
-        self.end_headers()
+        self._headers_buffer.append(b"\r\n" + body)
+        self.flush_headers()
 
     def reset_connection(self) -> None:
         """Drop the connection without an answer: SO_LINGER 0 makes the close send a TCP RST."""

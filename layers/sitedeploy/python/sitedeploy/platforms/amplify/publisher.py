@@ -16,9 +16,7 @@ import os
 import tempfile
 import time
 import zipfile
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +30,7 @@ from sitedeploy.platforms.amplify.client import AmplifyError
 from sitedeploy.platforms.amplify.client import amplify_error as _error
 from sitedeploy.platforms.amplify.routing import RoutingProfile
 from sitedeploy.platforms.base import BuildState, Progress, PublishResult, SiteFile, StreamReader, retry_policy
+from sitedeploy.platforms.readahead import read_ahead
 
 UNFINISHED = frozenset({"CREATED", "PENDING", "PROVISIONING", "RUNNING", "CANCELLING"})
 FINAL = frozenset({"SUCCEED", "FAILED", "CANCELLED"})
@@ -39,8 +38,6 @@ DEFAULT_ZIP_LIMIT = 5 * 1024**3
 BRANCH_DELETING_WAIT_SECONDS = 240.0
 JOB_STOP_WAIT_SECONDS = 120.0
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same site makes the same zip
-READ_AHEAD = 8
-SMALL_FILE = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,33 +62,6 @@ def map_job(summary: dict[str, Any], steps: list[dict[str, Any]]) -> BuildState:
     done_steps = sum(1 for step in steps if step.get("status") == "SUCCEED")
     base = {"CREATED": 60, "PENDING": 65, "PROVISIONING": 70, "RUNNING": 75, "CANCELLING": 90}.get(status, 60)
     return BuildState(DeploymentStatus.BUILDING, min(95, base + 10 * done_steps), None, status)
-
-
-def read_ahead(files: list[SiteFile], read: StreamReader) -> Iterator[tuple[SiteFile, Iterator[bytes]]]:
-    """Files in order, small ones fetched ahead (a few at a time) so that one GET's latency does not
-    stall the zip; large ones are streamed when their turn comes. Memory stays bounded by the
-    window (READ_AHEAD files of at most SMALL_FILE bytes) plus one chunk."""
-
-    def whole(site_file: SiteFile) -> bytes:
-        return b"".join(read(site_file))
-
-    with ThreadPoolExecutor(max_workers=READ_AHEAD) as pool:
-        pending: deque[tuple[SiteFile, Future[bytes] | None]] = deque()
-        position = 0
-
-        def fill() -> None:
-            nonlocal position
-            while position < len(files) and len(pending) < READ_AHEAD:
-                site_file = files[position]
-                position += 1
-                small = site_file.size <= SMALL_FILE
-                pending.append((site_file, pool.submit(whole, site_file) if small else None))
-
-        fill()
-        while pending:
-            site_file, future = pending.popleft()
-            fill()
-            yield site_file, (iter([future.result()]) if future is not None else read(site_file))
 
 
 def build_zip(files: list[SiteFile], read: StreamReader, spool_dir: str | None = None) -> tuple[str, int]:

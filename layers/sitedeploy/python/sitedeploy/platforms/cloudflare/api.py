@@ -3,6 +3,7 @@ CloudflareError out, with urllib3's Retry (429 with Retry-After, 5xx, 524, reset
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -14,6 +15,7 @@ from sitedeploy.platforms.base import PlatformError, retry_policy
 DEFAULT_API_BASE = "https://api.cloudflare.com/client/v4"
 ATTEMPTS = 5
 POOL_SIZE = 5
+SEND_BLOCK_BYTES = 256 * 1024  # a streamed body goes out in blocks this big (urllib3's default: 16 KiB)
 
 
 class CloudflareError(PlatformError):
@@ -56,6 +58,7 @@ class CloudflareApi:
             maxsize=POOL_SIZE,
             retries=self._retries,
             timeout=urllib3.Timeout(connect=10.0, read=timeout),
+            blocksize=SEND_BLOCK_BYTES,
         )
         self.requests_sent = 0
 
@@ -65,7 +68,7 @@ class CloudflareApi:
         path: str,
         *,
         json_body: Any = None,
-        body: bytes | None = None,
+        body: bytes | io.RawIOBase | None = None,
         content_type: str | None = None,
         bearer: SecretStr | str | None = None,
         headers: dict[str, str] | None = None,

@@ -2,8 +2,9 @@
 
 1. open an assets upload session with the manifest (path → 32-hex hash, size); it answers with the
    buckets of hashes Cloudflare does not already have (content is deduplicated per account);
-2. upload each bucket (3 at a time) as base64 multipart parts, authorised by the session's JWT; the
-   upload that completes the set answers with the completion token;
+2. upload each bucket (3 at a time) as base64 multipart parts, authorised by the session's JWT,
+   streamed from staging as it is sent (memory stays flat in the site's size); the upload that
+   completes the set answers with the completion token;
 3. PUT the Worker with only a metadata part: the completion token and the assets config (html and
    not-found handling, ``_headers`` and ``_redirects``) — an assets-only Worker needs no code;
 4. enable its workers.dev route; the site is ``https://{name}.{account subdomain}.workers.dev``.
@@ -15,7 +16,6 @@ content types while identical bytes under one extension are uploaded once."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import threading
@@ -29,13 +29,13 @@ import urllib3
 
 from sitedeploy.domain.naming import is_valid_label
 from sitedeploy.domain.sitefiles import MIB, extension
-from sitedeploy.platforms.base import BlobReader, Progress, PublishResult, SiteFile
+from sitedeploy.platforms.base import Progress, PublishResult, SiteFile, StreamReader
 from sitedeploy.platforms.cloudflare.api import CloudflareApi, CloudflareError
+from sitedeploy.platforms.cloudflare.multipart import MultipartBody
 
 COMPATIBILITY_DATE = "2025-06-01"
 MAX_FILE_BYTES = 25 * MIB
 UPLOAD_CONCURRENCY = 3
-READ_CONCURRENCY = 8
 SESSION_ATTEMPTS = 3
 SUBDOMAIN_CACHE_SECONDS = 3600.0
 SUBDOMAIN_API_DATE = "2025-08-01"
@@ -114,26 +114,21 @@ class CloudflarePublisher:
         upload_jwt: str,
         bucket: list[str],
         files: dict[str, SiteFile],
-        read: BlobReader,
+        read: StreamReader,
     ) -> str | None:
-        """Upload one bucket; returns the completion token when this upload completed the set."""
+        """Upload one bucket, streamed from staging; returns the completion token when this upload
+        completed the set."""
         for asset in bucket:
             if asset not in files:
                 raise CloudflareError(f"Cloudflare asked for an unknown asset hash {asset}")
-        # Reading is I/O-bound (one GET per blob): read the bucket's files concurrently.
-        with ThreadPoolExecutor(max_workers=READ_CONCURRENCY) as pool:
-            contents = list(pool.map(lambda asset: read(files[asset]), bucket))
-        fields: list[tuple[str, tuple[str, bytes, str]]] = [
-            (asset, (asset, base64.b64encode(data), files[asset].content_type))
-            for asset, data in zip(bucket, contents, strict=True)
-        ]
-        body, content_type = urllib3.encode_multipart_formdata(fields)
+        body = MultipartBody([(asset, files[asset]) for asset in bucket], read)
         try:
             status, result = self.api.call(
                 "POST",
                 f"/accounts/{target.account_id}/workers/assets/upload?base64=true",
                 body=body,
-                content_type=content_type,
+                content_type=body.content_type,
+                headers={"Content-Length": str(body.length)},
                 bearer=upload_jwt,
                 what="uploading assets",
             )
@@ -141,6 +136,8 @@ class CloudflarePublisher:
             if exc.status == 401:
                 raise UploadSessionExpired(exc.message, status=401, code=exc.code) from None
             raise
+        finally:
+            body.close()
         if isinstance(result, dict) and isinstance(result.get("jwt"), str):
             return str(result["jwt"])
         if result is None and status not in (201, 202):
@@ -231,7 +228,7 @@ class CloudflarePublisher:
         target: CloudflareTarget,
         files: list[SiteFile],
         options: AssetsOptions,
-        read: BlobReader,
+        read: StreamReader,
         progress: Progress | None = None,
         *,
         tenant: str = "",

@@ -175,7 +175,7 @@ class CloudflarePlatform:
             redirects_text=job.config.redirects_text,
         )
         result = CloudflarePublisher(self._api(token)).publish(
-            target, job.files, options, job.read_all, job.progress, tenant=job.owner_id
+            target, job.files, options, job.read, job.progress, tenant=job.owner_id
         )
         return Published(
             status=DeploymentStatus.READY,
