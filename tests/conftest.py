@@ -18,6 +18,18 @@ from sitedeploy_local.stack import REPO_ROOT, LocalStack, StackOptions
 ROOT = REPO_ROOT
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cli_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The CLI remembers hashes in a cache folder: the tests' own, never the user's."""
+    saved = os.environ.get("SITEDEPLOY_CACHE_DIR")
+    os.environ["SITEDEPLOY_CACHE_DIR"] = str(tmp_path_factory.mktemp("cli-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("SITEDEPLOY_CACHE_DIR", None)
+    else:
+        os.environ["SITEDEPLOY_CACHE_DIR"] = saved
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     options = StackOptions(state_dir=tmp_path_factory.mktemp("sitedeploy-state"), write_local_json=False)

@@ -20,6 +20,7 @@ from typing import Any
 
 from sitedeploy_cli.client import ApiClient, ApiError
 from sitedeploy_cli.files import HashedFile, deploy_manifest, hash_files, total_bytes, walk
+from sitedeploy_cli.hashcache import HashCache
 from sitedeploy_cli.progress import Progress
 from sitedeploy_cli.uploads import BlobUploader, plan_uploads
 
@@ -62,13 +63,17 @@ class DeployOptions:
     wait: bool = True
     poll_interval: float = 1.0
     timeout: float = 1800.0
+    # Remember file hashes between runs (see hashcache): a redeploy reads only changed files.
+    hash_cache: bool = True
 
-    def body(self, manifest: dict[str, str]) -> dict[str, Any]:
+    def body(self, manifest: dict[str, str], receipts: list[str] | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "manifest": manifest,
             "projectName": self.project or default_project(self.directory),
             "authMode": self.mode,
         }
+        if receipts:
+            body["uploadReceipts"] = receipts
         if self.spa is not None:
             body["spa"] = self.spa
         if self.chat_id:
@@ -162,6 +167,7 @@ class Deployment:
         self.result = DeployResult(
             platform=options.platform, project_name=options.project or default_project(options.directory)
         )
+        self.receipts: list[str] = []
 
     def run(self) -> DeployResult:
         """Every step; raises DeployError (or FolderError, UploadError, ApiError) when one fails."""
@@ -194,8 +200,9 @@ class Deployment:
 
     def hash_folder(self) -> list[HashedFile]:
         files = walk(self.options.directory)
+        cache = HashCache(self.options.directory) if self.options.hash_cache else None
         with self.progress.bar("hashing", len(files), "files") as bar:
-            hashed = hash_files(files, on_file=lambda _: bar.advance(), cancel=self.cancel)
+            hashed = hash_files(files, on_file=lambda _: bar.advance(), cancel=self.cancel, cache=cache)
         self.result.files = len(hashed)
         self.result.total_bytes = total_bytes(hashed)
         return hashed
@@ -204,7 +211,8 @@ class Deployment:
         """Ask which blobs are missing and upload those; returns how many the server had already."""
         with self._timed("plan"):
             plan = plan_uploads(self.client, files, cancel=self.cancel)
-        if not plan.uploads:
+        self.receipts = plan.receipts
+        if plan.empty:
             return plan.already_staged
         with self._timed("upload"), self.progress.bar("uploading", plan.total_bytes, "bytes") as bar:
             count, size = self.uploader.upload_all(plan, files, bar.advance)
@@ -213,9 +221,9 @@ class Deployment:
         return plan.already_staged
 
     def create(self, files: list[HashedFile]) -> None:
-        body = self.options.body(deploy_manifest(files))
+        manifest = deploy_manifest(files)
         try:
-            accepted = self._post_deployment(body)
+            accepted = self._post_deployment(self.options.body(manifest, self.receipts))
         except ApiError as exc:
             missing = _missing_blobs(exc)
             if missing is None:
@@ -223,6 +231,8 @@ class Deployment:
             self.progress.message(f"the server is missing {len(missing)} blob(s); uploading them again")
             wanted = set(missing)
             self.stage([f for f in files if f.sha256 in wanted] or files)
+            # Without receipts: the server looks every blob up again, trusting nothing seen before.
+            body = self.options.body(manifest)
             try:
                 accepted = self._post_deployment(body)
             except ApiError as again:

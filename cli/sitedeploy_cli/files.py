@@ -16,10 +16,13 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sitedeploy_cli.ignore import IgnoreRules
 from sitedeploy_cli.parallel import Cancelled, run_parallel
+
+if TYPE_CHECKING:
+    from sitedeploy_cli.hashcache import HashCache
 
 CHUNK_BYTES = 1024 * 1024
 HASH_WORKERS = min(32, (os.cpu_count() or 1) + 4)
@@ -31,11 +34,15 @@ class FolderError(Exception):
 
 @dataclass(frozen=True)
 class SiteFile:
-    """A file found in the folder: its site path (relative POSIX) and where it is on disk."""
+    """A file found in the folder: its site path (relative POSIX), where it is on disk, and the
+    ``stat`` fields that tell whether it changed since it was last hashed."""
 
     path: str
     source: Path
     size: int
+    mtime_ns: int = 0
+    ctime_ns: int = 0
+    inode: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,10 @@ def walk(root: Path, rules: IgnoreRules | None = None) -> list[SiteFile]:
                     raise FolderError(f"{entry.path}: a symlink loop (back to {real})")
                 stack.append((Path(entry.path), path + "/", ancestors | {real}))
             elif entry.is_file(follow_symlinks=True):
-                found.append(SiteFile(path, Path(entry.path), entry.stat(follow_symlinks=True).st_size))
+                stat = entry.stat(follow_symlinks=True)
+                found.append(
+                    SiteFile(path, Path(entry.path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+                )
             else:
                 raise FolderError(f"{entry.path}: not a regular file (a socket, fifo or device?)")
     if not found:
@@ -133,11 +143,16 @@ def hash_files(
     on_file: Callable[[SiteFile], None] | None = None,
     cancel: threading.Event | None = None,
     workers: int = HASH_WORKERS,
+    cache: HashCache | None = None,
 ) -> list[HashedFile]:
-    """Hash every file on a thread pool; the result is in path order whatever order they finish."""
+    """Hash every file on a thread pool; the result is in path order whatever order they finish.
+    With a cache, files unchanged since the last run are not read, and the cache is brought up to date."""
     cancel = cancel or threading.Event()
 
     def one(file: SiteFile) -> HashedFile:
+        remembered = cache.lookup(file) if cache is not None else None
+        if remembered is not None:
+            return HashedFile(file.path, file.source, remembered, file.size)
         try:
             sha256, size = hash_file(file.source, cancel)
         except OSError as exc:
@@ -145,10 +160,14 @@ def hash_files(
         return HashedFile(file.path, file.source, sha256, size)
 
     hashed: list[HashedFile] = []
+    pairs: list[tuple[SiteFile, HashedFile]] = []
     for file, result in run_parallel(one, files, workers=workers, cancel=cancel):
         hashed.append(result)
+        pairs.append((file, result))
         if on_file is not None:
             on_file(file)
+    if cache is not None:
+        cache.save(pairs)
     hashed.sort(key=lambda f: f.path)
     return hashed
 

@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument(
         "--timeout", metavar="SECONDS", type=float, default=1800.0, help="stop waiting after this long (default 1800)"
     )
+    deploy.add_argument(
+        "--hash-cache",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="skip re-reading files unchanged since the last deploy of DIR (default: on)",
+    )
     deploy.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     status = commands.add_parser("status", parents=common, help="show one deployment")
@@ -178,6 +184,7 @@ def _deploy(client: ApiClient, args: argparse.Namespace, cancel: threading.Event
         chat_id=args.chat_id,
         wait=args.wait,
         timeout=args.timeout,
+        hash_cache=args.hash_cache,
     )
     run = Deployment(client, options, Progress(None if args.quiet else sys.stderr), cancel=cancel)
     try:

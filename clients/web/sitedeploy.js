@@ -323,9 +323,11 @@ export class SitedeployClient {
         emit("hashing", { filesDone: done, bytesDone: bytes, bytesTotal: totalBytes }),
       );
       const manifest = Object.fromEntries(entries.map((e) => [e.path, e.sha256]));
-      await this._stage(entries, report, signal, emit);
+      const receipt = await this._stage(entries, report, signal, emit);
       try {
-        accepted = await this._createDeployment(platform, { manifest, ...fields }, signal);
+        // The receipt tells the server what /uploads found staged: it need not look those up again.
+        const uploadReceipts = receipt ? [receipt] : undefined;
+        accepted = await this._createDeployment(platform, { manifest, uploadReceipts, ...fields }, signal);
       } catch (error) {
         // A staged blob expired between the upload and the deploy: stage what is missing, once more.
         if (!(error instanceof SitedeployError) || error.code !== "blobs_missing") throw error;
@@ -418,18 +420,29 @@ export class SitedeployClient {
     await Promise.all(Array.from({ length: Math.min(this.hashConcurrency, entries.length) }, work));
   }
 
-  /** Ask /uploads which blobs are missing and PUT them, `uploadConcurrency` at a time. */
+  /** Ask /uploads which blobs are missing and PUT them, `uploadConcurrency` at a time; small files
+   * travel in packs (one PUT of many files back to back). The answer's receipt is returned for
+   * the deploy call. */
   async _stage(entries, report, signal, emit) {
-    if (!entries.length) return;
+    if (!entries.length) return null;
     emit("planning");
     const plan = await this.request("POST", "/uploads", {
-      body: { files: entries.map((e) => ({ path: e.path, sha256: e.sha256, size: e.blob.size })) },
+      body: { files: entries.map((e) => ({ path: e.path, sha256: e.sha256, size: e.blob.size })), packs: true },
       signal,
       retry: true,
     });
     report.alreadyStaged = plan.alreadyStaged;
     const bySha = new Map(entries.map((e) => [e.sha256, e]));
-    const uploads = plan.uploads.map((u) => ({ ...u, blob: bySha.get(u.sha256).blob }));
+    const uploads = [
+      // A pack's body is its members' files back to back: the browser streams the parts itself.
+      ...(plan.packs || []).map((p) => ({
+        ...p,
+        key: `pack:${p.id}`,
+        files: p.members.length,
+        blob: new Blob(p.members.map((m) => bySha.get(m.sha256).blob)),
+      })),
+      ...plan.uploads.map((u) => ({ ...u, key: u.sha256, files: 1, blob: bySha.get(u.sha256).blob })),
+    ].sort((a, b) => b.size - a.size);
     const bytesTotal = uploads.reduce((sum, u) => sum + u.size, 0);
     const inFlight = new Map();
     let settled = 0;
@@ -444,17 +457,18 @@ export class SitedeployClient {
       while (next < uploads.length) {
         const upload = uploads[next++];
         await this._put(upload, signal, (sent) => {
-          inFlight.set(upload.sha256, sent);
+          inFlight.set(upload.key, sent);
           progress();
         });
-        inFlight.delete(upload.sha256);
+        inFlight.delete(upload.key);
         settled += upload.size;
-        report.uploadedFiles += 1;
+        report.uploadedFiles += upload.files;
         report.uploadedBytes += upload.size;
         progress();
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.uploadConcurrency, uploads.length) }, work));
+    return typeof plan.receipt === "string" ? plan.receipt : null;
   }
 
   /** One presigned PUT, retried on network failures, 429 and 5xx. */

@@ -33,13 +33,13 @@ from sitedeploy.domain.models import (
     SiteRecord,
     sources_of,
 )
-from sitedeploy.domain.sitefiles import SiteManifest
+from sitedeploy.domain.sitefiles import ManifestEntry, SiteManifest
 from sitedeploy.domain.tenancy import JobSlots, MemberFull, NameClaim, NameTaken, PoolMember, PublishGate, Seat
 from sitedeploy.stores import Stores
 from sitedeploy.stores.deployments import DeploymentNotFound, InvalidCursor, Page, TransitionRefused
 from sitedeploy.stores.secrets import CredentialsError, connection_context
 from sitedeploy.stores.sites import SiteConflict
-from sitedeploy.stores.staging import BlobCorrupted, BlobMissing
+from sitedeploy.stores.staging import BlobCorrupted, BlobMissing, Packed, PackMissing, UploadReceipt
 
 # Attribute names a transition may set (camelCase, as stored) → the record's field names.
 _FIELDS = {field.alias or name: name for name, field in DeploymentRecord.model_fields.items()}
@@ -401,6 +401,8 @@ class InMemoryStaging:
     def __init__(self) -> None:
         self.blobs: dict[tuple[str, str], bytes] = {}
         self.manifests: dict[str, SiteManifest] = {}
+        self.receipts: dict[tuple[str, str], UploadReceipt] = {}
+        self.packs: dict[tuple[str, str], bytes] = {}
         self.puts = 0
 
     def missing(self, owner_id: str, hashes: Iterable[str]) -> set[str]:
@@ -429,11 +431,72 @@ class InMemoryStaging:
     def presign_put(self, owner_id: str, sha256: str, size: int, *, expires: int) -> str:
         return f"https://staging.invalid/{owner_id}/{sha256}?size={size}&expires={expires}"
 
+    def read_entry(self, owner_id: str, entry: ManifestEntry) -> bytes:
+        if entry.pack is None:
+            return self.read_blob(owner_id, entry.sha256, path=entry.path)
+        return self.read_packed(owner_id, entry.sha256, Packed(entry.pack, entry.offset or 0, entry.size))
+
+    def presign_pack_put(self, owner_id: str, pack_id: str, size: int, *, expires: int) -> str:
+        return f"https://staging.invalid/{owner_id}/packs/{pack_id}?size={size}&expires={expires}"
+
+    def pack_size(self, owner_id: str, pack_id: str) -> int | None:
+        data = self.packs.get((owner_id, pack_id))
+        return None if data is None else len(data)
+
+    def open_pack(self, owner_id: str, pack_id: str) -> tuple[Any, float]:
+        data = self.packs.get((owner_id, pack_id))
+        if data is None:
+            raise PackMissing(pack_id)
+        return _Body(data), time.time()
+
+    def read_packed(self, owner_id: str, sha256: str, where: Packed, *, path: str | None = None) -> bytes:
+        data = self.packs.get((owner_id, where.pack))
+        if data is None:
+            raise BlobMissing(sha256)
+        member = data[where.offset : where.offset + where.size]
+        if hashlib.sha256(member).hexdigest() != sha256:
+            raise BlobCorrupted(sha256, path)
+        return member
+
+    def put_receipt(self, owner_id: str, receipt_id: str, receipt: UploadReceipt) -> None:
+        self.receipts[(owner_id, receipt_id)] = receipt
+
+    def get_receipt(self, owner_id: str, receipt_id: str) -> UploadReceipt | None:
+        return self.receipts.get((owner_id, receipt_id))
+
     def put_manifest(self, deployment_id: str, manifest: SiteManifest) -> None:
         self.manifests[deployment_id] = manifest
 
     def get_manifest(self, deployment_id: str) -> SiteManifest:
         return self.manifests[deployment_id]
+
+
+class _Body:
+    """An S3 streaming body's two methods the pack spool uses."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def iter_chunks(self, size: int) -> Iterator[bytes]:
+        for start in range(0, len(self._data), size):
+            yield self._data[start : start + size]
+
+    def close(self) -> None:
+        return None
+
+
+class InMemoryPackIndex:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], tuple[Packed, int]] = {}
+
+    def lookup(self, owner_id: str, hashes: Iterable[str], *, now: float | None = None) -> dict[str, Packed]:
+        cutoff = time.time() if now is None else now
+        found = {h: self.items.get((owner_id, h)) for h in set(hashes)}
+        return {h: item[0] for h, item in found.items() if item is not None and item[1] > cutoff}
+
+    def record(self, owner_id: str, members: Mapping[str, Packed], *, expires_at: Mapping[str, int]) -> None:
+        for sha, where in members.items():
+            self.items[(owner_id, sha)] = (where, expires_at[where.pack])
 
 
 class FakeSealer:
@@ -528,6 +591,7 @@ def memory_stores(secret: dict[str, dict[str, Any]] | None = None) -> Stores:
         sites=sites,
         tenancy=InMemoryTenancy(deployments, sites),
         staging=InMemoryStaging(),
+        packs=InMemoryPackIndex(),
         connections=InMemoryConnections(sealer),
         sealer=sealer,
         service_secret=FakeServiceSecret(secret),

@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import time
 from typing import Any
 
 import urllib3
 
 from sitedeploy.flows.uploads import signed_headers
-from sitedeploy.stores.staging import blob_key
+from sitedeploy.stores.staging import Staging, UploadReceipt, blob_key
 from sitedeploy_local.stack import LOCAL_CLOUDFLARE_ACCOUNT, LocalStack
 from tests.conftest import Api
 from tests.helpers import deploy, wait_terminal
@@ -129,3 +130,103 @@ def test_a_corrupted_blob_fails_the_deployment_not_the_site(api: Api, owner: str
     assert "does not match its sha256" in final["error"]
     name = accepted["url"].removeprefix("https://").split(".")[0]
     assert stack.cloudflare.script(LOCAL_CLOUDFLARE_ACCOUNT, name) is None  # nothing was published
+
+
+def _stage(api: Api, files: dict[str, bytes]) -> dict[str, Any]:
+    """/uploads, then the PUTs it asks for; the answer (with its receipt)."""
+    answer = api.request("POST", "/uploads", body={"files": [_entry(p, d) for p, d in files.items()]})[1]
+    _put_all(answer, {hashlib.sha256(d).hexdigest(): d for d in files.values()})
+    return dict(answer)
+
+
+def _delete_blob(stack: LocalStack, owner: str, data: bytes) -> None:
+    key = blob_key(owner, hashlib.sha256(data).hexdigest())
+    stack.moto.client("s3").delete_object(Bucket=stack.resource("StagingBucket"), Key=key)
+
+
+def test_a_receipt_is_trusted_for_what_uploads_found_staged(api: Api, owner: str, stack: LocalStack) -> None:
+    """The deploy takes the receipt's word for the blobs /uploads listed; the publisher, which reads
+    every byte, is what notices one that vanished since (the deployment ends in error, named)."""
+    files = {"index.html": b"<h1>receipt</h1>", "a.bin": os.urandom(3000)}
+    _stage(api, files)
+    again = _stage(api, files)
+    assert again["uploads"] == []
+    assert len(again["receipt"]) == 32
+    _delete_blob(stack, owner, files["a.bin"])
+    manifest = {p: hashlib.sha256(d).hexdigest() for p, d in files.items()}
+    status, refused, _ = api.request("POST", "/deployments/cloudflare", body={"manifest": manifest})
+    assert status == 409
+    assert refused["missing"] == [manifest["a.bin"]]
+    body = {"manifest": manifest, "projectName": "trusts-receipt", "uploadReceipts": [again["receipt"]]}
+    accepted = deploy(api, "cloudflare", body)
+    final = wait_terminal(api, accepted["deploymentId"])
+    assert final["status"] == "error"
+    assert manifest["a.bin"] in final["error"]
+    assert "missing" in final["error"]
+
+
+def test_blobs_uploaded_after_the_receipt_are_still_checked(api: Api) -> None:
+    old = {"index.html": b"<h1>v1</h1>"}
+    _stage(api, old)
+    new = {"index.html": b"<h1>v2</h1>", "app.js": b"console.log(2)", "never.css": b"body{}"}
+    answer = api.request("POST", "/uploads", body={"files": [_entry(p, d) for p, d in new.items()]})[1]
+    assert len(answer["uploads"]) == 3
+    manifest = {p: hashlib.sha256(d).hexdigest() for p, d in new.items()}
+    _put_all(
+        {"uploads": [u for u in answer["uploads"] if u["sha256"] != manifest["never.css"]]},
+        {hashlib.sha256(d).hexdigest(): d for d in new.values()},
+    )
+    body = {"manifest": manifest, "projectName": "after-receipt", "uploadReceipts": [answer["receipt"]]}
+    status, refused, _ = api.request("POST", "/deployments/cloudflare", body=body)
+    assert status == 409
+    assert refused["missing"] == [manifest["never.css"]]
+    _put_all(
+        {"uploads": [u for u in answer["uploads"] if u["sha256"] == manifest["never.css"]]},
+        {manifest["never.css"]: new["never.css"]},
+    )
+    final = wait_terminal(api, deploy(api, "cloudflare", body)["deploymentId"])
+    assert final["status"] == "ready"
+    assert urllib3.request("GET", final["localUrl"] + "never.css").data == b"body{}"
+
+
+def test_another_owners_or_a_stale_receipt_counts_for_nothing(
+    api: Api, api_for: Any, owner: str, stack: LocalStack
+) -> None:
+    data = os.urandom(2000)
+    sha = hashlib.sha256(data).hexdigest()
+    theirs = _stage(api_for("receipt-owner"), {"x.bin": data})
+    theirs = _stage(api_for("receipt-owner"), {"x.bin": data})
+    assert theirs["uploads"] == []
+    body = {"manifest": {"x.bin": sha}, "projectName": "foreign", "uploadReceipts": [theirs["receipt"]]}
+    status, refused, _ = api.request("POST", "/deployments/cloudflare", body=body)
+    assert status == 409
+    assert refused["missing"] == [sha]
+
+    _stage(api, {"x.bin": data})
+    mine = _stage(api, {"x.bin": data})
+    _delete_blob(stack, owner, data)
+    store = Staging(stack.resource("StagingBucket"), stack.moto.client("s3"))
+    receipt = store.get_receipt(owner, mine["receipt"])
+    assert receipt is not None
+    assert receipt.staged == {sha: len(data)}
+    store.put_receipt(owner, mine["receipt"], UploadReceipt(created_at=time.time() - 3601, staged=receipt.staged))
+    body["uploadReceipts"] = [mine["receipt"]]
+    status, refused, _ = api.request("POST", "/deployments/cloudflare", body=body)
+    assert status == 409
+    assert refused["missing"] == [sha]
+    assert api.get("/deployments")[1]["deployments"] == []
+
+
+def test_bad_upload_receipts_are_400(api: Api) -> None:
+    manifest = {"index.html": "a" * 64}
+    cases = [
+        ({"manifest": manifest, "uploadReceipts": ["../../receipts/x"]}, "uploadReceipts"),
+        ({"manifest": manifest, "uploadReceipts": "0" * 32}, "uploadReceipts"),
+        ({"manifest": manifest, "uploadReceipts": ["0" * 32] * 101}, "uploadReceipts"),
+        ({"files": {"a.html": "x"}, "uploadReceipts": ["0" * 32]}, "uploadReceipts go with a manifest"),
+    ]
+    for body, mentions in cases:
+        status, answer, _ = api.request("POST", "/deployments/cloudflare", body=body)
+        assert status == 400, (body, answer)
+        assert mentions in answer["error"], answer
+    assert api.get("/deployments")[1]["deployments"] == []

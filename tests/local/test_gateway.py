@@ -4,8 +4,11 @@ path parameters handed to the function decoded, and CORS for the allowed origins
 
 from __future__ import annotations
 
+import http.client
+import json
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import pytest
@@ -131,3 +134,28 @@ def test_cors_refuses_an_origin_not_allowed(api: Api) -> None:
     status, _, response = api.get("/deployments", headers={"Origin": origin})
     assert status == 200  # answered, but no browser will hand the answer to the page
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_answers_on_one_kept_alive_connection_are_framed_whole(api: Api, stack: LocalStack) -> None:
+    """Each answer is written in one piece (head and body together): several on one connection,
+    errors among them, must each arrive complete and leave the connection usable."""
+    where = urlsplit(stack.api_url)
+    connection = http.client.HTTPConnection(where.hostname or "127.0.0.1", where.port, timeout=10)
+    headers = {"Authorization": f"Bearer {api.token}"}
+    try:
+        connection.request("GET", "/deployments", headers=headers)
+        first = connection.getresponse()
+        assert first.status == 200
+        assert json.loads(first.read()) == {"deployments": [], "nextCursor": None}
+        socket_before = connection.sock
+        connection.request("GET", "/no-such-route", headers=headers)
+        missing = connection.getresponse()
+        assert missing.status == 404
+        assert missing.read()
+        connection.request("GET", "/deployments?limit=1", headers=headers)
+        again = connection.getresponse()
+        assert again.status == 200
+        assert json.loads(again.read())["deployments"] == []
+        assert connection.sock is socket_before  # the same connection throughout
+    finally:
+        connection.close()

@@ -116,7 +116,12 @@ def test_layer_requirements_cover_the_library_imports() -> None:
     import sys
 
     requirements = (ROOT / "layers/sitedeploy/requirements.txt").read_text().lower()
-    provided = {"aws_lambda_powertools": "aws-lambda-powertools", "pydantic": "pydantic", "urllib3": "urllib3"}
+    provided = {
+        "aws_lambda_powertools": "aws-lambda-powertools",
+        "aws_xray_sdk": "aws-lambda-powertools[tracer]",
+        "pydantic": "pydantic",
+        "urllib3": "urllib3",
+    }
     runtime = {"boto3", "botocore", "sitedeploy", "mypy_boto3_dynamodb", "mypy_boto3_s3"}
     sources = [*(ROOT / "layers/sitedeploy/python/sitedeploy").rglob("*.py"), *(ROOT / "functions").rglob("*.py")]
     seen: set[str] = set()

@@ -26,7 +26,10 @@ class Settings:
     deployments_table: str = ""
     platform_tokens_table: str = ""
     idempotency_table: str = ""
+    packed_blobs_table: str = ""
     staging_bucket: str = ""
+    # The staging bucket's lifecycle: staged blobs and packs are deleted this long after upload.
+    staged_blob_retention_days: int = 30
     platform_credentials_secret: str = ""
     user_tokens_key_id: str = ""
     # The function's own region: the platform's Amplify app lives there unless the secret says otherwise.
@@ -58,7 +61,9 @@ class Settings:
             deployments_table=env.get("DEPLOYMENTS_TABLE", ""),
             platform_tokens_table=env.get("PLATFORM_TOKENS_TABLE", ""),
             idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
+            packed_blobs_table=env.get("PACKED_BLOBS_TABLE", ""),
             staging_bucket=env.get("STAGING_BUCKET", ""),
+            staged_blob_retention_days=int(env.get("STAGED_BLOB_RETENTION_DAYS", "30")),
             platform_credentials_secret=env.get("PLATFORM_CREDENTIALS_SECRET", ""),
             user_tokens_key_id=env.get("USER_TOKENS_KEY_ID", ""),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",

@@ -28,6 +28,9 @@ from sitedeploy.domain.sitefiles import PathError, normalize_path
 # Lambda takes at most 6 MB of request; inline bodies can never be more than that once decoded.
 INLINE_TOTAL_LIMIT = 6 * 1000 * 1000
 
+# One /uploads call takes up to 1,000 files in the CLI's batches; 100 cover the largest manifest.
+MAX_UPLOAD_RECEIPTS = 100
+ReceiptId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 ChatId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
 ProjectName = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
 
@@ -67,6 +70,9 @@ class DeployRequest(BaseModel):
     manifest: dict[str, Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]] | None = Field(
         default=None, min_length=1
     )
+    # The ``receipt`` of each /uploads call that staged this manifest: what they found staged is
+    # not looked up again. A hint only: an unknown or stale receipt just means looking up.
+    upload_receipts: list[ReceiptId] | None = Field(default=None, max_length=MAX_UPLOAD_RECEIPTS)
     chat_id: ChatId | None = None
     project_name: ProjectName | None = None
     auth_mode: AuthMode = AuthMode.PLATFORM_MANAGED
@@ -93,6 +99,8 @@ class DeployRequest(BaseModel):
     def _decode_and_check(self) -> DeployRequest:
         if (self.files is None) == (self.manifest is None):
             raise ValueError("send either files (inline) or manifest (staged through /uploads), not both or neither")
+        if self.upload_receipts and self.manifest is None:
+            raise ValueError("uploadReceipts go with a manifest (files staged through /uploads)")
         if self.manifest is not None:
             return self._check_manifest(self.manifest)
         assert self.files is not None

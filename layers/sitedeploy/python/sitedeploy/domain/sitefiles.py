@@ -129,6 +129,9 @@ class Limits:
     max_total_bytes: int | None = None
 
 
+PACK_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
 class ManifestEntry(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -136,6 +139,10 @@ class ManifestEntry(BaseModel):
     sha256: Annotated[str, Field(pattern=SHA256_PATTERN)]
     size: Annotated[int, Field(ge=0)]
     content_type: str = Field(alias="contentType")
+    # Where the bytes are when they came in a pack (many small files in one upload): the pack's
+    # id and the offset of these bytes in it. None: a blob of its own.
+    pack: Annotated[str, Field(pattern=PACK_ID_PATTERN)] | None = None
+    offset: Annotated[int, Field(ge=0)] | None = None
 
 
 class SiteManifest(BaseModel):

@@ -10,6 +10,7 @@ one of the site that has not started publishing yet."""
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import ValidationError
@@ -34,14 +35,16 @@ from sitedeploy.flows.placement import Placement, place
 from sitedeploy.observability import logger
 from sitedeploy.platforms.base import HostingPlatform, PlatformLimits, SiteConfig, UserCredentials
 from sitedeploy.services import Services
-from sitedeploy.stores import BlobStore
+from sitedeploy.stores import BlobStore, Stores
 from sitedeploy.stores.deployments import new_deployment_id
 from sitedeploy.stores.idempotency import deploy_once
 from sitedeploy.stores.secrets import CredentialsError, deployment_context
+from sitedeploy.stores.staging import Packed
 
 DAY = 24 * 3600
 # A placement that lost a race (the member filled, the name was taken) is chosen again, this often.
 PLACEMENT_ATTEMPTS = 3
+LOOKUP_WORKERS = 8
 
 
 def deploy(
@@ -61,7 +64,7 @@ def deploy(
 def accept(services: Services, platform: Platform, owner_id: str, request: DeployRequest) -> DeployResponse:
     hosting = services.platforms.get(platform)
     credentials = user_credentials(services, hosting, owner_id, request)
-    manifest = checked_manifest(services.stores.staging, owner_id, request, hosting.limits)
+    manifest = checked_manifest(services.stores, owner_id, request, hosting.limits)
     config = site_config(services.stores.staging, owner_id, request, manifest)
     the_site_id = site_id(owner_id, platform.value, request.project(), request.auth_mode.value)
     existing = services.stores.sites.get_for_owner(the_site_id, owner_id)
@@ -181,14 +184,55 @@ def manifest_of(files: list[StagedFile]) -> SiteManifest:
     )
 
 
-def checked_manifest(staging: BlobStore, owner_id: str, request: DeployRequest, limits: PlatformLimits) -> SiteManifest:
+def locate(
+    stores: Stores, owner_id: str, hashes: set[str], receipt_ids: list[str]
+) -> dict[str, tuple[int, Packed | None]]:
+    """Where each staged blob is: its size, and its place in a pack when it is in one (blobs not
+    staged are left out). What the caller's ``/uploads`` receipts say is taken from them (an
+    unknown, foreign or stale receipt counts for nothing); a pack they asked for counts once it is
+    in the bucket at its exact size; the rest is looked up: blobs, then the pack index."""
+    staging = stores.staging
+    found: dict[str, tuple[int, Packed | None]] = {}
+    asked: dict[str, Packed] = {}
+    pack_sizes: dict[str, int] = {}
+    if receipt_ids:
+        with ThreadPoolExecutor(max_workers=min(LOOKUP_WORKERS, len(receipt_ids))) as pool:
+            receipts = list(pool.map(lambda receipt_id: staging.get_receipt(owner_id, receipt_id), receipt_ids))
+        now = time.time()
+        for receipt in receipts:
+            if receipt is None or not receipt.fresh(now):
+                continue
+            found.update((sha, (size, None)) for sha, size in receipt.staged.items() if sha in hashes)
+            found.update((sha, (where.size, where)) for sha, where in receipt.packed.items() if sha in hashes)
+            asked.update((sha, where) for sha, where in receipt.in_new_packs.items() if sha in hashes)
+            pack_sizes.update(receipt.new_packs)
+    wanted_packs = sorted({where.pack for sha, where in asked.items() if sha not in found})
+    if wanted_packs:
+        with ThreadPoolExecutor(max_workers=min(LOOKUP_WORKERS, len(wanted_packs))) as pool:
+            sizes = dict(
+                zip(wanted_packs, pool.map(lambda p: staging.pack_size(owner_id, p), wanted_packs), strict=True)
+            )
+        arrived = {pack for pack, size in sizes.items() if size is not None and size == pack_sizes.get(pack)}
+        found.update(
+            (sha, (where.size, where)) for sha, where in asked.items() if where.pack in arrived and sha not in found
+        )
+    rest = hashes - found.keys()
+    if rest:
+        found.update((sha, (size, None)) for sha, size in staging.sizes(owner_id, rest).items() if size is not None)
+    rest = hashes - found.keys()
+    if rest:
+        found.update((sha, (where.size, where)) for sha, where in stores.packs.lookup(owner_id, rest).items())
+    return found
+
+
+def checked_manifest(stores: Stores, owner_id: str, request: DeployRequest, limits: PlatformLimits) -> SiteManifest:
     """The site's manifest, within the platform's limits. Inline files were decoded and bounded by
     the request; a manifest must name blobs this owner staged already (409 lists the missing)."""
     if not request.staged_manifest:
         manifest = manifest_of(request.staged_files)
     else:
-        sizes = staging.sizes(owner_id, request.staged_manifest.values())
-        missing = sorted(sha for sha, size in sizes.items() if size is None)
+        located = locate(stores, owner_id, set(request.staged_manifest.values()), request.upload_receipts or [])
+        missing = sorted(set(request.staged_manifest.values()) - located.keys())
         if missing:
             raise Conflict(
                 f"{len(missing)} file(s) are not staged yet: upload them through /uploads first",
@@ -197,13 +241,22 @@ def checked_manifest(staging: BlobStore, owner_id: str, request: DeployRequest, 
             )
         entries = []
         for path, sha256 in sorted(request.staged_manifest.items()):
-            size = sizes[sha256] or 0
+            size, where = located[sha256]
             if size > limits.max_file_bytes:
                 raise BadRequest(
                     f"file {path!r} is {size} bytes, over the limit of {limits.max_file_bytes} bytes per file",
                     code="validation_error",
                 )
-            entries.append(ManifestEntry(path=path, sha256=sha256, size=size, contentType=content_type(path)))
+            entries.append(
+                ManifestEntry(
+                    path=path,
+                    sha256=sha256,
+                    size=size,
+                    contentType=content_type(path),
+                    pack=where.pack if where else None,
+                    offset=where.offset if where else None,
+                )
+            )
         manifest = SiteManifest(files=entries)
     if limits.max_site_bytes is not None and manifest.total_bytes > limits.max_site_bytes:
         raise BadRequest(
@@ -221,7 +274,7 @@ def site_config(staging: BlobStore, owner_id: str, request: DeployRequest, manif
         if entry is None:
             return None
         inline = {f.path: f.data for f in request.staged_files}
-        data = inline[name] if name in inline else staging.read_blob(owner_id, entry.sha256, path=name)
+        data = inline[name] if name in inline else staging.read_entry(owner_id, entry)
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:

@@ -10,20 +10,21 @@ line per state change."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus
-from sitedeploy.domain.sitefiles import HEADERS_FILE, REDIRECTS_FILE, SiteManifest
+from sitedeploy.domain.sitefiles import HEADERS_FILE, REDIRECTS_FILE, ManifestEntry, SiteManifest
 from sitedeploy.domain.tenancy import PublishGate
 from sitedeploy.flows import lifecycle, status
 from sitedeploy.flows.credentials import deployment_credentials
 from sitedeploy.observability import logger
 from sitedeploy.platforms.base import PlatformError, PublishJob, SiteConfig, SiteFile
 from sitedeploy.services import Services
-from sitedeploy.stores import BlobStore, DeploymentStore
+from sitedeploy.stores import DeploymentStore
 from sitedeploy.stores.deployments import TransitionRefused
+from sitedeploy.stores.packs import PackSpool, index_expiry
 from sitedeploy.stores.secrets import CredentialsError
-from sitedeploy.stores.staging import BlobCorrupted, BlobMissing
+from sitedeploy.stores.staging import BlobCorrupted, BlobMissing, Packed, PackMissing
 
 PROGRESS_INTERVAL_SECONDS = 1.0
 
@@ -49,11 +50,11 @@ class _ProgressRecorder:
             pass  # ended elsewhere (the sweeper); the publish result will be refused too
 
 
-def _config_text(manifest: SiteManifest, name: str, staging: BlobStore, owner_id: str) -> str | None:
+def _config_text(manifest: SiteManifest, name: str, read: Callable[[ManifestEntry], bytes]) -> str | None:
     entry = manifest.config_file(name)
     if entry is None:
         return None
-    data = staging.read_blob(owner_id, entry.sha256, path=entry.path)
+    data = read(entry)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -61,13 +62,25 @@ def _config_text(manifest: SiteManifest, name: str, staging: BlobStore, owner_id
 
 
 def _job(
-    services: Services, record: DeploymentRecord, manifest: SiteManifest, progress: _ProgressRecorder
+    services: Services,
+    record: DeploymentRecord,
+    manifest: SiteManifest,
+    progress: _ProgressRecorder,
+    spool: PackSpool,
 ) -> PublishJob:
     staging = services.stores.staging
     owner = record.owner_id
+    packed = {f.sha256: Packed(f.pack, f.offset or 0, f.size) for f in manifest.files if f.pack is not None}
+    spool.expect(packed)
 
     def read(site_file: SiteFile) -> Iterator[bytes]:
+        where = packed.get(site_file.sha256)
+        if where is not None:
+            return spool.read(site_file.sha256, where, path=site_file.path)
         return staging.iter_blob(owner, site_file.sha256, path=site_file.path)
+
+    def read_whole(entry: ManifestEntry) -> bytes:
+        return b"".join(read(SiteFile(entry.path, entry.sha256, entry.size, entry.content_type)))
 
     return PublishJob(
         deployment_id=record.deployment_id,
@@ -77,12 +90,25 @@ def _job(
         config=SiteConfig(
             spa=record.options.spa,
             html_handling=record.options.html_handling.value if record.options.html_handling else None,
-            headers_text=_config_text(manifest, HEADERS_FILE, staging, owner),
-            redirects_text=_config_text(manifest, REDIRECTS_FILE, staging, owner),
+            headers_text=_config_text(manifest, HEADERS_FILE, read_whole),
+            redirects_text=_config_text(manifest, REDIRECTS_FILE, read_whole),
         ),
         read=read,
         progress=progress,
     )
+
+
+def _index_verified(services: Services, owner_id: str, spool: PackSpool) -> None:
+    """Pack members the publish read and verified count as staged from now on (whatever became of
+    the deployment). Best effort: without the index a later deploy uploads them again, no worse."""
+    if not spool.verified:
+        return
+    retention = services.settings.staged_blob_retention_days
+    expires = {pack: index_expiry(stored, retention) for pack, stored in spool.stored_at.items()}
+    try:
+        services.stores.packs.record(owner_id, spool.verified, expires_at=expires)
+    except Exception:
+        logger.warning("could not index verified pack members", exc_info=True, extra={"members": len(spool.verified)})
 
 
 def publish(services: Services, deployment_id: str) -> DeploymentRecord | None:
@@ -102,12 +128,25 @@ def publish(services: Services, deployment_id: str) -> DeploymentRecord | None:
         "deployment claimed",
         extra={"deployment_id": deployment_id, "status": record.status.value, "platform": record.platform.value},
     )
+    spool = PackSpool(services.stores.staging, record.owner_id)
+    try:
+        return _publish(services, record, spool)
+    finally:
+        # After the deployment's outcome is recorded: the index is not on the way to ready.
+        spool.verify_fetched()
+        spool.close()
+        _index_verified(services, record.owner_id, spool)
+
+
+def _publish(services: Services, record: DeploymentRecord, spool: PackSpool) -> DeploymentRecord | None:
+    deployments = services.stores.deployments
+    deployment_id = record.deployment_id
     try:
         hosting = services.platforms.get(record.platform)
         manifest = services.stores.staging.get_manifest(deployment_id)
-        job = _job(services, record, manifest, _ProgressRecorder(deployments, deployment_id))
+        job = _job(services, record, manifest, _ProgressRecorder(deployments, deployment_id), spool)
         published = hosting.publish(job, deployment_credentials(services, hosting, record))
-    except (PlatformError, CredentialsError, BlobCorrupted, BlobMissing) as exc:
+    except (PlatformError, CredentialsError, BlobCorrupted, BlobMissing, PackMissing) as exc:
         return _fail(services, deployment_id, str(exc))
     except Exception as exc:
         logger.exception("publishing failed unexpectedly", extra={"deployment_id": deployment_id})

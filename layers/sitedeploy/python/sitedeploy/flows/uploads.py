@@ -3,25 +3,42 @@ presigned S3 PUT for each blob this owner has not staged yet.
 
 Each URL binds the blob's length and SHA-256 checksum into its signature (``content-length`` and
 ``x-amz-checksum-sha256`` are signed headers), so S3 refuses any other bytes. Asking about blobs
-is scoped to the caller's own namespace: nobody learns whether another user staged a file."""
+is scoped to the caller's own namespace: nobody learns whether another user staged a file.
+
+A client that asks for packs (``"packs": true``) gets the missing small files grouped: one PUT per
+pack of up to 8 MiB, the files back to back in the order given, instead of one PUT per file. A
+pack's URL binds its length only; its members are checked against their sha256 when the
+publisher reads them, and only then count as staged for later deploys (the pack index).
+
+The answer names a receipt of what this call established; a deploy that passes it back
+(``uploadReceipts``) skips looking up again the blobs this call found staged, and finds the
+packs it asked for there."""
 
 from __future__ import annotations
 
 import re
+import secrets
+import time
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, model_validator
 
 from sitedeploy.domain import clock
 from sitedeploy.domain.models import CamelModel
 from sitedeploy.domain.sitefiles import PathError, normalize_path
 from sitedeploy.services import Services
-from sitedeploy.stores.staging import sha256_b64
+from sitedeploy.stores import BlobStore
+from sitedeploy.stores.staging import Packed, UploadReceipt, sha256_b64
 
 MAX_MANIFEST_FILES = 100_000
 MAX_BLOB_BYTES = 5 * 1024**3  # S3's limit for a single PUT
 URL_LIFETIME_SECONDS = 3600
+# Packs: files up to PACK_MEMBER_MAX_BYTES travel together, up to PACK_MAX_BYTES and
+# PACK_MAX_MEMBERS a pack (a pack keeps its members' index items under one expiry).
+PACK_MEMBER_MAX_BYTES = 1024 * 1024
+PACK_MAX_BYTES = 8 * 1024 * 1024
+PACK_MAX_MEMBERS = 1000
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
@@ -38,6 +55,8 @@ class UploadsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     files: list[UploadFile] = Field(min_length=1, max_length=MAX_MANIFEST_FILES)
+    # Group the missing small files into packs (fewer, larger uploads); see the module docstring.
+    packs: StrictBool = False
 
     @model_validator(mode="after")
     def _check(self) -> UploadsRequest:
@@ -64,16 +83,54 @@ class PresignedUpload(CamelModel):
     headers: dict[str, str]
 
 
+class PackMember(CamelModel):
+    sha256: str
+    size: int
+    offset: int
+
+
+class PresignedPack(CamelModel):
+    """One PUT of ``size`` bytes: the members' bytes back to back, in this order."""
+
+    id: str
+    size: int
+    url: str
+    headers: dict[str, str]
+    members: list[PackMember]
+
+
 class UploadsResponse(CamelModel):
     uploads: list[PresignedUpload]
+    packs: list[PresignedPack] = Field(default_factory=list)
     expires_at: str
     already_staged: int
+    # Pass it to the deploy (``uploadReceipts``) so it need not look up these blobs again.
+    receipt: str
 
 
 def plan_uploads(services: Services, owner_id: str, request: UploadsRequest) -> UploadsResponse:
     staging = services.stores.staging
     sizes = {f.sha256: f.size for f in request.files}
-    missing = staging.missing(owner_id, sizes)
+    found = staging.sizes(owner_id, sizes)
+    staged = {sha: size for sha, size in found.items() if size is not None}
+    packed = services.stores.packs.lookup(owner_id, sizes.keys() - staged.keys())
+    # In the order given (the client's path order): a site's neighbours travel together.
+    missing = [sha for sha in dict.fromkeys(f.sha256 for f in request.files) if sha not in staged and sha not in packed]
+    groups = group_packs([(sha, sizes[sha]) for sha in missing]) if request.packs else []
+    in_packs = {sha for group in groups for sha, _ in group}
+    packs = [_presigned_pack(staging, owner_id, group) for group in groups]
+    receipt_id = secrets.token_hex(16)
+    staging.put_receipt(
+        owner_id,
+        receipt_id,
+        UploadReceipt(
+            created_at=time.time(),
+            staged=staged,
+            packed=packed,
+            new_packs={pack.id: pack.size for pack in packs},
+            in_new_packs={m.sha256: Packed(pack.id, m.offset, m.size) for pack in packs for m in pack.members},
+        ),
+    )
     uploads = [
         PresignedUpload(
             sha256=sha,
@@ -81,10 +138,51 @@ def plan_uploads(services: Services, owner_id: str, request: UploadsRequest) -> 
             url=staging.presign_put(owner_id, sha, sizes[sha], expires=URL_LIFETIME_SECONDS),
             headers={"Content-Length": str(sizes[sha]), "x-amz-checksum-sha256": sha256_b64(sha)},
         )
-        for sha in sorted(missing)
+        for sha in sorted(set(missing) - in_packs)
     ]
     expires = clock.iso(clock.now() + timedelta(seconds=URL_LIFETIME_SECONDS))
-    return UploadsResponse(uploads=uploads, expires_at=expires, already_staged=len(sizes) - len(missing))
+    return UploadsResponse(
+        uploads=uploads,
+        packs=packs,
+        expires_at=expires,
+        already_staged=len(sizes) - len(missing),
+        receipt=receipt_id,
+    )
+
+
+def group_packs(blobs: list[tuple[str, int]]) -> list[list[tuple[str, int]]]:
+    """Small blobs, in the order given, cut into packs within the bounds; a would-be pack of one
+    is left out (it travels as a blob of its own, checksum-bound)."""
+    groups: list[list[tuple[str, int]]] = []
+    current: list[tuple[str, int]] = []
+    total = 0
+    for sha, size in blobs:
+        if size > PACK_MEMBER_MAX_BYTES:
+            continue
+        if current and (total + size > PACK_MAX_BYTES or len(current) >= PACK_MAX_MEMBERS):
+            groups.append(current)
+            current, total = [], 0
+        current.append((sha, size))
+        total += size
+    if current:
+        groups.append(current)
+    return [group for group in groups if len(group) > 1]
+
+
+def _presigned_pack(staging: BlobStore, owner_id: str, group: list[tuple[str, int]]) -> PresignedPack:
+    pack_id = secrets.token_hex(16)
+    members: list[PackMember] = []
+    offset = 0
+    for sha, size in group:
+        members.append(PackMember(sha256=sha, size=size, offset=offset))
+        offset += size
+    return PresignedPack(
+        id=pack_id,
+        size=offset,
+        url=staging.presign_pack_put(owner_id, pack_id, offset, expires=URL_LIFETIME_SECONDS),
+        headers={"Content-Length": str(offset)},
+        members=members,
+    )
 
 
 def signed_headers(url: str) -> list[str]:

@@ -1,6 +1,6 @@
 """Where the service keeps things: deployment records, sites, tenancy (name claims, pools, publish
-gates, the queue), staged files, users' connections, the service's own secret, the sealer for
-users' credentials and the idempotency records.
+gates, the queue), staged files and the index of packed ones, users' connections, the service's
+own secret, the sealer for users' credentials and the idempotency records.
 
 ``Stores`` is built once per execution environment from Settings and handed to the flows; the
 protocols below are what the flows rely on, so a test hands in the in-memory fakes of
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sitedeploy.domain.models import Connection, DeploymentRecord, DeploymentStatus, Platform, SiteRecord
-from sitedeploy.domain.sitefiles import SiteManifest
+from sitedeploy.domain.sitefiles import ManifestEntry, SiteManifest
 from sitedeploy.domain.tenancy import JobSlots, NameClaim, PoolMember, PublishGate, Seat
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from sitedeploy.settings import Settings
     from sitedeploy.stores.deployments import Page
+    from sitedeploy.stores.staging import Packed, UploadReceipt
 
 
 class DeploymentStore(Protocol):
@@ -64,9 +65,21 @@ class BlobStore(Protocol):
     def put_blob(self, owner_id: str, data: bytes, sha256: str | None = None) -> str: ...
     def iter_blob(self, owner_id: str, sha256: str, *, path: str | None = None) -> Iterator[bytes]: ...
     def read_blob(self, owner_id: str, sha256: str, *, path: str | None = None) -> bytes: ...
+    def read_entry(self, owner_id: str, entry: ManifestEntry) -> bytes: ...
     def presign_put(self, owner_id: str, sha256: str, size: int, *, expires: int) -> str: ...
+    def presign_pack_put(self, owner_id: str, pack_id: str, size: int, *, expires: int) -> str: ...
+    def pack_size(self, owner_id: str, pack_id: str) -> int | None: ...
+    def open_pack(self, owner_id: str, pack_id: str) -> tuple[Any, float]: ...
+    def read_packed(self, owner_id: str, sha256: str, where: Packed, *, path: str | None = None) -> bytes: ...
+    def put_receipt(self, owner_id: str, receipt_id: str, receipt: UploadReceipt) -> None: ...
+    def get_receipt(self, owner_id: str, receipt_id: str) -> UploadReceipt | None: ...
     def put_manifest(self, deployment_id: str, manifest: SiteManifest) -> None: ...
     def get_manifest(self, deployment_id: str) -> SiteManifest: ...
+
+
+class PackIndexStore(Protocol):
+    def lookup(self, owner_id: str, hashes: Iterable[str], *, now: float | None = None) -> dict[str, Packed]: ...
+    def record(self, owner_id: str, members: Mapping[str, Packed], *, expires_at: Mapping[str, int]) -> None: ...
 
 
 class ConnectionStore(Protocol):
@@ -121,6 +134,7 @@ class Stores:
     sites: SiteStore
     tenancy: TenancyStore
     staging: BlobStore
+    packs: PackIndexStore
     connections: ConnectionStore
     sealer: Sealer
     service_secret: SecretSource
@@ -132,6 +146,7 @@ class Stores:
         from sitedeploy.stores.connections import ConnectionsRepository
         from sitedeploy.stores.deployments import DeploymentsRepository
         from sitedeploy.stores.idempotency import persistence
+        from sitedeploy.stores.packs import PackIndex
         from sitedeploy.stores.secrets import KmsSealer, ServiceSecret
         from sitedeploy.stores.sites import SitesRepository
         from sitedeploy.stores.staging import Staging
@@ -143,6 +158,7 @@ class Stores:
             sites=SitesRepository(settings.deployments_table),
             tenancy=TenancyRepository(settings.deployments_table),
             staging=Staging(settings.staging_bucket),
+            packs=PackIndex(settings.packed_blobs_table),
             connections=ConnectionsRepository(settings.platform_tokens_table, sealer),
             sealer=sealer,
             service_secret=ServiceSecret(settings.platform_credentials_secret),

@@ -44,7 +44,8 @@ def persistence(table_name: str) -> BasePersistenceLayer:
 
 def _fingerprint(request: DeployRequest) -> dict[str, Any]:
     """What must match for a retry to be "the same request" (secrets masked, bytes hashed)."""
-    body: dict[str, Any] = request.model_dump(mode="json", by_alias=True, exclude={"files"})
+    # Receipts are hints about staging, not what is deployed: a retry may carry other ones.
+    body: dict[str, Any] = request.model_dump(mode="json", by_alias=True, exclude={"files", "upload_receipts"})
     body["files"] = {f.path: f.sha256 for f in request.staged_files}
     return body
 

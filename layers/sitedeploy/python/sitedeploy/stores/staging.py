@@ -3,36 +3,54 @@
 Content addressing makes a redeploy free for unchanged files and lets S3 itself verify each
 upload (the SHA-256 checksum travels with the PUT). The namespace is per owner, so one user can
 never learn whether another has staged a file. The manifest of a deployment is an object too
-(``manifests/<deploymentId>.json``): 20,000 paths do not fit in a DynamoDB item."""
+(``manifests/<deploymentId>.json``): 20,000 paths do not fit in a DynamoDB item.
+
+``/uploads`` leaves a receipt (``receipts/<owner key>/<id>.json``): which of the client's blobs it
+found staged, with their sizes. The deploy call that follows trusts it (the server listed those
+objects a moment ago) and looks up only the rest, the blobs the client has uploaded since, rather
+than every blob again. Receipts live in the owner's namespace, written
+only by the service; a client can name one but never write one."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from sitedeploy.domain.sitefiles import SiteManifest
+from sitedeploy.domain.sitefiles import ManifestEntry, SiteManifest
 from sitedeploy.stores import aws
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 CHUNK = 1024 * 1024
+PACK_ID = re.compile(r"[0-9a-f]{32}")
 # Up to this many blobs are looked up one HEAD each; more are found by listing (see ``staged``).
 HEAD_LOOKUP_LIMIT = 24
 LOOKUP_WORKERS = 16
 LIST_PAGE_KEYS = 1000
+# As long as /uploads' presigned URLs: a deploy trusts a receipt this long, then looks again.
+RECEIPT_LIFETIME_SECONDS = 3600
 
 
 class BlobMissing(Exception):
     def __init__(self, sha256: str) -> None:
         super().__init__(f"staged file {sha256} is missing")
         self.sha256 = sha256
+
+
+class PackMissing(Exception):
+    def __init__(self, pack_id: str) -> None:
+        super().__init__(f"staged pack {pack_id} is missing")
+        self.pack_id = pack_id
 
 
 class BlobCorrupted(Exception):
@@ -53,12 +71,86 @@ def blob_key(owner_id: str, sha256: str) -> str:
     return f"blobs/{owner_key(owner_id)}/{sha256}"
 
 
+def pack_key(owner_id: str, pack_id: str) -> str:
+    return f"packs/{owner_key(owner_id)}/{pack_id}"
+
+
+def receipt_key(owner_id: str, receipt_id: str) -> str:
+    return f"receipts/{owner_key(owner_id)}/{receipt_id}.json"
+
+
 def manifest_key(deployment_id: str) -> str:
     return f"manifests/{deployment_id}.json"
 
 
 def sha256_b64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+
+
+@dataclass(frozen=True)
+class Packed:
+    """Where a blob is inside a pack: many small files uploaded as one object, back to back."""
+
+    pack: str
+    offset: int
+    size: int
+
+    def to_json(self) -> list[object]:
+        return [self.pack, self.offset, self.size]
+
+    @classmethod
+    def from_json(cls, value: Any) -> Packed:
+        pack, offset, size = value
+        if not isinstance(pack, str) or not PACK_ID.fullmatch(pack):
+            raise ValueError("not a pack id")
+        return cls(pack, int(offset), int(size))
+
+
+@dataclass(frozen=True)
+class UploadReceipt:
+    """What one ``/uploads`` call established. ``staged``: blobs found staged (sha256 → size, as
+    S3 listed them); ``packed``: blobs found in packs the publisher had verified (the pack index);
+    ``new_packs`` (id → size) and ``in_new_packs``: the packs the client was asked to upload and
+    where each blob sits in them. The first two are trusted for as long as the upload URLs live
+    (a blob that vanishes in that hour anyway is caught by the publisher, which reads and
+    verifies every byte); a new pack counts only once it is there at its exact size."""
+
+    created_at: float
+    staged: dict[str, int] = field(default_factory=dict)
+    packed: dict[str, Packed] = field(default_factory=dict)
+    new_packs: dict[str, int] = field(default_factory=dict)
+    in_new_packs: dict[str, Packed] = field(default_factory=dict)
+
+    def fresh(self, now: float) -> bool:
+        return now - RECEIPT_LIFETIME_SECONDS <= self.created_at <= now + 60
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "v": 2,
+                "createdAt": self.created_at,
+                "staged": self.staged,
+                "packed": {sha: where.to_json() for sha, where in self.packed.items()},
+                "newPacks": self.new_packs,
+                "inNewPacks": {sha: where.to_json() for sha, where in self.in_new_packs.items()},
+            },
+            separators=(",", ":"),
+        ).encode()
+
+    @classmethod
+    def from_json(cls, body: bytes) -> UploadReceipt | None:
+        """The receipt, or None for anything that is not one (a receipt is a hint: never an error)."""
+        try:
+            data = json.loads(body)
+            return cls(
+                created_at=float(data["createdAt"]),
+                staged={str(k): int(v) for k, v in data["staged"].items()},
+                packed={str(k): Packed.from_json(v) for k, v in data.get("packed", {}).items()},
+                new_packs={str(k): int(v) for k, v in data.get("newPacks", {}).items()},
+                in_new_packs={str(k): Packed.from_json(v) for k, v in data.get("inNewPacks", {}).items()},
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
 
 
 # Presigned URLs carry exactly the checksum we bind: the signer computes checksums only when required.
@@ -196,10 +288,92 @@ class Staging:
     def read_blob(self, owner_id: str, sha256: str, *, path: str | None = None) -> bytes:
         return b"".join(self.iter_blob(owner_id, sha256, path=path))
 
+    def read_entry(self, owner_id: str, entry: ManifestEntry) -> bytes:
+        """A manifest entry's bytes, verified, wherever they are staged (a blob or a pack)."""
+        if entry.pack is None:
+            return self.read_blob(owner_id, entry.sha256, path=entry.path)
+        return self.read_packed(
+            owner_id, entry.sha256, Packed(entry.pack, entry.offset or 0, entry.size), path=entry.path
+        )
+
+    # -- packs ----------------------------------------------------------------------------------
+
+    def presign_pack_put(self, owner_id: str, pack_id: str, size: int, *, expires: int) -> str:
+        """A PUT URL for one pack whose signature binds its length. Its bytes are not bound (the
+        server never sees them whole): each member is verified against its sha256 when read."""
+        presigner = self._presigner or aws.client_with_config("s3", _PRESIGN)
+        url = presigner.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": pack_key(owner_id, pack_id), "ContentLength": size},
+            ExpiresIn=expires,
+        )
+        return str(url)
+
+    def pack_size(self, owner_id: str, pack_id: str) -> int | None:
+        try:
+            answer = self._s3.head_object(Bucket=self.bucket, Key=pack_key(owner_id, pack_id))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+        return int(answer["ContentLength"])
+
+    def open_pack(self, owner_id: str, pack_id: str) -> tuple[Any, float]:
+        """A pack's body (a stream, to be closed) and when it was stored (epoch seconds)."""
+        try:
+            answer = self._s3.get_object(Bucket=self.bucket, Key=pack_key(owner_id, pack_id))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                raise PackMissing(pack_id) from None
+            raise
+        return answer["Body"], answer["LastModified"].timestamp()
+
+    def read_packed(self, owner_id: str, sha256: str, where: Packed, *, path: str | None = None) -> bytes:
+        """One member of a pack, by a ranged GET, verified against its sha256."""
+        if where.size == 0:
+            data = b""
+        else:
+            try:
+                answer = self._s3.get_object(
+                    Bucket=self.bucket,
+                    Key=pack_key(owner_id, where.pack),
+                    Range=f"bytes={where.offset}-{where.offset + where.size - 1}",
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound", "InvalidRange"}:
+                    raise BlobMissing(sha256) from None
+                raise
+            data = answer["Body"].read()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise BlobCorrupted(sha256, path)
+        return data
+
+    # -- receipts -------------------------------------------------------------------------------
+
+    def put_receipt(self, owner_id: str, receipt_id: str, receipt: UploadReceipt) -> None:
+        body = receipt.to_json()
+        self._s3.put_object(
+            Bucket=self.bucket,
+            Key=receipt_key(owner_id, receipt_id),
+            Body=body,
+            ContentType="application/json",
+            ChecksumSHA256=sha256_b64(hashlib.sha256(body).hexdigest()),
+        )
+
+    def get_receipt(self, owner_id: str, receipt_id: str) -> UploadReceipt | None:
+        """This owner's receipt, or None when there is none by that id (expired, or never was)."""
+        try:
+            answer = self._s3.get_object(Bucket=self.bucket, Key=receipt_key(owner_id, receipt_id))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+        return UploadReceipt.from_json(answer["Body"].read())
+
     # -- manifests ------------------------------------------------------------------------------
 
     def put_manifest(self, deployment_id: str, manifest: SiteManifest) -> None:
-        body = manifest.model_dump_json(by_alias=True).encode()
+        body = manifest.model_dump_json(by_alias=True, exclude_none=True).encode()
         self._s3.put_object(
             Bucket=self.bucket,
             Key=manifest_key(deployment_id),

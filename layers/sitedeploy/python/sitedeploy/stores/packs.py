@@ -1,0 +1,203 @@
+"""Packs: many small files uploaded as one S3 object (``packs/<owner key>/<pack id>``), back to
+back, so that a thousand-file site is a handful of PUTs and GETs rather than a thousand of each.
+
+A pack's bytes are not bound by its upload URL (the service never sees them whole), so nothing in
+a pack counts as staged until the publisher has read it and checked each member against its
+sha256. ``PackIndex`` is that record: one item per verified member, in the owner's namespace, in a
+table of its own (no stream: a thousand index writes must not wake anything). It expires a day
+before the pack object does, and an item past its time is ignored even before DynamoDB's TTL
+sweep gets to it. ``PackSpool`` is how the publisher reads packs: each fetched once, to a temporary
+file, and each member read from there, verified as it goes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sitedeploy.stores import aws
+from sitedeploy.stores.staging import CHUNK, BlobCorrupted, Packed, owner_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+GET_BATCH = 100  # BatchGetItem's limit
+PUT_BATCH = 25  # BatchWriteItem's limit
+INDEX_WORKERS = 8
+UNPROCESSED_ATTEMPTS = 8
+DAY = 24 * 3600
+
+
+class PackIndex:
+    """Which of an owner's blobs are inside packs, and where (verified members only)."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+        self.table = table_name
+        self._client: DynamoDBClient = client or aws.dynamodb()
+
+    def lookup(self, owner_id: str, hashes: Iterable[str], *, now: float | None = None) -> dict[str, Packed]:
+        unique = sorted(set(hashes))
+        if not unique:
+            return {}
+        owner = owner_key(owner_id)
+        cutoff = time.time() if now is None else now
+        batches = [unique[i : i + GET_BATCH] for i in range(0, len(unique), GET_BATCH)]
+        found: dict[str, Packed] = {}
+        with ThreadPoolExecutor(max_workers=min(INDEX_WORKERS, len(batches))) as pool:
+            for items in pool.map(lambda batch: self._get(owner, batch), batches):
+                for item in items:
+                    if int(item["expiresAt"]["N"]) > cutoff:
+                        where = Packed(item["pack"]["S"], int(item["offset"]["N"]), int(item["size"]["N"]))
+                        found[item["sha256"]["S"]] = where
+        return found
+
+    def _get(self, owner: str, batch: list[str]) -> list[dict[str, Any]]:
+        request: dict[str, Any] = {
+            self.table: {
+                "Keys": [{"owner": {"S": owner}, "sha256": {"S": sha}} for sha in batch],
+                "ProjectionExpression": "sha256, pack, #offset, #size, expiresAt",
+                "ExpressionAttributeNames": {"#offset": "offset", "#size": "size"},
+            }
+        }
+        items: list[dict[str, Any]] = []
+        for attempt in range(UNPROCESSED_ATTEMPTS):
+            answer = self._client.batch_get_item(RequestItems=request)
+            items.extend(answer.get("Responses", {}).get(self.table, []))
+            request = dict(answer.get("UnprocessedKeys") or {})
+            if not request:
+                return items
+            time.sleep(min(1.0, 0.05 * 2**attempt))
+        raise RuntimeError("the pack index kept answering with unprocessed keys")
+
+    def record(self, owner_id: str, members: Mapping[str, Packed], *, expires_at: Mapping[str, int]) -> None:
+        """Remember verified members; ``expires_at`` is per pack (epoch seconds)."""
+        owner = owner_key(owner_id)
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "owner": {"S": owner},
+                        "sha256": {"S": sha},
+                        "pack": {"S": where.pack},
+                        "offset": {"N": str(where.offset)},
+                        "size": {"N": str(where.size)},
+                        "expiresAt": {"N": str(expires_at[where.pack])},
+                    }
+                }
+            }
+            for sha, where in sorted(members.items())
+        ]
+        batches = [requests[i : i + PUT_BATCH] for i in range(0, len(requests), PUT_BATCH)]
+        if batches:
+            with ThreadPoolExecutor(max_workers=min(INDEX_WORKERS, len(batches))) as pool:
+                list(pool.map(self._put, batches))
+
+    def _put(self, batch: list[dict[str, Any]]) -> None:
+        request: dict[str, Any] = {self.table: batch}
+        for attempt in range(UNPROCESSED_ATTEMPTS):
+            answer = self._client.batch_write_item(RequestItems=request)
+            request = dict(answer.get("UnprocessedItems") or {})
+            if not request:
+                return
+            time.sleep(min(1.0, 0.05 * 2**attempt))
+        raise RuntimeError("the pack index kept answering with unprocessed items")
+
+
+def index_expiry(stored_at: float, retention_days: int) -> int:
+    """When an index item about a pack stored at ``stored_at`` stops counting: a day before S3's
+    lifecycle may delete the pack (it expires objects by their creation date, at day granularity)."""
+    return int(stored_at) + max(1, retention_days - 1) * DAY
+
+
+class PackSource(Protocol):
+    def open_pack(self, owner_id: str, pack_id: str) -> tuple[Any, float]: ...
+
+
+class PackSpool:
+    """The packs one publish reads, each fetched once to a temporary file (whoever asks first
+    fetches it; others wait for that pack only). Members are read from the file and verified
+    against their sha256 as they stream; the last chunk is withheld until the hash checks out, as
+    staged blobs are. ``verified`` collects what passed, for the index; ``close`` removes the files."""
+
+    def __init__(self, source: PackSource, owner_id: str, folder: str | None = None) -> None:
+        self._source = source
+        self._owner = owner_id
+        self._folder = tempfile.mkdtemp(prefix="packs-", dir=folder)
+        self._files: dict[str, str] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.stored_at: dict[str, float] = {}
+        self.verified: dict[str, Packed] = {}
+        self._expected: dict[str, Packed] = {}
+
+    def __enter__(self) -> PackSpool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+    def expect(self, members: Mapping[str, Packed]) -> None:
+        """The members this publish may read (for ``verify_fetched``)."""
+        self._expected.update(members)
+
+    def verify_fetched(self) -> None:
+        """Check the expected members nobody read (the platform had them already) of the packs
+        that were fetched anyway: hashing a spooled file is cheap, and then they count as staged."""
+        for sha256, where in self._expected.items():
+            if sha256 in self.verified or where.pack not in self._files:
+                continue
+            try:
+                for _ in self.read(sha256, where):
+                    pass
+            except BlobCorrupted:
+                continue
+
+    def _fetch(self, pack_id: str) -> str:
+        with self._guard:
+            lock = self._locks.setdefault(pack_id, threading.Lock())
+        with lock:
+            if pack_id in self._files:
+                return self._files[pack_id]
+            body, stored_at = self._source.open_pack(self._owner, pack_id)
+            path = os.path.join(self._folder, pack_id)
+            try:
+                with open(path, "wb") as out:
+                    for piece in body.iter_chunks(CHUNK):
+                        out.write(piece)
+            finally:
+                body.close()
+            self.stored_at[pack_id] = stored_at
+            self._files[pack_id] = path
+            return path
+
+    def read(self, sha256: str, where: Packed, *, path: str | None = None) -> Iterator[bytes]:
+        spooled = self._fetch(where.pack)
+        hasher = hashlib.sha256()
+        previous: bytes | None = None
+        left = where.size
+        with open(spooled, "rb") as handle:
+            handle.seek(where.offset)
+            while left > 0:
+                piece = handle.read(min(CHUNK, left))
+                if not piece:
+                    raise BlobCorrupted(sha256, path)  # the pack is shorter than its layout says
+                left -= len(piece)
+                hasher.update(piece)
+                if previous is not None:
+                    yield previous
+                previous = piece
+        if hasher.hexdigest() != sha256:
+            raise BlobCorrupted(sha256, path)
+        with self._guard:
+            self.verified[sha256] = where
+        if previous is not None:
+            yield previous
