@@ -1,12 +1,12 @@
 """Benchmark: the `sitedeploy` CLI deploying folders of any size on the local stack.
 
-For a 1,000-file / 50 MB site and a 2,000-file / 500 MB site (Cloudflare), then a redeploy of each
-with one changed file, it reports: CLI wall time to ``ready``, bytes moved client → S3 (what the CLI
-uploaded) and S3 → platform (what reached the Cloudflare emulator's upload route, base64 and
-multipart included, and the raw size of those files), and the peak RSS of the CLI process and of the
-publisher's execution environment. Prints a table; asserts nothing.
+For a 1,000-file / 50 MB site and a 2,000-file / 500 MB site, then a redeploy of each with one
+changed file, on each platform (``--platform``), it reports: CLI wall time to ``ready``, bytes
+moved client → S3 (what the CLI uploaded) and S3 → platform (what reached the Cloudflare
+emulator's upload route, base64 and multipart included; Cloudflare only), and the peak RSS of
+the CLI process and of the publisher's execution environment (a fresh one per run). Prints a table; asserts nothing.
 
-    .venv/bin/python -m bench.cli_deploy [--big-mb 500]
+    .venv/bin/python -m bench.cli_deploy [--big-mb 500] [--platform cloudflare|amplify|both]
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ def write_site(folder: Path, site: dict[str, bytes]) -> None:
         target.write_bytes(data)
 
 
-def run_cli(stack: LocalStack, folder: Path, project: str) -> tuple[float, dict[str, object], float]:
+def run_cli(
+    stack: LocalStack, folder: Path, project: str, platform: str = "cloudflare"
+) -> tuple[float, dict[str, object], float]:
     env = {**os.environ, "SITEDEPLOY_API_URL": stack.api_url, "SITEDEPLOY_TOKEN": stack.mint_token("bench-cli")}
     started = time.monotonic()
     done = subprocess.run(
@@ -56,6 +58,8 @@ def run_cli(stack: LocalStack, folder: Path, project: str) -> tuple[float, dict[
             str(folder),
             "--project",
             project,
+            "--platform",
+            platform,
             "--json",
             "-q",
             "--timeout",
@@ -77,17 +81,17 @@ def run_cli(stack: LocalStack, folder: Path, project: str) -> tuple[float, dict[
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--big-mb", type=float, default=500)
+    parser.add_argument("--platform", choices=("cloudflare", "amplify", "both"), default="both")
     args = parser.parse_args()
+    platforms = ("cloudflare", "amplify") if args.platform == "both" else (args.platform,)
     rows = []
     with tempfile.TemporaryDirectory() as state, tempfile.TemporaryDirectory() as sites:
         stack = LocalStack(StackOptions(state_dir=Path(state), write_local_json=False)).start()
         try:
             publisher = stack.hosts["PublisherFunction"]
-            for label, files, size in (
-                ("50 MiB", 1000, 50 * MIB),
-                (f"{args.big_mb:.0f} MiB", 2000, int(args.big_mb * MIB)),
-            ):
-                folder = Path(sites) / label.replace(" ", "")
+            sizes = (("50 MiB", 1000, 50 * MIB), (f"{args.big_mb:.0f} MiB", 2000, int(args.big_mb * MIB)))
+            for platform, (label, files, size) in ((p, s) for p in platforms for s in sizes):
+                folder = Path(sites) / f"{platform}-{label.replace(' ', '')}"
                 site = synthetic_site(files, size, seed=files)
                 write_site(folder, site)
                 for run in ("first deploy", "1 file changed"):
@@ -97,10 +101,11 @@ def main() -> None:
                     publisher.warm()
                     pid = publisher.pids()[0]
                     before = len(stack.cloudflare.requests)
-                    seconds, result, cli_peak = run_cli(stack, folder, f"bench-{label.split()[0]}")
+                    seconds, result, cli_peak = run_cli(stack, folder, f"bench-{label.split()[0]}", platform)
                     uploads = [r for r in stack.cloudflare.requests[before:] if r.route == "assets-upload"]
                     rows.append(
                         (
+                            platform,
                             label,
                             run,
                             result.get("status"),
@@ -115,13 +120,14 @@ def main() -> None:
         finally:
             stack.stop()
     print(
-        f"\n{'site':<9} {'run':<15} {'status':<7} {'wall s':>7} {'files up':>8} {'client->S3 B':>13} "
-        f"{'S3->platform B':>15} {'CLI RSS MiB':>11} {'publisher RSS MiB':>17}"
+        f"\n{'platform':<10} {'site':<9} {'run':<15} {'status':<7} {'wall s':>7} {'files up':>8} "
+        f"{'client->S3 B':>13} {'S3->platform B':>15} {'CLI RSS MiB':>11} {'publisher RSS MiB':>17}"
     )
-    for label, run, status, seconds, files_up, bytes_up, to_platform, cli_peak, pub_peak in rows:
+    for platform, label, run, status, seconds, files_up, bytes_up, to_platform, cli_peak, pub_peak in rows:
+        sent = str(to_platform) if platform == "cloudflare" else "-"
         print(
-            f"{label:<9} {run:<15} {status!s:<7} {seconds:>7.1f} {files_up!s:>8} {bytes_up!s:>13} "
-            f"{to_platform:>15} {cli_peak:>11.1f} {pub_peak:>17.1f}"
+            f"{platform:<10} {label:<9} {run:<15} {status!s:<7} {seconds:>7.1f} {files_up!s:>8} {bytes_up!s:>13} "
+            f"{sent:>15} {cli_peak:>11.1f} {pub_peak:>17.1f}"
         )
 
 

@@ -27,6 +27,9 @@ from sitedeploy.stores.staging import Staging
 from sitedeploy_local.stack import LocalStack, StackOptions
 
 MIB = 1024 * 1024
+# Time to ready measured by this benchmark before the speed work of issue #13 (same machine type):
+# printed beside today's figures, so that a change that slows Amplify down shows.
+BEFORE_SECONDS = {"50 MiB": 8.0, "500 MiB": 13.9}
 
 
 def zip_and_upload(stack: LocalStack, site: dict[str, bytes]) -> tuple[float, float, int]:
@@ -80,10 +83,13 @@ def main() -> None:
                 rows.append((label, len(site), outcome.status, outcome.seconds, baseline, peak_rss_mib(pid)))
             print("\npublisher peak memory and time to ready (through the status endpoint)")
             print(
-                f"  {'site':<9} {'files':>6} {'status':<7} {'to ready s':>10} {'RSS idle MiB':>13} {'RSS peak MiB':>13}"
+                f"  {'site':<9} {'files':>6} {'status':<7} {'to ready s':>10} {'before s':>9} "
+                f"{'RSS idle MiB':>13} {'RSS peak MiB':>13}"
             )
             for label, files, status, seconds, idle, peak in rows:
-                print(f"  {label:<9} {files:>6} {status:<7} {seconds:>10.2f} {idle:>13.1f} {peak:>13.1f}")
+                before = BEFORE_SECONDS.get(label)
+                was = f"{before:>9.1f}" if before is not None else f"{'-':>9}"
+                print(f"  {label:<9} {files:>6} {status:<7} {seconds:>10.2f} {was} {idle:>13.1f} {peak:>13.1f}")
         finally:
             stack.stop()
 

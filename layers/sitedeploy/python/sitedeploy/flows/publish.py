@@ -22,7 +22,7 @@ from sitedeploy.platforms.base import PlatformError, PublishJob, SiteConfig, Sit
 from sitedeploy.services import Services
 from sitedeploy.stores import DeploymentStore
 from sitedeploy.stores.deployments import TransitionRefused
-from sitedeploy.stores.packs import PackSpool, index_expiry
+from sitedeploy.stores.packs import IndexWriter, PackSpool
 from sitedeploy.stores.secrets import CredentialsError
 from sitedeploy.stores.staging import BlobCorrupted, BlobMissing, Packed, PackMissing
 
@@ -98,17 +98,13 @@ def _job(
     )
 
 
-def _index_verified(services: Services, owner_id: str, spool: PackSpool) -> None:
-    """Pack members the publish read and verified count as staged from now on (whatever became of
-    the deployment). Best effort: without the index a later deploy uploads them again, no worse."""
-    if not spool.verified:
-        return
-    retention = services.settings.staged_blob_retention_days
-    expires = {pack: index_expiry(stored, retention) for pack, stored in spool.stored_at.items()}
+def _finish_index(writer: IndexWriter) -> None:
+    """Wait for the index of verified pack members. Best effort: without it a later deploy uploads
+    those files again, no worse; a deployment never fails for it."""
     try:
-        services.stores.packs.record(owner_id, spool.verified, expires_at=expires)
+        writer.flush()
     except Exception:
-        logger.warning("could not index verified pack members", exc_info=True, extra={"members": len(spool.verified)})
+        logger.warning("could not index verified pack members", exc_info=True, extra={"members": writer.written})
 
 
 def publish(services: Services, deployment_id: str) -> DeploymentRecord | None:
@@ -129,16 +125,20 @@ def publish(services: Services, deployment_id: str) -> DeploymentRecord | None:
         extra={"deployment_id": deployment_id, "status": record.status.value, "platform": record.platform.value},
     )
     spool = PackSpool(services.stores.staging, record.owner_id)
+    # Members are indexed as they are verified, while the platform works; ready means indexed.
+    writer = IndexWriter(services.stores.packs, record.owner_id, services.settings.staged_blob_retention_days)
+    spool.on_verified = writer.add
     try:
-        return _publish(services, record, spool)
+        return _publish(services, record, spool, writer)
     finally:
-        # After the deployment's outcome is recorded: the index is not on the way to ready.
-        spool.verify_fetched()
         spool.close()
-        _index_verified(services, record.owner_id, spool)
+        _finish_index(writer)
+        writer.close()
 
 
-def _publish(services: Services, record: DeploymentRecord, spool: PackSpool) -> DeploymentRecord | None:
+def _publish(
+    services: Services, record: DeploymentRecord, spool: PackSpool, writer: IndexWriter
+) -> DeploymentRecord | None:
     deployments = services.stores.deployments
     deployment_id = record.deployment_id
     try:
@@ -151,6 +151,8 @@ def _publish(services: Services, record: DeploymentRecord, spool: PackSpool) -> 
     except Exception as exc:
         logger.exception("publishing failed unexpectedly", extra={"deployment_id": deployment_id})
         return _fail(services, deployment_id, f"internal error while publishing ({type(exc).__name__})")
+    spool.verify_fetched()
+    _finish_index(writer)
     address = published.address or record.address
     changes: dict[str, object] = {
         "url": published.url,

@@ -6,8 +6,10 @@ a pack counts as staged until the publisher has read it and checked each member 
 sha256. ``PackIndex`` is that record: one item per verified member, in the owner's namespace, in a
 table of its own (no stream: a thousand index writes must not wake anything). It expires a day
 before the pack object does, and an item past its time is ignored even before DynamoDB's TTL
-sweep gets to it. ``PackSpool`` is how the publisher reads packs: each fetched once, to a temporary
-file, and each member read from there, verified as it goes."""
+sweep gets to it. ``IndexWriter`` writes members as they are verified, in the background, so that
+a deployment is indexed by the time it is ready at little cost to getting there. ``PackSpool`` is
+how the publisher reads packs: each fetched once, to a temporary file, and each member read from
+there, verified as it goes."""
 
 from __future__ import annotations
 
@@ -17,8 +19,8 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sitedeploy.stores import aws
@@ -115,6 +117,58 @@ def index_expiry(stored_at: float, retention_days: int) -> int:
     return int(stored_at) + max(1, retention_days - 1) * DAY
 
 
+class IndexRecorder(Protocol):
+    def record(self, owner_id: str, members: Mapping[str, Packed], *, expires_at: Mapping[str, int]) -> None: ...
+
+
+class IndexWriter:
+    """Verified members to the index in batches, on one background thread, while the publish goes
+    on; ``flush`` writes what is left and waits, raising the first failure."""
+
+    def __init__(self, index: IndexRecorder, owner_id: str, retention_days: int, *, batch: int = PUT_BATCH) -> None:
+        self._index = index
+        self._owner = owner_id
+        self._retention = retention_days
+        self._batch = batch
+        self._pending: dict[str, Packed] = {}
+        self._expires: dict[str, int] = {}
+        self._futures: list[Future[None]] = []
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self.written = 0
+
+    def add(self, sha256: str, where: Packed, stored_at: float) -> None:
+        with self._lock:
+            self._pending[sha256] = where
+            self._expires[where.pack] = index_expiry(stored_at, self._retention)
+            if len(self._pending) >= self._batch:
+                self._submit()
+
+    def _submit(self) -> None:
+        members, self._pending = self._pending, {}
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pack-index")
+        self._futures.append(
+            self._pool.submit(self._index.record, self._owner, members, expires_at=dict(self._expires))
+        )
+        self.written += len(members)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._pending:
+                self._submit()
+            futures, self._futures = self._futures, []
+        for future in futures:
+            future.result()
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+
+
 class PackSource(Protocol):
     def open_pack(self, owner_id: str, pack_id: str) -> tuple[Any, float]: ...
 
@@ -135,6 +189,8 @@ class PackSpool:
         self.stored_at: dict[str, float] = {}
         self.verified: dict[str, Packed] = {}
         self._expected: dict[str, Packed] = {}
+        # Told of each member as it passes (sha256, where, when its pack was stored).
+        self.on_verified: Callable[[str, Packed, float], None] | None = None
 
     def __enter__(self) -> PackSpool:
         return self
@@ -198,6 +254,9 @@ class PackSpool:
         if hasher.hexdigest() != sha256:
             raise BlobCorrupted(sha256, path)
         with self._guard:
+            fresh = sha256 not in self.verified
             self.verified[sha256] = where
+        if fresh and self.on_verified is not None:
+            self.on_verified(sha256, where, self.stored_at[where.pack])
         if previous is not None:
             yield previous

@@ -1,0 +1,113 @@
+"""The publisher's pack reading and indexing, over in-memory packs: each pack fetched once, every
+member verified (a bad one is refused by name and never indexed), and the index written in batches
+as members pass, all of it by the time ``flush`` returns."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from sitedeploy.stores.packs import DAY, IndexWriter, PackSpool, index_expiry
+from sitedeploy.stores.staging import BlobCorrupted, Packed, PackMissing
+from tests.fakes.stores import InMemoryStaging
+
+
+def _pack(staging: InMemoryStaging, owner: str, pack_id: str, members: list[bytes]) -> dict[str, Packed]:
+    where: dict[str, Packed] = {}
+    offset = 0
+    for data in members:
+        where[hashlib.sha256(data).hexdigest()] = Packed(pack_id, offset, len(data))
+        offset += len(data)
+    staging.packs[(owner, pack_id)] = b"".join(members)
+    return where
+
+
+class CountingStaging(InMemoryStaging):
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened: list[str] = []
+        self._lock = threading.Lock()
+
+    def open_pack(self, owner_id: str, pack_id: str) -> tuple[Any, float]:
+        with self._lock:
+            self.opened.append(pack_id)
+        return super().open_pack(owner_id, pack_id)
+
+
+class Recorder:
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[dict[str, Packed]] = []
+        self.expiries: list[dict[str, int]] = []
+        self.fail = fail
+
+    def record(self, owner_id: str, members: Mapping[str, Packed], *, expires_at: Mapping[str, int]) -> None:
+        if self.fail:
+            raise RuntimeError("throttled")
+        self.calls.append(dict(members))
+        self.expiries.append(dict(expires_at))
+
+
+def test_each_pack_is_fetched_once_and_every_member_is_verified() -> None:
+    staging = CountingStaging()
+    members = [f"file {i}".encode() * (i + 1) for i in range(40)] + [b""]
+    layout = _pack(staging, "o", "a" * 32, members)
+    with PackSpool(staging, "o") as spool, ThreadPoolExecutor(8) as pool:
+        read = dict(pool.map(lambda item: (item[0], b"".join(spool.read(item[0], item[1]))), layout.items()))
+        assert spool.verified == layout
+    assert staging.opened == ["a" * 32]
+    assert {hashlib.sha256(data).hexdigest(): data for data in members} == read
+
+
+def test_a_tampered_member_is_refused_by_name_and_not_verified() -> None:
+    staging = InMemoryStaging()
+    layout = _pack(staging, "o", "b" * 32, [b"good one", b"bad!"])
+    bad = hashlib.sha256(b"bad!").hexdigest()
+    staging.packs[("o", "b" * 32)] = b"good one" + b"BAD!"
+    with PackSpool(staging, "o") as spool:
+        with pytest.raises(BlobCorrupted, match=r"page\.html"):
+            list(spool.read(bad, layout[bad], path="page.html"))
+        good = hashlib.sha256(b"good one").hexdigest()
+        assert b"".join(spool.read(good, layout[good])) == b"good one"
+        assert spool.verified == {good: layout[good]}
+
+
+def test_a_missing_pack_is_named() -> None:
+    with PackSpool(InMemoryStaging(), "o") as spool, pytest.raises(PackMissing, match="c" * 32):
+        list(spool.read("0" * 64, Packed("c" * 32, 0, 3)))
+
+
+def test_unread_members_of_a_fetched_pack_are_verified_at_the_end() -> None:
+    staging = InMemoryStaging()
+    layout = _pack(staging, "o", "d" * 32, [b"read", b"not read", b"also not read"])
+    with PackSpool(staging, "o") as spool:
+        spool.expect(layout)
+        first = hashlib.sha256(b"read").hexdigest()
+        list(spool.read(first, layout[first]))
+        spool.verify_fetched()
+        assert spool.verified == layout
+
+
+def test_the_index_is_written_in_batches_as_members_pass_and_flushed() -> None:
+    recorder = Recorder()
+    writer = IndexWriter(recorder, "o", retention_days=30, batch=10)
+    for i in range(25):
+        writer.add(f"{i:064x}", Packed("e" * 32, i, 1), stored_at=1000.0)
+    writer.flush()
+    writer.close()
+    assert [len(c) for c in recorder.calls] == [10, 10, 5]
+    assert recorder.expiries[0] == {"e" * 32: index_expiry(1000.0, 30)}
+    assert index_expiry(1000.0, 30) == 1000 + 29 * DAY  # a day before S3's lifecycle
+    assert writer.written == 25
+
+
+def test_an_index_failure_surfaces_at_flush() -> None:
+    writer = IndexWriter(Recorder(fail=True), "o", retention_days=30, batch=2)
+    writer.add("0" * 64, Packed("f" * 32, 0, 1), stored_at=0.0)
+    with pytest.raises(RuntimeError, match="throttled"):
+        writer.flush()
+    writer.close()
