@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from sitedeploy.domain import clock
+from sitedeploy.domain.errors import DeploymentNotFound, InvalidCursor
 from sitedeploy.domain.models import (
     TERMINAL_STATUSES,
     Connection,
@@ -36,7 +37,7 @@ from sitedeploy.domain.models import (
 from sitedeploy.domain.sitefiles import ManifestEntry, SiteManifest
 from sitedeploy.domain.tenancy import JobSlots, MemberFull, NameClaim, NameTaken, PoolMember, PublishGate, Seat
 from sitedeploy.stores import Stores
-from sitedeploy.stores.deployments import DeploymentNotFound, InvalidCursor, Page, TransitionRefused
+from sitedeploy.stores.deployments import Page, TransitionRefused
 from sitedeploy.stores.secrets import CredentialsError, connection_context
 from sitedeploy.stores.sites import SiteConflict
 from sitedeploy.stores.staging import BlobCorrupted, BlobMissing, Packed, PackMissing, UploadReceipt

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from sitedeploy.domain.errors import DeploymentNotFound
 from sitedeploy.domain.models import DeploymentStatus
 from sitedeploy.flows import accept, publish, status
 from sitedeploy.platforms.base import BuildState, PlatformError
 from sitedeploy.services import Services
-from sitedeploy.stores.deployments import DeploymentNotFound
 from tests.fakes import fake_services
 from tests.fakes.platform import FakePlatform
 from tests.flows.conftest import OWNER, PLATFORM, request

@@ -7,13 +7,9 @@ import time
 import pytest
 
 from sitedeploy.domain import clock
+from sitedeploy.domain.errors import DeploymentNotFound, InvalidCursor
 from sitedeploy.domain.models import DeploymentStatus
-from sitedeploy.stores.deployments import (
-    DeploymentNotFound,
-    DeploymentsRepository,
-    InvalidCursor,
-    TransitionRefused,
-)
+from sitedeploy.stores.deployments import DeploymentsRepository, TransitionRefused
 from sitedeploy_local.stack import LocalStack
 from tests.factories import deployment
 

@@ -16,9 +16,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     ResponseValidationError,
 )
 
-from sitedeploy.domain.errors import ApiError
+from sitedeploy.domain.errors import ApiError, DeploymentNotFound, InvalidCursor
 from sitedeploy.observability import logger
-from sitedeploy.stores.deployments import DeploymentNotFound, InvalidCursor
 
 
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response[str]:

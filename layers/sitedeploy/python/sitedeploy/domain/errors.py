@@ -53,3 +53,21 @@ class PlatformFailed(ApiError):
 
     status = 502
     code = "platform_error"
+
+
+class RecordsError(Exception):
+    """A deployment record cannot be had as asked (raised by the records store, answered by the
+    API). Defined here, free of storage imports, so that the API's error mapping costs a handler
+    that never reads records nothing to import."""
+
+
+class DeploymentNotFound(RecordsError):
+    """No such deployment for this owner. Deliberately the same for "missing" and "someone else's"."""
+
+    def __init__(self, deployment_id: str) -> None:
+        super().__init__(f"deployment {deployment_id} not found")
+        self.deployment_id = deployment_id
+
+
+class InvalidCursor(RecordsError):
+    """A pagination cursor that this owner's listing did not hand out."""

@@ -11,6 +11,7 @@ import re
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from sitedeploy.domain.errors import DeploymentNotFound
 from sitedeploy.domain.models import (
     DeploymentList,
     DeploymentRecord,
@@ -23,7 +24,7 @@ from sitedeploy.flows.credentials import deployment_credentials
 from sitedeploy.observability import logger, metrics
 from sitedeploy.platforms.base import PlatformError
 from sitedeploy.services import Services
-from sitedeploy.stores.deployments import DeploymentNotFound, TransitionRefused
+from sitedeploy.stores.deployments import TransitionRefused
 from sitedeploy.stores.secrets import CredentialsError
 
 _DEPLOYMENT_ID = re.compile(r"^dpl_[a-z2-7]{26}$")

@@ -27,6 +27,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from sitedeploy.domain import clock
+from sitedeploy.domain.errors import DeploymentNotFound, InvalidCursor, RecordsError
 from sitedeploy.domain.models import (
     TERMINAL_STATUSES,
     DeploymentRecord,
@@ -48,18 +49,6 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
-class RecordsError(Exception):
-    """Base of the records layer's errors."""
-
-
-class DeploymentNotFound(RecordsError):
-    """No such deployment for this owner. Deliberately the same for "missing" and "someone else's"."""
-
-    def __init__(self, deployment_id: str) -> None:
-        super().__init__(f"deployment {deployment_id} not found")
-        self.deployment_id = deployment_id
-
-
 class TransitionRefused(RecordsError):
     """The conditional write lost: the deployment is not in a status the change may come from."""
 
@@ -69,10 +58,6 @@ class TransitionRefused(RecordsError):
         self.deployment_id = deployment_id
         self.to = to
         self.current = current
-
-
-class InvalidCursor(RecordsError):
-    """A pagination cursor that this owner's listing did not hand out."""
 
 
 def new_deployment_id() -> str:
