@@ -127,7 +127,10 @@ def plan_uploads(
             upload = PresignedUpload.from_json(item)
             wanted.setdefault(upload.sha256, upload)
         for item in answer.get("packs") or []:
-            pack = PresignedPack.from_json(item)
+            try:
+                pack = PresignedPack.from_json(item)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise UploadError(f"the server's /uploads answer has a pack this client cannot use ({exc})") from None
             packed.append(pack)
             in_packs.update(m.sha256 for m in pack.members)
         if isinstance(answer.get("receipt"), str):

@@ -27,7 +27,15 @@ from sitedeploy_cli.config import ClientConfig
 from sitedeploy_cli.deploy import DeployError, Deployment, DeployOptions, default_project
 from sitedeploy_cli.files import HashedFile, hash_files, walk
 from sitedeploy_cli.progress import Progress
-from sitedeploy_cli.uploads import BlobUploader, PresignedUpload, UploadError, UploadPlan, plan_uploads
+from sitedeploy_cli.uploads import (
+    BlobUploader,
+    PackMember,
+    PresignedPack,
+    PresignedUpload,
+    UploadError,
+    UploadPlan,
+    plan_uploads,
+)
 
 # -- a scripted S3 stand-in -------------------------------------------------------------------------
 
@@ -58,6 +66,9 @@ class _BlobHandler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        if len(body) != int(self.headers["Content-Length"]):  # the client gave up mid-body
+            self.close_connection = True
+            return
         with self.server.lock:
             self.server.attempts += 1
             self.server.headers_seen.append(dict(self.headers))
@@ -67,6 +78,10 @@ class _BlobHandler(BaseHTTPRequestHandler):
             return
         if action != 200:
             self._answer(int(action), b"<Error><Code>SlowDown</Code><Message>Reduce your rate</Message></Error>")
+            return
+        if self.path.startswith("/packs/"):  # a pack's bytes are not checksum-bound
+            self.server.stored[self.path] = body
+            self._answer(200, b"")
             return
         sha = self.path.strip("/")
         if hashlib.sha256(body).hexdigest() != sha:
@@ -171,6 +186,65 @@ def test_a_file_changed_since_hashing_is_reported(s3: Blobs, tmp_path: Path) -> 
     s3.stored.clear()
     _uploader().upload(_presigned(s3, f), f, lambda _: None)
     assert s3.stored[f.sha256] == b"abc"
+
+
+def _pack(s3: Blobs, files: list[HashedFile]) -> PresignedPack:
+    members, offset = [], 0
+    for f in files:
+        members.append(PackMember(f.sha256, f.size, offset))
+        offset += f.size
+    return PresignedPack("p" * 32, offset, f"{s3.url}/packs/p", {"Content-Length": str(offset)}, tuple(members))
+
+
+def test_a_pack_sends_its_members_back_to_back_and_a_retry_reads_them_again(s3: Blobs, tmp_path: Path) -> None:
+    files = {"a.css": b"a" * 70_000, "b.js": os.urandom(300_000), "empty.txt": b"", "c.html": b"<p>c</p>"}
+    hashed = _site(tmp_path, files)
+    pack = _pack(s3, hashed)
+    s3.script = ["reset", 503]
+    sent: list[int] = []
+    retries: list[str] = []
+    plan = UploadPlan([], already_staged=0, packs=[pack])
+    assert _uploader(on_retry=retries.append).upload_all(plan, hashed, sent.append) == (4, pack.size)
+    assert s3.stored["/packs/p"] == b"".join((tmp_path / f.path).read_bytes() for f in hashed)
+    assert s3.attempts == 3
+    assert sum(sent) == pack.size  # failed attempts are taken back from the progress
+    assert len(retries) == 2
+    assert "one upload" in retries[0]
+
+
+def test_a_pack_member_that_changed_or_vanished_is_named(s3: Blobs, tmp_path: Path) -> None:
+    hashed = _site(tmp_path, {"a.txt": b"a" * 10, "b.txt": b"b" * 10, "c.txt": b"c" * 10})
+    pack = _pack(s3, hashed)
+    (tmp_path / "b.txt").write_bytes(b"b")  # shorter than hashed
+    with pytest.raises(UploadError, match=r"b\.txt: the file changed while it was being deployed"):
+        _uploader().upload_pack(pack, {f.sha256: f for f in hashed}, lambda _: None)
+    (tmp_path / "c.txt").unlink()
+    (tmp_path / "b.txt").write_bytes(b"b" * 10)
+    before = s3.attempts
+    with pytest.raises(UploadError, match=r"c\.txt: cannot read the file"):
+        _uploader().upload_pack(pack, {f.sha256: f for f in hashed}, lambda _: None)
+    assert s3.attempts - before <= 1  # a read error is not a network error: not retried
+
+
+def test_a_malformed_pack_in_the_answer_is_refused_clearly(tmp_path: Path) -> None:
+    hashed = _site(tmp_path, {"a.txt": b"abc", "b.txt": b"de"})
+    bad = {
+        "id": "p" * 32,
+        "size": 5,
+        "url": "http://127.0.0.1:9/x",
+        "headers": {},
+        "members": [
+            {"sha256": hashed[0].sha256, "size": 3, "offset": 0},
+            {"sha256": hashed[1].sha256, "size": 2, "offset": 4},
+        ],
+    }
+
+    class Answers:
+        def request(self, *_: Any, **__: Any) -> dict[str, Any]:
+            return {"uploads": [], "packs": [bad], "receipt": "0" * 32}
+
+    with pytest.raises(UploadError, match="pack this client cannot use"):
+        plan_uploads(Answers(), hashed)  # type: ignore[arg-type]
 
 
 def test_unreachable_storage_names_the_file(tmp_path: Path) -> None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from botocore.exceptions import ResponseStreamingError
 
+from sitedeploy.stores import packs as packs_module
 from sitedeploy.stores.packs import DAY, IndexWriter, PackSpool, index_expiry
 from sitedeploy.stores.staging import BlobCorrupted, Packed, PackMissing
 from tests.fakes.stores import InMemoryStaging
@@ -74,6 +76,55 @@ def test_a_tampered_member_is_refused_by_name_and_not_verified() -> None:
         good = hashlib.sha256(b"good one").hexdigest()
         assert b"".join(spool.read(good, layout[good])) == b"good one"
         assert spool.verified == {good: layout[good]}
+
+
+class CutOff:
+    """A body that breaks after its first chunk, as a reset connection does mid-download."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def iter_chunks(self, size: int) -> Iterator[bytes]:
+        yield self._data[:3]
+        raise ResponseStreamingError(error="connection reset")
+
+    def close(self) -> None:
+        return None
+
+
+class FlakyStaging(InMemoryStaging):
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.opened = 0
+
+    def open_pack(self, owner_id: str, pack_id: str) -> tuple[Any, float]:
+        self.opened += 1
+        body, stored = super().open_pack(owner_id, pack_id)
+        if self.failures:
+            self.failures -= 1
+            return CutOff(self.packs[(owner_id, pack_id)]), stored
+        return body, stored
+
+
+def test_a_download_cut_off_midway_is_fetched_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(packs_module, "FETCH_BACKOFF_SECONDS", 0.0)
+    staging = FlakyStaging(failures=2)
+    layout = _pack(staging, "o", "9" * 32, [b"first member", b"second member"])
+    with PackSpool(staging, "o") as spool:
+        for sha, where in layout.items():
+            assert hashlib.sha256(b"".join(spool.read(sha, where))).hexdigest() == sha
+    assert staging.opened == 3
+
+
+def test_a_download_that_keeps_failing_gives_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(packs_module, "FETCH_BACKOFF_SECONDS", 0.0)
+    staging = FlakyStaging(failures=10)
+    layout = _pack(staging, "o", "8" * 32, [b"a member", b"another"])
+    sha, where = next(iter(layout.items()))
+    with PackSpool(staging, "o") as spool, pytest.raises(ResponseStreamingError):
+        list(spool.read(sha, where))
+    assert staging.opened == packs_module.FETCH_ATTEMPTS
 
 
 def test_a_missing_pack_is_named() -> None:

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
+from botocore.exceptions import BotoCoreError
+
 from sitedeploy.stores import aws
 from sitedeploy.stores.staging import CHUNK, BlobCorrupted, Packed, owner_key
 
@@ -34,6 +36,8 @@ PUT_BATCH = 25  # BatchWriteItem's limit
 INDEX_WORKERS = 8
 UNPROCESSED_ATTEMPTS = 8
 DAY = 24 * 3600
+FETCH_ATTEMPTS = 3
+FETCH_BACKOFF_SECONDS = 0.2
 
 
 class PackIndex:
@@ -223,14 +227,21 @@ class PackSpool:
         with lock:
             if pack_id in self._files:
                 return self._files[pack_id]
-            body, stored_at = self._source.open_pack(self._owner, pack_id)
             path = os.path.join(self._folder, pack_id)
-            try:
-                with open(path, "wb") as out:
-                    for piece in body.iter_chunks(CHUNK):
-                        out.write(piece)
-            finally:
-                body.close()
+            for attempt in range(1, FETCH_ATTEMPTS + 1):
+                body, stored_at = self._source.open_pack(self._owner, pack_id)
+                try:
+                    with open(path, "wb") as out:
+                        for piece in body.iter_chunks(CHUNK):
+                            out.write(piece)
+                    break
+                except BotoCoreError:
+                    # Cut off mid-body (botocore retries only until the body starts): fetch again.
+                    if attempt == FETCH_ATTEMPTS:
+                        raise
+                    time.sleep(FETCH_BACKOFF_SECONDS * attempt)
+                finally:
+                    body.close()
             self.stored_at[pack_id] = stored_at
             self._files[pack_id] = path
             return path
