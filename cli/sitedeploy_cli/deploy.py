@@ -30,6 +30,9 @@ TERMINAL = frozenset({"ready", "error"})
 IN_PROGRESS_ATTEMPTS = 5
 FIRST_POLL_SECONDS = 0.1
 POLL_BACKOFF = 1.5
+# For the first seconds polls stay this quick at most: most sites are ready within them.
+QUICK_POLL_SECONDS = 0.25
+QUICK_PHASE_SECONDS = 10.0
 # Folders build tools write into: a site deployed from ``my-app/dist`` is the project ``my-app``,
 # not ``dist`` (projects are the unit of redeploys; every app would otherwise share one site).
 BUILD_FOLDER_NAMES = frozenset({"dist", "build", "out", "public", "_site", "www", "site", "output", "html"})
@@ -264,11 +267,13 @@ class Deployment:
     def follow(self) -> None:
         """Poll the status until it is terminal, showing the status and the server's progress %.
 
-        Polls start quick and slow down (to ``poll_interval``), and quicken again whenever the
+        Polls start quick and slow down (to ``poll_interval``, but no slower than
+        QUICK_POLL_SECONDS for the first QUICK_PHASE_SECONDS), and quicken again whenever the
         status moves: a small site is ready a few hundred milliseconds after it is accepted, and a
-        fixed one-second poll would sleep through most of that moment."""
+        fixed one-second poll would sleep through most of that moment. A poll is one read."""
         deployment_id = self.result.deployment_id
-        deadline = time.monotonic() + self.options.timeout
+        started = time.monotonic()
+        deadline = started + self.options.timeout
         delay = min(FIRST_POLL_SECONDS, self.options.poll_interval)
         seen: tuple[object, object] | None = None
         with self.progress.bar("publishing", 100, "percent") as bar:
@@ -289,7 +294,10 @@ class Deployment:
                         "timeout",
                     )
                 self.sleep(delay)
-                delay = min(self.options.poll_interval, delay * POLL_BACKOFF)
+                slowest = self.options.poll_interval
+                if time.monotonic() - started < QUICK_PHASE_SECONDS:
+                    slowest = min(slowest, QUICK_POLL_SECONDS)
+                delay = min(slowest, delay * POLL_BACKOFF)
 
 
 def _missing_blobs(exc: ApiError) -> list[str] | None:

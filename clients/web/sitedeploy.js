@@ -18,6 +18,9 @@ const IGNORED_NAMES = new Set([".DS_Store", "Thumbs.db", ".assetsignore"]);
 const IGNORED_FOLDERS = new Set([".git", "node_modules", ".svn", ".hg"]);
 const FIRST_POLL_MS = 150;
 const MAX_POLL_MS = 2000;
+// For the first seconds polls stay this quick at most: most sites are ready within them.
+const QUICK_POLL_MS = 300;
+const QUICK_PHASE_MS = 10_000;
 
 /** An API or network failure. `status` is 0 when nothing answered; `code` is the API's. */
 export class SitedeployError extends Error {
@@ -366,12 +369,14 @@ export class SitedeployClient {
   }
 
   /**
-   * Poll a deployment until it is ready or failed: quick at first (0.15 s) and whenever the status
-   * moves, slowing to every 2 s while it does not (a small site is ready well under a second after
-   * it is accepted; a fixed slow poll would sleep through that moment).
+   * Poll a deployment until it is ready or failed: quick at first (0.15 s, no slower than 0.3 s for
+   * the first 10 s) and whenever the status moves, slowing to every 2 s while it does not (a small
+   * site is ready well under a second after it is accepted; a fixed slow poll would sleep through
+   * that moment). A poll is one read.
    */
   async waitForDeployment(deploymentId, { signal, onStatus = () => {}, timeoutMs = 30 * 60 * 1000 } = {}) {
-    const deadline = Date.now() + timeoutMs;
+    const started = Date.now();
+    const deadline = started + timeoutMs;
     let delay = FIRST_POLL_MS;
     let last = null;
     for (;;) {
@@ -388,7 +393,8 @@ export class SitedeployClient {
         });
       }
       await sleep(delay, signal);
-      delay = Math.min(MAX_POLL_MS, delay * 1.5);
+      const slowest = Date.now() - started < QUICK_PHASE_MS ? QUICK_POLL_MS : MAX_POLL_MS;
+      delay = Math.min(slowest, delay * 1.5);
     }
   }
 

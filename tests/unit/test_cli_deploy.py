@@ -338,6 +338,16 @@ def test_deploy_hashes_stages_creates_and_follows(s3: Blobs, tmp_path: Path) -> 
     assert (again.uploaded_files, again.uploaded_bytes, again.already_staged) == (0, 0, 3)
 
 
+def test_polls_start_quick_stay_quick_at_first_and_quicken_when_the_status_moves(s3: Blobs, tmp_path: Path) -> None:
+    _site(tmp_path / "site", {"index.html": b"x"})
+    statuses = [{"status": "pending", "progress": 0}] * 6 + [{"status": "uploading", "progress": 40}] * 3
+    api = FakeApi(s3, [*statuses, {"status": "ready", "progress": 100}])
+    slept: list[float] = []
+    options = DeployOptions(tmp_path / "site", poll_interval=2.0)
+    Deployment(api, options, Progress(None), uploader=BlobUploader(backoff=0.01), sleep=slept.append).run()
+    assert slept == pytest.approx([0.1, 0.15, 0.225, 0.25, 0.25, 0.25, 0.1, 0.15, 0.225])
+
+
 def test_optional_fields_are_not_sent(s3: Blobs, tmp_path: Path) -> None:
     _site(tmp_path / "site", {"index.html": b"x"})
     api = FakeApi(s3)

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 GET_BATCH = 100  # BatchGetItem's limit
 PUT_BATCH = 25  # BatchWriteItem's limit
 INDEX_WORKERS = 8
+# Writers of verified members while the publish goes on: enough to keep up with the readers.
+INDEX_WRITERS = 4
 UNPROCESSED_ATTEMPTS = 8
 DAY = 24 * 3600
 FETCH_ATTEMPTS = 3
@@ -151,7 +153,7 @@ class IndexWriter:
     def _submit(self) -> None:
         members, self._pending = self._pending, {}
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pack-index")
+            self._pool = ThreadPoolExecutor(max_workers=INDEX_WRITERS, thread_name_prefix="pack-index")
         self._futures.append(
             self._pool.submit(self._index.record, self._owner, members, expires_at=dict(self._expires))
         )

@@ -153,6 +153,10 @@ class UploadReceipt:
             return None
 
 
+def _not_found(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}
+
+
 # Presigned URLs carry exactly the checksum we bind: the signer computes checksums only when required.
 _PRESIGN = Config(signature_version="s3v4", request_checksum_calculation="when_required")
 
@@ -186,10 +190,13 @@ class Staging:
 
     def size(self, owner_id: str, sha256: str) -> int | None:
         """The staged blob's size, or None when this owner has not staged it."""
+        return self._head_size(blob_key(owner_id, sha256))
+
+    def _head_size(self, key: str) -> int | None:
         try:
-            answer = self._s3.head_object(Bucket=self.bucket, Key=blob_key(owner_id, sha256))
+            answer = self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            if _not_found(exc):
                 return None
             raise
         return int(answer["ContentLength"])
@@ -266,7 +273,7 @@ class Staging:
         try:
             answer = self._s3.get_object(Bucket=self.bucket, Key=blob_key(owner_id, sha256))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            if _not_found(exc):
                 raise BlobMissing(sha256) from None
             raise
         body: Any = answer["Body"]
@@ -310,20 +317,14 @@ class Staging:
         return str(url)
 
     def pack_size(self, owner_id: str, pack_id: str) -> int | None:
-        try:
-            answer = self._s3.head_object(Bucket=self.bucket, Key=pack_key(owner_id, pack_id))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
-                return None
-            raise
-        return int(answer["ContentLength"])
+        return self._head_size(pack_key(owner_id, pack_id))
 
     def open_pack(self, owner_id: str, pack_id: str) -> tuple[Any, float]:
         """A pack's body (a stream, to be closed) and when it was stored (epoch seconds)."""
         try:
             answer = self._s3.get_object(Bucket=self.bucket, Key=pack_key(owner_id, pack_id))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            if _not_found(exc):
                 raise PackMissing(pack_id) from None
             raise
         return answer["Body"], answer["LastModified"].timestamp()
@@ -340,7 +341,7 @@ class Staging:
                     Range=f"bytes={where.offset}-{where.offset + where.size - 1}",
                 )
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound", "InvalidRange"}:
+                if _not_found(exc) or exc.response.get("Error", {}).get("Code") == "InvalidRange":
                     raise BlobMissing(sha256) from None
                 raise
             data = answer["Body"].read()
@@ -365,7 +366,7 @@ class Staging:
         try:
             answer = self._s3.get_object(Bucket=self.bucket, Key=receipt_key(owner_id, receipt_id))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            if _not_found(exc):
                 return None
             raise
         return UploadReceipt.from_json(answer["Body"].read())
