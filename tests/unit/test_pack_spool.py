@@ -15,7 +15,7 @@ from botocore.exceptions import ResponseStreamingError
 
 from sitedeploy.stores import packs as packs_module
 from sitedeploy.stores.packs import DAY, IndexWriter, PackSpool, index_expiry
-from sitedeploy.stores.staging import BlobCorrupted, Packed, PackMissing
+from sitedeploy.stores.staging import BlobCorrupted, Packed, PackMissing, UploadReceipt
 from tests.fakes.stores import InMemoryStaging
 
 
@@ -163,3 +163,32 @@ def test_an_index_failure_surfaces_at_flush() -> None:
     with pytest.raises(RuntimeError, match="throttled"):
         writer.flush()
     writer.close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"createdAt": 1, "staged": {"a": "not a size"}}',
+        b'{"createdAt": 1, "staged": {}, "packed": {"a": ["../../x", 0, 1]}}',
+        b'{"staged": {}}',
+    ],
+)
+def test_a_receipt_that_is_not_one_counts_for_nothing(body: bytes) -> None:
+    """A receipt is a hint: whatever is stored under its name, a bad one is None, never an error."""
+    assert UploadReceipt.from_json(body) is None
+
+
+def test_a_receipt_round_trips_and_is_fresh_for_an_hour() -> None:
+    receipt = UploadReceipt(
+        created_at=1000.0,
+        staged={"a" * 64: 3},
+        packed={"b" * 64: Packed("c" * 32, 5, 7)},
+        new_packs={"d" * 32: 9},
+        in_new_packs={"e" * 64: Packed("d" * 32, 0, 9)},
+    )
+    assert UploadReceipt.from_json(receipt.to_json()) == receipt
+    assert receipt.fresh(1000.0 + 3600)
+    assert not receipt.fresh(1000.0 + 3601)
+    assert not receipt.fresh(1000.0 - 120)  # from the future: not trusted either

@@ -31,6 +31,11 @@ class MemberFull(Exception):
     """The pool member filled up between choosing it and taking the seat: choose again."""
 
 
+def pool_key(platform: Platform, member_id: str) -> str:
+    """A pool member's item key: the member itself and every seat in it name it the same way."""
+    return f"POOL#{platform.value}#{member_id}"
+
+
 @dataclass(frozen=True)
 class NameClaim:
     """A name in a platform namespace (an account's Workers, an app's branches) and its holder."""
@@ -59,7 +64,7 @@ class PoolMember:
 
     @property
     def key(self) -> str:
-        return f"POOL#{self.platform.value}#{self.member_id}"
+        return pool_key(self.platform, self.member_id)
 
     @property
     def room(self) -> int:
@@ -75,7 +80,7 @@ class Seat:
 
     @property
     def key(self) -> str:
-        return f"POOL#{self.platform.value}#{self.member_id}"
+        return pool_key(self.platform, self.member_id)
 
 
 @dataclass(frozen=True)

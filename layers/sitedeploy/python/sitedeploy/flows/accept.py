@@ -32,6 +32,7 @@ from sitedeploy.domain.sitefiles import HEADERS_FILE, REDIRECTS_FILE, ManifestEn
 from sitedeploy.domain.tenancy import CapacityExhausted, MemberFull, NameTaken
 from sitedeploy.flows.lifecycle import supersede
 from sitedeploy.flows.placement import Placement, place
+from sitedeploy.flows.uploads import look_up_staged
 from sitedeploy.observability import logger
 from sitedeploy.platforms.base import HostingPlatform, PlatformLimits, SiteConfig, UserCredentials
 from sitedeploy.services import Services
@@ -218,10 +219,9 @@ def locate(
         )
     rest = hashes - found.keys()
     if rest:
-        found.update((sha, (size, None)) for sha, size in staging.sizes(owner_id, rest).items() if size is not None)
-    rest = hashes - found.keys()
-    if rest:
-        found.update((sha, (where.size, where)) for sha, where in stores.packs.lookup(owner_id, rest).items())
+        staged, packed = look_up_staged(stores, owner_id, rest)
+        found.update((sha, (size, None)) for sha, size in staged.items())
+        found.update((sha, (where.size, where)) for sha, where in packed.items())
     return found
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Annotated
 
@@ -28,7 +29,7 @@ from sitedeploy.domain import clock
 from sitedeploy.domain.models import CamelModel
 from sitedeploy.domain.sitefiles import PathError, normalize_path
 from sitedeploy.services import Services
-from sitedeploy.stores import BlobStore
+from sitedeploy.stores import BlobStore, Stores
 from sitedeploy.stores.staging import Packed, UploadReceipt, sha256_b64
 
 MAX_MANIFEST_FILES = 100_000
@@ -108,12 +109,19 @@ class UploadsResponse(CamelModel):
     receipt: str
 
 
+def look_up_staged(stores: Stores, owner_id: str, hashes: Iterable[str]) -> tuple[dict[str, int], dict[str, Packed]]:
+    """What this owner has staged of ``hashes``: blobs of their own (sha256 → size), then, for the
+    rest, members of packs the publisher verified (sha256 → where). Hashes in neither are absent."""
+    wanted = set(hashes)
+    staged = {sha: size for sha, size in stores.staging.sizes(owner_id, wanted).items() if size is not None}
+    rest = wanted - staged.keys()
+    return staged, (stores.packs.lookup(owner_id, rest) if rest else {})
+
+
 def plan_uploads(services: Services, owner_id: str, request: UploadsRequest) -> UploadsResponse:
     staging = services.stores.staging
     sizes = {f.sha256: f.size for f in request.files}
-    found = staging.sizes(owner_id, sizes)
-    staged = {sha: size for sha, size in found.items() if size is not None}
-    packed = services.stores.packs.lookup(owner_id, sizes.keys() - staged.keys())
+    staged, packed = look_up_staged(services.stores, owner_id, sizes)
     # In the order given (the client's path order): a site's neighbours travel together.
     missing = [sha for sha in dict.fromkeys(f.sha256 for f in request.files) if sha not in staged and sha not in packed]
     groups = group_packs([(sha, sizes[sha]) for sha in missing]) if request.packs else []

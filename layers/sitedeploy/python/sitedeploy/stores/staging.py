@@ -185,9 +185,6 @@ class Staging:
 
     # -- blobs ----------------------------------------------------------------------------------
 
-    def exists(self, owner_id: str, sha256: str) -> bool:
-        return self.size(owner_id, sha256) is not None
-
     def size(self, owner_id: str, sha256: str) -> int | None:
         """The staged blob's size, or None when this owner has not staged it."""
         return self._head_size(blob_key(owner_id, sha256))

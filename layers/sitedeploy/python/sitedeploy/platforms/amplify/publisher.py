@@ -16,7 +16,7 @@ import os
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,15 +130,7 @@ class AmplifyPublisher:
             raise _error(exc, "creating the Amplify app") from None
 
     def delete_app(self, app_id: str) -> bool:
-        try:
-            self.client.delete_app(appId=app_id)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "NotFoundException":
-                return False
-            raise _error(exc, "deleting the Amplify app") from None
-        except BotoCoreError as exc:
-            raise _error(exc, "deleting the Amplify app") from None
-        return True
+        return self._delete(lambda: self.client.delete_app(appId=app_id), "deleting the Amplify app")
 
     def ensure_branch(self, target: AmplifyTarget) -> dict[str, Any]:
         """Get or create the branch; a branch still being deleted is waited for, with backoff."""
@@ -241,14 +233,21 @@ class AmplifyPublisher:
         return map_job(job.get("summary", {}), job.get("steps", []))
 
     def delete_branch(self, target: AmplifyTarget) -> bool:
+        return self._delete(
+            lambda: self.client.delete_branch(appId=target.app_id, branchName=target.branch), "deleting the branch"
+        )
+
+    @staticmethod
+    def _delete(call: Callable[[], object], doing: str) -> bool:
+        """Run a delete; False when the thing was already gone (teardown is repeated safely)."""
         try:
-            self.client.delete_branch(appId=target.app_id, branchName=target.branch)
+            call()
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "NotFoundException":
                 return False
-            raise _error(exc, "deleting the branch") from None
+            raise _error(exc, doing) from None
         except BotoCoreError as exc:
-            raise _error(exc, "deleting the branch") from None
+            raise _error(exc, doing) from None
         return True
 
     def _create_deployment(self, target: AmplifyTarget) -> dict[str, Any]:
