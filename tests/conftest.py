@@ -69,6 +69,8 @@ def clean(stack: LocalStack) -> LocalStack:
         _truncate(stack, logical_id)
     stack.cloudflare.forget_workers()
     stack.amplify.delete_apps("sitedeploy-")
+    stack.netlify.reset()
+    stack.vercel.reset()
     stack.pump.wait_idle() if stack.pump else None
     return stack
 

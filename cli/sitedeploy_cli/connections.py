@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from sitedeploy_cli.client import ApiClient
+from sitedeploy_cli.deploy import PLATFORMS
 
 
 class ConnectError(Exception):
@@ -21,22 +22,24 @@ def add_parsers(commands: Any, common: list[argparse.ArgumentParser]) -> None:
     connect = commands.add_parser(
         "connect",
         parents=common,
-        help="connect your own Cloudflare or AWS account (the secret is prompted for, not echoed)",
+        help="connect your own Cloudflare, AWS, Netlify or Vercel account (the secret is prompted for, not echoed)",
     )
-    connect.add_argument("platform", choices=["cloudflare", "amplify"])
+    connect.add_argument("platform", choices=PLATFORMS)
     connect.add_argument("--account-id", help="Cloudflare account id")
+    connect.add_argument("--account-slug", help="Netlify team (account) slug (optional; your first team otherwise)")
+    connect.add_argument("--team-id", help="Vercel team id (optional; your personal account otherwise)")
     connect.add_argument("--access-key-id", help="AWS access key id")
     connect.add_argument("--region", help="AWS region of the Amplify app, e.g. us-east-1")
     connect.add_argument("--app-id", help="an existing Amplify app (optional; one is created when absent)")
     connect.add_argument(
         "--secret-stdin",
         action="store_true",
-        help="read the secret (Cloudflare API token, or AWS secret access key) from standard input",
+        help="read the secret (API token, or AWS secret access key) from standard input",
     )
     connect.add_argument("--verify-only", action="store_true", help="check the credentials without storing them")
     commands.add_parser("connections", parents=common, help="list your connected accounts")
     disconnect = commands.add_parser("disconnect", parents=common, help="remove a connected account")
-    disconnect.add_argument("platform", choices=["cloudflare", "amplify"])
+    disconnect.add_argument("platform", choices=PLATFORMS)
 
 
 def _ask(prompt: str, given: str | None) -> str:
@@ -67,6 +70,14 @@ def connect(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     if args.platform == "cloudflare":
         account = _ask("Cloudflare account id: ", args.account_id)
         body = {"accountId": account, "token": _secret("Cloudflare API token (not echoed): ", args.secret_stdin)}
+    elif args.platform == "netlify":
+        body = {"token": _secret("Netlify personal access token (not echoed): ", args.secret_stdin)}
+        if args.account_slug:
+            body["accountSlug"] = args.account_slug
+    elif args.platform == "vercel":
+        body = {"token": _secret("Vercel access token (not echoed): ", args.secret_stdin)}
+        if args.team_id:
+            body["teamId"] = args.team_id
     else:
         key = _ask("AWS access key id: ", args.access_key_id)
         region = _ask("AWS region: ", args.region)

@@ -24,7 +24,7 @@ from sitedeploy_cli.hashcache import HashCache
 from sitedeploy_cli.progress import Progress
 from sitedeploy_cli.uploads import BlobUploader, plan_uploads
 
-PLATFORMS = ("cloudflare", "amplify")
+PLATFORMS = ("cloudflare", "amplify", "netlify", "vercel")
 AUTH_MODES = ("platform-managed", "user-token")
 TERMINAL = frozenset({"ready", "error"})
 IN_PROGRESS_ATTEMPTS = 5

@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                 for connection in found:
                     print(connections.describe(connection))
                 if not found:
-                    print("no connected accounts (sitedeploy connect cloudflare|amplify)")
+                    print("no connected accounts (sitedeploy connect cloudflare|amplify|netlify|vercel)")
         elif args.command == "disconnect":
             connections.disconnect(client, args.platform)
             print(json.dumps({"disconnected": args.platform}) if args.json else f"disconnected {args.platform}")

@@ -4,7 +4,7 @@
 
 import { SitedeployClient, SitedeployError, filesFromDataTransfer, filesFromFileList } from "./sitedeploy.js";
 
-const NAMES = { cloudflare: "Cloudflare", amplify: "AWS Amplify" };
+const NAMES = { cloudflare: "Cloudflare", amplify: "AWS Amplify", netlify: "Netlify", vercel: "Vercel" };
 const STORE = "sitedeploy.console";
 const $ = (selector) => document.querySelector(selector);
 

@@ -1,6 +1,6 @@
 // Types of sitedeploy.js, the browser client of the sitedeploy API.
 
-export type Platform = "cloudflare" | "amplify";
+export type Platform = "cloudflare" | "amplify" | "netlify" | "vercel";
 export type AuthMode = "platform-managed" | "user-token";
 export type DeploymentStatus = "pending" | "uploading" | "building" | "ready" | "error";
 export type HtmlHandling = "auto-trailing-slash" | "force-trailing-slash" | "drop-trailing-slash" | "none";
@@ -56,7 +56,22 @@ export interface AmplifyCredentials {
   /** The Amplify app to deploy to; one is created when absent. */
   appId?: string;
 }
-export type Credentials = CloudflareCredentials | AmplifyCredentials;
+export interface NetlifyCredentials {
+  /** A personal access token. */
+  token: string;
+  /** The team (account) slug; the token's first team when absent. */
+  accountSlug?: string;
+  /** An existing site (its name) to update. */
+  siteId?: string;
+}
+export interface VercelCredentials {
+  token: string;
+  /** For a team-scoped token; the personal account when absent. */
+  teamId?: string;
+  /** An existing project (its name) to update. */
+  projectId?: string;
+}
+export type Credentials = CloudflareCredentials | AmplifyCredentials | NetlifyCredentials | VercelCredentials;
 
 export type DeployPhase = "hashing" | "planning" | "uploading" | "deploying" | "done";
 export interface DeployProgress {
@@ -81,7 +96,7 @@ export interface DeployOptions extends RequestOptions {
   chatId?: string;
   authMode?: AuthMode;
   /** Only sent in user-token mode; without them the stored connection is used. */
-  credentials?: Partial<CloudflareCredentials & AmplifyCredentials>;
+  credentials?: Partial<CloudflareCredentials & AmplifyCredentials & NetlifyCredentials & VercelCredentials>;
   spa?: boolean;
   htmlHandling?: HtmlHandling;
   onProgress?: (progress: DeployProgress) => void;

@@ -7,7 +7,7 @@
 // followed with backoff until it is ready or failed. Small sites may go inline in one request.
 // Every failure is a SitedeployError carrying the API's machine `code`.
 
-export const PLATFORMS = Object.freeze(["cloudflare", "amplify"]);
+export const PLATFORMS = Object.freeze(["cloudflare", "amplify", "netlify", "vercel"]);
 export const TERMINAL_STATUSES = Object.freeze(["ready", "error"]);
 
 // Inline deploys are one JSON request: the API takes at most 6 MB of request (base64 grows 4/3).
@@ -259,7 +259,7 @@ export class SitedeployClient {
     return this.request("GET", "/sites", options);
   }
 
-  /** Tear a site down now (the Worker or the Amplify branch), then forget it. */
+  /** Tear a site down now (the Worker, the Amplify branch, the Netlify site or the Vercel project), then forget it. */
   async deleteSite(siteId, options) {
     await this.request("DELETE", `/sites/${encodeURIComponent(siteId)}`, options);
   }

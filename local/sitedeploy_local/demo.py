@@ -98,7 +98,8 @@ class Demo:
             spa.status == 200 and spa.data == (folder / "index.html").read_bytes(),
             "/dashboard (SPA route) answers index.html",
         )
-        # Both platforms honour _redirects and _headers (on Amplify as the app's rules and headers).
+        # Every platform honours _redirects and _headers (Amplify as the app's rules and headers,
+        # Vercel as the deployment's redirects and headers).
         moved = self.http.request("GET", local_url.rstrip("/") + "/old-about", redirect=False)
         self.check(
             moved.status == 301 and moved.headers.get("Location", "").endswith("/about/"),
@@ -176,7 +177,12 @@ def main() -> int:
         print("starting the local stack (moto, emulators, functions, gateway, stream pump)...", flush=True)
         with stack:
             demo = Demo(stack)
-            results = [demo.deploy_front_end_way("cloudflare"), demo.deploy_with_the_cli("amplify")]
+            results = [
+                demo.deploy_front_end_way("cloudflare"),
+                demo.deploy_with_the_cli("amplify"),
+                demo.deploy_front_end_way("netlify"),
+                demo.deploy_with_the_cli("vercel"),
+            ]
             print()
             for result in results:
                 if result.get("url"):

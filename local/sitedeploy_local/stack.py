@@ -20,6 +20,8 @@ from sitedeploy_local.console import ConsoleServer
 from sitedeploy_local.control import ControlServer
 from sitedeploy_local.emulators.amplify import AmplifyEmulator
 from sitedeploy_local.emulators.cloudflare import CloudflareEmulator
+from sitedeploy_local.emulators.netlify import NetlifyEmulator
+from sitedeploy_local.emulators.vercel import VercelEmulator
 from sitedeploy_local.gateway import Gateway
 from sitedeploy_local.runtime import FunctionHost
 from sitedeploy_local.schedules import Scheduler
@@ -33,6 +35,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_CLOUDFLARE_ACCOUNT = "5f2c7d4e9a1b4c3d8e7f6a5b4c3d2e1f"
 LOCAL_CLOUDFLARE_TOKEN = "local-platform-cloudflare-token"  # noqa: S105
 LOCAL_CLOUDFLARE_SUBDOMAIN = "sitedeploy-local"
+# Quick Deploy's Netlify account and Vercel team locally (the same: they open only the emulators).
+LOCAL_NETLIFY_ACCOUNT = "sitedeploy-local"
+LOCAL_NETLIFY_TOKEN = "local-platform-netlify-token"  # noqa: S105
+LOCAL_VERCEL_TEAM = "team_sitedeploylocal"
+LOCAL_VERCEL_TOKEN = "local-platform-vercel-token"  # noqa: S105
+LOCAL_PLATFORMS = ("cloudflare", "amplify", "netlify", "vercel")
 
 
 @dataclass
@@ -89,6 +97,8 @@ class LocalStack:
             max_branches_per_app=self.options.amplify_max_branches_per_app,
             max_concurrent_jobs=self.options.amplify_max_concurrent_jobs,
         )
+        self.netlify = NetlifyEmulator()
+        self.vercel = VercelEmulator()
         self.control = ControlServer()
         self.console = ConsoleServer(
             self.options.root / "clients" / "web", self.console_config, port=self.options.console_port
@@ -114,12 +124,22 @@ class LocalStack:
         self.control.lookups["cloudflare"] = self.cloudflare.site_url
         self.amplify.start()
         self.control.lookups["amplify"] = self.amplify.site_url
+        self.netlify.start()
+        self.netlify.add_account(LOCAL_NETLIFY_ACCOUNT, name="sitedeploy local")
+        self.netlify.add_token(LOCAL_NETLIFY_TOKEN, [LOCAL_NETLIFY_ACCOUNT])
+        self.control.lookups["netlify"] = self.netlify.site_url
+        self.vercel.start()
+        self.vercel.add_team(LOCAL_VERCEL_TEAM, "sitedeploy-local")
+        self.vercel.add_token(LOCAL_VERCEL_TOKEN, user="sitedeploy-local", teams=[LOCAL_VERCEL_TEAM])
+        self.control.lookups["vercel"] = self.vercel.site_url
         self.control.start()
         self.console.start()
         parameters = {
             "JwtIssuer": LOCAL_ISSUER,
             "JwtAudience": LOCAL_AUDIENCE,
             "CloudflareApiBaseUrl": self.cloudflare.api_base,
+            "NetlifyApiBaseUrl": self.netlify.api_base,
+            "VercelApiBaseUrl": self.vercel.api_base,
             "AmplifyPoolApps": self.options.amplify_max_apps,
             "AmplifyBranchesPerApp": self.options.amplify_max_branches_per_app,
             "AmplifyConcurrentJobs": self.options.amplify_max_concurrent_jobs,
@@ -172,6 +192,8 @@ class LocalStack:
             host.stop()
         self.cloudflare.stop()
         self.amplify.stop()
+        self.netlify.stop()
+        self.vercel.stop()
         self.control.stop()
         self.console.stop()
         self.moto.stop()
@@ -202,7 +224,7 @@ class LocalStack:
             "PYTHONUNBUFFERED": "1",
             "SITEDEPLOY_LOCAL": "1",
             "SITEDEPLOY_LOCAL_CONTROL_URLS": json.dumps(
-                {platform: self.control.base_for(platform) for platform in ("cloudflare", "amplify")}
+                {platform: self.control.base_for(platform) for platform in LOCAL_PLATFORMS}
             ),
             "AWS_ENDPOINT_URL_AMPLIFY": self.amplify.endpoint_url,
             "PLATFORM_RETRY_BACKOFF_SECONDS": str(self.options.retry_backoff_seconds),
@@ -277,7 +299,15 @@ class LocalStack:
                     for account, limit in self.cloudflare_accounts.items()
                 ],
                 "workerPrefix": "sd",
-            }
+            },
+            "netlify": {
+                "accounts": [{"accessToken": LOCAL_NETLIFY_TOKEN, "accountSlug": LOCAL_NETLIFY_ACCOUNT}],
+                "sitePrefix": "sd",
+            },
+            "vercel": {
+                "accounts": [{"token": LOCAL_VERCEL_TOKEN, "teamId": LOCAL_VERCEL_TEAM}],
+                "projectPrefix": "sd",
+            },
         }
 
     def set_platform_secret(self, value: dict[str, Any] | None = None) -> None:
@@ -296,6 +326,8 @@ class LocalStack:
             "token": token,
             "cloudflareApiUrl": self.cloudflare.api_base,
             "amplifyEndpointUrl": self.amplify.endpoint_url,
+            "netlifyApiUrl": self.netlify.api_base,
+            "vercelApiUrl": self.vercel.api_base,
             "consoleUrl": self.console.url,
         }
 

@@ -73,7 +73,11 @@ def deploy_with_console(page: Page, platform: str) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("platform", ["cloudflare", "amplify"])
+# What carries one file's bytes to Netlify and Vercel (their emulators' route names).
+FILE_UPLOAD_ROUTES = {"netlify": "uploadDeployFile", "vercel": "files-upload"}
+
+
+@pytest.mark.parametrize("platform", ["cloudflare", "amplify", "netlify", "vercel"])
 def test_a_30_mb_binary_site_goes_up_through_uploads_and_comes_back_byte_for_byte(
     page: Page, page_errors: list[str], stack: LocalStack, tmp_path: Path, platform: str
 ) -> None:
@@ -93,11 +97,14 @@ def test_a_30_mb_binary_site_goes_up_through_uploads_and_comes_back_byte_for_byt
         assert answer.data == data, path
     screenshot(page, f"deploy-{platform}-ready")
 
-    # One file changed: only it moves, browser → staging (and, on Cloudflare, staging → platform).
+    # One file changed: only it moves, browser → staging (and, but on Amplify, staging → platform).
     changed = "images/hero.png"
     files[changed] = random.Random(seed + changed).randbytes(64 * 1024)
     (folder / changed).write_bytes(files[changed])
     uploads_before = len(stack.cloudflare.requests_for("assets-upload"))
+    route = FILE_UPLOAD_ROUTES.get(platform)
+    emulator = stack.netlify if platform == "netlify" else stack.vercel
+    files_before = len(emulator.requests_for(route)) if route else 0
     choose_folder(page, folder, f"browser-{platform}")
     second = deploy_with_console(page, platform)
     assert second["uploaded"].startswith(f"1 of {len(files)} files"), second["uploaded"]
@@ -105,6 +112,8 @@ def test_a_30_mb_binary_site_goes_up_through_uploads_and_comes_back_byte_for_byt
     if platform == "cloudflare":
         uploads = stack.cloudflare.requests_for("assets-upload")[uploads_before:]
         assert [len(u.hashes) for u in uploads] == [1]
+    if route:
+        assert len(emulator.requests_for(route)) - files_before == 1
     assert served(second["localUrl"], changed).data == files[changed]
     assert page_errors == []
 
@@ -114,7 +123,12 @@ def test_deploy_buttons_say_quick_deploy_or_your_account(page: Page, stack: Loca
     labels = {
         b.get_attribute("data-platform"): b.inner_text() for b in page.query_selector_all("#deploy-buttons button")
     }
-    assert labels == {"cloudflare": "Quick Deploy to Cloudflare", "amplify": "Quick Deploy to AWS Amplify"}
+    assert labels == {
+        "cloudflare": "Quick Deploy to Cloudflare",
+        "amplify": "Quick Deploy to AWS Amplify",
+        "netlify": "Quick Deploy to Netlify",
+        "vercel": "Quick Deploy to Vercel",
+    }
     # Nothing chosen yet: nothing to deploy.
     assert all(b.is_disabled() for b in page.query_selector_all("#deploy-buttons button"))
 

@@ -140,6 +140,8 @@ def test_forty_owners_past_one_accounts_quotas(small: LocalStack) -> None:
     assert {p["platform"]: p["quickDeployRoom"] for p in extra.get("/platforms")[1]["platforms"]} == {
         "cloudflare": False,
         "amplify": True,
+        "netlify": True,
+        "vercel": True,
     }
 
     # Amplify: one routing profile per app, at most 3 branches each, never more than 2 builds at once.

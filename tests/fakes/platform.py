@@ -89,6 +89,9 @@ class FakePlatform:
     build_states: deque[BuildState] = field(default_factory=deque)
     published: dict[str, dict[str, bytes]] = field(default_factory=dict)
     torn_down: list[SiteAddress] = field(default_factory=list)
+    # Address files by SHA-1 too (as Netlify and Vercel do): deployment id → path → SHA-1 it was given.
+    wants_sha1: bool = False
+    sha1s: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def limits(self) -> PlatformLimits:
@@ -161,6 +164,9 @@ class FakePlatform:
 
     def publish(self, job: PublishJob, credentials: UserCredentials | None) -> Published:
         self._record("publish", job=job, credentials=credentials)
+        if self.wants_sha1:
+            digests = job.sha1s(job.files)
+            self.sha1s[job.deployment_id] = {f.path: digests[f.sha256] for f in job.files}
         files = {f.path: job.read_all(f) for f in job.files}
         job.progress(sum(map(len, files.values())), sum(map(len, files.values())))
         self.published[job.deployment_id] = files

@@ -404,6 +404,7 @@ class InMemoryStaging:
         self.manifests: dict[str, SiteManifest] = {}
         self.receipts: dict[tuple[str, str], UploadReceipt] = {}
         self.packs: dict[tuple[str, str], bytes] = {}
+        self.digests: dict[tuple[str, str], dict[str, str]] = {}
         self.puts = 0
 
     def missing(self, owner_id: str, hashes: Iterable[str]) -> set[str]:
@@ -464,6 +465,12 @@ class InMemoryStaging:
 
     def get_receipt(self, owner_id: str, receipt_id: str) -> UploadReceipt | None:
         return self.receipts.get((owner_id, receipt_id))
+
+    def get_digests(self, owner_id: str, site_id: str) -> dict[str, str]:
+        return dict(self.digests.get((owner_id, site_id), {}))
+
+    def put_digests(self, owner_id: str, site_id: str, digests: dict[str, str]) -> None:
+        self.digests[(owner_id, site_id)] = dict(digests)
 
     def put_manifest(self, deployment_id: str, manifest: SiteManifest) -> None:
         self.manifests[deployment_id] = manifest

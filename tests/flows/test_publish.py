@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from sitedeploy.domain.models import DeploymentStatus
@@ -10,7 +12,7 @@ from sitedeploy.platforms.base import PlatformError
 from sitedeploy.services import Services
 from tests.fakes.platform import FakeCredentials, FakePlatform
 from tests.fakes.stores import InMemoryStaging
-from tests.flows.conftest import OWNER, PLATFORM, request
+from tests.flows.conftest import OWNER, PLATFORM, SITE, request
 
 
 def test_a_pending_deployment_is_published_and_ready(services: Services, platform: FakePlatform) -> None:
@@ -105,3 +107,48 @@ def test_a_platform_that_builds_leaves_it_building(builds: bool) -> None:
     assert done.progress == 55
     assert done.external_id == "job-1"
     assert done.local_url is None  # not served until the build succeeds
+
+
+def test_sha1_digests_are_computed_once_per_content_and_remembered_per_site(
+    services: Services, platform: FakePlatform
+) -> None:
+    """Netlify and Vercel address files by SHA-1: a redeploy reads only content new to the site."""
+    platform.wants_sha1 = True
+    first = accept.accept(services, PLATFORM, OWNER, request())
+    publish.publish(services, first.deployment_id)
+    assert platform.sha1s[first.deployment_id] == {
+        "index.html": hashlib.sha1(b"<h1>hi</h1>").hexdigest(),
+        "logo.png": hashlib.sha1(b"\x89PNG\r\n\x1a\n").hexdigest(),
+    }
+    staging = services.stores.staging
+    assert isinstance(staging, InMemoryStaging)
+    (remembered,) = staging.digests.values()
+    assert sorted(remembered.values()) == sorted(platform.sha1s[first.deployment_id].values())
+    # Plant a marker for the unchanged file: a redeploy that recomputed it would not hand it on.
+    logo = hashlib.sha256(b"\x89PNG\r\n\x1a\n").hexdigest()
+    remembered[logo] = "f" * 40
+    (key,) = staging.digests
+    staging.digests[key] = remembered
+    second = accept.accept(services, PLATFORM, OWNER, request(files={**SITE, "/index.html": "<h1>v2</h1>"}))
+    publish.publish(services, second.deployment_id)
+    assert platform.sha1s[second.deployment_id] == {
+        "index.html": hashlib.sha1(b"<h1>v2</h1>").hexdigest(),
+        "logo.png": "f" * 40,
+    }
+    # Only the site's current files stay remembered.
+    assert set(staging.digests[key]) == {logo, hashlib.sha256(b"<h1>v2</h1>").hexdigest()}
+
+
+def test_a_corrupted_blob_never_gets_a_remembered_digest(services: Services, platform: FakePlatform) -> None:
+    platform.wants_sha1 = True
+    answer = accept.accept(services, PLATFORM, OWNER, request())
+    staging = services.stores.staging
+    assert isinstance(staging, InMemoryStaging)
+    for key in list(staging.blobs):
+        if staging.blobs[key] == b"<h1>hi</h1>":
+            staging.blobs[key] = b"<h1>tampered</h1>"
+    done = publish.publish(services, answer.deployment_id)
+    assert done is not None
+    assert done.status is DeploymentStatus.ERROR
+    assert "index.html" in (done.error or "")
+    assert all(hashlib.sha256(b"<h1>hi</h1>").hexdigest() not in d for d in staging.digests.values())

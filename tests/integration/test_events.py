@@ -100,7 +100,12 @@ def test_sample_event_replays_with_sitedeploy_local_invoke(
     elif "connections" in body:
         assert [c["platform"] for c in body["connections"]] == ["cloudflare"]
     elif "platforms" in body:
-        assert {p["platform"]: p["connected"] for p in body["platforms"]} == {"cloudflare": True, "amplify": False}
+        assert {p["platform"]: p["connected"] for p in body["platforms"]} == {
+            "cloudflare": True,
+            "amplify": False,
+            "netlify": False,
+            "vercel": False,
+        }
     elif "workers" in body or "connection" in body or "accountName" in body:
         assert SAMPLE_CF_TOKEN not in response["body"]
     elif "uploads" in body:  # the sample's blobs were never staged: both are asked for

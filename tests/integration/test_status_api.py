@@ -80,8 +80,7 @@ def test_deploy_status_front_end_polling_url(api: Api, owner: str, repo: Deploym
         ("?deploymentId=dpl_x", "platform"),
         ("", "platform"),
         ("?platform=heroku&deploymentId=dpl_x", "platform"),
-        ("?platform=netlify&deploymentId=dpl_x", "netlify"),
-        ("?platform=vercel&deploymentId=dpl_x", "vercel"),
+        ("?platform=amplify&deploymentId=", "deploymentId"),
     ],
 )
 def test_deploy_status_bad_parameters_are_400(api: Api, query: str, mentions: str) -> None:
@@ -89,6 +88,13 @@ def test_deploy_status_bad_parameters_are_400(api: Api, query: str, mentions: st
     assert status == 400
     assert set(body) == {"error", "code"}
     assert mentions in body["error"]
+
+
+@pytest.mark.parametrize("platform", ["cloudflare", "amplify", "netlify", "vercel"])
+def test_deploy_status_answers_every_platform_and_an_unknown_id_is_404(api: Api, platform: str) -> None:
+    status, body, _ = api.get(f"/deploy-status?platform={platform}&deploymentId=dpl_aaaaaaaaaaaaaaaaaaaaaaaaaa")
+    assert status == 404
+    assert body["code"] == "not_found"
 
 
 def test_pagination_over_http(api: Api, owner: str, repo: DeploymentsRepository) -> None:

@@ -42,6 +42,8 @@ class Settings:
     build_follow_seconds: float = 600.0
     build_poll_seconds: float = 2.0
     cloudflare_api_base: str = "https://api.cloudflare.com/client/v4"
+    netlify_api_base: str = "https://api.netlify.com/api/v1"
+    vercel_api_base: str = "https://api.vercel.com"
     # Quick Deploy to Amplify: apps the service may create in its region (0: none, no Quick Deploy),
     # sites per app (Amplify allows 50 branches), builds at once (the region's concurrent-jobs quota).
     amplify_pool_apps: int = 0
@@ -73,6 +75,8 @@ class Settings:
             build_follow_seconds=float(env.get("BUILD_FOLLOW_SECONDS", "600")),
             build_poll_seconds=float(env.get("BUILD_POLL_SECONDS", "2")),
             cloudflare_api_base=env.get("CLOUDFLARE_API_BASE_URL") or "https://api.cloudflare.com/client/v4",
+            netlify_api_base=env.get("NETLIFY_API_BASE_URL") or "https://api.netlify.com/api/v1",
+            vercel_api_base=env.get("VERCEL_API_BASE_URL") or "https://api.vercel.com",
             amplify_pool_apps=int(env.get("AMPLIFY_POOL_APPS", "0")),
             amplify_branches_per_app=int(env.get("AMPLIFY_BRANCHES_PER_APP", "50")),
             amplify_concurrent_jobs=int(env.get("AMPLIFY_CONCURRENT_JOBS", "5")),

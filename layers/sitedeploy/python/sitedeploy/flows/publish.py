@@ -9,8 +9,9 @@ line per state change."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus
 from sitedeploy.domain.sitefiles import HEADERS_FILE, REDIRECTS_FILE, ManifestEntry, SiteManifest
@@ -18,7 +19,7 @@ from sitedeploy.domain.tenancy import PublishGate
 from sitedeploy.flows import lifecycle, status
 from sitedeploy.flows.credentials import deployment_credentials
 from sitedeploy.observability import logger
-from sitedeploy.platforms.base import PlatformError, PublishJob, SiteConfig, SiteFile
+from sitedeploy.platforms.base import PlatformError, PublishJob, SiteConfig, SiteFile, StreamReader, compute_sha1s
 from sitedeploy.services import Services
 from sitedeploy.stores import DeploymentStore
 from sitedeploy.stores.deployments import TransitionRefused
@@ -61,6 +62,40 @@ def _config_text(manifest: SiteManifest, name: str, read: Callable[[ManifestEntr
         raise PlatformError(f"{name} is not UTF-8 text") from None
 
 
+class _RememberedDigests:
+    """SHA-1s for a platform that addresses files by them: read from what the site's earlier
+    deployments computed, computed (by reading the verified bytes) only for content new to it, and
+    remembered for the next deploy. Remembering is best effort: losing it costs a read, never a
+    deployment."""
+
+    def __init__(self, services: Services, record: DeploymentRecord, read: StreamReader) -> None:
+        self._staging = services.stores.staging
+        self._owner = record.owner_id
+        self._site = record.site_id
+        self._read = read
+        self._lock = threading.Lock()
+        self.computed = 0
+
+    def __call__(self, files: Sequence[SiteFile]) -> Mapping[str, str]:
+        with self._lock:
+            try:
+                known = self._staging.get_digests(self._owner, self._site)
+            except Exception:
+                logger.warning("remembered file digests unreadable; computing them", exc_info=True)
+                known = {}
+            new = [f for f in files if f.sha256 not in known]
+            computed = compute_sha1s(new, self._read)
+            self.computed += len(computed)
+            wanted = {f.sha256 for f in files}
+            digests = {k: v for k, v in {**known, **computed}.items() if k in wanted}
+            if computed or len(digests) != len(known):
+                try:
+                    self._staging.put_digests(self._owner, self._site, digests)
+                except Exception:
+                    logger.warning("could not remember file digests", exc_info=True)
+            return digests
+
+
 def _job(
     services: Services,
     record: DeploymentRecord,
@@ -95,6 +130,7 @@ def _job(
         ),
         read=read,
         progress=progress,
+        digests=_RememberedDigests(services, record, read),
     )
 
 

@@ -8,8 +8,10 @@ record what it answers. ``HostingPlatform`` is that contract; the registry maps 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel
@@ -45,6 +47,10 @@ BlobReader = Callable[[SiteFile], bytes]
 StreamReader = Callable[[SiteFile], Iterator[bytes]]
 # Called as bytes reach the platform: (bytes sent so far, bytes to send in all).
 Progress = Callable[[int, int], None]
+# The SHA-1 of each file's bytes, by its sha256 (Netlify and Vercel address files by SHA-1; staging
+# by sha256). The publish flow remembers what it has computed, so a redeploy reads only new content.
+Sha1Digests = Callable[[Sequence[SiteFile]], Mapping[str, str]]
+DIGEST_READERS = 8
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,13 @@ class SiteConfig:
     headers_text: str | None = None
     redirects_text: str | None = None
 
+    def single_page_app(self, paths: set[str] | frozenset[str]) -> bool:
+        """Whether unknown paths answer ``index.html`` with 200. Unset, the files decide, the same
+        on every platform: an ``index.html`` and no ``404.html`` is a single-page app."""
+        if self.spa is not None:
+            return self.spa
+        return "index.html" in paths and "404.html" not in paths
+
 
 @dataclass(frozen=True)
 class PublishJob:
@@ -113,9 +126,33 @@ class PublishJob:
     config: SiteConfig
     read: StreamReader
     progress: Progress
+    # None: computed by reading the files (what a job without a digest store does).
+    digests: Sha1Digests | None = field(default=None, compare=False)
 
     def read_all(self, site_file: SiteFile) -> bytes:
         return b"".join(self.read(site_file))
+
+    def sha1s(self, files: Sequence[SiteFile]) -> Mapping[str, str]:
+        """sha256 → SHA-1 of the bytes, for every file given (each verified as it is read)."""
+        if self.digests is not None:
+            return self.digests(files)
+        return compute_sha1s(files, self.read)
+
+
+def compute_sha1s(files: Sequence[SiteFile], read: StreamReader) -> dict[str, str]:
+    """Stream each distinct content once, in parallel, hashing as it goes."""
+    unique = list({f.sha256: f for f in files}.values())
+
+    def one(site_file: SiteFile) -> tuple[str, str]:
+        digest = hashlib.sha1(usedforsecurity=False)
+        for chunk in read(site_file):
+            digest.update(chunk)
+        return site_file.sha256, digest.hexdigest()
+
+    if len(unique) <= 1:
+        return dict(one(f) for f in unique)
+    with ThreadPoolExecutor(max_workers=min(DIGEST_READERS, len(unique)), thread_name_prefix="sha1") as pool:
+        return dict(pool.map(one, unique))
 
 
 @dataclass(frozen=True)

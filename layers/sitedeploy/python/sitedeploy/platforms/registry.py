@@ -21,6 +21,8 @@ PlatformFactory = Callable[[Settings, SecretSource], HostingPlatform]
 IMPLEMENTATIONS: dict[Platform, str] = {
     Platform.CLOUDFLARE: "sitedeploy.platforms.cloudflare.platform:CloudflarePlatform",
     Platform.AMPLIFY: "sitedeploy.platforms.amplify.platform:AmplifyPlatform",
+    Platform.NETLIFY: "sitedeploy.platforms.netlify.platform:NetlifyPlatform",
+    Platform.VERCEL: "sitedeploy.platforms.vercel.platform:VercelPlatform",
 }
 
 

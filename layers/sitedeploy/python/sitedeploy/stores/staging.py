@@ -9,7 +9,12 @@ never learn whether another has staged a file. The manifest of a deployment is a
 found staged, with their sizes. The deploy call that follows trusts it (the server listed those
 objects a moment ago) and looks up only the rest, the blobs the client has uploaded since, rather
 than every blob again. Receipts live in the owner's namespace, written
-only by the service; a client can name one but never write one."""
+only by the service; a client can name one but never write one.
+
+The publisher remembers the SHA-1 of each site's files (``digests/<owner key>/<site id>.json``,
+sha256 → SHA-1): Netlify and Vercel address files by SHA-1, and without it a redeploy would read
+every file of the site again to learn digests it already knew. Only the publisher writes it, from
+bytes it verified against their sha256."""
 
 from __future__ import annotations
 
@@ -77,6 +82,14 @@ def pack_key(owner_id: str, pack_id: str) -> str:
 
 def receipt_key(owner_id: str, receipt_id: str) -> str:
     return f"receipts/{owner_key(owner_id)}/{receipt_id}.json"
+
+
+def digests_key(owner_id: str, site_id: str) -> str:
+    return f"digests/{owner_key(owner_id)}/{site_id}.json"
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SHA1 = re.compile(r"[0-9a-f]{40}")
 
 
 def manifest_key(deployment_id: str) -> str:
@@ -367,6 +380,39 @@ class Staging:
                 return None
             raise
         return UploadReceipt.from_json(answer["Body"].read())
+
+    # -- file digests ---------------------------------------------------------------------------
+
+    def get_digests(self, owner_id: str, site_id: str) -> dict[str, str]:
+        """sha256 → SHA-1 remembered for a site's files; empty when none (or unreadable: it is a
+        cache, and a wrong entry is dropped rather than trusted)."""
+        try:
+            answer = self._s3.get_object(Bucket=self.bucket, Key=digests_key(owner_id, site_id))
+        except ClientError as exc:
+            if _not_found(exc):
+                return {}
+            raise
+        try:
+            data = json.loads(answer["Body"].read())
+        except ValueError:
+            return {}
+        if not isinstance(data, dict) or not isinstance(data.get("sha1"), dict):
+            return {}
+        return {
+            k: v
+            for k, v in data["sha1"].items()
+            if isinstance(k, str) and isinstance(v, str) and _SHA256.fullmatch(k) and _SHA1.fullmatch(v)
+        }
+
+    def put_digests(self, owner_id: str, site_id: str, digests: dict[str, str]) -> None:
+        body = json.dumps({"sha1": digests}, sort_keys=True, separators=(",", ":")).encode()
+        self._s3.put_object(
+            Bucket=self.bucket,
+            Key=digests_key(owner_id, site_id),
+            Body=body,
+            ContentType="application/json",
+            ChecksumSHA256=sha256_b64(hashlib.sha256(body).hexdigest()),
+        )
 
     # -- manifests ------------------------------------------------------------------------------
 

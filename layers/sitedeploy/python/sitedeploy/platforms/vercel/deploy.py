@@ -1,0 +1,297 @@
+"""Vercel deployments from files, call for call what ``vercel deploy`` does:
+
+1. ``POST /v13/deployments`` naming every file (path without a leading slash, SHA-1, size) and the
+   routing configuration; Vercel answers 400 ``missing_files`` with the digests the account (or
+   team) does not hold yet;
+2. upload exactly those, ``POST /v2/files`` with ``x-vercel-digest``, a few at a time; each body is
+   re-readable, so a retried upload sends the same bytes again (in memory up to 8 MiB, else a
+   spooled temporary file);
+3. repeat the identical POST (a bounded number of rounds), which now creates the deployment;
+4. follow ``readyState`` to ``READY`` with the production alias assigned, or ``ERROR`` /
+   ``CANCELED``; still building after the bound, the flows go on asking (``refresh``).
+
+The project is created by name on its first deployment; ``projectSettings`` (no framework, no
+build) make it a static deployment of the files as they are."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import IO, Any
+
+from sitedeploy.domain.models import DeploymentStatus
+from sitedeploy.domain.sitefiles import MIB
+from sitedeploy.platforms.base import BuildState, PlatformError, Progress, Published, SiteFile, StreamReader
+from sitedeploy.platforms.vercel.api import VercelApi, VercelError
+from sitedeploy.platforms.vercel.routing import VercelRouting
+
+UPLOAD_CONCURRENCY = 6
+IN_MEMORY_BYTES = 8 * MIB
+MISSING_ROUNDS = 3
+FOLLOW_SECONDS = 60.0
+POLL_FIRST = 0.25
+POLL_MAX = 1.0
+PROJECT_SETTINGS: dict[str, Any] = {
+    "framework": None,
+    "buildCommand": None,
+    "installCommand": None,
+    "outputDirectory": None,
+    "devCommand": None,
+}
+# How far along each readyState is, as the deployment's progress while it builds.
+_PROGRESS = {"QUEUED": 60, "INITIALIZING": 70, "BUILDING": 80, "READY": 95}
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    files: int = 0
+    bytes: int = 0
+
+
+def deployment_url(deployment: Mapping[str, Any], project: str) -> str:
+    """The production alias once assigned (what visitors use). Before that, the project's usual
+    alias: the deployment's own URL may sit behind Vercel's deployment protection, and a build
+    that outlasts publishing never gets to record another URL."""
+    alias = deployment.get("alias")
+    if isinstance(alias, list) and alias:
+        return f"https://{alias[0]}"
+    return f"https://{project}.vercel.app"
+
+
+def map_ready_state(deployment: Mapping[str, Any]) -> BuildState:
+    """A deployment as our statuses see it. A production deployment is ready once its alias is
+    assigned (before that, the project's URL still serves the previous one)."""
+    state = str(deployment.get("readyState") or deployment.get("state") or "QUEUED").upper()
+    message = deployment.get("errorMessage")
+    code = deployment.get("errorCode")
+    if state == "CANCELED":
+        reason = f": {message}" if message else ""
+        return BuildState(DeploymentStatus.ERROR, 100, f"Vercel deployment canceled{reason}", state)
+    if state == "ERROR" or state.endswith("_ERROR"):
+        reason = str(message or code or state)
+        if code and message and str(code) not in reason:
+            reason = f"{reason} ({code})"
+        return BuildState(DeploymentStatus.ERROR, 100, f"Vercel deployment failed: {reason}", state)
+    if state == "READY":
+        alias_error = deployment.get("aliasError")
+        if isinstance(alias_error, dict) and alias_error:
+            detail = alias_error.get("message") or alias_error.get("code") or "unknown"
+            return BuildState(DeploymentStatus.ERROR, 100, f"Vercel could not assign the alias: {detail}", state)
+        production = deployment.get("target") == "production"
+        if not production or deployment.get("aliasAssigned"):
+            return BuildState(DeploymentStatus.READY, 100, None, state)
+    return BuildState(DeploymentStatus.BUILDING, _PROGRESS.get(state, 60), None, state)
+
+
+class VercelDeployer:
+    def __init__(
+        self,
+        api: VercelApi,
+        *,
+        follow_seconds: float = FOLLOW_SECONDS,
+        upload_concurrency: int = UPLOAD_CONCURRENCY,
+        rounds: int = MISSING_ROUNDS,
+    ) -> None:
+        self.api = api
+        self.follow_seconds = follow_seconds
+        self.upload_concurrency = upload_concurrency
+        self.rounds = rounds
+
+    # -- the steps ------------------------------------------------------------------------------
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        _, deployment = self.api.call(
+            "POST",
+            "/v13/deployments",
+            query={"skipAutoDetectionConfirmation": "1"},
+            json_body=body,
+            what="creating the deployment",
+        )
+        if not isinstance(deployment, dict) or not deployment.get("id"):
+            raise VercelError("creating the deployment answered without a deployment id")
+        return deployment
+
+    def upload_file(self, digest: str, site_file: SiteFile, read: StreamReader) -> None:
+        body: bytes | IO[bytes]
+        if site_file.size <= IN_MEMORY_BYTES:
+            body = b"".join(read(site_file))
+        else:
+            spool = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES)  # noqa: SIM115 - closed below
+            for chunk in read(site_file):
+                spool.write(chunk)
+            spool.seek(0)
+            body = spool
+        try:
+            self.api.call(
+                "POST",
+                "/v2/files",
+                body=body,
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Length": str(site_file.size),
+                    "x-vercel-digest": digest,
+                },
+                what=f"uploading {site_file.path}",
+            )
+        finally:
+            if not isinstance(body, bytes):
+                body.close()
+
+    def upload(
+        self,
+        missing: Sequence[str],
+        by_digest: Mapping[str, SiteFile],
+        read: StreamReader,
+        progress: Progress | None,
+        done: Uploaded,
+    ) -> Uploaded:
+        """Upload each missing digest once, ``upload_concurrency`` at a time; ``done`` is what
+        earlier rounds sent (progress counts on from it)."""
+        wanted = list(dict.fromkeys(missing))
+        unknown = [d for d in wanted if d not in by_digest]
+        if unknown:
+            raise VercelError(f"Vercel asked for {len(unknown)} file(s) this deployment does not have")
+        total = done.bytes + sum(by_digest[d].size for d in wanted)
+        lock = threading.Lock()
+        sent_files, sent_bytes = done.files, done.bytes
+
+        def one(digest: str) -> None:
+            nonlocal sent_files, sent_bytes
+            site_file = by_digest[digest]
+            self.upload_file(digest, site_file, read)
+            with lock:
+                sent_files += 1
+                sent_bytes += site_file.size
+                now = sent_bytes
+            if progress:
+                progress(now, total)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(self.upload_concurrency, len(wanted)))) as pool:
+            for future in [pool.submit(one, d) for d in wanted]:
+                future.result()
+        return Uploaded(sent_files, sent_bytes)
+
+    def deployment(self, deployment_id: str) -> dict[str, Any]:
+        _, deployment = self.api.call("GET", f"/v13/deployments/{deployment_id}", what="reading the deployment")
+        if not isinstance(deployment, dict):
+            raise VercelError("reading the deployment answered no deployment")
+        return deployment
+
+    def follow(self, deployment: dict[str, Any]) -> tuple[dict[str, Any], BuildState]:
+        """Poll until the deployment is ready or failed, or the bound passes (then still building).
+        A poll that fails after its retries leaves it building: ``refresh`` asks again later."""
+        deadline = time.monotonic() + self.follow_seconds
+        wait = POLL_FIRST
+        state = map_ready_state(deployment)
+        while state.status is DeploymentStatus.BUILDING and time.monotonic() < deadline:
+            time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+            wait = min(POLL_MAX, wait * 1.5)
+            try:
+                deployment = self.deployment(str(deployment["id"]))
+            except VercelError as exc:
+                if exc.status is not None and exc.status < 500 and exc.status != 429:
+                    raise
+                break
+            state = map_ready_state(deployment)
+        return deployment, state
+
+    def delete_project(self, name: str) -> bool:
+        """Delete the project (its deployments and alias go with it); False when already gone."""
+        try:
+            self.api.call("DELETE", f"/v9/projects/{name}", what="deleting the project")
+        except VercelError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def project(self, name: str) -> dict[str, Any] | None:
+        try:
+            _, project = self.api.call("GET", f"/v9/projects/{name}", what="reading the project")
+        except VercelError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return project if isinstance(project, dict) else None
+
+    def projects(self, *, pages: int = 10) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        query = {"limit": "100"}
+        for _ in range(pages):
+            _, page = self.api.call("GET", "/v9/projects", query=query, what="listing projects")
+            if not isinstance(page, dict):
+                break
+            out.extend(p for p in page.get("projects") or [] if isinstance(p, dict))
+            pagination = page.get("pagination")
+            following = pagination.get("next") if isinstance(pagination, dict) else None
+            if not following:
+                break
+            query = {"limit": "100", "until": str(following)}
+        return out
+
+    # -- the whole job --------------------------------------------------------------------------
+
+    def body(
+        self, project: str, files: Sequence[SiteFile], digests: Mapping[str, str], routing: VercelRouting
+    ) -> dict[str, Any]:
+        return {
+            "name": project,
+            "project": project,
+            "target": "production",
+            "files": [
+                {"file": f.path.lstrip("/"), "sha": digests[f.sha256], "size": f.size}
+                for f in sorted(files, key=lambda f: f.path)
+            ],
+            "projectSettings": dict(PROJECT_SETTINGS),
+            **routing.body(),
+        }
+
+    def publish(
+        self,
+        project: str,
+        files: Sequence[SiteFile],
+        digests: Mapping[str, str],
+        routing: VercelRouting,
+        *,
+        read: StreamReader,
+        progress: Progress | None = None,
+    ) -> Published:
+        """``digests``: sha256 → SHA-1 for every file. Raises PlatformError when Vercel fails or
+        cancels the deployment, with its reason."""
+        by_digest: dict[str, SiteFile] = {}
+        for site_file in files:
+            by_digest.setdefault(digests[site_file.sha256], site_file)
+        body = self.body(project, files, digests, routing)
+        done = Uploaded()
+        deployment: dict[str, Any] | None = None
+        for round_number in range(self.rounds + 1):
+            try:
+                deployment = self.create(body)
+                break
+            except VercelError as exc:
+                if exc.code != "missing_files" or not exc.missing:
+                    raise
+                if round_number == self.rounds:
+                    raise VercelError(
+                        f"Vercel still lacks {len(set(exc.missing))} file(s) after {self.rounds} upload rounds",
+                        status=exc.status,
+                        code=exc.code,
+                        missing=exc.missing,
+                    ) from None
+                done = self.upload(exc.missing, by_digest, read, progress, done)
+        assert deployment is not None
+        deployment, state = self.follow(deployment)
+        if state.status is DeploymentStatus.ERROR:
+            raise PlatformError(state.error or "Vercel deployment failed", code=state.job_status)
+        return Published(
+            status=state.status,
+            progress=100 if state.status is DeploymentStatus.READY else state.progress,
+            url=deployment_url(deployment, project),
+            external_id=str(deployment["id"]),
+            uploaded_files=done.files,
+            uploaded_bytes=done.bytes,
+        )

@@ -1,0 +1,48 @@
+"""The body of ``POST /deployments/vercel``: the common deploy request plus a user's token."""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from pydantic import Field, SecretStr, field_validator
+
+from sitedeploy.domain.requests import DeployRequest
+from sitedeploy.domain.sitefiles import MIB
+from sitedeploy.platforms.vercel.credentials import TeamId, VercelToken
+
+# Vercel's rule for project names: up to 100 of lowercase a-z, 0-9, '.', '_', '-', never '---'.
+PROJECT_NAME = re.compile(r"^(?!.*---)[a-z0-9._-]{1,100}$")
+# Vercel's limit on one source file uploaded by the CLI (Hobby; Pro allows more).
+MAX_FILE_BYTES = 100 * MIB
+
+
+def is_project_name(name: str) -> bool:
+    return bool(PROJECT_NAME.match(name))
+
+
+class VercelDeployRequest(DeployRequest):
+    """User-token fields are an access token and its team; ``projectId`` names an existing project
+    of that scope to deploy to."""
+
+    USER_TOKEN_FIELDS: ClassVar[frozenset[str]] = frozenset({"token", "teamId", "projectId"})
+
+    token: SecretStr | None = Field(default=None, min_length=1, max_length=400)
+    team_id: TeamId | None = None
+    project_id: str | None = None
+
+    _max_file_bytes: int = MAX_FILE_BYTES
+
+    @field_validator("project_id")
+    @classmethod
+    def _check_project(cls, value: str | None) -> str | None:
+        if value is not None and not is_project_name(value):
+            raise ValueError("projectId must be 1-100 characters of a-z, 0-9, '.', '_' and '-', without '---'")
+        return value
+
+    def inline_credentials(self) -> VercelToken | None:
+        """The token sent with the request (its team, if any); without one the stored connection
+        is used, whole."""
+        if self.token is None:
+            return None
+        return VercelToken.model_validate({"token": self.token, "teamId": self.team_id})

@@ -1,0 +1,453 @@
+"""What the Vercel emulator holds, and the platform's rules over it: users and their personal
+accounts, teams, tokens, each account's content-addressed files, projects with their deployments,
+the global ``*.vercel.app`` aliases, and the loopback site of every project that has a production
+deployment.
+
+No HTTP here. The API (``api`` and its ``routes``) turns a request into calls on ``VercelState`` and
+the result into the platform's JSON; the site servers (``sites``) read the project's production
+deployment on every visit. Everything is guarded by one re-entrant lock, ``_lock``.
+
+A deployment's progress is computed lazily from the clock (``QUEUED`` → ``INITIALIZING`` →
+``BUILDING`` → ``READY``, one step every ``step_seconds``, fixed when the deployment is created) and
+settled whenever anyone looks: every API request, every site visit, ``site_url`` and the inspection
+helpers. Reaching ``READY`` as a production deployment promotes it: the project's alias
+``<name>.vercel.app`` (``<name>-<account slug>.vercel.app`` when another account holds that name;
+aliases are global, like the platform's) is assigned and the project's site serves it.
+
+Emulator choices where the platform's behaviour is not documented (strict, so that an adapter bug
+shows here rather than in production):
+
+- a file path in a deployment must be relative (no leading slash, no ``..``), each listed once;
+- a deployment of a new project without ``projectSettings`` answers 400 ``missing_project_settings``
+  unless the query has ``skipAutoDetectionConfirmation=1`` (then the project is created with
+  auto-detected, i.e. empty, settings, as the platform does for ``vercel --yes``);
+- the files check comes before the project checks: ``missing_files`` lists the distinct unknown
+  SHA-1s in the order the body first names them;
+- canceling a deployment that has finished answers 400 ``deployment_not_cancelable``;
+- more than ``max_files`` files (15,000 by default) answers 400 ``too_many_files``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import string
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sitedeploy_local.emulators.loopback import SiteServer
+from sitedeploy_local.emulators.vercel.rules import SiteConfig
+from sitedeploy_local.emulators.vercel.sites import ProjectKey, ProjectSites, ServedDeployment, Visit
+
+PROJECT_LIMIT = 200
+STEP_SECONDS = 0.05
+MAX_FILES = 15_000  # files per deployment created through the API/CLI
+MAX_FILE_BYTES = 100 * 1024 * 1024  # per uploaded file
+PROGRESS = ("QUEUED", "INITIALIZING", "BUILDING")
+FINAL_STATES = ("READY", "ERROR", "CANCELED")
+PROJECT_NAME = re.compile(r"^[a-z0-9._-]{1,100}$")
+SHA1 = re.compile(r"^[0-9a-f]{40}$")
+_ALPHABET = string.ascii_letters + string.digits
+
+
+class VercelError(Exception):
+    """An answer in the platform's error shape ``{"error": {"code", "message", **extra}}``."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, **self.extra}}
+
+
+def bad_request(message: str, code: str = "bad_request") -> VercelError:
+    return VercelError(400, code, message)
+
+
+def not_found(message: str = "Not Found") -> VercelError:
+    return VercelError(404, "not_found", message)
+
+
+def random_id(prefix: str, length: int = 24) -> str:
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def _check_limit(limit: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"a project limit is a non-negative integer, not {limit!r}")
+
+
+# -- records ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Account:
+    """A team, or a user's personal account (``kind`` "user", its id the user's id)."""
+
+    id: str
+    slug: str
+    name: str
+    kind: str
+    project_limit: int
+    created_ms: int
+    files: dict[str, bytes] = field(default_factory=dict)
+    projects: dict[str, Project] = field(default_factory=dict)  # by project id
+
+    def find(self, id_or_name: str) -> Project | None:
+        found = self.projects.get(id_or_name)
+        if found is not None:
+            return found
+        return next((p for p in self.projects.values() if p.name == id_or_name), None)
+
+
+@dataclass
+class User:
+    id: str
+    username: str
+    email: str
+    name: str
+
+
+@dataclass
+class Token:
+    value: str
+    user_id: str
+    team_ids: frozenset[str]
+
+
+@dataclass
+class Project:
+    id: str
+    name: str
+    account_id: str
+    created_ms: int
+    updated_ms: int
+    settings: dict[str, Any]
+    production_id: str | None = None
+    alias: str | None = None
+    deployment_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Deployment:
+    id: str
+    url: str
+    name: str
+    project_id: str
+    account_id: str
+    creator_id: str
+    target: str | None
+    files: dict[str, str]  # path (no leading slash) -> sha1
+    config: SiteConfig
+    created_ms: int
+    started: float  # time.monotonic() at creation
+    step: float
+    fail: tuple[str, str] | None = None  # (errorCode, errorMessage) it will end with
+    state: str = "QUEUED"
+    building_ms: int | None = None
+    ready_ms: int | None = None
+    canceled_ms: int | None = None
+    error: dict[str, str] | None = None
+    alias: list[str] = field(default_factory=list)
+    alias_assigned: bool = False
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+# -- the state ---------------------------------------------------------------------------------------
+
+
+class VercelState:
+    """Users, teams, tokens, files, projects and deployments, with the rules that change them, and
+    the loopback site of every project with a production deployment (``_sites``)."""
+
+    def __init__(self, *, step_seconds: float, max_files: int, max_file_bytes: int) -> None:
+        self.step_seconds = step_seconds
+        self.max_files = max_files
+        self.max_file_bytes = max_file_bytes
+        self._lock = threading.RLock()
+        self._accounts: dict[str, Account] = {}
+        self._users: dict[str, User] = {}
+        self._tokens: dict[str, Token] = {}
+        self._deployments: dict[str, Deployment] = {}
+        self._aliases: dict[str, ProjectKey] = {}
+        self._failures: dict[str, tuple[str, str]] = {}  # project name -> (code, message)
+        self._last_ms = 0
+        self._sites = ProjectSites(self._lock, self._visit)
+
+    # -- seeding (tests and the local stack) -------------------------------------------------------
+
+    def add_team(self, team_id: str, slug: str, *, project_limit: int = PROJECT_LIMIT, name: str | None = None) -> None:
+        """Create the team, or restate an existing one's slug, name and project limit (its projects
+        and files stay)."""
+        _check_limit(project_limit)
+        with self._lock:
+            existing = self._accounts.get(team_id)
+            if existing is not None:
+                existing.slug, existing.name, existing.project_limit = slug, name or slug, project_limit
+                return
+            self._accounts[team_id] = Account(team_id, slug, name or slug, "team", project_limit, self._ms())
+
+    def add_token(
+        self, token: str, *, user: str = "local", teams: list[str] | None = None, project_limit: int = PROJECT_LIMIT
+    ) -> None:
+        """A token of ``user`` (created with its personal account, ``project_limit`` projects, on
+        first mention) that may act in ``teams``."""
+        _check_limit(project_limit)
+        with self._lock:
+            unknown = [t for t in teams or [] if self._accounts.get(t) is None or self._accounts[t].kind != "team"]
+            if unknown:
+                raise ValueError(f"unknown team(s) {unknown}: add_team first")
+            found = self._user_named(user)
+            if found is None:
+                user_id = "usr_" + hashlib.sha1(user.encode()).hexdigest()[:20]  # noqa: S324 (a stable id)
+                found = User(user_id, user, f"{user}@sitedeploy.invalid", user)
+                self._users[user_id] = found
+                self._accounts[user_id] = Account(user_id, user, user, "user", project_limit, self._ms())
+            self._tokens[token] = Token(token, found.id, frozenset(teams or []))
+
+    def set_project_limit(self, account: str, limit: int) -> None:
+        """Change how many projects a team (by id) or personal account (user id or name) may hold;
+        lowering it removes none."""
+        _check_limit(limit)
+        with self._lock:
+            found = self._account_for(account)
+            if found is None:
+                raise ValueError(f"unknown account {account!r}")
+            found.project_limit = limit
+
+    def fail_next_deployment(self, project: str, message: str = "Build failed", *, code: str = "BUILD_FAILED") -> None:
+        """The next deployment of the project named ``project`` (in any account) ends in ERROR with
+        this errorCode/errorMessage instead of READY."""
+        with self._lock:
+            self._failures[project] = (code, message)
+
+    def cancel(self, deployment_id: str) -> bool:
+        """Cancel a deployment still in progress (what ``PATCH /v12/deployments/{id}/cancel``
+        does); False when it has already finished or does not exist."""
+        with self._lock:
+            deployment = self._deployments.get(deployment_id)
+            if deployment is None:
+                return False
+            self._advance(deployment)
+            if deployment.final:
+                return False
+            deployment.state = "CANCELED"
+            deployment.canceled_ms = self._ms()
+            return True
+
+    # -- inspecting --------------------------------------------------------------------------------
+
+    def site_url(self, account: str, name: str) -> str | None:
+        """Where the project's production deployment is served; None before its first production
+        deployment is READY, or once the project is deleted. ``account``: a team id, a user id or
+        name, or "" for the personal accounts."""
+        with self._lock:
+            self._settle()
+            project = self._project_for(account, name)
+            key = (project.account_id, project.id) if project else None
+        return self._sites.url(key) if key else None
+
+    def public_url(self, account: str, name: str) -> str | None:
+        """``https://<alias>`` once the project's production alias is assigned."""
+        with self._lock:
+            self._settle()
+            project = self._project_for(account, name)
+            return f"https://{project.alias}" if project and project.alias else None
+
+    def project_names(self, account: str) -> list[str]:
+        with self._lock:
+            found = self._account_for(account)
+            return sorted(p.name for p in found.projects.values()) if found else []
+
+    def file(self, account: str, sha: str) -> bytes | None:
+        with self._lock:
+            found = self._account_for(account)
+            return found.files.get(sha) if found else None
+
+    def deployment_state(self, deployment_id: str) -> str | None:
+        with self._lock:
+            deployment = self._deployments.get(deployment_id)
+            if deployment is None:
+                return None
+            self._advance(deployment)
+            return deployment.state
+
+    # -- lookups -----------------------------------------------------------------------------------
+
+    def _user_named(self, username: str) -> User | None:
+        return next((u for u in self._users.values() if u.username == username), None)
+
+    def _account_for(self, account: str) -> Account | None:
+        if account in self._accounts:
+            return self._accounts[account]
+        user = self._user_named(account)
+        return self._accounts.get(user.id) if user else None
+
+    def _project_for(self, account: str, name: str) -> Project | None:
+        if account:
+            found = self._account_for(account)
+            return found.find(name) if found else None
+        for candidate in self._accounts.values():
+            if candidate.kind == "user" and (project := candidate.find(name)) is not None:
+                return project
+        return None
+
+    def _ms(self) -> int:
+        """Milliseconds since the epoch, strictly increasing (projects page by updatedAt)."""
+        self._last_ms = max(self._last_ms + 1, int(time.time() * 1000))
+        return self._last_ms
+
+    # -- projects and deployments ------------------------------------------------------------------
+
+    def _create_project(self, account: Account, name: str, settings: dict[str, Any]) -> Project:
+        """Caller holds the lock: the limit check and the creation happen under it."""
+        if len(account.projects) >= account.project_limit:
+            raise VercelError(
+                400,
+                "project_limit",
+                f"You have reached the limit of {account.project_limit} projects for this account. "
+                "Delete a project to create a new one.",
+                {"limit": account.project_limit},
+            )
+        moment = self._ms()
+        project = Project(random_id("prj_", 28), name, account.id, moment, moment, dict(settings))
+        account.projects[project.id] = project
+        return project
+
+    def _create_deployment(
+        self,
+        account: Account,
+        project: Project,
+        *,
+        creator: User,
+        name: str,
+        target: str | None,
+        files: dict[str, str],
+        config: SiteConfig,
+    ) -> Deployment:
+        """Caller holds the lock."""
+        deployment = Deployment(
+            id=random_id("dpl_", 28),
+            url=f"{name}-{random_id('', 9).lower()}.vercel.app",
+            name=name,
+            project_id=project.id,
+            account_id=account.id,
+            creator_id=creator.id,
+            target=target,
+            files=files,
+            config=config,
+            created_ms=self._ms(),
+            started=time.monotonic(),
+            step=self.step_seconds,
+            fail=self._failures.pop(project.name, None),
+        )
+        self._deployments[deployment.id] = deployment
+        project.deployment_ids.append(deployment.id)
+        project.updated_ms = self._ms()
+        return deployment
+
+    def _settle(self) -> None:
+        """Bring every unfinished deployment up to the clock. Caller holds the lock."""
+        for deployment in [d for d in self._deployments.values() if not d.final]:
+            self._advance(deployment)
+
+    def _advance(self, deployment: Deployment) -> None:
+        if deployment.final:
+            return
+        elapsed = time.monotonic() - deployment.started
+        steps = len(PROGRESS) if deployment.step <= 0 else int(elapsed / deployment.step)
+        if steps < len(PROGRESS):
+            deployment.state = PROGRESS[steps]
+            if deployment.state == "BUILDING" and deployment.building_ms is None:
+                deployment.building_ms = self._ms()
+            return
+        if deployment.building_ms is None:
+            deployment.building_ms = self._ms()
+        if deployment.fail is not None:
+            code, message = deployment.fail
+            deployment.state = "ERROR"
+            deployment.error = {"errorCode": code, "errorMessage": message, "errorStep": "build"}
+            deployment.ready_ms = self._ms()
+            return
+        deployment.state = "READY"
+        deployment.ready_ms = self._ms()
+        deployment.alias_assigned = True
+        if deployment.target == "production":
+            self._promote(deployment)
+
+    def _promote(self, deployment: Deployment) -> None:
+        account = self._accounts.get(deployment.account_id)
+        project = account.projects.get(deployment.project_id) if account else None
+        if account is None or project is None:
+            return
+        current = self._deployments.get(project.production_id or "")
+        if current is not None and current.created_ms > deployment.created_ms:
+            return  # a newer production deployment is already live
+        if project.alias is None:
+            project.alias = self._free_alias(account, project)
+            self._aliases[project.alias] = (account.id, project.id)
+        project.production_id = deployment.id
+        project.updated_ms = self._ms()
+        deployment.alias = [project.alias]
+        self._sites.serve((account.id, project.id), project.name)
+
+    def _free_alias(self, account: Account, project: Project) -> str:
+        """``<name>.vercel.app``, or ``<name>-<slug>.vercel.app`` when another account holds it."""
+        for candidate in (f"{project.name}.vercel.app", f"{project.name}-{account.slug}.vercel.app"):
+            if candidate not in self._aliases:
+                return candidate
+        return f"{project.name}-{account.slug}-{random_id('', 6).lower()}.vercel.app"
+
+    def _delete_project(self, account: Account, project: Project) -> SiteServer | None:
+        """Caller holds the lock; the returned server is stopped by the caller, outside it."""
+        account.projects.pop(project.id, None)
+        for deployment_id in project.deployment_ids:
+            self._deployments.pop(deployment_id, None)
+        if project.alias is not None:
+            self._aliases.pop(project.alias, None)
+        return self._sites.withdraw((account.id, project.id))
+
+    def _forget(self) -> list[SiteServer]:
+        """Drop every project, deployment, alias and file (users, teams and tokens stay); the site
+        servers to stop, which the caller does outside the lock."""
+        with self._lock:
+            sites = self._sites.withdraw_all()
+            for account in self._accounts.values():
+                account.files.clear()
+                account.projects.clear()
+            self._deployments.clear()
+            self._aliases.clear()
+            self._failures.clear()
+            return sites
+
+    # -- what a visitor finds ----------------------------------------------------------------------
+
+    def _visit(self, key: ProjectKey) -> Visit | None:
+        """The project's production deployment and its account's files; None when it is gone.
+        Called with the lock held, by the site server of ``key``."""
+        self._settle()
+        account = self._accounts.get(key[0])
+        project = account.projects.get(key[1]) if account else None
+        deployment = self._deployments.get(project.production_id or "") if project else None
+        if account is None or deployment is None:
+            return None
+        served = ServedDeployment(id=deployment.id, files=deployment.files, config=deployment.config)
+        return Visit(deployment=served, read=account.files.get)
