@@ -2,11 +2,12 @@
 
 For a 1,000-file / 50 MB site and a 2,000-file / 500 MB site, then a redeploy of each with one
 changed file, on each platform (``--platform``), it reports: CLI wall time to ``ready``, bytes
-moved client → S3 (what the CLI uploaded) and S3 → platform (what reached the Cloudflare
-emulator's upload route, base64 and multipart included; Cloudflare only), and the peak RSS of
-the CLI process and of the publisher's execution environment (a fresh one per run). Prints a table; asserts nothing.
+moved client → S3 (what the CLI uploaded) and S3 → platform (what reached the emulator's file
+upload route: Cloudflare's base64 multipart, Netlify's file PUTs, Vercel's /v2/files; Amplify's
+zip is not counted), and the peak RSS of the CLI process and of the publisher's execution
+environment (a fresh one per run). Prints a table; asserts nothing.
 
-    .venv/bin/python -m bench.cli_deploy [--big-mb 500] [--platform cloudflare|amplify|both]
+    .venv/bin/python -m bench.cli_deploy [--big-mb 500] [--platform cloudflare|amplify|netlify|vercel|all]
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from bench.synthetic import synthetic_site
 from sitedeploy_local.stack import LocalStack, StackOptions
 
 MIB = 1024 * 1024
+PLATFORMS = ("cloudflare", "amplify", "netlify", "vercel")
+# The emulator route that carries file bytes to each platform (Amplify's zip goes to S3-like URLs).
+UPLOAD_ROUTES = {"cloudflare": "assets-upload", "netlify": "uploadDeployFile", "vercel": "files-upload"}
 # Runs the CLI and reports its own peak RSS (VmHWM) on stderr as the last line.
 LAUNCHER = (
     "import atexit, runpy, sys\n"
@@ -81,9 +85,9 @@ def run_cli(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--big-mb", type=float, default=500)
-    parser.add_argument("--platform", choices=("cloudflare", "amplify", "both"), default="both")
+    parser.add_argument("--platform", choices=(*PLATFORMS, "all"), default="all")
     args = parser.parse_args()
-    platforms = ("cloudflare", "amplify") if args.platform == "both" else (args.platform,)
+    platforms = PLATFORMS if args.platform == "all" else (args.platform,)
     rows = []
     with tempfile.TemporaryDirectory() as state, tempfile.TemporaryDirectory() as sites:
         stack = LocalStack(StackOptions(state_dir=Path(state), write_local_json=False)).start()
@@ -100,9 +104,11 @@ def main() -> None:
                     publisher.kill_all()
                     publisher.warm()
                     pid = publisher.pids()[0]
-                    before = len(stack.cloudflare.requests)
+                    emulator = getattr(stack, platform)
+                    before = len(emulator.requests)
                     seconds, result, cli_peak = run_cli(stack, folder, f"bench-{label.split()[0]}", platform)
-                    uploads = [r for r in stack.cloudflare.requests[before:] if r.route == "assets-upload"]
+                    route = UPLOAD_ROUTES.get(platform)
+                    uploads = [r for r in emulator.requests[before:] if r.route == route]
                     rows.append(
                         (
                             platform,
@@ -124,7 +130,7 @@ def main() -> None:
         f"{'client->S3 B':>13} {'S3->platform B':>15} {'CLI RSS MiB':>11} {'publisher RSS MiB':>17}"
     )
     for platform, label, run, status, seconds, files_up, bytes_up, to_platform, cli_peak, pub_peak in rows:
-        sent = str(to_platform) if platform == "cloudflare" else "-"
+        sent = str(to_platform) if platform in UPLOAD_ROUTES else "-"
         print(
             f"{platform:<10} {label:<9} {run:<15} {status!s:<7} {seconds:>7.1f} {files_up!s:>8} {bytes_up!s:>13} "
             f"{sent:>15} {cli_peak:>11.1f} {pub_peak:>17.1f}"

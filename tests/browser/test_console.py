@@ -178,6 +178,46 @@ def test_connect_cloudflare_a_bad_token_is_shown_and_stores_nothing_then_a_good_
     assert button.inner_text() == "Deploy to your Cloudflare account"
 
 
+@pytest.mark.parametrize("platform", ["netlify", "vercel"])
+def test_connect_netlify_or_vercel_then_deploy_to_your_own_account(
+    page: Page, stack: LocalStack, tmp_path: Path, platform: str
+) -> None:
+    token = f"browser-{platform}-own-token"
+    if platform == "netlify":
+        stack.netlify.add_account("browser-team", name="Browser Team")
+        stack.netlify.add_token(token, ["browser-team"])
+        team_field, team = "#netlify-account", "browser-team"
+    else:
+        stack.vercel.add_team("team_browser", "browser-team", name="Browser Team")
+        stack.vercel.add_token(token, user="browser-user", teams=["team_browser"])
+        team_field, team = "#vercel-team", "team_browser"
+    open_console(page, stack.console.url)
+    page.click("#tab-settings")
+    page.fill(f"#{platform}-token", token)
+    page.fill(team_field, team)
+    page.click(f"#{platform}-form button[type=submit]")
+    page.wait_for_function(f"document.querySelector('#{platform}-connection').textContent.startsWith('Connected')")
+    assert "Browser Team" in page.inner_text(f"#{platform}-connection")
+    assert page.input_value(f"#{platform}-token") == ""
+    screenshot(page, f"settings-{platform}-connected")
+    page.click("#tab-deploy")
+    button = page.wait_for_selector(f"#deploy-buttons button[data-platform={platform}]")
+    assert button is not None
+    assert button.inner_text() == f"Deploy to your {platform.capitalize()} account"
+    folder = tmp_path / "own-site"
+    folder.mkdir()
+    (folder / "index.html").write_text(f"<h1>mine on {platform}</h1>")
+    choose_folder(page, folder, f"own-{platform}")
+    result = deploy_with_console(page, platform)
+    assert served(result["localUrl"], "index.html").data == f"<h1>mine on {platform}</h1>".encode()
+    emulator = stack.netlify if platform == "netlify" else stack.vercel
+    name = result["url"].removeprefix("https://").split(".")[0]
+    assert emulator.site_url(team, name)  # on the user's own team, not the service's
+    page.click("#tab-settings")
+    page.click(f"#{platform}-form button[data-action=disconnect]")
+    page.wait_for_function(f"document.querySelector('#{platform}-connection').textContent == 'Not connected.'")
+
+
 def test_sites_are_listed_and_deleted(page: Page, stack: LocalStack, tmp_path: Path) -> None:
     folder = tmp_path / "small-site"
     folder.mkdir()

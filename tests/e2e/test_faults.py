@@ -55,6 +55,8 @@ def faults(clean: LocalStack) -> Iterator[LocalStack]:
         clean.cloudflare.faults.clear()
         clean.amplify.faults.clear()
         clean.amplify.job_faults.clear()
+        clean.netlify.faults.clear()
+        clean.vercel.faults.clear()
 
 
 def inject_steady_faults(stack: LocalStack) -> None:
@@ -124,6 +126,84 @@ def test_under_steady_faults_every_deployment_ends_and_every_error_says_why(
     assert not [j.describe() for j in errors if not (j.final and str(j.final.get("error") or "").strip())]
     assert injected_cf
     assert injected_amp
+    assert ready, "moderate fault rates and retries: some deployments must succeed"
+    assert stack.pump is not None
+    stack.pump.wait_idle(timeout=60)
+    assert not publisher_failures(stack, {j.deployment_id for j in jobs})
+    http = urllib3.PoolManager(retries=False)
+    assert not [problem for job in ready for problem in wrong_bytes(job, http)], "ready must mean live"
+
+
+def inject_digest_platform_faults(stack: LocalStack) -> None:
+    """Seeded faults on every call the Netlify and Vercel publishers make: 429s with reset
+    headers, 5xx before and after the request took effect, resets, slowness, failed builds."""
+    net = stack.netlify.faults
+    net.seed(FAULT_SEED)
+    net.add("createSite", status=429, retry_after=1, times=None, rate=0.2)
+    net.add("createSite", status=500, times=None, rate=0.1, after=True)  # the site exists; answer lost
+    net.add("getSite", status=503, times=None, rate=0.15)
+    net.add("createSiteDeploy", status=429, retry_after=1, times=None, rate=0.2)
+    net.add("createSiteDeploy", status=502, times=None, rate=0.1, after=True)  # a deploy exists; answer lost
+    net.add("getDeploy", status=503, times=None, rate=0.15)
+    net.add("getDeploy", reset=True, times=None, rate=0.1)
+    net.add("uploadDeployFile", status=503, times=None, rate=0.15)
+    net.add("uploadDeployFile", status=500, times=None, rate=0.1, after=True)  # stored; answer lost
+    net.add("uploadDeployFile", reset=True, times=None, rate=0.1)
+    net.add("any", delay=0.4, times=None, rate=0.1)
+
+    ver = stack.vercel.faults
+    ver.seed(FAULT_SEED)
+    ver.add("deployment-create", status=429, retry_after=1, times=None, rate=0.2)
+    ver.add("deployment-create", status=500, times=None, rate=0.1, after=True)  # created; answer lost
+    ver.add("files-upload", status=503, times=None, rate=0.15)
+    ver.add("files-upload", status=502, times=None, rate=0.1, after=True)
+    ver.add("files-upload", reset=True, times=None, rate=0.1)
+    ver.add("deployment-get", status=503, times=None, rate=0.15)
+    ver.add("deployment-get", status=429, times=None, rate=0.1)
+    ver.add("any", delay=0.4, times=None, rate=0.1)
+
+
+def test_netlify_and_vercel_under_steady_faults_every_deployment_ends_and_says_why(
+    faults: LocalStack, api_for: Callable[[str], Api]
+) -> None:
+    stack = faults
+    rng = random.Random(FAULT_SEED + 1)
+    run = uuid.uuid4().hex[:8]
+    owners = [f"faults-{run}-{i}" for i in range(3)]
+    jobs = [
+        Job(platform, owners[i % 3], f"{platform[:3]}-{i:02d}", site_files(f"{run}-{platform}-{i}", rng))
+        for platform in ("netlify", "vercel")
+        for i in range(8)
+    ]
+    # A build that fails on the platform is an error with the platform's words, not a hang.
+    failing = {jobs[1].project, jobs[9].project}
+    inject_digest_platform_faults(stack)
+    before = {p: len(getattr(stack, p).requests) for p in ("netlify", "vercel")}
+    for job in (jobs[1], jobs[9]):
+        # The platforms' names are derived from (owner, project): fail whatever deploys next under it.
+        name = derived_name("sd", job.owner, job.project)
+        if job.platform == "netlify":
+            stack.netlify.fail_next_deploy(name, BUILD_FAILURE)
+        else:
+            stack.vercel.fail_next_deployment(name, BUILD_FAILURE)
+    wall = run_jobs(api_for, jobs)
+    injected = {p: [r for r in getattr(stack, p).requests[before[p] :] if r.fault] for p in before}
+    stack.netlify.faults.clear()
+    stack.vercel.faults.clear()
+
+    ready = [j for j in jobs if j.status == "ready"]
+    errors = [j for j in jobs if j.status == "error"]
+    print(summary("netlify/vercel faults", jobs, wall))
+    print(f"  injected: {', '.join(f'{p} {len(r)}' for p, r in injected.items())}")
+    for job in errors:
+        print(f"  error {job.platform:<8} {job.final.get('error') if job.final else None!r}")
+
+    assert not [j.describe() for j in jobs if j.problems], "the API answered something other than 2xx"
+    assert not [j.describe() for j in jobs if j.status in IN_FLIGHT or j.status not in TERMINAL], "still in flight"
+    assert not [j.describe() for j in errors if not (j.final and str(j.final.get("error") or "").strip())]
+    assert all(injected.values())
+    assert {j.project for j in errors} >= failing
+    assert all(BUILD_FAILURE in str(j.final and j.final.get("error")) for j in errors if j.project in failing)
     assert ready, "moderate fault rates and retries: some deployments must succeed"
     assert stack.pump is not None
     stack.pump.wait_idle(timeout=60)

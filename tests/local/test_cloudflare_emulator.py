@@ -9,7 +9,6 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -24,8 +23,8 @@ import urllib3
 
 from sitedeploy_local.emulators import CloudflareEmulator, FaultInjector
 from sitedeploy_local.emulators.cloudflare import MAX_ASSET_SIZE, NO_ROUTE, ROUTE_NAMES, ROUTES
+from tests.local.emulator_http import Answer, ApiClient, fetch_site, install_client, unique
 
-REPO = Path(__file__).resolve().parents[2]
 ACCOUNT = "5d41402abc4b2a76b9719d911017c592"
 OTHER_ACCOUNT = "7d793037a0760186574b0282f2f435e7"
 SUBDOMAIN = "emu-tests"
@@ -56,12 +55,7 @@ def content_type(path: str) -> str:
 
 
 @dataclass
-class Answer:
-    status: int
-    body: Any
-    headers: Any
-    raw: bytes
-
+class CloudflareAnswer(Answer):
     @property
     def result(self) -> Any:
         return self.body["result"]
@@ -75,48 +69,25 @@ class Answer:
         return " ".join(error["message"] for error in self.body["errors"] or [])
 
 
-class Client:
+class Client(ApiClient[CloudflareAnswer]):
     def __init__(self, emulator: CloudflareEmulator, token: str | None = TOKEN, account: str = ACCOUNT) -> None:
+        super().__init__(CloudflareAnswer, token)
         self.emulator = emulator
-        self.token = token
         self.account = account
-        self.http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=30))
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        bearer: str | None = None,
-    ) -> Answer:
-        sent = dict(headers or {})
-        auth = bearer if bearer is not None else self.token
-        if auth is not None:
-            sent["Authorization"] = f"Bearer {auth}"
-        if json_body is not None:
-            body = json.dumps(json_body).encode()
-            sent["Content-Type"] = "application/json"
-        url = self.emulator.api_base + path.replace("{acct}", self.account)
-        response = self.http.request(method, url, body=body, headers=sent, redirect=False)
-        try:
-            payload = json.loads(response.data)
-        except ValueError:
-            payload = None
-        return Answer(response.status, payload, response.headers, response.data)
+    def url(self, path: str, query: str) -> str:
+        return self.emulator.api_base + path.replace("{acct}", self.account) + (f"?{query}" if query else "")
 
     # the protocol, step by step
 
-    def session(self, name: str, files: dict[str, bytes], **overrides: Any) -> Answer:
+    def session(self, name: str, files: dict[str, bytes], **overrides: Any) -> CloudflareAnswer:
         manifest = {path: {"hash": asset_hash(path, data), "size": len(data)} for path, data in files.items()}
         manifest.update(overrides)
         return self.call(
             "POST", f"/accounts/{{acct}}/workers/scripts/{name}/assets-upload-session", json_body={"manifest": manifest}
         )
 
-    def upload(self, jwt: str, parts: list[tuple[str, bytes, str]], *, query: str = "?base64=true") -> Answer:
+    def upload(self, jwt: str, parts: list[tuple[str, bytes, str]], *, query: str = "?base64=true") -> CloudflareAnswer:
         fields = [(h, (h, base64.b64encode(data), ctype)) for h, data, ctype in parts]
         body, multipart_type = urllib3.encode_multipart_formdata(fields)
         return self.call(
@@ -124,20 +95,20 @@ class Client:
             f"/accounts/{{acct}}/workers/assets/upload{query}",
             body=body,
             headers={"Content-Type": multipart_type},
-            bearer=jwt,
+            token=jwt,
         )
 
-    def upload_raw(self, jwt: str, fields: list[tuple[str, Any]]) -> Answer:
+    def upload_raw(self, jwt: str, fields: list[tuple[str, Any]]) -> CloudflareAnswer:
         body, multipart_type = urllib3.encode_multipart_formdata(fields)
         return self.call(
             "POST",
             "/accounts/{acct}/workers/assets/upload?base64=true",
             body=body,
             headers={"Content-Type": multipart_type},
-            bearer=jwt,
+            token=jwt,
         )
 
-    def upload_buckets(self, session: Answer, files: dict[str, bytes]) -> list[Answer]:
+    def upload_buckets(self, session: CloudflareAnswer, files: dict[str, bytes]) -> list[CloudflareAnswer]:
         by_hash = {asset_hash(path, data): (path, data) for path, data in files.items()}
         answers = []
         for bucket in session.result["buckets"]:
@@ -145,7 +116,7 @@ class Client:
             answers.append(self.upload(session.result["jwt"], parts))
         return answers
 
-    def put_script(self, name: str, metadata: dict[str, Any], *, path_suffix: str = "") -> Answer:
+    def put_script(self, name: str, metadata: dict[str, Any], *, path_suffix: str = "") -> CloudflareAnswer:
         body, multipart_type = urllib3.encode_multipart_formdata([("metadata", json.dumps(metadata))])
         return self.call(
             "PUT",
@@ -183,13 +154,7 @@ def metadata(completion: str, config: dict[str, Any] | None = None) -> dict[str,
 
 
 def fetch(emulator: CloudflareEmulator, name: str, path: str, method: str = "GET", **kwargs: Any) -> Any:
-    base = emulator.site_url(ACCOUNT, name)
-    assert base is not None, f"{name} is not served"
-    return urllib3.request(method, base.rstrip("/") + path, redirect=False, retries=False, **kwargs)
-
-
-def unique(prefix: str = "s") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+    return fetch_site(emulator.site_url(ACCOUNT, name), name, path, method, **kwargs)
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
@@ -703,7 +668,7 @@ def test_parallel_uploads_are_served_concurrently(client: Client, emulator: Clou
     emulator.faults.add("assets-upload", delay=0.6, times=3)
     by_hash = {asset_hash(p, d): (p, d) for p, d in files.items()}
 
-    def send(bucket: list[str]) -> Answer:
+    def send(bucket: list[str]) -> CloudflareAnswer:
         parts = [(h, by_hash[h][1], "text/plain; charset=utf-8") for h in bucket]
         return Client(emulator).upload(session.result["jwt"], parts)
 
@@ -955,14 +920,8 @@ def test_stop_frees_every_port() -> None:
 
 @pytest.fixture(scope="session")
 def wrangler() -> str:
-    """Cloudflare's own CLI, installed from the npm registry by the project's script (not skipped:
-    a machine without npm fails here, loudly)."""
-    assert shutil.which("npm"), "npm (Node.js >= 20) is needed to install wrangler"
-    installed = subprocess.run(
-        [str(REPO / "scripts" / "install-wrangler")], capture_output=True, text=True, timeout=300, check=False
-    )
-    assert installed.returncode == 0, installed.stderr
-    return installed.stdout.strip().splitlines()[-1]
+    """Cloudflare's own CLI."""
+    return install_client("install-wrangler", "wrangler")
 
 
 def test_real_wrangler_deploys_redeploys_and_deletes(

@@ -13,17 +13,17 @@ import pytest
 
 from sitedeploy_local.emulators import CloudflareEmulator
 from sitedeploy_local.emulators.cloudflare import WORKER_LIMIT
+from tests.local.emulator_http import unique
 from tests.local.test_cloudflare_emulator import (
     ACCOUNT,
     OTHER_ACCOUNT,
     OTHER_TOKEN,
     SUBDOMAIN,
     TOKEN,
-    Answer,
     Client,
+    CloudflareAnswer,
     fetch,
     metadata,
-    unique,
 )
 
 LIMIT = 2
@@ -55,7 +55,7 @@ def limit_envelope(limit: int) -> dict[str, object]:
     }
 
 
-def put_new(client: Client, name: str, files: dict[str, bytes]) -> Answer:
+def put_new(client: Client, name: str, files: dict[str, bytes]) -> CloudflareAnswer:
     """Every step of a first deploy up to and including the script PUT, whose answer it returns."""
     session = client.session(name, files)
     assert session.status == 200, session.body

@@ -8,14 +8,10 @@ against it (the check that the emulator speaks the platform's protocol, not our 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,8 +20,8 @@ import pytest
 import urllib3
 
 from sitedeploy_local.emulators.netlify import NO_ROUTE, ROUTE_NAMES, NetlifyEmulator
+from tests.local.emulator_http import Answer, ApiClient, fetch_site, install_client, sha1, unique
 
-REPO = Path(__file__).resolve().parents[2]
 ACCOUNT = "team-a"
 OTHER_ACCOUNT = "team-b"
 TOKEN = "netlify-token-a"
@@ -42,56 +38,18 @@ SITE = {
 }
 
 
-def sha1(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()
-
-
-def unique(prefix: str = "s") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
 def encode_uri(path: str) -> str:
     """JavaScript's encodeURI of a deploy path without its leading slash."""
     return quote(path.lstrip("/"), safe="/;,?:@&=+$-_.!~*'()#")
 
 
-@dataclass
-class Answer:
-    status: int
-    body: Any
-    headers: Any
-    raw: bytes
-
-
-class Client:
+class Client(ApiClient[Answer]):
     def __init__(self, emulator: NetlifyEmulator, token: str | None = TOKEN) -> None:
+        super().__init__(Answer, token)
         self.emulator = emulator
-        self.token = token
-        self.http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=30))
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        token: str | None = None,
-    ) -> Answer:
-        sent = dict(headers or {})
-        auth = token if token is not None else self.token
-        if auth is not None:
-            sent["Authorization"] = f"Bearer {auth}"
-        if json_body is not None:
-            body = json.dumps(json_body).encode()
-            sent["Content-Type"] = "application/json"
-        response = self.http.request(method, self.emulator.api_base + path, body=body, headers=sent, redirect=False)
-        try:
-            payload = json.loads(response.data) if response.data else None
-        except ValueError:
-            payload = None
-        return Answer(response.status, payload, response.headers, response.data)
+    def url(self, path: str, query: str) -> str:
+        return self.emulator.api_base + path + (f"?{query}" if query else "")
 
     def create_site(self, name: str, account: str = ACCOUNT) -> dict[str, Any]:
         answer = self.call("POST", f"/{account}/sites", json_body={"name": name})
@@ -142,9 +100,7 @@ class Client:
 
 
 def fetch(emulator: NetlifyEmulator, name: str, path: str, **kwargs: Any) -> Any:
-    base = emulator.site_url(ACCOUNT, name)
-    assert base is not None, f"{name} is not served"
-    return urllib3.request("GET", base.rstrip("/") + path, redirect=False, retries=False, **kwargs)
+    return fetch_site(emulator.site_url(ACCOUNT, name), name, path, **kwargs)
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
@@ -708,14 +664,8 @@ console.log(JSON.stringify(report))
 
 @pytest.fixture(scope="session")
 def netlify_client() -> str:
-    """Netlify's own API client, installed from the npm registry by the project's script (not
-    skipped: a machine without npm fails here, loudly)."""
-    assert shutil.which("npm"), "npm (Node.js >= 20) is needed to install @netlify/api"
-    installed = subprocess.run(
-        [str(REPO / "scripts" / "install-netlify-client")], capture_output=True, text=True, timeout=300, check=False
-    )
-    assert installed.returncode == 0, installed.stderr
-    return installed.stdout.strip().splitlines()[-1]
+    """Netlify's own API client (``@netlify/api``)."""
+    return install_client("install-netlify-client", "@netlify/api")
 
 
 def test_official_client_deploys_and_deletes(netlify_client: str, emulator: NetlifyEmulator, tmp_path: Path) -> None:

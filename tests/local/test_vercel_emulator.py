@@ -6,13 +6,10 @@ the platform's protocol and not just our own idea of it)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +19,8 @@ import pytest
 import urllib3
 
 from sitedeploy_local.emulators.vercel import NO_ROUTE, ROUTE_NAMES, VercelEmulator, compile_source
+from tests.local.emulator_http import Answer, ApiClient, fetch_site, install_client, sha1, unique
 
-REPO = Path(__file__).resolve().parents[2]
 TEAM, TEAM_SLUG = "team_alpha0000000000000000", "alpha"
 OTHER_TEAM, OTHER_SLUG = "team_beta00000000000000000", "beta"
 SMALL_TEAM = "team_small0000000000000000"
@@ -40,61 +37,26 @@ SETTINGS = {
 }
 
 
-def sha1(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()
-
-
-def unique(prefix: str = "p") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
 @dataclass
-class Answer:
-    status: int
-    body: Any
-    headers: Any
-    raw: bytes
-
+class VercelAnswer(Answer):
     @property
     def code(self) -> str | None:
         return self.body["error"]["code"] if isinstance(self.body, dict) and "error" in self.body else None
 
 
-class Client:
+class Client(ApiClient[VercelAnswer]):
     def __init__(self, emulator: VercelEmulator, token: str | None = TOKEN, team: str | None = TEAM) -> None:
+        super().__init__(VercelAnswer, token)
         self.emulator = emulator
-        self.token = token
         self.team = team
-        self.http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=30))
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        query: str = "",
-    ) -> Answer:
-        sent = dict(headers or {})
-        if self.token is not None:
-            sent["Authorization"] = f"Bearer {self.token}"
-        if json_body is not None:
-            body = json.dumps(json_body).encode()
-            sent["Content-Type"] = "application/json"
+    def url(self, path: str, query: str) -> str:
         params = [f"teamId={self.team}"] if self.team else []
         if query:
             params.append(query)
-        url = self.emulator.api_base + path + ("?" + "&".join(params) if params else "")
-        response = self.http.request(method, url, body=body, headers=sent, redirect=False)
-        try:
-            payload = json.loads(response.data) if response.data else None
-        except ValueError:
-            payload = None
-        return Answer(response.status, payload, response.headers, response.data)
+        return self.emulator.api_base + path + ("?" + "&".join(params) if params else "")
 
-    def upload(self, data: bytes, digest: str | None = None, header: str = "x-vercel-digest") -> Answer:
+    def upload(self, data: bytes, digest: str | None = None, header: str = "x-vercel-digest") -> VercelAnswer:
         return self.call(
             "POST",
             "/v2/files",
@@ -102,7 +64,7 @@ class Client:
             headers={header: digest or sha1(data), "Content-Type": "application/octet-stream"},
         )
 
-    def create(self, name: str, files: dict[str, bytes], **extra: Any) -> Answer:
+    def create(self, name: str, files: dict[str, bytes], **extra: Any) -> VercelAnswer:
         body: dict[str, Any] = {
             "name": name,
             "project": name,
@@ -134,9 +96,7 @@ class Client:
 
 
 def fetch(emulator: VercelEmulator, name: str, path: str, method: str = "GET", team: str = TEAM, **kwargs: Any) -> Any:
-    base = emulator.site_url(team, name)
-    assert base is not None, f"{name} is not served"
-    return urllib3.request(method, base.rstrip("/") + path, redirect=False, retries=False, **kwargs)
+    return fetch_site(emulator.site_url(team, name), name, path, method, **kwargs)
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
@@ -677,14 +637,8 @@ const { createDeployment } = require(process.env.VERCEL_CLIENT);
 
 @pytest.fixture(scope="session")
 def vercel_client() -> str:
-    """Vercel's own deployment client, installed from the npm registry by the project's script (not
-    skipped: a machine without npm fails here, loudly)."""
-    assert shutil.which("npm"), "npm (Node.js >= 20) is needed to install @vercel/client"
-    installed = subprocess.run(
-        [str(REPO / "scripts" / "install-vercel-client")], capture_output=True, text=True, timeout=300, check=False
-    )
-    assert installed.returncode == 0, installed.stderr
-    return installed.stdout.strip().splitlines()[-1]
+    """Vercel's own deployment client (``@vercel/client``)."""
+    return install_client("install-vercel-client", "@vercel/client")
 
 
 def test_the_official_client_deploys_against_the_emulator(

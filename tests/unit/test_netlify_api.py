@@ -9,7 +9,8 @@ import pytest
 from urllib3 import HTTPResponse
 
 from sitedeploy.domain.models import DeploymentStatus
-from sitedeploy.platforms.netlify.api import NetlifyError, error_from, netlify_retry, upload_path
+from sitedeploy.platforms.base import retry_policy
+from sitedeploy.platforms.netlify.api import NetlifyError, NetlifyRetry, error_from, upload_path
 from sitedeploy.platforms.netlify.deploy import map_deploy
 
 
@@ -56,13 +57,13 @@ def _response(status: int, headers: dict[str, str]) -> HTTPResponse:
 
 
 def test_retry_after_wins_and_is_capped() -> None:
-    policy = netlify_retry(attempts=3, backoff=0.1, retry_after_cap=5.0)
+    policy = retry_policy(attempts=3, backoff=0.1, retry_after_cap=5.0, retry_class=NetlifyRetry)
     assert policy.get_retry_after(_response(429, {"Retry-After": "2"})) == 2.0
     assert policy.get_retry_after(_response(429, {"Retry-After": "3600"})) == 5.0
 
 
 def test_rate_limit_reset_is_waited_for_when_no_retry_after() -> None:
-    policy = netlify_retry(attempts=3, backoff=0.1, retry_after_cap=5.0)
+    policy = retry_policy(attempts=3, backoff=0.1, retry_after_cap=5.0, retry_class=NetlifyRetry)
     soon = policy.get_retry_after(_response(429, {"X-RateLimit-Reset": str(int(time.time()) + 3)}))
     assert soon is not None
     assert 1.0 <= soon <= 3.0
@@ -73,7 +74,7 @@ def test_rate_limit_reset_is_waited_for_when_no_retry_after() -> None:
 
 
 def test_the_cap_survives_each_retry() -> None:
-    policy = netlify_retry(attempts=3, backoff=0.1, retry_after_cap=1.5)
+    policy = retry_policy(attempts=3, backoff=0.1, retry_after_cap=1.5, retry_class=NetlifyRetry)
     following = policy.increment(method="GET", url="/x", response=_response(429, {"Retry-After": "60"}))
     assert following.get_retry_after(_response(429, {"Retry-After": "60"})) == 1.5
     assert type(following) is type(policy)

@@ -64,7 +64,7 @@ def test_project_id_names_the_site_too() -> None:
 
 def test_a_token_without_a_team_is_fine() -> None:
     credentials = _request(authMode="user-token", token="t").inline_credentials()
-    assert credentials is not None
+    assert isinstance(credentials, NetlifyToken)
     assert credentials.account_slug is None
     assert credentials.payload() == {"token": "t"}
 

@@ -128,7 +128,7 @@ def test_the_retry_waits_for_retry_after_else_the_reset_capped() -> None:
 
     from sitedeploy.platforms.base import retry_policy
 
-    retry = VercelRetry.adopt(retry_policy(attempts=3, backoff=0.1, retry_after_cap=5.0))
+    retry = retry_policy(attempts=3, backoff=0.1, retry_after_cap=5.0, retry_class=VercelRetry)
     reset = {"error": {"code": "rate_limited", "limit": {"reset": int(time.time()) + 3}}}
     far = {"error": {"code": "rate_limited", "limit": {"reset": int(time.time()) + 3600}}}
     assert retry.get_retry_after(_Response(429, {"Retry-After": "2"}, b"{}")) == 2.0  # type: ignore[arg-type]

@@ -1,12 +1,13 @@
 """The HTTP plumbing every emulator runs on loopback, shared so that a fix to body reading or to
-connection handling reaches the API servers and the site servers of both platforms at once:
+connection handling reaches the API servers and the site servers of every platform at once:
 
 - ``LoopbackServer`` / ``BackgroundServer``: a ThreadingHTTPServer with a real backlog that forgets
   its open connections on stop, in a daemon thread of its own;
 - ``QuietHandler``: an HTTP/1.1 keep-alive request handler that never logs to stderr, reads bodies
   safely (Content-Length or chunked, with a limit) and can reset a connection on purpose (a fault);
 - ``SiteServer``: one deployed site's own port, answering from whatever its emulator says is
-  deployed at the moment of each request.
+  deployed at the moment of each request;
+- ``SitePorts``: the registry of those ports, one per site, kept across redeploys.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import socket
 import struct
 import sys
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar, Generic, TypeVar
 
 from sitedeploy_local.ports import HOST
 
@@ -265,3 +266,73 @@ class SiteServer(BackgroundServer):
             handler.send_answer(respond(handler.command.upper(), handler.path, headers))
 
         super().__init__(handler_class(server_version, dispatch), name=name)
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class SitePorts(Generic[K, V]):
+    """Every served site's own loopback port, by the platform's key for the site. A site keeps its
+    port across redeploys (an open browser tab or a test's URL stays good), loses it when deleted
+    (``withdraw``) and on stop (``withdraw_all``; ``close``: no new port until ``closed`` is
+    cleared, so a late state change of a stopped emulator starts no server).
+
+    Every request looks the site up with ``visit``, under ``lock`` (the state's), so a redeploy
+    shows at once; a server that was withdrawn or replaced answers ``_gone`` (and closes the
+    connection) even on an open keep-alive connection. The platform's subclass says how a site it
+    found answers (``_respond``) and what a gone one looks like."""
+
+    server_version: ClassVar[str] = "loopback"
+    truncated_ok: ClassVar[bool] = False  # act on a visitor's body cut short (Cloudflare's way)
+
+    def __init__(self, lock: threading.RLock, visit: Callable[[K], V | None]) -> None:
+        self._lock = lock
+        self._visit = visit
+        self._servers: dict[K, SiteServer] = {}
+        self.closed = False
+
+    def serve(self, key: K, name: str) -> None:
+        """Give the site its port if it has none yet (kept across redeploys). Caller holds the lock."""
+        if self.closed or key in self._servers:
+            return
+        server = SiteServer(
+            lambda method, target, headers: self._answer(key, server, method, target, headers),
+            name=f"{self.server_version.lower()}-site-{name}",
+            server_version=self.server_version,
+            truncated_ok=self.truncated_ok,
+        )
+        server.start()
+        self._servers[key] = server
+
+    def url(self, key: K) -> str | None:
+        with self._lock:
+            server = self._servers.get(key)
+            return server.url if server else None
+
+    def withdraw(self, key: K) -> SiteServer | None:
+        """Forget the site's server; the caller stops it, outside the lock."""
+        with self._lock:
+            return self._servers.pop(key, None)
+
+    def withdraw_all(self, *, close: bool = False) -> list[SiteServer]:
+        """Forget every server (the caller stops them); ``close``: open no more until reopened."""
+        with self._lock:
+            servers = list(self._servers.values())
+            self._servers.clear()
+            self.closed = close
+            return servers
+
+    def _answer(self, key: K, server: SiteServer, method: str, target: str, headers: Mapping[str, str]) -> SiteAnswer:
+        with self._lock:
+            found = self._visit(key) if self._servers.get(key) is server else None
+        if found is None:
+            return self._gone()
+        return self._respond(found, method, target, headers)
+
+    def _respond(self, found: V, method: str, target: str, headers: Mapping[str, str]) -> SiteAnswer:
+        raise NotImplementedError
+
+    def _gone(self) -> SiteAnswer:
+        """What a withdrawn site's server answers; it closes the connection."""
+        raise NotImplementedError

@@ -25,11 +25,16 @@ from sitedeploy_local.emulators.amplify.api import AmplifyApi
 from sitedeploy_local.emulators.amplify.jobs import discard
 from sitedeploy_local.emulators.amplify.routes import ROUTES
 from sitedeploy_local.emulators.loopback import BackgroundServer, handler_class
+from sitedeploy_local.emulators.plumbing import Lifecycle
 from sitedeploy_local.ports import HOST
 
 
-class AmplifyEmulator(AmplifyApi):
-    """The Amplify Hosting API on loopback, and every branch's deployed site on a port of its own."""
+class AmplifyEmulator(AmplifyApi, Lifecycle):
+    """The Amplify Hosting API on loopback, and every branch's deployed site on a port of its own.
+
+    Only ``with`` is shared with the other emulators (``Lifecycle``): its API server is made anew by
+    each ``start`` (with a fresh working directory), so it has no port before then, and ``stop``
+    also ends the job threads and removes the working directory."""
 
     def __init__(
         self,
@@ -87,13 +92,6 @@ class AmplifyEmulator(AmplifyApi):
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-
-    def __enter__(self) -> AmplifyEmulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def port(self) -> int:

@@ -15,7 +15,7 @@ table and its handlers), ``sites`` and ``rules`` (what a visitor of a deployed W
 html_handling, not_found_handling, ``_redirects``, ``_headers``), ``emulator`` (the lifecycle).
 """
 
-from sitedeploy_local.emulators.cloudflare.api import API_PREFIX, NO_ROUTE, RequestLogEntry
+from sitedeploy_local.emulators.cloudflare.api import API_PREFIX, RequestLogEntry
 from sitedeploy_local.emulators.cloudflare.emulator import CloudflareEmulator
 from sitedeploy_local.emulators.cloudflare.routes import ROUTE_NAMES, ROUTES
 from sitedeploy_local.emulators.cloudflare.state import (
@@ -28,6 +28,7 @@ from sitedeploy_local.emulators.cloudflare.state import (
     ScriptState,
     ScriptVersion,
 )
+from sitedeploy_local.emulators.plumbing import NO_ROUTE
 
 __all__ = [
     "API_PREFIX",

@@ -1,11 +1,11 @@
 """The HTTP side of the Cloudflare v4 API emulator: one request from the wire to its answer.
 
-``CloudflareApi._handle`` reads the body, finds the route in the table (``routes.ROUTES``), consults
-the fault injector, runs the handler and wraps its result in the platform's envelope
-(``{"success", "errors", "messages", "result"}``, with ``result_info`` for lists), logging every
-request before answering it. Authentication (API tokens, per account), the per-token rate limit and
-the rendering of injected faults (429 with ``retry-after``, 5xx, Cloudflare's HTML 524 page, resets)
-live here too; what the platform holds, and its rules, are ``state``'s.
+The path of a request (body, route table, fault injector, request log, rate windows) is the one all
+the emulators share, ``plumbing.HttpApi``; what is Cloudflare's own lives here: its ``Call`` and log
+entry, the envelope every answer comes in (``{"success", "errors", "messages", "result"}``, with
+``result_info`` for lists), authentication (API tokens, per account), its 429 (with
+``retry-after``) and the rendering of injected faults (5xx, Cloudflare's HTML 524 page); what the
+platform holds, and its rules, are ``state``'s.
 """
 
 from __future__ import annotations
@@ -13,15 +13,13 @@ from __future__ import annotations
 import json
 import math
 import secrets
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
+from sitedeploy_local.emulators import plumbing
 from sitedeploy_local.emulators.cloudflare.state import (
     CODE_AUTH,
     CODE_BAD_REQUEST,
@@ -35,13 +33,13 @@ from sitedeploy_local.emulators.cloudflare.state import (
     bad_request,
     check_script_name,
 )
-from sitedeploy_local.emulators.faults import FaultAction, FaultInjector
-from sitedeploy_local.emulators.loopback import BodyTooLarge, QuietHandler, SiteServer
+from sitedeploy_local.emulators.faults import FaultAction
+from sitedeploy_local.emulators.loopback import BodyTooLarge
+from sitedeploy_local.emulators.plumbing import HttpApi, Reply, parse_json, retry_after
 from sitedeploy_local.emulators.routes import RouteTable
 
 API_PREFIX = "/client/v4"
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # Cloudflare's request body limit (Free / Pro)
-NO_ROUTE = "no-route"
 
 
 @dataclass(frozen=True)
@@ -61,19 +59,15 @@ class RequestLogEntry:
 
 
 @dataclass
-class Call:
-    """One request as a route handler sees it (``params``: the path template's, decoded)."""
+class Call(plumbing.Call):
+    """One request as a route handler sees it: for an assets upload, the hashes it carried (logged,
+    as is the account of its path)."""
 
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-    route: str
-    params: dict[str, str]
-    account_id: str | None = None
-    fault: str | None = None
     hashes: tuple[str, ...] = ()
+
+    @property
+    def account_id(self) -> str | None:
+        return self.params.get("account_id")
 
 
 # A route handler: the call in, (HTTP status, the envelope's ``result``) out; ApiError for an error.
@@ -142,27 +136,16 @@ def parse_multipart(body: bytes, content_type: str) -> list[FormPart]:
 
 
 def json_body(call: Call) -> Any:
-    try:
-        return json.loads(call.body or b"null")
-    except ValueError as exc:
-        raise bad_request(f"the request body is not valid JSON: {exc}") from None
+    return parse_json(call.body, lambda exc: bad_request(f"the request body is not valid JSON: {exc}"))
 
 
 def _ray() -> str:
     return f"{secrets.token_hex(8)}-LCL"
 
 
-@dataclass(frozen=True)
-class _Reply:
-    status: int  # 0 with reset=True: the connection is dropped without an answer
-    headers: list[tuple[str, str]]
-    body: bytes
-    reset: bool = False
-
-    @classmethod
-    def json(cls, status: int, payload: Any, extra: Mapping[str, str] | None = None) -> _Reply:
-        headers = [("Content-Type", "application/json"), ("cf-ray", _ray()), *(extra or {}).items()]
-        return cls(status, headers, json.dumps(payload).encode())
+def _json(status: int, payload: Any, extra: Mapping[str, str] | None = None) -> Reply:
+    headers = [("Content-Type", "application/json"), ("cf-ray", _ray()), *(extra or {}).items()]
+    return Reply(status, headers, json.dumps(payload).encode())
 
 
 def _timeout_page() -> str:
@@ -174,10 +157,14 @@ def _timeout_page() -> str:
     )
 
 
-class CloudflareApi(CloudflareState):
+class CloudflareApi(HttpApi[Call, RequestLogEntry, Handler], CloudflareState):
     """The state behind the v4 API's routes, with the request log (``requests``), the fault rules
     (``faults``, named by route) and the per-token rate limit (``rate_limit`` requests per
-    ``rate_window`` seconds; None: unlimited)."""
+    ``rate_window`` seconds; None: unlimited), through ``plumbing.HttpApi``."""
+
+    max_request_bytes = MAX_REQUEST_BYTES
+    truncated_bodies = True  # a body cut short is acted on as it arrived, as the emulator always has
+    body_errors = (BodyTooLarge, ValueError)
 
     def __init__(
         self,
@@ -198,89 +185,27 @@ class CloudflareApi(CloudflareState):
             bucket_max_files=bucket_max_files,
             bucket_max_bytes=bucket_max_bytes,
         )
-        self.rate_limit = rate_limit
-        self.rate_window = rate_window
-        self.faults = FaultInjector(routes=frozenset(routes.names) | {NO_ROUTE})
-        self.requests: list[RequestLogEntry] = []
-        self._routes = routes
-        self._stopping = threading.Event()
-        self._rate: dict[str, deque[float]] = {}
+        self._setup_http(routes, Call, rate_limit=rate_limit, rate_window=rate_window)
 
-    def requests_for(self, route: str) -> list[RequestLogEntry]:
-        with self._lock:
-            return [entry for entry in self.requests if entry.route == route]
+    # -- the hooks of one request (plumbing.HttpApi) -----------------------------------------------
 
-    def _forget(self) -> list[SiteServer]:
-        with self._lock:
-            sites = super()._forget()
-            self._rate.clear()
-            self.requests.clear()
-            self.faults.clear()
-            return sites
+    def _refuse_body(self, exc: Exception) -> Reply:
+        too_large = ApiError(413, CODE_BAD_REQUEST, f"request body too large or malformed ({exc})")
+        return self._envelope(413, None, too_large)
 
-    # -- one request ----------------------------------------------------------------------------
-
-    def _handle(self, handler: QuietHandler) -> None:
-        arrived, started = time.time(), time.monotonic()
-        split = urlsplit(handler.path)
-        method = handler.command.upper()
-        try:
-            body = handler.read_body(MAX_REQUEST_BYTES, truncated_ok=True)
-        except (BodyTooLarge, ValueError) as exc:
-            handler.close_connection = True  # the rest of the body is still on the wire
-            too_large = ApiError(413, CODE_BAD_REQUEST, f"request body too large or malformed ({exc})")
-            self._log(
-                method=method,
-                path=split.path,
-                route=NO_ROUTE,
-                status=413,
-                bytes_in=0,
-                arrived=arrived,
-                started=started,
-                account_id=None,
-            )
-            self._send(handler, self._envelope(413, None, too_large))
-            return
-        route, params = self._routes.match(method, split.path)
-        call = Call(
-            method=method,
-            path=split.path,
-            query=parse_qs(split.query, keep_blank_values=True),
-            headers={k.lower(): v for k, v in handler.headers.items()},
-            body=body,
-            route=route.name if route else NO_ROUTE,
-            params=params,
-            account_id=params.get("account_id"),
-        )
-        action = self.faults.on_request(call.route)
-        if action is not None:
-            call.fault = action.describe()
-            if action.delay:
-                self._stopping.wait(action.delay)
-        if action is not None and action.interrupts and not action.after:
-            reply = self._fault_reply(action)
-        else:
-            status, result, error = self._run(route.handler if route else None, call)
-            reply = self._envelope(status, result, error)
-            if action is not None and action.interrupts:  # after=True: it happened, the answer is lost
-                reply = self._fault_reply(action)
-        # Logged before answering, so that a client that has its answer also finds it in the log.
-        self._log_call(call, reply.status, arrived, started)
-        self._send(handler, reply)
-
-    def _run(self, handler: Handler | None, call: Call) -> tuple[int, Any, ApiError | None]:
+    def _run(self, handler: Handler | None, call: Call) -> Reply:
         try:
             if handler is None:
                 raise ApiError(404, CODE_NO_ROUTE, "No route for the URI")
             status, result = handler(self, call)
-            return status, result, None
+            return self._envelope(status, result, None)
         except ApiError as exc:
-            return exc.status, None, exc
+            return self._envelope(exc.status, None, exc)
         except Exception as exc:  # an emulator bug must still answer like the platform would
-            return 500, None, ApiError(500, CODE_UNKNOWN, f"An unknown error has occurred ({exc!r})")
+            return self._envelope(500, None, ApiError(500, CODE_UNKNOWN, f"An unknown error has occurred ({exc!r})"))
 
     @staticmethod
-    def _envelope(status: int, result: Any, error: ApiError | None) -> _Reply:
+    def _envelope(status: int, result: Any, error: ApiError | None) -> Reply:
         if error is not None:
             payload: dict[str, Any] = {
                 "success": False,
@@ -288,7 +213,7 @@ class CloudflareApi(CloudflareState):
                 "messages": [],
                 "result": None,
             }
-            return _Reply.json(status, payload, error.headers)
+            return _json(status, payload, error.headers)
         payload = {"success": True, "errors": [], "messages": [], "result": result}
         if isinstance(result, list):
             payload["result_info"] = {
@@ -298,31 +223,19 @@ class CloudflareApi(CloudflareState):
                 "total_count": len(result),
                 "total_pages": 1,
             }
-        return _Reply.json(status, payload)
+        return _json(status, payload)
 
-    @staticmethod
-    def _send(handler: QuietHandler, reply: _Reply) -> None:
-        if reply.reset:
-            handler.reset_connection()
-            return
-        try:
-            handler.send_all(reply.status, reply.headers, reply.body)
-        except OSError:
-            handler.close_connection = True
-
-    def _fault_reply(self, action: FaultAction) -> _Reply:
-        """The answer (or the reset, status 0) a fault stands for."""
-        if action.reset:
-            return _Reply(0, [], b"", reset=True)
+    def _fault_reply(self, action: FaultAction) -> Reply:
+        """An injected status in Cloudflare's envelope (524: its edge's HTML timeout page)."""
         status = int(action.status or 500)
         extra: dict[str, str] = {}
         if action.retry_after is not None:
-            extra["retry-after"] = str(max(0, math.ceil(action.retry_after)))
+            extra["retry-after"] = retry_after(action.retry_after)
         if action.body is not None:
-            return _Reply.json(status, action.body, extra)
+            return _json(status, action.body, extra)
         if status == 524:
             headers = [("Content-Type", "text/html; charset=UTF-8"), ("cf-ray", _ray()), *extra.items()]
-            return _Reply(status, headers, _timeout_page().encode())
+            return Reply(status, headers, _timeout_page().encode())
         if status == 429:
             error = ApiError(status, CODE_RATE_LIMITED, "Please wait and consider throttling your request speed")
         elif status in (401, 403):
@@ -334,48 +247,19 @@ class CloudflareApi(CloudflareState):
         error.headers = extra
         return self._envelope(status, None, error)
 
-    def _log_call(self, call: Call, status: int, arrived: float, started: float) -> None:
-        self._log(
+    def _log_entry(self, call: Call, query: str, status: int, arrived: float, duration: float) -> RequestLogEntry:
+        return RequestLogEntry(
             method=call.method,
             path=call.path,
             route=call.route,
             status=status,
             bytes_in=len(call.body),
-            arrived=arrived,
-            started=started,
+            time=arrived,
+            duration=duration,
             account_id=call.account_id,
             fault=call.fault,
             hashes=call.hashes,
         )
-
-    def _log(
-        self,
-        *,
-        method: str,
-        path: str,
-        route: str,
-        status: int,
-        bytes_in: int,
-        arrived: float,
-        started: float,
-        account_id: str | None,
-        fault: str | None = None,
-        hashes: tuple[str, ...] = (),
-    ) -> None:
-        entry = RequestLogEntry(
-            method=method,
-            path=path,
-            route=route,
-            status=status,
-            bytes_in=bytes_in,
-            time=arrived,
-            duration=time.monotonic() - started,
-            account_id=account_id,
-            fault=fault,
-            hashes=hashes,
-        )
-        with self._lock:
-            self.requests.append(entry)
 
     # -- authorization and rate limits ----------------------------------------------------------
 
@@ -397,21 +281,14 @@ class CloudflareApi(CloudflareState):
         return token
 
     def _count_rate(self, token: str) -> None:
-        if self.rate_limit is None:
-            return
-        moment = time.monotonic()
-        window = self._rate.setdefault(token, deque())
-        while window and window[0] <= moment - self.rate_window:
-            window.popleft()
-        if len(window) >= self.rate_limit:
-            wait = max(1, math.ceil(window[0] + self.rate_window - moment))
+        wait = self._take_rate(token)
+        if wait is not None:
             raise ApiError(
                 429,
                 CODE_RATE_LIMITED,
                 "Please wait and consider throttling your request speed",
-                {"retry-after": str(wait)},
+                {"retry-after": str(max(1, math.ceil(wait)))},
             )
-        window.append(moment)
 
     def _account_call(self, call: Call) -> tuple[Token, Account]:
         account_id = call.params["account_id"]

@@ -6,7 +6,8 @@ misbehave (``faults``).
 
 The layers, each in its own module, build on one another: ``CloudflareState`` (the data and its
 rules) ← ``CloudflareApi`` (HTTP: dispatch, envelopes, auth, rate limits, faults) ←
-``CloudflareEmulator`` (the server's lifecycle), with the route table in ``routes``.
+``CloudflareEmulator`` (the server's lifecycle, ``plumbing.LoopbackEmulator``), with the route
+table in ``routes``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from __future__ import annotations
 from sitedeploy_local.emulators.cloudflare.api import API_PREFIX, CloudflareApi
 from sitedeploy_local.emulators.cloudflare.routes import ROUTES
 from sitedeploy_local.emulators.cloudflare.state import BUCKET_MAX_BYTES, BUCKET_MAX_FILES, MAX_FILES, CloudflareState
-from sitedeploy_local.emulators.loopback import BackgroundServer, handler_class
-from sitedeploy_local.ports import HOST
+from sitedeploy_local.emulators.plumbing import LoopbackEmulator
 
 
-class CloudflareEmulator(CloudflareApi):
-    """A loopback Cloudflare API (``api_base``) plus one loopback site server per deployed Worker."""
+class CloudflareEmulator(CloudflareApi, LoopbackEmulator):
+    """A loopback Cloudflare API (``api_base``) plus one loopback site server per deployed Worker.
+    ``reset`` forgets every Worker, asset, upload session, request and fault rule; accounts and
+    tokens stay."""
+
+    api_prefix = API_PREFIX
 
     def __init__(
         self,
@@ -43,41 +47,10 @@ class CloudflareEmulator(CloudflareApi):
             rate_limit=rate_limit,
             rate_window=rate_window,
         )
-        self._server = BackgroundServer(handler_class("cloudflare", self._handle), port=port, name="cloudflare-api")
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def api_base(self) -> str:
-        return f"http://{HOST}:{self.port}{API_PREFIX}"
-
-    def start(self) -> None:
-        self._stopping.clear()
-        self._server.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        for site in self._sites.withdraw_all():
-            site.stop()
-        self._server.stop()
-
-    def __enter__(self) -> CloudflareEmulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._listen(port, server_version="cloudflare", name="cloudflare-api")
 
     def forget_workers(self) -> None:
         """Forget every Worker, asset and upload session; accounts, tokens, fault rules and the
         request log stay."""
         for site in CloudflareState._forget(self):
-            site.stop()
-
-    def reset(self) -> None:
-        """Forget every Worker, asset, upload session, request and fault rule; accounts and tokens
-        stay."""
-        for site in self._forget():
             site.stop()

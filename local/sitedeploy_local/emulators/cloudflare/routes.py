@@ -14,7 +14,6 @@ from typing import Any
 
 from sitedeploy_local.emulators.cloudflare.api import (
     API_PREFIX,
-    NO_ROUTE,
     Call,
     CloudflareApi,
     Handler,
@@ -33,6 +32,7 @@ from sitedeploy_local.emulators.cloudflare.state import (
     bad_request,
     iso,
 )
+from sitedeploy_local.emulators.plumbing import NO_ROUTE
 from sitedeploy_local.emulators.routes import Route, RouteTable
 
 # -- tokens and accounts ----------------------------------------------------------------------------

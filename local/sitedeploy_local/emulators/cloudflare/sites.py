@@ -14,13 +14,12 @@ by branch. The rule files themselves are parsed in ``rules``.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
 from sitedeploy_local.emulators.cloudflare.rules import SiteRules
-from sitedeploy_local.emulators.loopback import SiteAnswer, SiteServer
+from sitedeploy_local.emulators.loopback import SiteAnswer, SitePorts
 
 HTML_HANDLING = ("auto-trailing-slash", "force-trailing-slash", "drop-trailing-slash", "none")
 NOT_FOUND_HANDLING = ("single-page-application", "404-page", "none")
@@ -337,54 +336,19 @@ class Visit:
     assets: AssetLookup
 
 
-class WorkerSites:
-    """Every deployed Worker's own loopback port. ``visit`` looks the Worker up on every request,
-    under ``lock`` (the state's), so a redeploy shows at once and a deleted Worker stops answering
-    even on open connections; ``visit`` answers None for a Worker that is gone."""
+class WorkerSites(SitePorts[WorkerKey, Visit]):
+    """Every deployed Worker's own loopback port (``SitePorts``): a Worker whose workers.dev
+    subdomain is not enabled answers "nothing here", as does a Worker that is gone."""
 
-    def __init__(self, lock: threading.RLock, visit: Callable[[WorkerKey], Visit | None]) -> None:
-        self._lock = lock
-        self._visit = visit
-        self._servers: dict[WorkerKey, SiteServer] = {}
+    server_version = "cloudflare"
+    truncated_ok = True
 
-    def serve(self, key: WorkerKey) -> None:
-        """Give the Worker its port if it has none yet (kept across redeploys). Caller holds the lock."""
-        if key in self._servers:
-            return
-        server = SiteServer(
-            lambda method, target, headers: self._answer(key, server, method, target, headers),
-            name=f"cloudflare-site-{key[1]}",
-            server_version="cloudflare",
-            truncated_ok=True,
-        )
-        server.start()
-        self._servers[key] = server
+    def _respond(self, found: Visit, method: str, target: str, headers: Mapping[str, str]) -> SiteAnswer:
+        if found.site is None:
+            return nothing_here()
+        return resolve(found.site, found.assets, method=method, target=target, request_headers=headers)
 
-    def url(self, key: WorkerKey) -> str | None:
-        with self._lock:
-            server = self._servers.get(key)
-            return server.url if server else None
-
-    def withdraw(self, key: WorkerKey) -> SiteServer | None:
-        """Forget the Worker's server; the caller stops it, outside the lock. Caller holds the lock."""
-        return self._servers.pop(key, None)
-
-    def withdraw_all(self) -> list[SiteServer]:
-        with self._lock:
-            servers = list(self._servers.values())
-            self._servers.clear()
-            return servers
-
-    def _answer(
-        self, key: WorkerKey, server: SiteServer, method: str, target: str, headers: Mapping[str, str]
-    ) -> SiteAnswer:
-        with self._lock:
-            found = self._visit(key) if self._servers.get(key) is server else None
-            if found is None:
-                answer = nothing_here()
-                answer.close = True
-                return answer
-            if found.site is None:
-                return nothing_here()
-            site, assets = found.site, found.assets
-        return resolve(site, assets, method=method, target=target, request_headers=headers)
+    def _gone(self) -> SiteAnswer:
+        answer = nothing_here()
+        answer.close = True
+        return answer

@@ -54,7 +54,8 @@ from sitedeploy_local.emulators.cloudflare.sites import (
     WorkerKey,
     WorkerSites,
 )
-from sitedeploy_local.emulators.loopback import SiteServer
+from sitedeploy_local.emulators.loopback import SitePorts, SiteServer
+from sitedeploy_local.emulators.plumbing import PlatformState
 
 MAX_ASSET_SIZE = 25 * 1024 * 1024  # 26,214,400 bytes per file
 MAX_FILES = 20_000  # Free plan; Paid allows 100,000
@@ -225,9 +226,9 @@ class UploadSession:
 # -- the state --------------------------------------------------------------------------------------
 
 
-class CloudflareState:
+class CloudflareState(PlatformState):
     """Accounts, tokens, Workers, upload sessions and assets, with the rules that change them, and
-    the loopback site of every deployed Worker (``_sites``)."""
+    the loopback site of every deployed Worker (``_site_ports``)."""
 
     def __init__(
         self,
@@ -248,7 +249,7 @@ class CloudflareState:
         self._accounts: dict[str, Account] = {}
         self._tokens: dict[str, Token] = {}
         self._sessions: dict[str, UploadSession] = {}
-        self._sites = WorkerSites(self._lock, self._visit)
+        self._site_ports: SitePorts[WorkerKey, Visit] = WorkerSites(self._lock, self._visit)
 
     # -- seeding and inspecting (tests and the local stack) ---------------------------------------
 
@@ -309,7 +310,7 @@ class CloudflareState:
     def site_url(self, account_id: str, name: str) -> str | None:
         """Where the Worker's site answers (a 404 "nothing here" page until its workers.dev
         subdomain is enabled); None when the Worker was never deployed or has been deleted."""
-        return self._sites.url((account_id, name))
+        return self._site_ports.url((account_id, name))
 
     def public_url(self, account_id: str, name: str) -> str | None:
         """The URL the platform would print: ``https://{name}.{subdomain}.workers.dev``."""
@@ -323,7 +324,7 @@ class CloudflareState:
         """Drop every Worker, asset and upload session (accounts and tokens stay); the site servers
         to stop, which the caller does outside the lock."""
         with self._lock:
-            sites = self._sites.withdraw_all()
+            sites = self._site_ports.withdraw_all(close=self._site_ports.closed)
             for account in self._accounts.values():
                 account.assets.clear()
                 account.scripts.clear()
@@ -592,13 +593,13 @@ class CloudflareState:
         script.rule_warnings = list(version.site.rules.warnings)
         script.modified_on = moment
         script.etag = hashlib.sha256(f"{name}:{version.id}".encode()).hexdigest()
-        self._sites.serve((account.id, name))
+        self._site_ports.serve((account.id, name), name)
         return script
 
     def _delete(self, account: Account, name: str) -> None:
         with self._lock:
             account.scripts.pop(name, None)
-            site = self._sites.withdraw((account.id, name))
+            site = self._site_ports.withdraw((account.id, name))
         if site is not None:
             site.stop()
 

@@ -16,11 +16,12 @@ Modules: ``state`` (accounts, tokens, sites, deploys, files and the platform's r
 the platform's OpenAPI operation ids), ``sites`` (what a visitor gets), ``emulator`` (the lifecycle).
 """
 
-from sitedeploy_local.emulators.netlify.api import API_PREFIX, NO_ROUTE, RequestLogEntry
+from sitedeploy_local.emulators.netlify.api import API_PREFIX, RequestLogEntry
 from sitedeploy_local.emulators.netlify.emulator import NetlifyEmulator
 from sitedeploy_local.emulators.netlify.routes import ROUTE_NAMES, ROUTES
 from sitedeploy_local.emulators.netlify.sites import SiteVersion, parse_headers, parse_redirects
 from sitedeploy_local.emulators.netlify.state import SITE_DOMAIN, SITE_LIMIT, ApiError
+from sitedeploy_local.emulators.plumbing import NO_ROUTE
 
 __all__ = [
     "API_PREFIX",

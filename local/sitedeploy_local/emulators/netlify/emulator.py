@@ -6,24 +6,26 @@ it (``add_account``, ``add_token``, ``set_site_limit``), inspect it (``site``, `
 
 The layers, each in its own module, build on one another: ``NetlifyState`` (the data and its rules)
 ← ``NetlifyApi`` (HTTP: dispatch, JSON errors, auth, rate limits, faults) ← ``NetlifyEmulator`` (the
-server's lifecycle), with the route table in ``routes``.
+server's lifecycle, ``plumbing.LoopbackEmulator``), with the route table in ``routes``.
 """
 
 from __future__ import annotations
 
-from sitedeploy_local.emulators.loopback import BackgroundServer, handler_class
 from sitedeploy_local.emulators.netlify.api import API_PREFIX, NetlifyApi
 from sitedeploy_local.emulators.netlify.routes import ROUTES
-from sitedeploy_local.ports import HOST
+from sitedeploy_local.emulators.plumbing import LoopbackEmulator
 
 
-class NetlifyEmulator(NetlifyApi):
+class NetlifyEmulator(NetlifyApi, LoopbackEmulator):
     """A loopback Netlify API (``api_base``) plus one loopback site server per published site.
 
     Knobs: ``prepare_seconds`` (how long an ``async`` deploy stays ``preparing``),
     ``process_seconds`` (from the last upload to ``ready``), ``deploys_per_minute`` (per site, the
     platform's deploy rate limit; None: unlimited), ``rate_limit``/``rate_window`` (requests per
-    token; also ``set_rate_limit``)."""
+    token; also ``set_rate_limit``). ``reset`` forgets every site, deploy, file, request and fault
+    rule; accounts, users and tokens (and the knobs) stay."""
+
+    api_prefix = API_PREFIX
 
     def __init__(
         self,
@@ -43,36 +45,4 @@ class NetlifyEmulator(NetlifyApi):
             rate_limit=rate_limit,
             rate_window=rate_window,
         )
-        self._server = BackgroundServer(handler_class("Netlify", self._handle), port=port, name="netlify-api")
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def api_base(self) -> str:
-        return f"http://{HOST}:{self.port}{API_PREFIX}"
-
-    def start(self) -> None:
-        self._stopping.clear()
-        self._servers.closed = False
-        self._server.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        for server in self._servers.withdraw_all(close=True):
-            server.stop()
-        self._server.stop()
-
-    def __enter__(self) -> NetlifyEmulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def reset(self) -> None:
-        """Forget every site, deploy, file, request and fault rule; accounts, users and tokens (and
-        the knobs) stay."""
-        for server in self._forget():
-            server.stop()
+        self._listen(port, server_version="Netlify", name="netlify-api")

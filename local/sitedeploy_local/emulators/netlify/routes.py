@@ -11,8 +11,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from sitedeploy.domain.sitefiles import content_type
-from sitedeploy_local.emulators.netlify.api import API_PREFIX, NO_ROUTE, Call, Handler, NetlifyApi, json_body
+from sitedeploy_local.emulators.netlify.api import API_PREFIX, Call, Handler, NetlifyApi, json_body
 from sitedeploy_local.emulators.netlify.state import ApiError, iso, not_found, unprocessable
+from sitedeploy_local.emulators.plumbing import NO_ROUTE
 from sitedeploy_local.emulators.routes import Route, RouteTable
 
 # -- the user and the accounts --------------------------------------------------------------------------

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from sitedeploy.domain.sitefiles import content_type
-from sitedeploy_local.emulators.loopback import SiteAnswer, SiteServer
+from sitedeploy_local.emulators.loopback import SiteAnswer, SitePorts
 
 REDIRECTS_PATH = "/_redirects"
 HEADERS_PATH = "/_headers"
@@ -319,57 +318,19 @@ def _with_rules(version: SiteVersion, path: str, headers: list[tuple[str, str]])
 # -- one loopback port per published site ------------------------------------------------------------------
 
 
-class NetlifySites:
-    """Every published site's own loopback port. ``visit`` looks the site up on every request,
-    under ``lock`` (the state's), so a new deploy shows at once and a deleted site stops answering
-    even on open connections."""
+class NetlifySites(SitePorts[str, SiteVersion]):
+    """Every published site's own loopback port (``SitePorts``, by site id), answering from its
+    published deploy; a deleted site answers Netlify's plain 404."""
 
-    def __init__(self, lock: threading.RLock, visit: Callable[[str], SiteVersion | None]) -> None:
-        self._lock = lock
-        self._visit = visit
-        self._servers: dict[str, SiteServer] = {}
-        self.closed = False  # set while the emulator is stopped: a late state change opens no port
+    server_version = "Netlify"
 
-    def serve(self, site_id: str, name: str) -> None:
-        """Give the site its port if it has none yet (kept across deploys). Caller holds the lock."""
-        if self.closed or site_id in self._servers:
-            return
-        server = SiteServer(
-            lambda method, target, headers: self._answer(site_id, server, method, target, headers),
-            name=f"netlify-site-{name}",
-            server_version="Netlify",
+    def _respond(self, found: SiteVersion, method: str, target: str, headers: Mapping[str, str]) -> SiteAnswer:
+        return resolve(found, method=method, target=target, request_headers=headers)
+
+    def _gone(self) -> SiteAnswer:
+        return SiteAnswer(
+            404,
+            [("Content-Type", "text/plain; charset=utf-8"), ("Server", "Netlify")],
+            b"Not Found - Request ID: local",
+            close=True,
         )
-        server.start()
-        self._servers[site_id] = server
-
-    def url(self, site_id: str) -> str | None:
-        with self._lock:
-            server = self._servers.get(site_id)
-            return server.url if server else None
-
-    def withdraw(self, site_id: str) -> SiteServer | None:
-        """Forget the site's server; the caller stops it, outside the lock."""
-        with self._lock:
-            return self._servers.pop(site_id, None)
-
-    def withdraw_all(self, *, close: bool = False) -> list[SiteServer]:
-        """Forget every server (the caller stops them); ``close``: open no more until reopened."""
-        with self._lock:
-            servers = list(self._servers.values())
-            self._servers.clear()
-            self.closed = close
-            return servers
-
-    def _answer(
-        self, site_id: str, server: SiteServer, method: str, target: str, headers: Mapping[str, str]
-    ) -> SiteAnswer:
-        with self._lock:
-            version = self._visit(site_id) if self._servers.get(site_id) is server else None
-        if version is None:
-            return SiteAnswer(
-                404,
-                [("Content-Type", "text/plain; charset=utf-8"), ("Server", "Netlify")],
-                b"Not Found - Request ID: local",
-                close=True,
-            )
-        return resolve(version, method=method, target=target, request_headers=headers)

@@ -38,8 +38,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sitedeploy_local.emulators.loopback import SiteServer
+from sitedeploy_local.emulators.loopback import SitePorts, SiteServer
 from sitedeploy_local.emulators.netlify.sites import NetlifySites, SiteVersion
+from sitedeploy_local.emulators.plumbing import PlatformState
 
 SITE_LIMIT = 500  # sites per account: the emulator's default (the plans' quotas differ)
 SITE_DOMAIN = "netlify.app"
@@ -171,9 +172,9 @@ class Site:
 # -- the state --------------------------------------------------------------------------------------
 
 
-class NetlifyState:
+class NetlifyState(PlatformState):
     """Accounts, tokens, sites, deploys and files, with the rules that change them, and the loopback
-    server of every published site (``_servers``)."""
+    server of every published site (``_site_ports``)."""
 
     def __init__(self, *, prepare_seconds: float, process_seconds: float, deploys_per_minute: int | None) -> None:
         self.prepare_seconds = prepare_seconds
@@ -188,7 +189,7 @@ class NetlifyState:
         self._deploys: dict[str, Deploy] = {}
         self._failures: dict[str, str] = {}  # site name -> message for its next deploy
         self._deploy_times: dict[str, deque[float]] = {}  # site id -> creation times (rate limit)
-        self._servers = NetlifySites(self._lock, self._visit)
+        self._site_ports: SitePorts[str, SiteVersion] = NetlifySites(self._lock, self._visit)
 
     # -- seeding and inspecting (tests and the local stack) ---------------------------------------
 
@@ -277,7 +278,7 @@ class NetlifyState:
             if found is None or (account and found.account_slug != account):
                 return None
             self._advance_site(found)
-            return self._servers.url(found.id)
+            return self._site_ports.url(found.id)
 
     def public_url(self, name: str) -> str | None:
         """The URL the platform would print: ``https://NAME.netlify.app``."""
@@ -288,7 +289,7 @@ class NetlifyState:
         """Drop every site, deploy and file (accounts, users and tokens stay); the site servers to
         stop, which the caller does outside the lock."""
         with self._lock:
-            servers = self._servers.withdraw_all(close=self._servers.closed)
+            servers = self._site_ports.withdraw_all(close=self._site_ports.closed)
             self._sites.clear()
             self._names.clear()
             self._deploys.clear()
@@ -383,7 +384,7 @@ class NetlifyState:
             for deploy_id in site.deploys:
                 self._deploys.pop(deploy_id, None)
             self._deploy_times.pop(site.id, None)
-            return self._servers.withdraw(site.id)
+            return self._site_ports.withdraw(site.id)
 
     # -- deploys --------------------------------------------------------------------------------
 
@@ -479,7 +480,7 @@ class NetlifyState:
             deploy.version = self._version_of(site, deploy)
             site.published_deploy_id = deploy.id
             site.updated_at = deploy.updated_at
-            self._servers.serve(site.id, site.name)
+            self._site_ports.serve(site.id, site.name)
         else:
             deploy.state = state
 

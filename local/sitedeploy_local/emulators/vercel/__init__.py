@@ -18,7 +18,8 @@ table and its handlers), ``rules`` (path-to-regexp sources and the routing confi
 (what a visitor gets), ``emulator`` (the lifecycle).
 """
 
-from sitedeploy_local.emulators.vercel.api import NO_ROUTE, RequestLogEntry
+from sitedeploy_local.emulators.plumbing import NO_ROUTE
+from sitedeploy_local.emulators.vercel.api import RequestLogEntry
 from sitedeploy_local.emulators.vercel.emulator import VercelEmulator
 from sitedeploy_local.emulators.vercel.routes import ROUTE_NAMES, ROUTES
 from sitedeploy_local.emulators.vercel.rules import RuleError, SiteConfig, compile_source

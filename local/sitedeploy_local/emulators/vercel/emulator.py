@@ -7,24 +7,25 @@ site server per project with a production deployment (``site_url``), and the han
 
 The layers, each in its own module, build on one another: ``VercelState`` (the data and its rules)
 ← ``VercelApi`` (HTTP: dispatch, JSON errors, auth, rate limits, faults) ← ``VercelEmulator`` (the
-server's lifecycle), with the route table in ``routes``.
+server's lifecycle, ``plumbing.LoopbackEmulator``), with the route table in ``routes``.
 """
 
 from __future__ import annotations
 
-from sitedeploy_local.emulators.loopback import BackgroundServer, handler_class
+from sitedeploy_local.emulators.plumbing import LoopbackEmulator
 from sitedeploy_local.emulators.vercel.api import VercelApi
 from sitedeploy_local.emulators.vercel.routes import ROUTES
 from sitedeploy_local.emulators.vercel.state import MAX_FILE_BYTES, MAX_FILES, STEP_SECONDS
-from sitedeploy_local.ports import HOST
 
 
-class VercelEmulator(VercelApi):
+class VercelEmulator(VercelApi, LoopbackEmulator):
     """A loopback Vercel REST API (``api_base``) plus one loopback site server per served project.
 
     ``step_seconds``: how long a new deployment stays in each of QUEUED, INITIALIZING and BUILDING
     (an attribute: a test may raise it to keep deployments building); ``rate_limit`` requests per
-    token per ``rate_window`` seconds (None: unlimited; also ``set_rate_limit``)."""
+    token per ``rate_window`` seconds (None: unlimited; also ``set_rate_limit``). ``reset`` forgets
+    every project, deployment, file, request, fault rule and rate window; users, teams and tokens
+    stay."""
 
     def __init__(
         self,
@@ -44,35 +45,4 @@ class VercelEmulator(VercelApi):
             rate_limit=rate_limit,
             rate_window=rate_window,
         )
-        self._server = BackgroundServer(handler_class("Vercel", self._handle), port=port, name="vercel-api")
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def api_base(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def start(self) -> None:
-        self._stopping.clear()
-        self._server.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        for site in self._sites.withdraw_all():
-            site.stop()
-        self._server.stop()
-
-    def __enter__(self) -> VercelEmulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def reset(self) -> None:
-        """Forget every project, deployment, file, request, fault rule and rate window; users,
-        teams and tokens stay."""
-        for site in self._forget():
-            site.stop()
+        self._listen(port, server_version="Vercel", name="vercel-api")

@@ -15,8 +15,9 @@ import binascii
 import hashlib
 from typing import Any
 
+from sitedeploy_local.emulators.plumbing import NO_ROUTE
 from sitedeploy_local.emulators.routes import Route, RouteTable
-from sitedeploy_local.emulators.vercel.api import NO_ROUTE, Call, Handler, VercelApi, json_body
+from sitedeploy_local.emulators.vercel.api import Call, Handler, VercelApi, json_body
 from sitedeploy_local.emulators.vercel.rules import RuleError, SiteConfig
 from sitedeploy_local.emulators.vercel.state import (
     PROJECT_NAME,

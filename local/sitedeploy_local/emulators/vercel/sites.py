@@ -24,13 +24,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from sitedeploy.domain.sitefiles import content_type
-from sitedeploy_local.emulators.loopback import SiteAnswer, SiteServer
+from sitedeploy_local.emulators.loopback import SiteAnswer, SitePorts
 from sitedeploy_local.emulators.vercel.rules import SiteConfig
 
 CACHE_CONTROL = "public, max-age=0, must-revalidate"
@@ -211,53 +210,19 @@ class Visit:
 NOT_DEPLOYED = b"The deployment could not be found on Vercel.\n\nDEPLOYMENT_NOT_FOUND\n"
 
 
-class ProjectSites:
-    """Every served project's own loopback port. ``visit`` looks the project up on every request,
-    under ``lock`` (the state's), so a new production deployment shows at once and a deleted project
-    stops answering even on open connections."""
+class ProjectSites(SitePorts[ProjectKey, Visit]):
+    """Every served project's own loopback port (``SitePorts``), answering from its production
+    deployment; a deleted project answers DEPLOYMENT_NOT_FOUND."""
 
-    def __init__(self, lock: threading.RLock, visit: Callable[[ProjectKey], Visit | None]) -> None:
-        self._lock = lock
-        self._visit = visit
-        self._servers: dict[ProjectKey, SiteServer] = {}
+    server_version = "Vercel"
 
-    def serve(self, key: ProjectKey, name: str) -> None:
-        """Give the project its port if it has none yet (kept across deployments). Caller holds the lock."""
-        if key in self._servers:
-            return
-        server = SiteServer(
-            lambda method, target, headers: self._answer(key, server, method, target, headers),
-            name=f"vercel-site-{name}",
-            server_version="Vercel",
-        )
-        server.start()
-        self._servers[key] = server
-
-    def url(self, key: ProjectKey) -> str | None:
-        with self._lock:
-            server = self._servers.get(key)
-            return server.url if server else None
-
-    def withdraw(self, key: ProjectKey) -> SiteServer | None:
-        """Forget the project's server; the caller stops it, outside the lock. Caller holds the lock."""
-        return self._servers.pop(key, None)
-
-    def withdraw_all(self) -> list[SiteServer]:
-        with self._lock:
-            servers = list(self._servers.values())
-            self._servers.clear()
-            return servers
-
-    def _answer(
-        self, key: ProjectKey, server: SiteServer, method: str, target: str, headers: Mapping[str, str]
-    ) -> SiteAnswer:
-        with self._lock:
-            found = self._visit(key) if self._servers.get(key) is server else None
-        if found is None:
-            return SiteAnswer(
-                404,
-                [("Content-Type", "text/plain; charset=utf-8"), ("X-Vercel-Error", "DEPLOYMENT_NOT_FOUND")],
-                NOT_DEPLOYED,
-                close=True,
-            )
+    def _respond(self, found: Visit, method: str, target: str, headers: Mapping[str, str]) -> SiteAnswer:
         return resolve(found.deployment, found.read, method=method, target=target, request_headers=headers)
+
+    def _gone(self) -> SiteAnswer:
+        return SiteAnswer(
+            404,
+            [("Content-Type", "text/plain; charset=utf-8"), ("X-Vercel-Error", "DEPLOYMENT_NOT_FOUND")],
+            NOT_DEPLOYED,
+            close=True,
+        )

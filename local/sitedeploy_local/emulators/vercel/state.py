@@ -38,7 +38,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sitedeploy_local.emulators.loopback import SiteServer
+from sitedeploy_local.emulators.loopback import SitePorts, SiteServer
+from sitedeploy_local.emulators.plumbing import PlatformState
 from sitedeploy_local.emulators.vercel.rules import SiteConfig
 from sitedeploy_local.emulators.vercel.sites import ProjectKey, ProjectSites, ServedDeployment, Visit
 
@@ -174,9 +175,9 @@ class Deployment:
 # -- the state ---------------------------------------------------------------------------------------
 
 
-class VercelState:
+class VercelState(PlatformState):
     """Users, teams, tokens, files, projects and deployments, with the rules that change them, and
-    the loopback site of every project with a production deployment (``_sites``)."""
+    the loopback site of every project with a production deployment (``_site_ports``)."""
 
     def __init__(self, *, step_seconds: float, max_files: int, max_file_bytes: int) -> None:
         self.step_seconds = step_seconds
@@ -190,7 +191,7 @@ class VercelState:
         self._aliases: dict[str, ProjectKey] = {}
         self._failures: dict[str, tuple[str, str]] = {}  # project name -> (code, message)
         self._last_ms = 0
-        self._sites = ProjectSites(self._lock, self._visit)
+        self._site_ports: SitePorts[ProjectKey, Visit] = ProjectSites(self._lock, self._visit)
 
     # -- seeding (tests and the local stack) -------------------------------------------------------
 
@@ -263,7 +264,7 @@ class VercelState:
             self._settle()
             project = self._project_for(account, name)
             key = (project.account_id, project.id) if project else None
-        return self._sites.url(key) if key else None
+        return self._site_ports.url(key) if key else None
 
     def public_url(self, account: str, name: str) -> str | None:
         """``https://<alias>`` once the project's production alias is assigned."""
@@ -407,7 +408,7 @@ class VercelState:
         project.production_id = deployment.id
         project.updated_ms = self._ms()
         deployment.alias = [project.alias]
-        self._sites.serve((account.id, project.id), project.name)
+        self._site_ports.serve((account.id, project.id), project.name)
 
     def _free_alias(self, account: Account, project: Project) -> str:
         """``<name>.vercel.app``, or ``<name>-<slug>.vercel.app`` when another account holds it."""
@@ -423,13 +424,13 @@ class VercelState:
             self._deployments.pop(deployment_id, None)
         if project.alias is not None:
             self._aliases.pop(project.alias, None)
-        return self._sites.withdraw((account.id, project.id))
+        return self._site_ports.withdraw((account.id, project.id))
 
     def _forget(self) -> list[SiteServer]:
         """Drop every project, deployment, alias and file (users, teams and tokens stay); the site
         servers to stop, which the caller does outside the lock."""
         with self._lock:
-            sites = self._sites.withdraw_all()
+            sites = self._site_ports.withdraw_all(close=self._site_ports.closed)
             for account in self._accounts.values():
                 account.files.clear()
                 account.projects.clear()

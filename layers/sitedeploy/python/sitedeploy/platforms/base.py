@@ -12,9 +12,10 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, overload
 
 from pydantic import BaseModel
+from urllib3 import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from sitedeploy.domain.models import (
@@ -258,18 +259,32 @@ class PlatformError(Exception):
         self.status = status
         self.code = code
 
+    @property
+    def transient(self) -> bool:
+        """Whether asking again later may answer otherwise: no answer at all (the retries ran
+        out on the transport), a rate limit, or the platform's own failure."""
+        return self.status is None or self.status == 429 or self.status >= 500
+
 
 class CappedRetry(Retry):
     """urllib3's Retry (exponential backoff with jitter, Retry-After honoured) with Retry-After
-    capped, so a platform asking for an hour cannot hold a 15-minute Lambda hostage."""
+    capped, so a platform asking for an hour cannot hold a 15-minute Lambda hostage. A platform
+    that names its rate limit's reset elsewhere (a header, the body) says so in ``reset_wait``:
+    a 429 without Retry-After waits for that instead, capped the same way."""
 
     retry_after_cap: float = 30.0
 
-    def get_retry_after(self, response):  # type: ignore[no-untyped-def]
-        value = super().get_retry_after(response)
+    def reset_wait(self, response: BaseHTTPResponse) -> float | None:
+        """Seconds until the rate limit resets, when a 429 names it other than by Retry-After."""
+        return None
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        value: float | None = super().get_retry_after(response)
+        if value is None and response.status == 429:
+            value = self.reset_wait(response)
         if value is None:
             return None
-        return min(float(value), self.retry_after_cap)
+        return min(max(float(value), 0.0), self.retry_after_cap)
 
     def new(self, **kwargs):  # type: ignore[no-untyped-def]
         fresh = super().new(**kwargs)
@@ -277,12 +292,32 @@ class CappedRetry(Retry):
         return fresh
 
 
+R = TypeVar("R", bound=CappedRetry)
+
+
+@overload
 def retry_policy(
-    *, attempts: int, backoff: float, backoff_max: float = 16.0, retry_after_cap: float = 30.0
+    *, attempts: int, backoff: float, backoff_max: float = ..., retry_after_cap: float = ...
+) -> CappedRetry: ...
+
+
+@overload
+def retry_policy(
+    *, attempts: int, backoff: float, backoff_max: float = ..., retry_after_cap: float = ..., retry_class: type[R]
+) -> R: ...
+
+
+def retry_policy(
+    *,
+    attempts: int,
+    backoff: float,
+    backoff_max: float = 16.0,
+    retry_after_cap: float = 30.0,
+    retry_class: type[CappedRetry] = CappedRetry,
 ) -> CappedRetry:
     """``attempts`` tries in all on 429/5xx/524 and on connection resets, for every method (the
     calls we retry are idempotent on the platform's side: same hashes, same completion token)."""
-    policy = CappedRetry(
+    policy = retry_class(
         total=attempts - 1,
         connect=attempts - 1,
         read=attempts - 1,

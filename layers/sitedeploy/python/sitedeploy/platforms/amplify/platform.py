@@ -10,7 +10,6 @@ from typing import Any, ClassVar
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
 
 from sitedeploy.domain import clock
 from sitedeploy.domain.errors import BadRequest
@@ -28,6 +27,7 @@ from sitedeploy.domain.naming import derived_names, slug
 from sitedeploy.domain.requests import DeployRequest
 from sitedeploy.domain.tenancy import JobSlots, PoolMember
 from sitedeploy.observability import logger
+from sitedeploy.platforms.accounts import parse_section
 from sitedeploy.platforms.amplify.client import AmplifyError, amplify_client
 from sitedeploy.platforms.amplify.credentials import AmplifyAccess, AmplifyKeys, AmplifyServiceSecret
 from sitedeploy.platforms.amplify.publisher import AmplifyPublisher, AmplifyTarget
@@ -80,11 +80,7 @@ class AmplifyPlatform:
 
     def service_secret(self) -> AmplifyServiceSecret:
         section = self._secret.section(self.platform.value)
-        try:
-            return AmplifyServiceSecret.model_validate(section or {})
-        except ValidationError as exc:
-            fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
-            raise CredentialsError(f"the platform credentials secret is malformed at amplify.{fields}") from None
+        return parse_section(AmplifyServiceSecret, section or {}, self.platform.value)
 
     def _access(self, credentials: UserCredentials | None, region: str | None = None) -> AmplifyAccess:
         """The user's keys, or the service's (the IAM role unless the secret carries keys), in the

@@ -3,66 +3,67 @@ service's own accounts, the ``netlify`` section of the platform secret."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, SecretStr, StringConstraints
 
-from sitedeploy.platforms.base import UserCredentials
+from sitedeploy.platforms.accounts import AccountPool, AccountToken, PoolAccount
 
 # A Netlify team ("account") slug: what ``/api/v1/{account_slug}/sites`` takes.
 AccountSlug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")]
 
 
-class NetlifyToken(UserCredentials):
+class NetlifyToken(AccountToken):
     """A user's personal access token and, optionally, the team new sites go to (without one,
     Netlify puts them in the token's first team)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
-    token: SecretStr = Field(min_length=1, max_length=400)
+    SCOPE_KEY: ClassVar[str] = "accountSlug"
+
     account_slug: AccountSlug | None = Field(default=None, alias="accountSlug")
 
-    def payload(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"token": self.token.get_secret_value()}
-        if self.account_slug is not None:
-            out["accountSlug"] = self.account_slug
-        return out
+    @property
+    def scope(self) -> str | None:
+        return self.account_slug
 
 
-class NetlifyServiceAccount(BaseModel):
+class NetlifyServiceAccount(PoolAccount):
     """One of the service's Quick Deploy teams, the token that acts on it, and how many sites it may hold."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
     access_token: SecretStr = Field(alias="accessToken", min_length=1)
     account_slug: AccountSlug = Field(alias="accountSlug")
     # Netlify's documented ceiling is 500 sites per team; operators may set their plan's lower figure.
     site_limit: int = Field(default=500, alias="siteLimit", ge=1, le=100_000)
 
+    @property
+    def id(self) -> str:
+        return self.account_slug
 
-class NetlifyServicePool(BaseModel):
+    @property
+    def acting_token(self) -> SecretStr:
+        return self.access_token
+
+    @property
+    def scope(self) -> str:
+        return self.account_slug
+
+    @property
+    def capacity(self) -> int:
+        return self.site_limit
+
+
+class NetlifyServicePool(AccountPool[NetlifyServiceAccount]):
     """The ``netlify`` section of the platform secret: the teams Quick Deploy places sites in,
     ``{"accounts": [{"accessToken", "accountSlug", "siteLimit"}, ...], "sitePrefix": "sd"}``; the
     one-account form ``{"accessToken", "accountSlug", "sitePrefix"}`` is a pool of one."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+    ONE_ACCOUNT_KEY: ClassVar[str] = "accountSlug"
+    PREFIX_KEY: ClassVar[str] = "sitePrefix"
+    DUPLICATE_MESSAGE: ClassVar[str | None] = "an accountSlug is listed twice"
 
-    accounts: tuple[NetlifyServiceAccount, ...] = Field(min_length=1)
     site_prefix: str = Field(default="sd", alias="sitePrefix", pattern=r"^[a-z0-9]{1,12}$")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _one_account_form(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "accounts" not in data and "accountSlug" in data:
-            return {"accounts": [data], "sitePrefix": data.get("sitePrefix", "sd")}
-        return data
-
-    @model_validator(mode="after")
-    def _distinct_accounts(self) -> NetlifyServicePool:
-        slugs = [a.account_slug for a in self.accounts]
-        if len(set(slugs)) != len(slugs):
-            raise ValueError("an accountSlug is listed twice")
-        return self
-
-    def account(self, account_slug: str | None) -> NetlifyServiceAccount | None:
-        return next((a for a in self.accounts if a.account_slug == account_slug), None)
+    @property
+    def prefix(self) -> str:
+        return self.site_prefix

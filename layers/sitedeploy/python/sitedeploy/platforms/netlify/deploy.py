@@ -10,21 +10,17 @@
 4. follow the deploy (``uploaded`` → ``processing`` → ``ready``) for a bounded time; a deploy still
    processing then is left to ``refresh``.
 
-Every upload body can be sent again: urllib3 retries (429, 5xx, resets) rewind it. A small file is
-held in memory; a large one is spooled to a temporary file, so memory stays bounded by the upload
-concurrency. A retried upload whose first attempt did land (a lost answer) may find the deploy
+Every upload body can be sent again (``platforms.uploads``): urllib3 retries (429, 5xx, resets)
+rewind it. A retried upload whose first attempt did land (a lost answer) may find the deploy
 already complete: that is success, not an error."""
 
 from __future__ import annotations
 
-import io
-import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from sitedeploy.domain.models import DeploymentStatus
 from sitedeploy.domain.sitefiles import CONFIG_FILES, MIB
@@ -33,9 +29,9 @@ from sitedeploy.platforms.base import BuildState, Progress, Published, SiteConfi
 from sitedeploy.platforms.netlify.api import NetlifyApi, NetlifyError, upload_path
 from sitedeploy.platforms.netlify.requests import MAX_FILE_BYTES
 from sitedeploy.platforms.netlify.routing import GeneratedFile, is_valid_site_name, routing_files
+from sitedeploy.platforms.uploads import resendable, upload_all
 
 UPLOAD_CONCURRENCY = 5  # netlify-cli's default for file uploads
-IN_MEMORY_BYTES = 8 * MIB  # a body up to this is held in memory for retries; a larger one is spooled
 PREPARE_SECONDS = 60.0
 FOLLOW_SECONDS = 60.0
 POLL_FIRST_SECONDS = 0.25
@@ -218,11 +214,20 @@ class NetlifyDeployer:
         raise NetlifyError(f"Netlify did not prepare the deploy within {self._prepare_seconds:g} s")
 
     def follow(self, deploy_id: str) -> tuple[dict[str, Any], BuildState]:
-        """Poll until the deploy is ready or failed, or the follow time is up."""
+        """Poll until the deploy is ready or failed, or the follow time is up. A poll that fails
+        after its retries leaves it building: every file is in, Netlify goes on processing, and
+        failing the deployment here would record an error for a site that goes live; ``refresh``
+        asks again later."""
         deploy: dict[str, Any] = {}
         state = BuildState(DeploymentStatus.BUILDING, PUBLISHED_PROGRESS, None, "uploaded")
         for _ in _polls(self._follow_seconds, self._sleep):
-            deploy = self.deploy(deploy_id)
+            try:
+                deploy = self.deploy(deploy_id)
+            except NetlifyError as exc:
+                if not exc.transient:
+                    raise
+                logger.warning("netlify deploy poll failed; left to refresh", extra={"reason": exc.message})
+                break
             state = map_deploy(deploy)
             if state.status is not DeploymentStatus.BUILDING:
                 break
@@ -236,56 +241,35 @@ class NetlifyDeployer:
         progress: Progress | None,
     ) -> tuple[int, int]:
         """Upload each digest once, a few at a time; (files, bytes) sent."""
-        total = sum(u.size for u in uploads)
-        sent = 0
-        files = 0
-        lock = threading.Lock()
-        if progress and uploads:
-            progress(0, total)
-
-        def one(item: _Upload) -> None:
-            nonlocal sent, files
-            self._put_file(deploy_id, item, read)
-            with lock:
-                sent += item.size
-                files += 1
-                done = sent
-            if progress:
-                progress(done, total)
-
-        if len(uploads) == 1:
-            one(uploads[0])
-        elif uploads:
-            with ThreadPoolExecutor(
-                max_workers=min(self._concurrency, len(uploads)), thread_name_prefix="netlify-upload"
-            ) as pool:
-                for future in [pool.submit(one, item) for item in uploads]:
-                    future.result()
-        return files, sent
+        return upload_all(
+            uploads,
+            lambda item: self._put_file(deploy_id, item, read),
+            lambda item: item.size,
+            concurrency=self._concurrency,
+            progress=progress,
+            thread_name_prefix="netlify-upload",
+        )
 
     def _put_file(self, deploy_id: str, item: _Upload, read: StreamReader) -> None:
-        body = _body(item, read)
-        try:
-            self.api.call(
-                "PUT",
-                f"/deploys/{deploy_id}/files/{upload_path(item.path)}",
-                body=body,
-                content_type="application/octet-stream",
-                headers={"Content-Length": str(item.size)},
-                what=f"uploading /{item.path}",
-            )
-        except NetlifyError as exc:
-            if exc.status != 422:
-                raise
-            # A retry of an upload that did land (its answer lost) finds the deploy complete.
-            deploy = self.deploy(deploy_id)
-            if deploy.get("state") == "error":
-                raise _failed(deploy) from None
-            if deploy.get("state") not in AFTER_UPLOAD:
-                raise
-        finally:
-            if not isinstance(body, bytes):
-                body.close()
+        with _body(item, read) as body:
+            try:
+                self.api.call(
+                    "PUT",
+                    f"/deploys/{deploy_id}/files/{upload_path(item.path)}",
+                    body=body,
+                    content_type="application/octet-stream",
+                    headers={"Content-Length": str(item.size)},
+                    what=f"uploading /{item.path}",
+                )
+            except NetlifyError as exc:
+                if exc.status != 422:
+                    raise
+                # A retry of an upload that did land (its answer lost) finds the deploy complete.
+                deploy = self.deploy(deploy_id)
+                if deploy.get("state") == "error":
+                    raise _failed(deploy) from None
+                if deploy.get("state") not in AFTER_UPLOAD:
+                    raise
 
     # -- the whole job --------------------------------------------------------------------------
 
@@ -349,19 +333,9 @@ def _failed(deploy: Mapping[str, Any]) -> NetlifyError:
     return NetlifyError(f"the Netlify deploy failed: {reason}", code=str(deploy.get("state") or "error"))
 
 
-def _body(item: _Upload, read: StreamReader) -> bytes | io.IOBase:
+def _body(item: _Upload, read: StreamReader) -> AbstractContextManager[bytes | IO[bytes]]:
     """The bytes to send, in a form a retry can send again."""
     if item.generated is not None:
-        return item.generated.data
+        return nullcontext(item.generated.data)
     assert item.site_file is not None
-    if item.size <= IN_MEMORY_BYTES:
-        return b"".join(read(item.site_file))
-    spooled = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller once sent
-    try:
-        for chunk in read(item.site_file):
-            spooled.write(chunk)
-        spooled.seek(0)
-    except BaseException:
-        spooled.close()
-        raise
-    return spooled
+    return resendable(item.site_file, read)

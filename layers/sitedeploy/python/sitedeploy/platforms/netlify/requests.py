@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import model_validator
 
-from sitedeploy.domain.requests import DeployRequest
 from sitedeploy.domain.sitefiles import MIB
+from sitedeploy.platforms.accounts import AccountToken, TokenDeployRequest, check_names
 from sitedeploy.platforms.netlify.credentials import AccountSlug, NetlifyToken
 from sitedeploy.platforms.netlify.routing import is_valid_site_name
 
@@ -16,13 +16,13 @@ from sitedeploy.platforms.netlify.routing import is_valid_site_name
 MAX_FILE_BYTES = 100 * MIB
 
 
-class NetlifyDeployRequest(DeployRequest):
+class NetlifyDeployRequest(TokenDeployRequest):
     """User-token fields are a personal access token and its team; ``siteId`` (or the front end's
     ``projectId``, the same thing for Netlify) names an existing site of that token to update."""
 
     USER_TOKEN_FIELDS: ClassVar[frozenset[str]] = frozenset({"token", "accountSlug", "siteId", "projectId"})
+    credentials_model: ClassVar[type[AccountToken]] = NetlifyToken
 
-    token: SecretStr | None = Field(default=None, min_length=1, max_length=400)
     account_slug: AccountSlug | None = None
     site_id: str | None = None
     project_id: str | None = None
@@ -31,22 +31,22 @@ class NetlifyDeployRequest(DeployRequest):
 
     @model_validator(mode="after")
     def _check_site_name(self) -> NetlifyDeployRequest:
-        for field_name, value in (("siteId", self.site_id), ("projectId", self.project_id)):
-            if value is not None and not is_valid_site_name(value):
-                raise ValueError(
-                    f"{field_name} must be a Netlify site name: 1-63 characters of a-z, 0-9 and '-', "
-                    "not starting or ending with '-'"
-                )
-        if self.site_id and self.project_id and self.site_id != self.project_id:
-            raise ValueError("siteId and projectId name different sites")
+        check_names(
+            (("siteId", self.site_id), ("projectId", self.project_id)),
+            is_valid_site_name,
+            "a Netlify site name: 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'",
+            "sites",
+        )
         return self
 
     @property
     def site(self) -> str | None:
         return self.site_id or self.project_id
 
-    def inline_credentials(self) -> NetlifyToken | None:
-        """The token sent with the request; without one the stored connection is used, whole."""
-        if self.token is None:
-            return None
-        return NetlifyToken.model_validate({"token": self.token, "accountSlug": self.account_slug})
+    @property
+    def scope(self) -> str | None:
+        return self.account_slug
+
+    @property
+    def existing_name(self) -> str | None:
+        return self.site

@@ -7,22 +7,17 @@ so that a platform asking for an hour cannot hold a Lambda hostage."""
 
 from __future__ import annotations
 
-import io
 import json
 import time
-from typing import IO, Any
-from urllib.parse import urlencode
+from typing import Any, ClassVar
 
-import urllib3
 from pydantic import SecretStr
 from urllib3 import BaseHTTPResponse
 
-from sitedeploy.platforms.base import CappedRetry, PlatformError, retry_policy
+from sitedeploy.platforms.base import CappedRetry, PlatformError
+from sitedeploy.platforms.http import JsonApi
 
 DEFAULT_API_BASE = "https://api.vercel.com"
-ATTEMPTS = 5
-POOL_SIZE = 8
-SEND_BLOCK_BYTES = 256 * 1024  # a file body goes out in blocks this big (urllib3's default: 16 KiB)
 # ``limit.reset`` is documented in epoch seconds; a value this large can only be milliseconds.
 MILLISECONDS_THRESHOLD = 1e11
 
@@ -60,21 +55,11 @@ def limit_reset_seconds(body: bytes | None, now: float) -> float | None:
 
 
 class VercelRetry(CappedRetry):
-    """The service's retry policy, plus Vercel's body-borne reset when a 429 has no Retry-After."""
+    """On a 429 without Retry-After, Vercel names the reset in the body's ``error.limit.reset``."""
 
-    @classmethod
-    def adopt(cls, policy: CappedRetry) -> VercelRetry:
-        fresh = cls.__new__(cls)
-        fresh.__dict__.update(vars(policy))
-        return fresh
-
-    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
-        value: float | None = super().get_retry_after(response)  # type: ignore[no-untyped-call]
-        if value is not None or response.status != 429:
-            return value
+    def reset_wait(self, response: BaseHTTPResponse) -> float | None:
         # The body was read before the retry decision (preloaded), so it is still there.
-        wait = limit_reset_seconds(response.data, time.time())
-        return None if wait is None else min(wait, self.retry_after_cap)
+        return limit_reset_seconds(response.data, time.time())
 
 
 def _error(status: int, payload: Any, what: str) -> VercelError:
@@ -88,70 +73,25 @@ def _error(status: int, payload: Any, what: str) -> VercelError:
     return VercelError(f"{what} failed: {message} ({code}, HTTP {status})", status=status, code=code, missing=digests)
 
 
-class VercelApi:
+class VercelApi(JsonApi):
     """One token acting on one scope (its personal account, or ``team_id``)."""
 
-    def __init__(
-        self,
-        token: SecretStr,
-        *,
-        team_id: str | None = None,
-        base_url: str = DEFAULT_API_BASE,
-        backoff: float = 1.0,
-        retry_after_cap: float = 30.0,
-        attempts: int = ATTEMPTS,
-        timeout: float = 60.0,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
+    error_class: ClassVar[type[PlatformError]] = VercelError
+    retry_class: ClassVar[type[CappedRetry]] = VercelRetry
+    default_base_url: ClassVar[str] = DEFAULT_API_BASE
+    title: ClassVar[str] = "Vercel"
+
+    def __init__(self, token: SecretStr, *, team_id: str | None = None, **options: Any) -> None:
+        super().__init__(token, **options)
         self.team_id = team_id or None
-        self._token = token
-        self._attempts = attempts
-        self._retries = VercelRetry.adopt(
-            retry_policy(attempts=attempts, backoff=backoff, retry_after_cap=retry_after_cap)
-        )
-        self._http = urllib3.PoolManager(
-            maxsize=POOL_SIZE,
-            retries=self._retries,
-            timeout=urllib3.Timeout(connect=10.0, read=timeout),
-            blocksize=SEND_BLOCK_BYTES,
-        )
-        self.requests_sent = 0
 
     def url(self, path: str, query: dict[str, str] | None = None) -> str:
         params = dict(query or {})
         if self.team_id:
             params["teamId"] = self.team_id
-        if not params:
-            return self.base_url + path
-        return self.base_url + path + ("&" if "?" in path else "?") + urlencode(params)
+        return super().url(path, params)
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: dict[str, str] | None = None,
-        json_body: Any = None,
-        body: bytes | IO[bytes] | io.RawIOBase | None = None,
-        headers: dict[str, str] | None = None,
-        what: str = "Vercel API call",
-    ) -> tuple[int, Any]:
-        sent = {"Authorization": f"Bearer {self._token.get_secret_value()}", **(headers or {})}
-        data: Any = body
-        if json_body is not None:
-            data = json.dumps(json_body).encode()
-            sent["Content-Type"] = "application/json"
-        try:
-            self.requests_sent += 1
-            response = self._http.request(method, self.url(path, query), body=data, headers=sent)
-        except urllib3.exceptions.MaxRetryError as exc:
-            raise VercelError(f"{what} failed: {type(exc.reason).__name__} after {self._attempts} attempts") from None
-        except urllib3.exceptions.HTTPError as exc:
-            raise VercelError(f"{what} failed: {type(exc).__name__}") from None
-        try:
-            payload = json.loads(response.data) if response.data else None
-        except ValueError:
-            payload = None
-        if response.status >= 400:
-            raise _error(response.status, payload, what)
-        return response.status, payload
+    def answer(self, status: int, payload: Any, what: str) -> Any:
+        if status >= 400:
+            raise _error(status, payload, what)
+        return payload

@@ -3,11 +3,11 @@ accounts, the ``vercel`` section of the platform secret."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, StringConstraints, field_validator
 
-from sitedeploy.platforms.base import UserCredentials
+from sitedeploy.platforms.accounts import AccountPool, AccountToken, PoolAccount
 
 TeamId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 # The member id of a pool account without a team (the token's personal account).
@@ -19,28 +19,25 @@ def _blank_is_none(value: Any) -> Any:
     return None if value == "" else value
 
 
-class VercelToken(UserCredentials):
+class VercelToken(AccountToken):
     """A user's access token; ``teamId`` when it deploys into a team rather than the personal account."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
-    token: SecretStr = Field(min_length=1, max_length=400)
+    SCOPE_KEY: ClassVar[str] = "teamId"
+
     team_id: TeamId | None = Field(default=None, alias="teamId")
 
     _blank_team = field_validator("team_id", mode="before")(_blank_is_none)
 
-    def payload(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"token": self.token.get_secret_value()}
-        if self.team_id is not None:
-            out["teamId"] = self.team_id
-        return out
+    @property
+    def scope(self) -> str | None:
+        return self.team_id
 
 
-class VercelServiceAccount(BaseModel):
+class VercelServiceAccount(PoolAccount):
     """One of the service's Quick Deploy accounts (a team, or a token's personal account) and how
     many projects it may hold (Hobby: 200)."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
     token: SecretStr = Field(min_length=1)
     team_id: TeamId | None = Field(default=None, alias="teamId")
@@ -52,33 +49,34 @@ class VercelServiceAccount(BaseModel):
 
     @property
     def id(self) -> str:
-        """The pool member id, stable across deploys: what ``SiteAddress.account_id`` records."""
         return self.member_id or self.team_id or PERSONAL
 
+    @property
+    def acting_token(self) -> SecretStr:
+        return self.token
 
-class VercelServicePool(BaseModel):
+    @property
+    def scope(self) -> str | None:
+        return self.team_id
+
+    @property
+    def capacity(self) -> int:
+        return self.project_limit
+
+
+class VercelServicePool(AccountPool[VercelServiceAccount]):
     """The ``vercel`` section of the platform secret: the accounts Quick Deploy places projects in,
     ``{"accounts": [{"token", "teamId": null, "projectLimit": 200}, ...], "projectPrefix": "sd"}``;
     the one-account form ``{"token", "teamId", "projectPrefix"}`` is a pool of one."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+    ONE_ACCOUNT_KEY: ClassVar[str] = "token"
+    PREFIX_KEY: ClassVar[str] = "projectPrefix"
+    DUPLICATE_MESSAGE: ClassVar[str | None] = (
+        "two accounts are the same pool member: give each personal account its own memberId"
+    )
 
-    accounts: tuple[VercelServiceAccount, ...] = Field(min_length=1)
     project_prefix: str = Field(default="sd", alias="projectPrefix", pattern=r"^[a-z0-9]{1,12}$")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _one_account_form(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "accounts" not in data and "token" in data:
-            return {"accounts": [data], "projectPrefix": data.get("projectPrefix", "sd")}
-        return data
-
-    @model_validator(mode="after")
-    def _distinct_members(self) -> VercelServicePool:
-        ids = [a.id for a in self.accounts]
-        if len(set(ids)) != len(ids):
-            raise ValueError("two accounts are the same pool member: give each personal account its own memberId")
-        return self
-
-    def account(self, member_id: str | None) -> VercelServiceAccount | None:
-        return next((a for a in self.accounts if a.id == member_id), None)
+    @property
+    def prefix(self) -> str:
+        return self.project_prefix

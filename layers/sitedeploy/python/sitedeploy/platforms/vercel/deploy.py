@@ -15,22 +15,18 @@ build) make it a static deployment of the files as they are."""
 
 from __future__ import annotations
 
-import tempfile
-import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from sitedeploy.domain.models import DeploymentStatus
-from sitedeploy.domain.sitefiles import MIB
 from sitedeploy.platforms.base import BuildState, PlatformError, Progress, Published, SiteFile, StreamReader
+from sitedeploy.platforms.uploads import resendable, upload_all
 from sitedeploy.platforms.vercel.api import VercelApi, VercelError
 from sitedeploy.platforms.vercel.routing import VercelRouting
 
 UPLOAD_CONCURRENCY = 6
-IN_MEMORY_BYTES = 8 * MIB
 MISSING_ROUNDS = 3
 FOLLOW_SECONDS = 60.0
 POLL_FIRST = 0.25
@@ -116,16 +112,7 @@ class VercelDeployer:
         return deployment
 
     def upload_file(self, digest: str, site_file: SiteFile, read: StreamReader) -> None:
-        body: bytes | IO[bytes]
-        if site_file.size <= IN_MEMORY_BYTES:
-            body = b"".join(read(site_file))
-        else:
-            spool = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES)  # noqa: SIM115 - closed below
-            for chunk in read(site_file):
-                spool.write(chunk)
-            spool.seek(0)
-            body = spool
-        try:
+        with resendable(site_file, read) as body:
             self.api.call(
                 "POST",
                 "/v2/files",
@@ -137,9 +124,6 @@ class VercelDeployer:
                 },
                 what=f"uploading {site_file.path}",
             )
-        finally:
-            if not isinstance(body, bytes):
-                body.close()
 
     def upload(
         self,
@@ -155,25 +139,16 @@ class VercelDeployer:
         unknown = [d for d in wanted if d not in by_digest]
         if unknown:
             raise VercelError(f"Vercel asked for {len(unknown)} file(s) this deployment does not have")
-        total = done.bytes + sum(by_digest[d].size for d in wanted)
-        lock = threading.Lock()
-        sent_files, sent_bytes = done.files, done.bytes
-
-        def one(digest: str) -> None:
-            nonlocal sent_files, sent_bytes
-            site_file = by_digest[digest]
-            self.upload_file(digest, site_file, read)
-            with lock:
-                sent_files += 1
-                sent_bytes += site_file.size
-                now = sent_bytes
-            if progress:
-                progress(now, total)
-
-        with ThreadPoolExecutor(max_workers=max(1, min(self.upload_concurrency, len(wanted)))) as pool:
-            for future in [pool.submit(one, d) for d in wanted]:
-                future.result()
-        return Uploaded(sent_files, sent_bytes)
+        files, sent = upload_all(
+            wanted,
+            lambda digest: self.upload_file(digest, by_digest[digest], read),
+            lambda digest: by_digest[digest].size,
+            concurrency=self.upload_concurrency,
+            progress=progress,
+            sent_before=(done.files, done.bytes),
+            thread_name_prefix="vercel-upload",
+        )
+        return Uploaded(files, sent)
 
     def deployment(self, deployment_id: str) -> dict[str, Any]:
         _, deployment = self.api.call("GET", f"/v13/deployments/{deployment_id}", what="reading the deployment")
@@ -193,7 +168,7 @@ class VercelDeployer:
             try:
                 deployment = self.deployment(str(deployment["id"]))
             except VercelError as exc:
-                if exc.status is not None and exc.status < 500 and exc.status != 429:
+                if not exc.transient:
                     raise
                 break
             state = map_ready_state(deployment)

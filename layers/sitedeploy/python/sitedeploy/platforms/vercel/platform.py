@@ -6,10 +6,9 @@ from __future__ import annotations
 import datetime
 from typing import Any, ClassVar
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from sitedeploy.domain import clock
-from sitedeploy.domain.errors import BadRequest
 from sitedeploy.domain.models import (
     Connection,
     DeploymentRecord,
@@ -18,22 +17,20 @@ from sitedeploy.domain.models import (
     SiteAddress,
     WorkerSummary,
 )
-from sitedeploy.domain.naming import derived_names
 from sitedeploy.domain.requests import DeployRequest
 from sitedeploy.domain.tenancy import JobSlots, PoolMember
 from sitedeploy.observability import logger
+from sitedeploy.platforms.accounts import AccountPool, AccountPoolPlatform
 from sitedeploy.platforms.base import (
     BuildState,
-    DeployPlan,
     PlatformError,
     PlatformLimits,
     Published,
     PublishJob,
-    SiteConfig,
     UserCredentials,
 )
 from sitedeploy.platforms.vercel.api import VercelApi, VercelError
-from sitedeploy.platforms.vercel.credentials import VercelServicePool, VercelToken
+from sitedeploy.platforms.vercel.credentials import VercelServiceAccount, VercelServicePool, VercelToken
 from sitedeploy.platforms.vercel.deploy import FOLLOW_SECONDS, VercelDeployer, map_ready_state
 from sitedeploy.platforms.vercel.requests import MAX_FILE_BYTES, VercelDeployRequest
 from sitedeploy.platforms.vercel.routing import vercel_routing
@@ -41,20 +38,19 @@ from sitedeploy.settings import Settings
 from sitedeploy.stores import SecretSource
 from sitedeploy.stores.secrets import CredentialsError
 
-# Names of projects on a user's own account, when the request names none.
-USER_PROJECT_PREFIX = "sd"
 # Vercel documents 15,000 source files per CLI deployment (Hobby); the service's own bound is 20,000.
 MAX_FILES = 15_000
 
 
-class VercelPlatform:
+class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
     platform: ClassVar[Platform] = Platform.VERCEL
     credentials_model: ClassVar[type[UserCredentials]] = VercelToken
     request_model: ClassVar[type[DeployRequest]] = VercelDeployRequest
+    pool_model: ClassVar[type[AccountPool[Any]]] = VercelServicePool
+    TITLE: ClassVar[str] = "Vercel"
 
     def __init__(self, settings: Settings, secret: SecretSource, *, follow_seconds: float = FOLLOW_SECONDS) -> None:
-        self._settings = settings
-        self._secret = secret
+        super().__init__(settings, secret)
         self._follow_seconds = follow_seconds
 
     @property
@@ -62,28 +58,6 @@ class VercelPlatform:
         return PlatformLimits(max_files=MAX_FILES, max_file_bytes=MAX_FILE_BYTES)
 
     # -- credentials ----------------------------------------------------------------------------
-
-    def service_pool(self) -> VercelServicePool | None:
-        section = self._secret.section(self.platform.value)
-        if section is None:
-            return None
-        try:
-            return VercelServicePool.model_validate(section)
-        except ValidationError as exc:
-            fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
-            raise CredentialsError(f"the platform credentials secret is malformed at vercel.{fields}") from None
-
-    def _acting(self, credentials: UserCredentials | None, account_id: str | None) -> tuple[SecretStr, str | None]:
-        """The token to act with, and its team (None: the token's personal account): the user's,
-        or the service's pool account whose member id ``account_id`` is."""
-        if credentials is not None:
-            assert isinstance(credentials, VercelToken)
-            return credentials.token, account_id or credentials.team_id
-        pool = self.service_pool()
-        account = (pool.account(account_id) if account_id else pool.accounts[0]) if pool else None
-        if pool is None or account is None:
-            raise CredentialsError(f"the service has no Vercel credentials for account {account_id}")
-        return account.token, account.team_id
 
     def _api(self, token: SecretStr, team_id: str | None, *, attempts: int = 5, timeout: float = 60.0) -> VercelApi:
         return VercelApi(
@@ -100,58 +74,7 @@ class VercelPlatform:
         token, team_id = self._acting(credentials, account_id)
         return VercelDeployer(self._api(token, team_id, **kwargs), follow_seconds=self._follow_seconds)
 
-    def quick_deploy_available(self) -> bool:
-        try:
-            return self.service_pool() is not None
-        except CredentialsError:
-            return False
-
     # -- deploying ------------------------------------------------------------------------------
-
-    def plan(
-        self,
-        owner_id: str,
-        request: DeployRequest,
-        credentials: UserCredentials | None,
-        config: SiteConfig,
-        paths: frozenset[str],
-    ) -> DeployPlan:
-        assert isinstance(request, VercelDeployRequest)
-        project = request.project()
-        if credentials is not None:
-            assert isinstance(credentials, VercelToken)
-            if request.project_id:
-                return DeployPlan(
-                    names=(request.project_id,), pooled=False, account_id=credentials.team_id, explicit_name=True
-                )
-            names = derived_names(USER_PROJECT_PREFIX, owner_id, project)
-            return DeployPlan(names=tuple(names), pooled=False, account_id=credentials.team_id)
-        try:
-            pool = self.service_pool()
-        except CredentialsError as exc:
-            logger.error("platform credentials unusable", extra={"reason": str(exc)})
-            pool = None
-        if pool is None:
-            raise BadRequest(
-                "Quick Deploy to Vercel is not available: the service has no Vercel credentials",
-                code="platform_not_configured",
-            )
-        return DeployPlan(names=tuple(derived_names(pool.project_prefix, owner_id, project)), pooled=True)
-
-    def fixed_members(self) -> list[PoolMember]:
-        pool = self.service_pool()
-        if pool is None:
-            return []
-        return [PoolMember(self.platform, a.id, capacity=a.project_limit) for a in pool.accounts]
-
-    def pool_limit(self) -> int:
-        return 0  # accounts and teams are the operator's to add, in the platform secret
-
-    def grow_pool(self, plan: DeployPlan) -> PoolMember:
-        raise PlatformError("the service does not create Vercel accounts")
-
-    def remove_member(self, member: PoolMember) -> None:
-        return None  # an account stays, empty or not
 
     def site_url(
         self, address: SiteAddress, member: PoolMember | None, credentials: UserCredentials | None = None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import field_validator
 
-from sitedeploy.domain.requests import DeployRequest
 from sitedeploy.domain.sitefiles import MIB
+from sitedeploy.platforms.accounts import AccountToken, TokenDeployRequest
 from sitedeploy.platforms.vercel.credentials import TeamId, VercelToken
 
 # Vercel's rule for project names: up to 100 of lowercase a-z, 0-9, '.', '_', '-', never '---'.
@@ -21,13 +21,13 @@ def is_project_name(name: str) -> bool:
     return bool(PROJECT_NAME.match(name))
 
 
-class VercelDeployRequest(DeployRequest):
+class VercelDeployRequest(TokenDeployRequest):
     """User-token fields are an access token and its team; ``projectId`` names an existing project
     of that scope to deploy to."""
 
     USER_TOKEN_FIELDS: ClassVar[frozenset[str]] = frozenset({"token", "teamId", "projectId"})
+    credentials_model: ClassVar[type[AccountToken]] = VercelToken
 
-    token: SecretStr | None = Field(default=None, min_length=1, max_length=400)
     team_id: TeamId | None = None
     project_id: str | None = None
 
@@ -40,9 +40,10 @@ class VercelDeployRequest(DeployRequest):
             raise ValueError("projectId must be 1-100 characters of a-z, 0-9, '.', '_' and '-', without '---'")
         return value
 
-    def inline_credentials(self) -> VercelToken | None:
-        """The token sent with the request (its team, if any); without one the stored connection
-        is used, whole."""
-        if self.token is None:
-            return None
-        return VercelToken.model_validate({"token": self.token, "teamId": self.team_id})
+    @property
+    def scope(self) -> str | None:
+        return self.team_id
+
+    @property
+    def existing_name(self) -> str | None:
+        return self.project_id

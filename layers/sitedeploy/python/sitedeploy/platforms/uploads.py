@@ -1,0 +1,80 @@
+"""File uploads that platforms addressing files by digest share (Netlify, Vercel): a body a retry
+can send again, and a few uploads at a time with progress as they land.
+
+urllib3 rewinds a file-like body when it retries, so every body must be re-readable: a small file
+is held in memory, a large one spooled to a temporary file, which keeps memory bounded by the
+upload concurrency rather than by the largest file."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import IO, TypeVar
+
+from sitedeploy.domain.sitefiles import MIB
+from sitedeploy.platforms.base import Progress, SiteFile, StreamReader
+
+IN_MEMORY_BYTES = 8 * MIB  # a body up to this is held in memory for retries; a larger one is spooled
+
+T = TypeVar("T")
+
+
+@contextmanager
+def resendable(site_file: SiteFile, read: StreamReader) -> Iterator[bytes | IO[bytes]]:
+    """The file's bytes in a form a retry can send again; a spooled file is gone on leaving."""
+    if site_file.size <= IN_MEMORY_BYTES:
+        yield b"".join(read(site_file))
+        return
+    with tempfile.TemporaryFile() as spooled:
+        for chunk in read(site_file):
+            spooled.write(chunk)
+        spooled.seek(0)
+        yield spooled
+
+
+def upload_all(
+    items: Sequence[T],
+    send: Callable[[T], None],
+    size: Callable[[T], int],
+    *,
+    concurrency: int,
+    progress: Progress | None,
+    sent_before: tuple[int, int] = (0, 0),
+    thread_name_prefix: str = "upload",
+) -> tuple[int, int]:
+    """``send`` each item, ``concurrency`` at a time, reporting bytes as each lands; ``sent_before``
+    (files, bytes) is what earlier rounds sent, counted on from. Answers (files, bytes) sent in all.
+
+    The first failure ends the job: uploads not started yet are dropped rather than sent for a
+    deployment that has already failed."""
+    files, sent = sent_before
+    total = sent + sum(size(item) for item in items)
+    lock = threading.Lock()
+    if progress and items:
+        progress(sent, total)
+
+    def one(item: T) -> None:
+        nonlocal sent, files
+        send(item)
+        with lock:
+            sent += size(item)
+            files += 1
+            done = sent
+        if progress:
+            progress(done, total)
+
+    if len(items) == 1:
+        one(items[0])
+    elif items:
+        pool = ThreadPoolExecutor(
+            max_workers=min(max(1, concurrency), len(items)), thread_name_prefix=thread_name_prefix
+        )
+        try:
+            for future in [pool.submit(one, item) for item in items]:
+                future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return files, sent

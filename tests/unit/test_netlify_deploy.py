@@ -1,0 +1,67 @@
+"""NetlifyDeployer's decisions against a scripted API: what a failed poll after the uploads means."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from sitedeploy.domain.models import DeploymentStatus
+from sitedeploy.platforms.base import SiteConfig, SiteFile
+from sitedeploy.platforms.netlify.api import NetlifyApi, NetlifyError
+from sitedeploy.platforms.netlify.deploy import NetlifyDeployer, NetlifyTarget
+
+INDEX = SiteFile("index.html", "0" * 64, 5, "text/html")
+
+
+class ScriptedApi(NetlifyApi):
+    """Answers each call from the script; reading the deploy after the upload fails with ``poll_error``."""
+
+    def __init__(self, poll_error: NetlifyError) -> None:
+        super().__init__(SecretStr("t"), base_url="http://127.0.0.1:9")
+        self.poll_error = poll_error
+        self.uploaded = False
+        self.calls: list[str] = []
+
+    def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        self.calls.append(f"{method} {path}")
+        if method == "GET" and path.startswith("/sites/"):
+            return 200, {"id": "site-1", "account_slug": "team", "ssl_url": "https://s.netlify.app"}
+        if method == "POST" and path == "/sites/site-1/deploys":
+            return 200, {"id": "dep-1", "state": "prepared", "required": ["a" * 40]}
+        if method == "PUT":
+            self.uploaded = True
+            return 200, {}
+        if method == "GET" and path == "/deploys/dep-1" and self.uploaded:
+            raise self.poll_error
+        raise AssertionError(f"unexpected call {method} {path}")
+
+
+def _publish(api: ScriptedApi) -> Any:
+    deployer = NetlifyDeployer(api, follow_seconds=5.0, sleep=lambda _: None)
+    return deployer.publish(
+        NetlifyTarget("team", "s"),
+        [INDEX],
+        SiteConfig(spa=False),
+        lambda _: iter([b"hello"]),
+        sha1s=lambda files: {INDEX.sha256: "a" * 40},
+    )
+
+
+@pytest.mark.parametrize("status", [None, 429, 502])
+def test_a_poll_that_fails_after_the_uploads_leaves_the_deploy_to_refresh(status: int | None) -> None:
+    """Every file is in and Netlify goes on processing: failing the deployment here would record an
+    error for a site that then goes live."""
+    api = ScriptedApi(NetlifyError("reading the deploy failed: ProtocolError after 5 attempts", status=status))
+    published = _publish(api)
+    assert published.status is DeploymentStatus.BUILDING
+    assert published.external_id == "dep-1"
+    assert published.uploaded_files == 1
+    assert api.calls.count("GET /deploys/dep-1") == 1
+
+
+def test_a_poll_refused_outright_still_fails() -> None:
+    api = ScriptedApi(NetlifyError("reading the deploy failed: Not Found (HTTP 404)", status=404))
+    with pytest.raises(NetlifyError, match="Not Found"):
+        _publish(api)
