@@ -3,7 +3,6 @@ retries, expired and lost tokens, and the limits."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 import uuid
@@ -13,12 +12,12 @@ import pytest
 import urllib3
 from pydantic import SecretStr
 
-from sitedeploy.domain.sitefiles import content_type
 from sitedeploy.platforms.base import SiteFile
 from sitedeploy.platforms.cloudflare.api import CloudflareApi, CloudflareError
 from sitedeploy.platforms.cloudflare.assets import AssetsOptions, CloudflarePublisher, CloudflareTarget
 from sitedeploy_local.emulators.cloudflare import CloudflareEmulator
 from sitedeploy_local.stack import LocalStack
+from tests.sites import Site
 
 ACCOUNT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 TOKEN = "adapter-test-token"
@@ -33,27 +32,6 @@ def emulator(stack: LocalStack) -> Iterator[CloudflareEmulator]:
     emulator.add_token(TOKEN, [ACCOUNT])
     yield emulator
     emulator.faults.clear()
-
-
-class Site:
-    """Files in memory, read the way the publisher reads staged blobs (and counted)."""
-
-    def __init__(self, files: dict[str, bytes]) -> None:
-        self.data = dict(files)
-        self.reads: list[str] = []
-
-    def files(self) -> list[SiteFile]:
-        return [
-            SiteFile(path, hashlib.sha256(data).hexdigest(), len(data), content_type(path))
-            for path, data in sorted(self.data.items())
-        ]
-
-    def read(self, site_file: SiteFile) -> Iterator[bytes]:
-        """In odd-sized chunks, as a stream from S3 arrives: base64 must not depend on where they fall."""
-        self.reads.append(site_file.path)
-        data = self.data[site_file.path]
-        for start in range(0, len(data), 1001):
-            yield data[start : start + 1001]
 
 
 def _publisher(emulator: CloudflareEmulator, token: str = TOKEN) -> CloudflarePublisher:

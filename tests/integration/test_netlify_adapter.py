@@ -5,11 +5,10 @@ and the account calls."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -18,8 +17,7 @@ import urllib3
 from pydantic import SecretStr
 
 from sitedeploy.domain.models import DeploymentStatus, Platform, SiteAddress
-from sitedeploy.domain.sitefiles import content_type
-from sitedeploy.platforms.base import PlatformError, PublishJob, SiteConfig, SiteFile, compute_sha1s
+from sitedeploy.platforms.base import PlatformError, PublishJob, SiteConfig, SiteFile
 from sitedeploy.platforms.netlify.api import NetlifyApi
 from sitedeploy.platforms.netlify.credentials import NetlifyToken
 from sitedeploy.platforms.netlify.deploy import NetlifyDeployer, NetlifyTarget
@@ -27,6 +25,7 @@ from sitedeploy.platforms.netlify.platform import NetlifyPlatform
 from sitedeploy.settings import Settings
 from sitedeploy_local.emulators.netlify import NetlifyEmulator
 from tests.fakes.stores import FakeServiceSecret
+from tests.sites import Site
 
 TEAM = "adapter-team"
 OTHER_TEAM = "someone-else"
@@ -57,34 +56,6 @@ def emulator(running: NetlifyEmulator) -> Iterator[NetlifyEmulator]:
     running.add_token(SERVICE_TOKEN, [POOL_TEAM])
     yield running
     running.faults.clear()
-
-
-class Site:
-    """Files in memory, read the way the publisher reads staged blobs (and counted); SHA-1s
-    remembered across deploys the way the publish flow remembers them."""
-
-    def __init__(self, files: dict[str, bytes]) -> None:
-        self.data = dict(files)
-        self.reads: list[str] = []
-        self._sha1s: dict[str, str] = {}
-
-    def files(self) -> list[SiteFile]:
-        return [
-            SiteFile(path, hashlib.sha256(data).hexdigest(), len(data), content_type(path))
-            for path, data in sorted(self.data.items())
-        ]
-
-    def read(self, site_file: SiteFile) -> Iterator[bytes]:
-        """In odd-sized chunks, as a stream from S3 arrives."""
-        self.reads.append(site_file.path)
-        data = self.data[site_file.path]
-        for start in range(0, len(data), 1001):
-            yield data[start : start + 1001]
-
-    def sha1s(self, files: Sequence[SiteFile]) -> Mapping[str, str]:
-        new = [f for f in files if f.sha256 not in self._sha1s]
-        self._sha1s.update(compute_sha1s(new, self.read))
-        return {f.sha256: self._sha1s[f.sha256] for f in files}
 
 
 def _site() -> Site:
@@ -120,25 +91,8 @@ def _credentials(token: str = TOKEN, team: str | None = TEAM) -> NetlifyToken:
     return NetlifyToken.model_validate({"token": token, "accountSlug": team})
 
 
-def _job(
-    site: Site,
-    name: str,
-    *,
-    team: str | None = TEAM,
-    config: SiteConfig | None = None,
-    progress: list[tuple[int, int]] | None = None,
-) -> PublishJob:
-    seen = progress if progress is not None else []
-    return PublishJob(
-        deployment_id=f"dep-{uuid.uuid4().hex[:8]}",
-        owner_id="owner-1",
-        address=SiteAddress(account_id=team, name=name),
-        files=site.files(),
-        config=config or SiteConfig(),
-        read=site.read,
-        progress=lambda sent, total: seen.append((sent, total)),
-        digests=site.sha1s,
-    )
+def _job(site: Site, name: str, *, team: str | None = TEAM, config: SiteConfig | None = None) -> PublishJob:
+    return site.job(SiteAddress(account_id=team, name=name), config, remember_sha1s=True)
 
 
 def _publish(
@@ -164,8 +118,7 @@ def _uploads(emulator: NetlifyEmulator) -> int:
 def test_first_publish_uploads_every_file(emulator: NetlifyEmulator) -> None:
     site = _site()
     name = _name()
-    progress: list[tuple[int, int]] = []
-    published = _platform(emulator).publish(_job(site, name, progress=progress), _credentials())
+    published = _platform(emulator).publish(_job(site, name), _credentials())
     assert published.status is DeploymentStatus.READY
     assert published.progress == 100
     assert published.url == f"https://{name}.netlify.app"
@@ -174,7 +127,7 @@ def test_first_publish_uploads_every_file(emulator: NetlifyEmulator) -> None:
     assert published.uploaded_files == 5
     spa_rule = len(b"/* /index.html 200\n")
     assert published.uploaded_bytes == sum(len(d) for d in site.data.values()) + spa_rule
-    assert progress[-1] == (published.uploaded_bytes, published.uploaded_bytes)
+    assert site.progress[-1] == (published.uploaded_bytes, published.uploaded_bytes)
     assert _uploads(emulator) == 5
     for path, data in site.data.items():
         answer = _served(emulator, name, "/" + path if path != "index.html" else "/")

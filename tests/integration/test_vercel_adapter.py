@@ -17,8 +17,7 @@ import urllib3
 from pydantic import SecretStr
 
 from sitedeploy.domain.models import DeploymentStatus, SiteAddress
-from sitedeploy.domain.sitefiles import content_type
-from sitedeploy.platforms.base import PlatformError, PublishJob, SiteConfig, SiteFile
+from sitedeploy.platforms.base import PlatformError, SiteConfig
 from sitedeploy.platforms.vercel.api import VercelApi
 from sitedeploy.platforms.vercel.credentials import VercelToken
 from sitedeploy.platforms.vercel.deploy import VercelDeployer
@@ -26,6 +25,7 @@ from sitedeploy.platforms.vercel.platform import VercelPlatform
 from sitedeploy.platforms.vercel.routing import vercel_routing
 from sitedeploy.settings import Settings
 from sitedeploy_local.emulators.vercel import VercelEmulator
+from tests.sites import Site
 
 TEAM = "team_adaptertests0001"
 TEAM_SLUG = "adapter-tests"
@@ -65,38 +65,6 @@ def _platform(emulator: VercelEmulator, *, follow_seconds: float = 20.0) -> Verc
     settings = Settings(vercel_api_base=emulator.api_base, retry_backoff_seconds=0.05, retry_after_cap_seconds=3.0)
     secret = Secret({"vercel": {"accounts": [{"token": SERVICE_TOKEN, "teamId": TEAM}], "projectPrefix": "sd"}})
     return VercelPlatform(settings, secret, follow_seconds=follow_seconds)
-
-
-class Site:
-    """Files in memory, read the way the publisher reads staged blobs (and counted)."""
-
-    def __init__(self, files: dict[str, bytes]) -> None:
-        self.data = dict(files)
-        self.reads: list[str] = []
-        self.progress: list[tuple[int, int]] = []
-
-    def files(self) -> list[SiteFile]:
-        return [
-            SiteFile(path, hashlib.sha256(data).hexdigest(), len(data), content_type(path))
-            for path, data in sorted(self.data.items())
-        ]
-
-    def read(self, site_file: SiteFile) -> Iterator[bytes]:
-        self.reads.append(site_file.path)
-        data = self.data[site_file.path]
-        for start in range(0, len(data), 1001):
-            yield data[start : start + 1001]
-
-    def job(self, address: SiteAddress, config: SiteConfig | None = None) -> PublishJob:
-        return PublishJob(
-            deployment_id=uuid.uuid4().hex,
-            owner_id="owner",
-            address=address,
-            files=self.files(),
-            config=config or SiteConfig(),
-            read=self.read,
-            progress=lambda sent, total: self.progress.append((sent, total)),
-        )
 
 
 def _site() -> Site:
