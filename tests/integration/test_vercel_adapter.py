@@ -130,6 +130,15 @@ def test_first_publish_uploads_every_content_once_and_serves_every_byte(emulator
     assert emulator.public_url(TEAM, address.name) == published.url
 
 
+def test_a_site_with_a_public_folder_is_served_from_its_root(emulator: VercelEmulator) -> None:
+    """Vercel's "Other" preset would serve ``public/`` as the root: the adapter names ``.``."""
+    site = Site({"index.html": b"<h1>root</h1>", "public/robots.txt": b"User-agent: *\n"})
+    address = _address()
+    _platform(emulator).publish(site.job(address), None)
+    assert _served(emulator, address, "/").data == b"<h1>root</h1>"
+    assert _served(emulator, address, "/public/robots.txt").data == b"User-agent: *\n"
+
+
 def test_a_one_file_change_uploads_exactly_that_file(emulator: VercelEmulator) -> None:
     site = _site()
     address = _address()

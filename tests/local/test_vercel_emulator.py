@@ -227,6 +227,17 @@ def test_a_new_project_needs_project_settings(client: Client) -> None:
     assert again.status == 200, again.body
 
 
+def test_without_an_output_directory_a_public_folder_is_the_root(client: Client) -> None:
+    """The "Other" preset's default: ``public/`` when the files have one, else the root; naming
+    ``"."`` serves the files as sent."""
+    files = {"index.html": b"<p>root</p>", "public/index.html": b"<p>public</p>"}
+    default = client.deploy(unique(), files, projectSettings={"framework": None})
+    assert fetch(client.emulator, default["name"], "/").data == b"<p>public</p>"
+    named = client.deploy(unique(), files, projectSettings={"framework": None, "outputDirectory": "."})
+    assert fetch(client.emulator, named["name"], "/").data == b"<p>root</p>"
+    assert fetch(client.emulator, named["name"], "/public/").data == b"<p>public</p>"
+
+
 def test_invalid_deployment_bodies(client: Client) -> None:
     data = b"x"
     client.upload(data)

@@ -92,6 +92,7 @@ def test_the_cap_survives_each_retry() -> None:
         ("something-new", DeploymentStatus.BUILDING),
         ("ready", DeploymentStatus.READY),
         ("error", DeploymentStatus.ERROR),
+        ("rejected", DeploymentStatus.ERROR),
     ],
 )
 def test_deploy_states_map_to_ours(state: str, status: DeploymentStatus) -> None:
@@ -116,3 +117,4 @@ def test_a_failed_deploy_carries_netlifys_reason() -> None:
         "Build script returned non-zero"
     )
     assert map_deploy({"state": "error"}).error == "the Netlify deploy failed"
+    assert map_deploy({"state": "rejected"}).error == "the Netlify deploy was rejected"

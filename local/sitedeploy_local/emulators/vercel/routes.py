@@ -176,10 +176,24 @@ def deployment_create(api: VercelApi, call: Call) -> tuple[int, Any]:
                     {"framework": None},
                 )
             project = api._create_project(account, project_ref, settings or {})
+        files = _output_files(files, {**project.settings, **(settings or {})})
         deployment = api._create_deployment(
             account, project, creator=user, name=name, target=target, files=files, config=config
         )
         return 200, deployment_view(api, deployment, account)
+
+
+def _output_files(files: dict[str, str], settings: dict[str, Any]) -> dict[str, str]:
+    """What a deployment serves. With no framework and no ``outputDirectory``, Vercel's "Other"
+    preset serves a ``public/`` folder as the site's root when the files have one (and the root
+    otherwise), so a static site must name ``"."`` to be served as it was sent."""
+    directory = settings.get("outputDirectory")
+    if directory is None and settings.get("framework") is None:
+        directory = "public" if any(path.startswith("public/") for path in files) else "."
+    prefix = str(directory or ".").strip("/")
+    if prefix in ("", "."):
+        return files
+    return {path[len(prefix) + 1 :]: sha for path, sha in files.items() if path.startswith(prefix + "/")}
 
 
 def _deployment_call(api: VercelApi, call: Call) -> tuple[Account, Deployment]:

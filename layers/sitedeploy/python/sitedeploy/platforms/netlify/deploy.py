@@ -42,6 +42,9 @@ APP_DOMAIN = "netlify.app"
 BEFORE_PREPARED = frozenset({"new", "preparing", "enqueued"})
 UPLOAD_STATES = frozenset({"prepared", "uploading"})
 AFTER_UPLOAD = frozenset({"uploaded", "processing", "processed", "ready"})
+# Final failures: ``error``, and ``rejected`` (a deploy refused by the site's deploy settings, for
+# instance locked or awaiting review); either way it will never go live by itself.
+FAILED_STATES = frozenset({"error", "rejected"})
 _BUILDING_PROGRESS = {
     "new": 55,
     "enqueued": 55,
@@ -79,12 +82,14 @@ class _Upload:
 
 
 def map_deploy(deploy: Mapping[str, Any]) -> BuildState:
-    """Netlify's deploy state → ours. Only ``ready`` and ``error`` are final."""
+    """Netlify's deploy state → ours. Only ``ready`` and the failed states are final."""
     state = str(deploy.get("state") or "new")
     if state == "ready":
         return BuildState(DeploymentStatus.READY, 100, None, state)
-    if state == "error":
-        reason = deploy.get("error_message") or "the Netlify deploy failed"
+    if state in FAILED_STATES:
+        reason = deploy.get("error_message") or (
+            "the Netlify deploy failed" if state == "error" else f"the Netlify deploy was {state}"
+        )
         return BuildState(DeploymentStatus.ERROR, 100, str(reason), state)
     return BuildState(DeploymentStatus.BUILDING, _BUILDING_PROGRESS.get(state, PUBLISHED_PROGRESS), None, state)
 
@@ -206,7 +211,7 @@ class NetlifyDeployer:
         """The deploy once Netlify has worked out what it needs (``required`` filled)."""
         for _ in _polls(self._prepare_seconds, self._sleep):
             state = deploy.get("state")
-            if state == "error":
+            if state in FAILED_STATES:
                 raise _failed(deploy)
             if state not in BEFORE_PREPARED:
                 return deploy
@@ -266,7 +271,7 @@ class NetlifyDeployer:
                     raise
                 # A retry of an upload that did land (its answer lost) finds the deploy complete.
                 deploy = self.deploy(deploy_id)
-                if deploy.get("state") == "error":
+                if deploy.get("state") in FAILED_STATES:
                     raise _failed(deploy) from None
                 if deploy.get("state") not in AFTER_UPLOAD:
                     raise

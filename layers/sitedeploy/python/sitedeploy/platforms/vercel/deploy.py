@@ -31,11 +31,13 @@ MISSING_ROUNDS = 3
 FOLLOW_SECONDS = 60.0
 POLL_FIRST = 0.25
 POLL_MAX = 1.0
+# No framework, no build, and the files served from the root as sent: with no outputDirectory,
+# Vercel's "Other" preset would serve a site's ``public/`` folder as its root.
 PROJECT_SETTINGS: dict[str, Any] = {
     "framework": None,
     "buildCommand": None,
     "installCommand": None,
-    "outputDirectory": None,
+    "outputDirectory": ".",
     "devCommand": None,
 }
 # How far along each readyState is, as the deployment's progress while it builds.
