@@ -151,4 +151,28 @@ def test_a_corrupted_blob_never_gets_a_remembered_digest(services: Services, pla
     assert done is not None
     assert done.status is DeploymentStatus.ERROR
     assert "index.html" in (done.error or "")
-    assert all(hashlib.sha256(b"<h1>hi</h1>").hexdigest() not in d for d in staging.digests.values())
+    # Nothing is remembered for the tampered content; the intact logo may be, the failure came first.
+    tampered = hashlib.sha256(b"<h1>hi</h1>").hexdigest()
+    assert all(tampered not in d for d in staging.digests.values())
+    assert staging.digests == {} or all(
+        set(d) <= {hashlib.sha256(b"\x89PNG\r\n\x1a\n").hexdigest()} for d in staging.digests.values()
+    )
+
+
+def test_an_unreadable_or_unwritable_digest_memory_never_fails_a_deployment(
+    services: Services, platform: FakePlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    platform.wants_sha1 = True
+    staging = services.stores.staging
+    assert isinstance(staging, InMemoryStaging)
+
+    def broken(*_: object) -> None:
+        raise OSError("the bucket is having a moment")
+
+    monkeypatch.setattr(staging, "get_digests", broken)
+    monkeypatch.setattr(staging, "put_digests", broken)
+    answer = accept.accept(services, PLATFORM, OWNER, request())
+    done = publish.publish(services, answer.deployment_id)
+    assert done is not None
+    assert done.status is DeploymentStatus.READY
+    assert platform.sha1s[answer.deployment_id]["index.html"] == hashlib.sha1(b"<h1>hi</h1>").hexdigest()

@@ -44,6 +44,23 @@ def test_progress_then_success(building: tuple[Services, FakePlatform, str]) -> 
     assert len(platform.called("refresh")) == 2
 
 
+def test_a_url_settled_as_the_build_ends_is_recorded(building: tuple[Services, FakePlatform, str]) -> None:
+    """Vercel knows a production alias only once the deployment is ready: the poll that sees it
+    ready records it, on the deployment and on the site."""
+    services, platform, deployment_id = building
+    platform.build_states.append(
+        BuildState(DeploymentStatus.READY, 100, None, "READY", url="https://site-team.vercel.app")
+    )
+    answer = status.deployment_status(services, OWNER, deployment_id)
+    assert answer.status is DeploymentStatus.READY
+    assert answer.url == "https://site-team.vercel.app"
+    record = services.stores.deployments.get(deployment_id)
+    assert record is not None
+    site = services.stores.sites.get(record.site_id)
+    assert site is not None
+    assert site.url == "https://site-team.vercel.app"
+
+
 def test_a_failed_build_carries_the_platforms_reason(building: tuple[Services, FakePlatform, str]) -> None:
     services, platform, deployment_id = building
     platform.build_states.append(BuildState(DeploymentStatus.ERROR, 100, "BUILD: the zip had no index.html", "FAILED"))

@@ -4,6 +4,7 @@ owner's key range, never another owner's blobs, and sizes as S3 stores them."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import uuid
 from collections import Counter
@@ -91,3 +92,26 @@ def test_listing_stops_past_the_largest_wanted_hash(
     found = store.staged(owner, wanted)
     assert set(found) == set(smallest.values())
     assert calls["ListObjectsV2"] <= 2 * len(smallest)  # a page or two per shard, not 200 / 2
+
+
+def test_remembered_digests_round_trip_and_garbage_counts_for_nothing(
+    staging: tuple[Staging, Counter[str]], stack: LocalStack
+) -> None:
+    """The SHA-1 memory is a cache: absent, unreadable or partly wrong, it only costs reading the
+    files again, and a wrong entry is never handed to a platform."""
+    store, _ = staging
+    owner, site = f"owner-{uuid.uuid4().hex[:8]}", "site_digests"
+    assert store.get_digests(owner, site) == {}  # never written: a miss, not an error
+    good = {hashlib.sha256(b"a").hexdigest(): hashlib.sha1(b"a").hexdigest()}
+    store.put_digests(owner, site, good)
+    assert store.get_digests(owner, site) == good
+    assert store.get_digests(f"{owner}-other", site) == {}  # per owner
+    s3 = stack.moto.client("s3")
+    key = staging_module.digests_key(owner, site)
+    s3.put_object(Bucket=store.bucket, Key=key, Body=b"{not json")
+    assert store.get_digests(owner, site) == {}
+    s3.put_object(Bucket=store.bucket, Key=key, Body=b'{"sha1": ["not", "a", "map"]}')
+    assert store.get_digests(owner, site) == {}
+    mixed = {**good, "not-a-sha256": "0" * 40, "f" * 64: "not-a-sha1", "e" * 64: 7}
+    s3.put_object(Bucket=store.bucket, Key=key, Body=json.dumps({"sha1": mixed}).encode())
+    assert store.get_digests(owner, site) == good

@@ -255,6 +255,9 @@ def test_a_persistent_failure_names_the_call_never_the_token(emulator: VercelEmu
         _platform(emulator).publish(_site().job(_address()), None)
     assert "uploading" in failed.value.message
     assert SERVICE_TOKEN not in str(failed.value)
+    # The emulator logs what arrived, headers included: the token was sent, and is never kept.
+    assert emulator.requests
+    assert all(SERVICE_TOKEN not in str(vars(r)) for r in emulator.requests)
 
 
 def test_a_failed_deployment_raises_with_vercels_message(emulator: VercelEmulator) -> None:
@@ -292,7 +295,9 @@ def test_still_building_after_the_bound_is_building_then_refreshed(emulator: Ver
     published = platform.publish(_site().job(address), None)
     assert published.status is DeploymentStatus.BUILDING
     assert 0 < published.progress < 100
-    assert published.url == f"https://{address.name}.vercel.app"
+    # Before the alias: the deployment's own URL, not a guess at an alias somebody may hold.
+    assert published.url.startswith(f"https://{address.name}-")
+    assert published.url.endswith(".vercel.app")
     assert published.external_id
     deadline = time.monotonic() + 10
     state = platform.refresh(address, published.external_id, None)
@@ -300,6 +305,7 @@ def test_still_building_after_the_bound_is_building_then_refreshed(emulator: Ver
         time.sleep(0.1)
         state = platform.refresh(address, published.external_id, None)
     assert (state.status, state.progress, state.error) == (DeploymentStatus.READY, 100, None)
+    assert state.url == f"https://{address.name}.vercel.app"  # the alias, recorded by the status poll
 
 
 def test_refresh_maps_a_cancel_after_publishing(emulator: VercelEmulator) -> None:

@@ -49,7 +49,7 @@ def test_validation_errors_are_named() -> None:
 
 def test_a_body_that_is_not_json_still_names_the_status() -> None:
     error = error_from(502, None, "creating the deploy")
-    assert error.message == "creating the deploy failed: HTTP 502 (HTTP 502)"
+    assert error.message == "creating the deploy failed: HTTP 502"
 
 
 def _response(status: int, headers: dict[str, str]) -> HTTPResponse:

@@ -73,7 +73,7 @@ def test_user_plans() -> None:
     derived = platform.plan("o", _request(authMode="user-token"), credentials, SiteConfig(), frozenset())
     assert not derived.pooled
     assert derived.account_id == "mine"
-    assert derived.names == tuple(derived_names("sd", "o", "My App"))
+    assert derived.names == tuple(derived_names("sd", "o", "My App", salt="user-token"))
     named = platform.plan(
         "o", _request(authMode="user-token", siteId="my-shop"), credentials, SiteConfig(), frozenset()
     )
@@ -108,3 +108,15 @@ def test_acting_credentials() -> None:
     user = NetlifyToken.model_validate({"token": "u"})
     token, slug = platform._acting(user, None)
     assert (token.get_secret_value(), slug) == ("u", None)
+
+
+def test_quick_deploy_and_the_users_own_team_never_derive_the_same_name() -> None:
+    """Netlify's names are global: with the same prefix, one project in both modes would collide
+    with itself and the second deploy would find its name taken for good."""
+    platform = _platform({**POOL, "sitePrefix": "sd"})
+    token = NetlifyToken.model_validate({"token": "user-token", "accountSlug": "mine"})
+    quick = platform.plan("owner-1", _request(), None, SiteConfig(), frozenset())
+    own = platform.plan("owner-1", _request(), token, SiteConfig(), frozenset())
+    assert not set(quick.names) & set(own.names)
+    assert own.names[0].startswith("sd-my-app-")  # still readable
+    assert len(set(own.names)) == len(own.names)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -87,6 +88,36 @@ def test_the_first_failure_stops_uploads_not_yet_started() -> None:
             raise RuntimeError("refused")
         first_failed.wait(1.0)
 
+    with pytest.raises(RuntimeError, match="refused"):
+        upload_all(list(range(200)), send, lambda item: 1, concurrency=2, progress=None)
+    assert len(started) < 20
+
+
+def test_a_failure_behind_a_slow_upload_still_stops_the_queue() -> None:
+    """Waiting in submission order would let a slow first upload hide a later failure while the
+    pool went on starting the rest."""
+    started: list[int] = []
+    lock = threading.Lock()
+    failed = threading.Event()
+    release = threading.Event()
+
+    def send(item: int) -> None:
+        with lock:
+            started.append(item)
+        if item == 0:
+            release.wait(5.0)  # slow, and still running when item 1 fails
+        elif item == 1:
+            failed.set()
+            raise RuntimeError("refused")
+        else:
+            time.sleep(0.01)
+
+    def watch() -> None:
+        failed.wait(5.0)
+        time.sleep(0.3)  # the failure has had time to stop the queue
+        release.set()
+
+    threading.Thread(target=watch, daemon=True).start()
     with pytest.raises(RuntimeError, match="refused"):
         upload_all(list(range(200)), send, lambda item: 1, concurrency=2, progress=None)
     assert len(started) < 20

@@ -19,14 +19,14 @@ from sitedeploy.platforms.vercel.routing import vercel_routing
 @pytest.mark.parametrize(
     ("deployment", "status", "progress"),
     [
-        ({"readyState": "QUEUED", "target": "production"}, DeploymentStatus.BUILDING, 60),
-        ({"readyState": "INITIALIZING", "target": "production"}, DeploymentStatus.BUILDING, 70),
-        ({"readyState": "BUILDING", "target": "production"}, DeploymentStatus.BUILDING, 80),
-        ({"readyState": "READY", "target": "production", "aliasAssigned": False}, DeploymentStatus.BUILDING, 95),
+        ({"readyState": "QUEUED", "target": "production"}, DeploymentStatus.BUILDING, 91),
+        ({"readyState": "INITIALIZING", "target": "production"}, DeploymentStatus.BUILDING, 93),
+        ({"readyState": "BUILDING", "target": "production"}, DeploymentStatus.BUILDING, 95),
+        ({"readyState": "READY", "target": "production", "aliasAssigned": False}, DeploymentStatus.BUILDING, 98),
         ({"readyState": "READY", "target": "production", "aliasAssigned": True}, DeploymentStatus.READY, 100),
         ({"readyState": "READY", "target": None}, DeploymentStatus.READY, 100),  # a preview needs no alias
-        ({"readyState": "SOMETHING_NEW"}, DeploymentStatus.BUILDING, 60),
-        ({}, DeploymentStatus.BUILDING, 60),
+        ({"readyState": "SOMETHING_NEW"}, DeploymentStatus.BUILDING, 91),
+        ({}, DeploymentStatus.BUILDING, 91),
     ],
 )
 def test_ready_states_in_progress_and_ready(
@@ -34,6 +34,14 @@ def test_ready_states_in_progress_and_ready(
 ) -> None:
     state = map_ready_state(deployment)
     assert (state.status, state.progress, state.error) == (status, progress, None)
+
+
+def test_building_never_reports_less_than_the_uploads_reached() -> None:
+    """Uploads take a deployment to 90 %: following the build must not move it back."""
+    states = ["QUEUED", "INITIALIZING", "BUILDING", "READY"]
+    progress = [map_ready_state({"readyState": s, "target": "production"}).progress for s in states]
+    assert progress == sorted(progress)
+    assert min(progress) > 90
 
 
 def test_error_states_carry_vercels_reason() -> None:
@@ -65,7 +73,15 @@ def test_an_alias_that_cannot_be_assigned_is_an_error() -> None:
 
 def test_the_url_is_the_alias_once_assigned() -> None:
     assert deployment_url({"alias": ["site.vercel.app", "site-team.vercel.app"]}, "site") == "https://site.vercel.app"
-    assert deployment_url({"alias": [], "url": "site-abc123.vercel.app"}, "site") == "https://site.vercel.app"
+    # Before an alias: the deployment's own URL, never a guess at an alias somebody else may hold.
+    assert deployment_url({"alias": [], "url": "site-abc123.vercel.app"}, "site") == "https://site-abc123.vercel.app"
+    assert deployment_url({}, "site") == "https://site.vercel.app"
+    assert (
+        map_ready_state(
+            {"readyState": "READY", "target": "production", "aliasAssigned": True, "alias": ["site-team.vercel.app"]}
+        ).url
+        == "https://site-team.vercel.app"
+    )
 
 
 def test_the_body_names_every_path_without_a_leading_slash() -> None:

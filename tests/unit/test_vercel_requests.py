@@ -50,7 +50,7 @@ def test_project_names_vercel_accepts(name: str) -> None:
     assert _request(authMode="user-token", token="t", projectId=name).project_id == name
 
 
-@pytest.mark.parametrize("name", ["My-Site", "a---b", "x" * 101, "a b", "a/b"])
+@pytest.mark.parametrize("name", ["My-Site", "a---b", "x" * 101, "a b", "a/b", ".", "..", "..."])
 def test_project_names_vercel_refuses(name: str) -> None:
     with pytest.raises(ValidationError, match="projectId"):
         _request(authMode="user-token", token="t", projectId=name)

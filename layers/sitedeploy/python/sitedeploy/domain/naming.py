@@ -1,8 +1,10 @@
 """Names the platforms will accept, derived stably from (owner, project).
 
-Platform-managed sites share one Cloudflare account / Amplify app, so every (owner, project) gets
-its own Worker or branch; the short hash keeps two owners' "my-app" apart and keeps a redeploy on
-the same name, hence the same URL."""
+Platform-managed sites share the service's accounts, apps and teams, so every (owner, project) gets
+its own Worker, branch, Netlify site or Vercel project; the short hash keeps two owners' "my-app"
+apart and keeps a redeploy on the same name, hence the same URL. The service claims its names (see
+``flows.placement``), but Netlify site names are global across all of Netlify's customers: there a
+name can also be held outside the service, which publishing reports."""
 
 from __future__ import annotations
 
@@ -28,9 +30,11 @@ def short_hash(*parts: str, length: int = 8) -> str:
     return base64.b32encode(digest).decode().lower()[:length]
 
 
-def derived_name(prefix: str, owner_id: str, project: str) -> str:
-    """``{prefix}-{slug}-{hash}``, at most 63 characters, a valid script name and DNS label."""
-    tail = short_hash(owner_id, project)
+def derived_name(prefix: str, owner_id: str, project: str, *, salt: str = "") -> str:
+    """``{prefix}-{slug}-{hash}``, at most 63 characters, a valid script name and DNS label.
+    ``salt`` changes only the hash: two names of one project that must never meet (on a platform
+    whose names are global) stay apart while reading the same."""
+    tail = short_hash(owner_id, project, *([salt] if salt else []))
     room = MAX_LABEL - len(prefix) - len(tail) - 2
     name = f"{prefix}-{slug(project, max_length=max(1, room))}-{tail}"
     assert DNS_LABEL.match(name), name
@@ -41,13 +45,14 @@ def is_valid_label(name: str) -> bool:
     return bool(DNS_LABEL.match(name))
 
 
-def derived_names(prefix: str, owner_id: str, project: str, count: int = 4) -> list[str]:
+def derived_names(prefix: str, owner_id: str, project: str, count: int = 4, *, salt: str = "") -> list[str]:
     """Candidates for a project's name, best first: the readable ``derived_name`` and variants
     whose tail also hashes an attempt number, for when another site holds a name."""
-    first = derived_name(prefix, owner_id, project)
+    first = derived_name(prefix, owner_id, project, salt=salt)
     room = MAX_LABEL - len(prefix) - 8 - 2
     head = f"{prefix}-{slug(project, max_length=max(1, room))}-"
-    return [first] + [head + short_hash(owner_id, project, str(attempt)) for attempt in range(1, count)]
+    salted = [salt] if salt else []
+    return [first] + [head + short_hash(owner_id, project, *salted, str(attempt)) for attempt in range(1, count)]
 
 
 def site_id(owner_id: str, platform: str, project: str, auth_mode: str) -> str:

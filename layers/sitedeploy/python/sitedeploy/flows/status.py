@@ -55,6 +55,8 @@ def refresh(services: Services, record: DeploymentRecord, *, min_interval: float
             changes["error"] = state.error
         else:
             changes["localUrl"] = services.site_urls(record.platform, record.address)
+            if state.url:
+                changes["url"] = state.url
         done = deployments.transition(
             record.deployment_id, state.status, expected=[DeploymentStatus.BUILDING], changes=changes
         )
@@ -69,6 +71,8 @@ def refresh(services: Services, record: DeploymentRecord, *, min_interval: float
             "error": done.error,
         },
     )
+    if state.url and done.status is DeploymentStatus.READY:
+        services.stores.sites.set_url(done.site_id, state.url)
     lifecycle.finished(services, done)
     lifecycle.retire(services, done)
     return done

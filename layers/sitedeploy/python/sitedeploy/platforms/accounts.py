@@ -173,6 +173,11 @@ class AccountPoolPlatform(Generic[A]):
     # The platform's name in messages, and what one pool member is called there.
     TITLE: ClassVar[str]
     MEMBER_NOUN: ClassVar[str] = "account"
+    # Salts the names derived for a user's own account. Where names are per account (Cloudflare
+    # Workers, Vercel projects) none is needed; where they are global (Netlify sites) the same
+    # project deployed by Quick Deploy and to the user's own team would otherwise derive the same
+    # name, and the second would find it taken for good.
+    USER_NAME_SALT: ClassVar[str] = ""
 
     def __init__(self, settings: Settings, secret: SecretSource) -> None:
         self._settings = settings
@@ -219,7 +224,7 @@ class AccountPoolPlatform(Generic[A]):
                 return DeployPlan(
                     names=(request.existing_name,), pooled=False, account_id=credentials.scope, explicit_name=True
                 )
-            names = derived_names(USER_PREFIX, owner_id, project)
+            names = derived_names(USER_PREFIX, owner_id, project, salt=self.USER_NAME_SALT)
             return DeployPlan(names=tuple(names), pooled=False, account_id=credentials.scope)
         try:
             pool = self.service_pool()

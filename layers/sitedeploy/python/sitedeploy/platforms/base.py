@@ -178,6 +178,8 @@ class BuildState:
     progress: int
     error: str | None
     job_status: str
+    # The public URL, when the platform settles it only as the build ends (Vercel's alias).
+    url: str | None = None
 
 
 class HostingPlatform(Protocol):
@@ -315,8 +317,12 @@ def retry_policy(
     retry_after_cap: float = 30.0,
     retry_class: type[CappedRetry] = CappedRetry,
 ) -> CappedRetry:
-    """``attempts`` tries in all on 429/5xx/524 and on connection resets, for every method (the
-    calls we retry are idempotent on the platform's side: same hashes, same completion token)."""
+    """``attempts`` tries in all on 429/5xx/524 and on connection resets, for every method. Most
+    calls are idempotent on the platform's side (same hashes, same completion token, PUT of the
+    same bytes). Two are not: creating a Netlify deploy and a Vercel deployment. A retry after a
+    lost answer there leaves one extra deploy on the platform (Netlify's never published, Vercel's
+    an identical production deployment superseded at once), which is better than failing the
+    user's deployment for a transient error."""
     policy = retry_class(
         total=attempts - 1,
         connect=attempts - 1,

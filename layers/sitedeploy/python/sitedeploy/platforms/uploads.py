@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import IO, TypeVar
 
@@ -73,8 +73,13 @@ def upload_all(
             max_workers=min(max(1, concurrency), len(items)), thread_name_prefix=thread_name_prefix
         )
         try:
-            for future in [pool.submit(one, item) for item in items]:
-                future.result()
+            futures = [pool.submit(one, item) for item in items]
+            # Not in submission order: a slow early upload must not hide a later failure while
+            # the pool goes on starting uploads for a deployment that has already failed.
+            wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in futures if f.done() and not f.cancelled() and f.exception() is not None]
+            for future in failed[:1] + futures:
+                future.result()  # the first failure raises here
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     return files, sent

@@ -52,8 +52,9 @@ def error_from(status: int, payload: Any, what: str) -> NetlifyError:
             parts.append(f"{field_name} {', '.join(str(p) for p in listed[:3])}")
         detail += f" ({'; '.join(parts)})"
     code = payload.get("code") if isinstance(payload, dict) else None
+    suffix = "" if detail == f"HTTP {status}" else f" (HTTP {status})"
     return NetlifyError(
-        f"{what} failed: {detail} (HTTP {status})",
+        f"{what} failed: {detail}{suffix}",
         status=status,
         code=code if isinstance(code, (int, str)) else None,
     )

@@ -45,18 +45,20 @@ AFTER_UPLOAD = frozenset({"uploaded", "processing", "processed", "ready"})
 # Final failures: ``error``, and ``rejected`` (a deploy refused by the site's deploy settings, for
 # instance locked or awaiting review); either way it will never go live by itself.
 FAILED_STATES = frozenset({"error", "rejected"})
+# Progress while Netlify processes, once every file has arrived: uploads took the deployment to
+# 90 %, and what follows must not move it back.
 _BUILDING_PROGRESS = {
-    "new": 55,
-    "enqueued": 55,
-    "preparing": 55,
-    "prepared": 58,
-    "uploading": 58,
-    "building": 60,
-    "uploaded": 65,
-    "processing": 75,
-    "processed": 90,
+    "new": 91,
+    "enqueued": 91,
+    "preparing": 91,
+    "prepared": 91,
+    "uploading": 91,
+    "building": 92,
+    "uploaded": 92,
+    "processing": 95,
+    "processed": 98,
 }
-PUBLISHED_PROGRESS = 60  # still processing when publishing stops following
+PUBLISHED_PROGRESS = 92  # still processing when publishing stops following
 
 
 @dataclass(frozen=True)
@@ -288,6 +290,8 @@ class NetlifyDeployer:
         sha1s: Callable[[Sequence[SiteFile]], Mapping[str, str]],
         progress: Progress | None = None,
     ) -> Published:
+        # The publish flow hands over served files only; a caller that passes the rule files too
+        # (their text is in ``config``) must not get the user's copies uploaded over ours.
         served = [f for f in files if f.path not in CONFIG_FILES]
         for site_file in served:
             if site_file.size > MAX_FILE_BYTES:

@@ -35,6 +35,9 @@ from sitedeploy.platforms.netlify.requests import MAX_FILE_BYTES, NetlifyDeployR
 # Netlify has no per-deploy file limit (only 54,000 files per directory); the service's own bound.
 MAX_FILES = 20_000
 STATS_PAGE_SIZE = 100
+# Calls inside API functions (see ``_quick_api``).
+QUICK_TIMEOUT = 4.0
+QUICK_RETRY_AFTER_CAP = 2.0
 STATS_MAX_PAGES = 10
 
 
@@ -45,6 +48,7 @@ class NetlifyPlatform(AccountPoolPlatform[NetlifyServiceAccount]):
     pool_model: ClassVar[type[AccountPool[Any]]] = NetlifyServicePool
     TITLE: ClassVar[str] = "Netlify"
     MEMBER_NOUN: ClassVar[str] = "team"
+    USER_NAME_SALT = "user-token"  # site names are global on Netlify
 
     @property
     def limits(self) -> PlatformLimits:
@@ -60,6 +64,19 @@ class NetlifyPlatform(AccountPoolPlatform[NetlifyServiceAccount]):
             retry_after_cap=self._settings.retry_after_cap_seconds,
             attempts=attempts,
             timeout=timeout,
+        )
+
+    def _quick_api(self, token: SecretStr) -> NetlifyApi:
+        """For calls made inside an API function (status polls, verify, stats: 10-20 s Lambdas):
+        one retry, short reads, and a 429's wait capped at two seconds, so that a throttled
+        platform answers the caller rather than timing the function out."""
+        return NetlifyApi(
+            token,
+            base_url=self._settings.netlify_api_base,
+            backoff=min(self._settings.retry_backoff_seconds, 0.5),
+            retry_after_cap=min(self._settings.retry_after_cap_seconds, QUICK_RETRY_AFTER_CAP),
+            attempts=2,
+            timeout=QUICK_TIMEOUT,
         )
 
     def _deployer(self, token: SecretStr) -> NetlifyDeployer:
@@ -85,8 +102,7 @@ class NetlifyPlatform(AccountPoolPlatform[NetlifyServiceAccount]):
 
     def refresh(self, address: SiteAddress, external_id: str, credentials: UserCredentials | None) -> BuildState:
         token, _ = self._acting(credentials, address.account_id)
-        api = self._api(token, attempts=3, timeout=10.0)
-        return map_deploy(NetlifyDeployer(api).deploy(external_id))
+        return map_deploy(NetlifyDeployer(self._quick_api(token)).deploy(external_id))
 
     def tear_down(self, address: SiteAddress, credentials: UserCredentials | None) -> bool:
         token, account_slug = self._acting(credentials, address.account_id)
@@ -96,7 +112,7 @@ class NetlifyPlatform(AccountPoolPlatform[NetlifyServiceAccount]):
 
     def verify(self, credentials: UserCredentials) -> Connection:
         assert isinstance(credentials, NetlifyToken)
-        api = self._api(credentials.token, attempts=2, timeout=10.0)
+        api = self._quick_api(credentials.token)
         try:
             _, user = api.call("GET", "/user", what="reading the token's user")
             account: dict[str, Any] | None = None
@@ -130,7 +146,7 @@ class NetlifyPlatform(AccountPoolPlatform[NetlifyServiceAccount]):
 
     def stats(self, credentials: UserCredentials) -> PlatformStats:
         assert isinstance(credentials, NetlifyToken)
-        api = self._api(credentials.token, attempts=2, timeout=10.0)
+        api = self._quick_api(credentials.token)
         base = f"/{credentials.account_slug}/sites" if credentials.account_slug else "/sites"
         sites: list[dict[str, Any]] = []
         try:

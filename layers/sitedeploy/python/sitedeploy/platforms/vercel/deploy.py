@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from sitedeploy.domain.models import DeploymentStatus
 from sitedeploy.platforms.base import BuildState, PlatformError, Progress, Published, SiteFile, StreamReader
@@ -40,8 +41,9 @@ PROJECT_SETTINGS: dict[str, Any] = {
     "outputDirectory": ".",
     "devCommand": None,
 }
-# How far along each readyState is, as the deployment's progress while it builds.
-_PROGRESS = {"QUEUED": 60, "INITIALIZING": 70, "BUILDING": 80, "READY": 95}
+# How far along each readyState is, as the deployment's progress while it builds: uploads took it
+# to 90 %, and what follows must not move it back.
+_PROGRESS = {"QUEUED": 91, "INITIALIZING": 93, "BUILDING": 95, "READY": 98}
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,15 @@ class Uploaded:
 
 
 def deployment_url(deployment: Mapping[str, Any], project: str) -> str:
-    """The production alias once assigned (what visitors use). Before that, the project's usual
-    alias: the deployment's own URL may sit behind Vercel's deployment protection, and a build
-    that outlasts publishing never gets to record another URL."""
+    """The production alias once assigned (what visitors use). Before that, the deployment's own
+    URL: the project's usual alias may belong to somebody else (aliases are global, and Vercel
+    then gives a team-suffixed one), and the status poll that sees the build end records the
+    alias (``BuildState.url``)."""
     alias = deployment.get("alias")
     if isinstance(alias, list) and alias:
         return f"https://{alias[0]}"
-    return f"https://{project}.vercel.app"
+    own = deployment.get("url")
+    return f"https://{own}" if isinstance(own, str) and own else f"https://{project}.vercel.app"
 
 
 def map_ready_state(deployment: Mapping[str, Any]) -> BuildState:
@@ -81,8 +85,10 @@ def map_ready_state(deployment: Mapping[str, Any]) -> BuildState:
             return BuildState(DeploymentStatus.ERROR, 100, f"Vercel could not assign the alias: {detail}", state)
         production = deployment.get("target") == "production"
         if not production or deployment.get("aliasAssigned"):
-            return BuildState(DeploymentStatus.READY, 100, None, state)
-    return BuildState(DeploymentStatus.BUILDING, _PROGRESS.get(state, 60), None, state)
+            alias = deployment.get("alias")
+            url = f"https://{alias[0]}" if isinstance(alias, list) and alias else None
+            return BuildState(DeploymentStatus.READY, 100, None, state, url=url)
+    return BuildState(DeploymentStatus.BUILDING, _PROGRESS.get(state, 91), None, state)
 
 
 class VercelDeployer:
@@ -179,7 +185,7 @@ class VercelDeployer:
     def delete_project(self, name: str) -> bool:
         """Delete the project (its deployments and alias go with it); False when already gone."""
         try:
-            self.api.call("DELETE", f"/v9/projects/{name}", what="deleting the project")
+            self.api.call("DELETE", f"/v9/projects/{quote(name, safe='')}", what="deleting the project")
         except VercelError as exc:
             if exc.status == 404:
                 return False
@@ -188,7 +194,7 @@ class VercelDeployer:
 
     def project(self, name: str) -> dict[str, Any] | None:
         try:
-            _, project = self.api.call("GET", f"/v9/projects/{name}", what="reading the project")
+            _, project = self.api.call("GET", f"/v9/projects/{quote(name, safe='')}", what="reading the project")
         except VercelError as exc:
             if exc.status == 404:
                 return None

@@ -38,8 +38,11 @@ from sitedeploy.settings import Settings
 from sitedeploy.stores import SecretSource
 from sitedeploy.stores.secrets import CredentialsError
 
-# Vercel documents 15,000 source files per CLI deployment (Hobby); the service's own bound is 20,000.
+# Vercel's CLI limits a deployment to 15,000 source files (Hobby), below the service's 20,000.
 MAX_FILES = 15_000
+# Calls inside API functions (see ``_api(quick=True)``).
+QUICK_TIMEOUT = 4.0
+QUICK_RETRY_AFTER_CAP = 2.0
 
 
 class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
@@ -59,15 +62,24 @@ class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
 
     # -- credentials ----------------------------------------------------------------------------
 
-    def _api(self, token: SecretStr, team_id: str | None, *, attempts: int = 5, timeout: float = 60.0) -> VercelApi:
+    def _api(
+        self, token: SecretStr, team_id: str | None, *, attempts: int = 5, timeout: float = 60.0, quick: bool = False
+    ) -> VercelApi:
+        """``quick``: for calls made inside an API function (status polls, verify, stats, the URL
+        at accept: 10-29 s Lambdas): a 429's wait is capped at two seconds and reads are short, so
+        a throttled platform answers the caller rather than timing the function out."""
         return VercelApi(
             token,
             team_id=team_id,
             base_url=self._settings.vercel_api_base,
-            backoff=self._settings.retry_backoff_seconds,
-            retry_after_cap=self._settings.retry_after_cap_seconds,
-            attempts=attempts,
-            timeout=timeout,
+            backoff=min(self._settings.retry_backoff_seconds, 0.5) if quick else self._settings.retry_backoff_seconds,
+            retry_after_cap=(
+                min(self._settings.retry_after_cap_seconds, QUICK_RETRY_AFTER_CAP)
+                if quick
+                else self._settings.retry_after_cap_seconds
+            ),
+            attempts=2 if quick else attempts,
+            timeout=QUICK_TIMEOUT if quick else timeout,
         )
 
     def _deployer(self, credentials: UserCredentials | None, account_id: str | None, **kwargs: Any) -> VercelDeployer:
@@ -82,7 +94,7 @@ class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
         """The production alias of a project that already serves one; None otherwise (a new
         project's alias is known once its first deployment is ready, and publishing records it)."""
         try:
-            deployer = self._deployer(credentials, address.account_id, attempts=2, timeout=3.0)
+            deployer = self._deployer(credentials, address.account_id, quick=True)
             project = deployer.project(address.name)
         except (CredentialsError, VercelError) as exc:
             logger.warning("Vercel project URL unknown at deploy time", extra={"reason": str(exc)})
@@ -113,7 +125,7 @@ class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
         return deployer.publish(job.address.name, job.files, digests, routing, read=job.read, progress=job.progress)
 
     def refresh(self, address: SiteAddress, external_id: str, credentials: UserCredentials | None) -> BuildState:
-        deployer = self._deployer(credentials, address.account_id, attempts=3, timeout=10.0)
+        deployer = self._deployer(credentials, address.account_id, quick=True)
         return map_ready_state(deployer.deployment(external_id))
 
     def tear_down(self, address: SiteAddress, credentials: UserCredentials | None) -> bool:
@@ -123,7 +135,7 @@ class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
 
     def verify(self, credentials: UserCredentials) -> Connection:
         assert isinstance(credentials, VercelToken)
-        api = self._api(credentials.token, credentials.team_id, attempts=2, timeout=10.0)
+        api = self._api(credentials.token, credentials.team_id, quick=True)
         try:
             _, answer = api.call("GET", "/v2/user", what="reading the user")
             user = answer.get("user") if isinstance(answer, dict) else None
@@ -133,7 +145,7 @@ class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
             if credentials.team_id:
                 _, team = api.call("GET", f"/v2/teams/{credentials.team_id}", what="reading the team")
         except VercelError as exc:
-            raise PlatformError(f"Vercel refused the credentials: {exc.message}") from None
+            raise PlatformError(f"Vercel refused the credentials: {exc.message}", status=exc.status) from None
         if isinstance(team, dict):
             account_id, name = credentials.team_id, team.get("name") or team.get("slug")
         else:
@@ -149,11 +161,11 @@ class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
 
     def stats(self, credentials: UserCredentials) -> PlatformStats:
         assert isinstance(credentials, VercelToken)
-        deployer = VercelDeployer(self._api(credentials.token, credentials.team_id, attempts=2, timeout=10.0))
+        deployer = VercelDeployer(self._api(credentials.token, credentials.team_id, quick=True))
         try:
             projects = deployer.projects()
         except VercelError as exc:
-            raise PlatformError(f"Vercel refused: {exc.message}") from None
+            raise PlatformError(f"Vercel refused: {exc.message}", status=exc.status) from None
         # A project is a site of static files here; WorkerSummary is the settings tab's list row.
         workers = [
             WorkerSummary(name=str(p.get("name")), modified_on=_iso(p.get("updatedAt")), has_assets=True)

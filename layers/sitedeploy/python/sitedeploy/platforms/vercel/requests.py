@@ -11,8 +11,9 @@ from sitedeploy.domain.sitefiles import MIB
 from sitedeploy.platforms.accounts import AccountToken, TokenDeployRequest
 from sitedeploy.platforms.vercel.credentials import TeamId, VercelToken
 
-# Vercel's rule for project names: up to 100 of lowercase a-z, 0-9, '.', '_', '-', never '---'.
-PROJECT_NAME = re.compile(r"^(?!.*---)[a-z0-9._-]{1,100}$")
+# Vercel's rule for project names: up to 100 of lowercase a-z, 0-9, '.', '_', '-', never '---';
+# and not dots alone, which would name a path segment ("." and "..") rather than a project.
+PROJECT_NAME = re.compile(r"^(?!.*---)(?!\.+$)[a-z0-9._-]{1,100}$")
 # Vercel's limit on one source file uploaded by the CLI (Hobby; Pro allows more).
 MAX_FILE_BYTES = 100 * MIB
 
