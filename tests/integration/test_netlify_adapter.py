@@ -76,10 +76,12 @@ def _name() -> str:
 def _platform(emulator: NetlifyEmulator, **settings: Any) -> NetlifyPlatform:
     configured = dataclasses.replace(
         Settings(),
-        netlify_api_base=emulator.api_base,
-        retry_backoff_seconds=0.05,
-        retry_after_cap_seconds=2.0,
-        **settings,
+        **{
+            "netlify_api_base": emulator.api_base,
+            "retry_backoff_seconds": 0.05,
+            "retry_after_cap_seconds": 2.0,
+            **settings,
+        },
     )
     secret = FakeServiceSecret(
         {"netlify": {"accessToken": SERVICE_TOKEN, "accountSlug": POOL_TEAM, "sitePrefix": "qd"}}
@@ -391,6 +393,21 @@ def test_a_still_processing_deploy_is_left_to_refresh(emulator: NetlifyEmulator)
         state = platform.refresh(SiteAddress(TEAM, name), published.external_id, _credentials())
     assert state.status is DeploymentStatus.READY
     assert state.job_status == "ready"
+
+
+def test_a_throttled_status_poll_answers_within_seconds(emulator: NetlifyEmulator) -> None:
+    """Refresh runs inside the 10 s status function: a 429 asking for half a minute must not hold
+    it (the poll fails, the status route answers from the record, the next poll asks again)."""
+    site = _site()
+    name = _name()
+    platform = _platform(emulator, retry_after_cap_seconds=30.0)  # the production cap
+    published = platform.publish(site.job(SiteAddress(POOL_TEAM, name), remember_sha1s=True), None)
+    assert published.external_id
+    emulator.faults.add("getDeploy", status=429, retry_after=30, times=None)
+    started = time.monotonic()
+    with pytest.raises(PlatformError):
+        platform.refresh(SiteAddress(POOL_TEAM, name), published.external_id, None)
+    assert time.monotonic() - started < 6
 
 
 def test_refresh_reports_a_failed_deploy(emulator: NetlifyEmulator) -> None:

@@ -308,6 +308,22 @@ def test_still_building_after_the_bound_is_building_then_refreshed(emulator: Ver
     assert state.url == f"https://{address.name}.vercel.app"  # the alias, recorded by the status poll
 
 
+def test_a_throttled_status_poll_answers_within_seconds(emulator: VercelEmulator) -> None:
+    """Refresh runs inside the 10 s status function: a 429 asking for half a minute must not hold
+    it (the poll fails, the status route answers from the record, the next poll asks again)."""
+    address = _address()
+    settings = Settings(vercel_api_base=emulator.api_base, retry_backoff_seconds=0.05, retry_after_cap_seconds=30.0)
+    secret = Secret({"vercel": {"accounts": [{"token": SERVICE_TOKEN, "teamId": TEAM}], "projectPrefix": "sd"}})
+    platform = VercelPlatform(settings, secret, follow_seconds=20.0)
+    published = platform.publish(_site().job(address), None)
+    assert published.external_id
+    emulator.faults.add("deployment-get", status=429, retry_after=30, times=None)
+    started = time.monotonic()
+    with pytest.raises(PlatformError):
+        platform.refresh(address, published.external_id, None)
+    assert time.monotonic() - started < 6
+
+
 def test_refresh_maps_a_cancel_after_publishing(emulator: VercelEmulator) -> None:
     emulator.step_seconds = 2.0
     address = _address()
