@@ -395,6 +395,23 @@ def test_a_still_processing_deploy_is_left_to_refresh(emulator: NetlifyEmulator)
     assert state.job_status == "ready"
 
 
+def test_a_deploy_netlify_never_prepares_ends_in_a_clear_error(emulator: NetlifyEmulator) -> None:
+    site = _site()
+    api = NetlifyApi(SecretStr(TOKEN), base_url=emulator.api_base, backoff=0.05, retry_after_cap=2.0)
+    original = emulator.prepare_seconds
+    emulator.prepare_seconds = 30.0
+    try:
+        started = time.monotonic()
+        with pytest.raises(PlatformError, match=r"did not prepare the deploy within 0\.3 s"):
+            NetlifyDeployer(api, prepare_seconds=0.3).publish(
+                NetlifyTarget(TEAM, _name()), site.files(), SiteConfig(), site.read, sha1s=site.sha1s
+            )
+        assert time.monotonic() - started < 5
+    finally:
+        emulator.prepare_seconds = original
+    assert not emulator.requests_for("uploadDeployFile")  # nothing was sent to a deploy that never got ready
+
+
 def test_a_throttled_status_poll_answers_within_seconds(emulator: NetlifyEmulator) -> None:
     """Refresh runs inside the 10 s status function: a 429 asking for half a minute must not hold
     it (the poll fails, the status route answers from the record, the next poll asks again)."""

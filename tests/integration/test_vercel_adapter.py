@@ -269,6 +269,24 @@ def test_a_failed_deployment_raises_with_vercels_message(emulator: VercelEmulato
     assert "BUILD_FAILED" in failed.value.message
 
 
+def test_files_vercel_keeps_asking_for_end_in_a_clear_error_not_a_loop(emulator: VercelEmulator) -> None:
+    """Uploads that never take (Vercel asking for the same digests again) stop after a bounded
+    number of rounds with a message saying so."""
+    api = VercelApi(SecretStr(SERVICE_TOKEN), team_id=TEAM, base_url=emulator.api_base, backoff=0.05)
+
+    class ForgettingDeployer(VercelDeployer):
+        def upload_file(self, digest: str, site_file: Any, read: Any) -> None:
+            return None  # as if Vercel lost every upload
+
+    site = _site()
+    routing = vercel_routing(redirects_text=None, headers_text=None, spa=True, html_handling=None)
+    files = site.files()
+    digests = {f.sha256: hashlib.sha1(site.data[f.path]).hexdigest() for f in files}
+    with pytest.raises(PlatformError, match="still lacks 6 file"):
+        ForgettingDeployer(api, rounds=2).publish(_address().name, files, digests, routing, read=site.read)
+    assert [r.status for r in emulator.requests_for("deployment-create")] == [400, 400, 400]
+
+
 def test_a_canceled_deployment_raises_saying_so(emulator: VercelEmulator) -> None:
     emulator.step_seconds = 1.0  # long enough to cancel it while it builds
     api = VercelApi(SecretStr(SERVICE_TOKEN), team_id=TEAM, base_url=emulator.api_base, backoff=0.05)
