@@ -13,6 +13,7 @@ from sitedeploy.domain.sitefiles import (
     content_type,
     is_compressible,
     normalize_path,
+    redirect_lines,
 )
 
 
@@ -104,3 +105,25 @@ def test_manifest_separates_config_files() -> None:
     assert [f.path for f in manifest.served()] == ["index.html", "docs/_headers"]
     assert manifest.config_file("_headers") is not None
     assert manifest.total_bytes == 4
+
+
+def test_redirect_lines_are_read_once_for_every_platform_that_translates_them() -> None:
+    text = (
+        "# moved\n"
+        "/old /new 301  # trailing comment\n"
+        "\n"
+        "/spa/* /index.html 200!\n"
+        "/plain /target\n"
+        "/country /uk 302 Country=gb\n"
+        "/lonely\n"
+    )
+    lines = redirect_lines(text)
+    assert [(line.source, line.target, line.status, line.usable) for line in lines] == [
+        ("/old", "/new", "301", True),
+        ("/spa/*", "/index.html", "200", True),
+        ("/plain", "/target", "301", True),
+        ("/country", "/uk", "302", False),  # a condition: no translation carries it
+        ("/lonely", "", "301", False),
+    ]
+    assert lines[3].raw == "/country /uk 302 Country=gb"
+    assert redirect_lines(None) == []

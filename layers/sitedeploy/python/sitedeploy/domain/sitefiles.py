@@ -167,6 +167,34 @@ class SiteManifest(BaseModel):
         return self.by_path().get(name)
 
 
+@dataclass(frozen=True)
+class RedirectLine:
+    """One non-blank, non-comment line of a ``_redirects`` file, as every platform that translates
+    the file reads it: ``from to [status][!]``. ``usable`` is False for lines of another shape or
+    with conditions (``key=value``), which no translation carries; ``raw`` names the line when a
+    platform skips it."""
+
+    raw: str
+    source: str
+    target: str
+    status: str  # as written without ``!``; "301" when absent
+    usable: bool
+
+
+def redirect_lines(text: str | None) -> list[RedirectLine]:
+    """The lines of a ``_redirects`` file in order, comments (whole-line or trailing) dropped."""
+    lines: list[RedirectLine] = []
+    for raw in (text or "").splitlines():
+        line = raw.split("#", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
+        if not line:
+            continue
+        parts = line.split()
+        usable = len(parts) in (2, 3) and "=" not in line
+        status = parts[2].rstrip("!") if len(parts) >= 3 else "301"
+        lines.append(RedirectLine(raw.strip(), parts[0], parts[1] if len(parts) > 1 else "", status, usable))
+    return lines
+
+
 def check_limits(sizes: dict[str, int], limits: Limits) -> None:
     """Raise ValueError naming the first path or bound that is over."""
     if len(sizes) > limits.max_files:

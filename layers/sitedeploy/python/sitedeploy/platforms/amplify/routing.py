@@ -22,6 +22,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from sitedeploy.domain.sitefiles import redirect_lines
+
 SPA_RULE = {"source": "/<*>", "target": "/index.html", "status": "404-200"}
 NOT_FOUND_RULE = {"source": "/<*>", "target": "/404.html", "status": "404"}
 _STATUSES = {"200": "200", "301": "301", "302": "302", "303": "302", "307": "302", "308": "301", "404": "404"}
@@ -71,22 +73,15 @@ def _amplify_path(path: str, *, target: bool) -> str:
 def redirect_rules(text: str | None) -> tuple[list[dict[str, str]], list[str]]:
     rules: list[dict[str, str]] = []
     skipped: list[str] = []
-    for raw in (text or "").splitlines():
-        line = raw.split("#", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
-        if not line:
-            continue
-        parts = line.split()
-        if len(parts) < 2 or len(parts) > 3 or "?" in parts[0] or "=" in line:
-            skipped.append(raw.strip())
-            continue
-        status = _STATUSES.get(parts[2].rstrip("!") if len(parts) == 3 else "301")
-        if status is None:
-            skipped.append(raw.strip())
+    for line in redirect_lines(text):
+        status = _STATUSES.get(line.status)
+        if not line.usable or "?" in line.source or status is None:
+            skipped.append(line.raw)
             continue
         rules.append(
             {
-                "source": _amplify_path(parts[0], target=False),
-                "target": _amplify_path(parts[1], target=True),
+                "source": _amplify_path(line.source, target=False),
+                "target": _amplify_path(line.target, target=True),
                 "status": status,
             }
         )

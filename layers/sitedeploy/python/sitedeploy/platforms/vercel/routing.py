@@ -27,6 +27,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from sitedeploy.domain.sitefiles import redirect_lines
+
 SPA_REWRITE: dict[str, str] = {"source": "/(.*)", "destination": "/index.html"}
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _PLACEHOLDER = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
@@ -83,19 +85,14 @@ def redirect_rules(text: str | None) -> tuple[list[dict[str, Any]], list[dict[st
     redirects: list[dict[str, Any]] = []
     rewrites: list[dict[str, str]] = []
     skipped: list[str] = []
-    for raw in (text or "").splitlines():
-        line = raw.split("#", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
-        if not line:
+    for line in redirect_lines(text):
+        if not line.usable or not line.status.isdigit() or not line.source.startswith("/"):
+            skipped.append(line.raw)
             continue
-        parts = line.split()
-        status_text = parts[2].rstrip("!") if len(parts) == 3 else "301"
-        if len(parts) not in (2, 3) or "=" in line or not status_text.isdigit() or not parts[0].startswith("/"):
-            skipped.append(raw.strip())
-            continue
-        status = int(status_text)
-        source, destination = _source(parts[0]), _destination(parts[1])
+        status = int(line.status)
+        source, destination = _source(line.source), _destination(line.target)
         if source is None or destination is None or (status != 200 and status not in REDIRECT_STATUSES):
-            skipped.append(raw.strip())
+            skipped.append(line.raw)
             continue
         if status == 200:
             rewrites.append({"source": source, "destination": destination})
