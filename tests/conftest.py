@@ -32,7 +32,13 @@ def _cli_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    options = StackOptions(state_dir=tmp_path_factory.mktemp("sitedeploy-state"), write_local_json=False)
+    # The load and fault tests drive one owner hard: the session's stack keeps owners' quotas out of
+    # their way (tests/e2e/test_quotas.py runs a stack of its own with small ones).
+    options = StackOptions(
+        state_dir=tmp_path_factory.mktemp("sitedeploy-state"),
+        write_local_json=False,
+        parameters={"DeploymentsInFlightPerOwner": 1000, "QuickDeploySitesPerOwner": 1000},
+    )
     local = LocalStack(options).start()
     # In-process code (repository tests, handlers invoked directly) reaches the same moto server.
     saved = dict(os.environ)

@@ -20,4 +20,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "sweep done",
         extra={"timed_out": len(report.timed_out), "polled": len(report.polled), "finished": len(report.finished)},
     )
-    return {"timedOut": report.timed_out, "polled": report.polled, "finished": report.finished}
+    return {
+        "timedOut": report.timed_out,
+        "polled": report.polled,
+        "finished": report.finished,
+        "letGo": report.let_go,
+    }

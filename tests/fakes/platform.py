@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -26,8 +28,10 @@ from sitedeploy.domain.naming import derived_names
 from sitedeploy.domain.requests import DeployRequest
 from sitedeploy.domain.tenancy import JobSlots, PoolMember
 from sitedeploy.platforms.base import (
+    NAME_UNAVAILABLE,
     BuildState,
     DeployPlan,
+    PlacedObject,
     PlatformError,
     PlatformLimits,
     Published,
@@ -92,6 +96,14 @@ class FakePlatform:
     # Address files by SHA-1 too (as Netlify and Vercel do): deployment id → path → SHA-1 it was given.
     wants_sha1: bool = False
     sha1s: dict[str, dict[str, str]] = field(default_factory=dict)
+    # What the platform holds, as its own listing shows it: (account, name) → when it last changed.
+    objects: dict[tuple[str, str], float] = field(default_factory=dict)
+    # Members it made and still has (apps): id → when made.
+    apps: dict[str, float] = field(default_factory=dict)
+    # Names held by somebody outside the service (Netlify's global names).
+    taken_outside: set[str] = field(default_factory=set)
+    # Called before anything is deleted, with what and where: a test's safety check.
+    guard: Callable[[str, SiteAddress | PoolMember], None] | None = None
 
     @property
     def limits(self) -> PlatformLimits:
@@ -129,6 +141,8 @@ class FakePlatform:
         if not self.quick_deploy:
             raise BadRequest("Quick Deploy is not available", code="platform_not_configured")
         profile = "spa" if config.spa or ("index.html" in paths and "404.html" not in paths) else "plain"
+        if config.headers_text:  # app-wide headers of its own: a profile of its own (as on Amplify)
+            profile = f"h-{hashlib.sha256(config.headers_text.encode()).hexdigest()[:8]}"
         return DeployPlan(names=names, pooled=True, region="test-1", profile=profile if self.profiles else None)
 
     def fixed_members(self) -> list[PoolMember]:
@@ -148,11 +162,26 @@ class FakePlatform:
             domain="apps.fake.example",
         )
         self.grown.append(member.member_id)
+        self.apps[member.member_id] = clock.epoch()
         return member
 
     def remove_member(self, member: PoolMember) -> None:
         self._record("remove_member", member=member)
-        self.removed.append(member.member_id)
+        inside = [name for (account, name) in self.objects if account == member.member_id]
+        if inside:
+            raise PlatformError(f"the app {member.member_id} still has {len(inside)} branch(es): not deleted")
+        if self.guard is not None:
+            self.guard("remove_member", member)
+        if self.apps.pop(member.member_id, None) is not None:
+            self.removed.append(member.member_id)
+
+    def pool_objects(self, member: PoolMember) -> list[PlacedObject]:
+        self._record("pool_objects", member=member)
+        return [PlacedObject(name, at) for (account, name), at in self.objects.items() if account == member.member_id]
+
+    def unlisted_members(self) -> list[PlacedObject]:
+        self._record("unlisted_members")
+        return [PlacedObject(app, at) for app, at in self.apps.items()]
 
     def site_url(
         self, address: SiteAddress, member: PoolMember | None, credentials: UserCredentials | None = None
@@ -164,12 +193,15 @@ class FakePlatform:
 
     def publish(self, job: PublishJob, credentials: UserCredentials | None) -> Published:
         self._record("publish", job=job, credentials=credentials)
+        if job.address.name in self.taken_outside:
+            raise PlatformError(f"the name {job.address.name!r} is taken outside", status=409, code=NAME_UNAVAILABLE)
         if self.wants_sha1:
             digests = job.sha1s(job.files)
             self.sha1s[job.deployment_id] = {f.path: digests[f.sha256] for f in job.files}
         files = {f.path: job.read_all(f) for f in job.files}
         job.progress(sum(map(len, files.values())), sum(map(len, files.values())))
         self.published[job.deployment_id] = files
+        self.objects[(job.address.account_id or "", job.address.name)] = clock.epoch()
         return Published(
             status=DeploymentStatus.BUILDING if self.builds else DeploymentStatus.READY,
             progress=55 if self.builds else 100,
@@ -187,7 +219,9 @@ class FakePlatform:
 
     def tear_down(self, address: SiteAddress, credentials: UserCredentials | None) -> bool:
         self._record("tear_down", address=address, credentials=credentials)
-        existed = address not in self.torn_down
+        if self.guard is not None:
+            self.guard("tear_down", address)
+        existed = self.objects.pop((address.account_id or "", address.name), None) is not None
         self.torn_down.append(address)
         return existed
 

@@ -11,8 +11,9 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import replace
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -27,20 +28,38 @@ from sitedeploy.domain import clock
 from sitedeploy.domain.errors import DeploymentNotFound, InvalidCursor
 from sitedeploy.domain.models import (
     TERMINAL_STATUSES,
+    AuthMode,
     Connection,
     DeploymentRecord,
     DeploymentStatus,
+    Place,
     Platform,
     SiteRecord,
     sources_of,
 )
 from sitedeploy.domain.sitefiles import ManifestEntry, SiteManifest
-from sitedeploy.domain.tenancy import JobSlots, MemberFull, NameClaim, NameTaken, PoolMember, PublishGate, Seat
+from sitedeploy.domain.tenancy import (
+    NAME_COOLING_SECONDS,
+    ClaimHolder,
+    JobSlots,
+    MemberFull,
+    NameClaim,
+    NameTaken,
+    PoolMember,
+    PublishGate,
+    Quota,
+    Quotas,
+    SiteQuota,
+    StaleRead,
+    pool_key,
+    quota_owner_key,
+    quota_refused,
+)
 from sitedeploy.stores import Stores
 from sitedeploy.stores.deployments import Page, TransitionRefused
 from sitedeploy.stores.secrets import CredentialsError, connection_context
-from sitedeploy.stores.sites import SiteConflict
 from sitedeploy.stores.staging import BlobCorrupted, BlobMissing, Packed, PackMissing, UploadReceipt
+from sitedeploy.stores.tenancy import ClaimRecord, NewPlace, place_claim, site_entry_key
 
 # Attribute names a transition may set (camelCase, as stored) → the record's field names.
 _FIELDS = {field.alias or name: name for name, field in DeploymentRecord.model_fields.items()}
@@ -50,7 +69,9 @@ class InMemoryDeployments:
     def __init__(self) -> None:
         self.records: dict[str, DeploymentRecord] = {}
         self.polled_at: dict[str, float] = {}
-        self._lock = threading.Lock()
+        # Ended, not let go yet (the InFlight index's "ended" part).
+        self.ended: set[str] = set()
+        self._lock = threading.RLock()
 
     def create(self, record: DeploymentRecord) -> None:
         with self._lock:
@@ -112,6 +133,7 @@ class InMemoryDeployments:
             update: dict[str, Any] = {"status": to, "updated_at": now}
             if to in TERMINAL_STATUSES:
                 update.update(completed_at=now, sealed_credentials=None, queue=None, queued_at=None)
+                self.ended.add(deployment_id)
             for name, value in (changes or {}).items():
                 update[_FIELDS[name]] = value
             updated = DeploymentRecord.model_validate({**current.model_dump(), **update})
@@ -164,11 +186,16 @@ class InMemoryDeployments:
             return True
 
     def list_in_flight(
-        self, status: DeploymentStatus, *, updated_before: str, limit: int = 100
-    ) -> list[DeploymentRecord]:
+        self, status: DeploymentStatus, *, updated_before: str, page_size: int = 100
+    ) -> Iterator[DeploymentRecord]:
         with self._lock:
             found = [r for r in self.records.values() if r.status is status and r.updated_at < updated_before]
-        return [r.model_copy(deep=True) for r in sorted(found, key=lambda r: r.updated_at)[:limit]]
+        return iter([r.model_copy(deep=True) for r in sorted(found, key=lambda r: r.updated_at)])
+
+    def list_ended(self, *, updated_before: str, page_size: int = 100) -> Iterator[DeploymentRecord]:
+        with self._lock:
+            found = [r for d in self.ended if (r := self.records.get(d)) is not None and r.updated_at < updated_before]
+        return iter([r.model_copy(deep=True) for r in sorted(found, key=lambda r: r.updated_at)])
 
     # -- for tests ------------------------------------------------------------------------------
 
@@ -183,67 +210,195 @@ class InMemoryDeployments:
 class InMemorySites:
     def __init__(self) -> None:
         self.sites: dict[str, SiteRecord] = {}
+        self._lock = threading.RLock()
 
     def get(self, site_id: str) -> SiteRecord | None:
-        found = self.sites.get(site_id)
-        return found.model_copy() if found else None
+        with self._lock:
+            found = self.sites.get(site_id)
+            return found.model_copy(deep=True) if found else None
 
     def get_for_owner(self, site_id: str, owner_id: str) -> SiteRecord | None:
         site = self.get(site_id)
         return site if site and site.owner_id == owner_id else None
 
-    def record_deploy(self, site: SiteRecord) -> SiteRecord:
-        existing = self.sites.get(site.site_id)
-        if existing and (existing.owner_id != site.owner_id or existing.auth_mode != site.auth_mode):
-            raise SiteConflict(site.site_id)
-        kept = {"created_at": existing.created_at, "publishing": existing.publishing} if existing else {}
-        merged = site.model_copy(update={**kept, "updated_at": clock.now_iso()})
-        if existing and merged.url is None:
-            merged = merged.model_copy(update={"url": existing.url})
-        self.sites[site.site_id] = merged
-        return merged.model_copy()
-
-    def set_url(self, site_id: str, url: str) -> None:
-        if site_id in self.sites:
-            self.sites[site_id] = self.sites[site_id].model_copy(update={"url": url})
+    def set_url(self, site_id: str, url: str, *, deployment_id: str | None = None) -> bool:
+        with self._lock:
+            site = self.sites.get(site_id)
+            if site is None or site.deleted_at is not None:
+                return False
+            if deployment_id is not None and site.last_deployment_id != deployment_id:
+                return False
+            self.sites[site_id] = site.model_copy(update={"url": url})
+            return True
 
     def set_address(self, site_id: str, account_id: str) -> None:
-        if site_id in self.sites:
-            self.sites[site_id] = self.sites[site_id].model_copy(update={"account_id": account_id})
+        with self._lock:
+            if site_id in self.sites and self.sites[site_id].deleted_at is None:
+                self.sites[site_id] = self.sites[site_id].model_copy(update={"account_id": account_id})
 
     def list_for_owner(self, owner_id: str, *, limit: int = 100) -> list[SiteRecord]:
-        return [s for s in self.sites.values() if s.owner_id == owner_id][:limit]
+        with self._lock:
+            return [s.model_copy(deep=True) for s in self.sites.values() if s.owner_id == owner_id][:limit]
 
-    def delete(self, site_id: str, owner_id: str) -> bool:
-        site = self.sites.get(site_id)
-        if site is None or site.owner_id != owner_id:
-            return False
-        del self.sites[site_id]
-        return True
+    # -- for tests ------------------------------------------------------------------------------
+
+    def expire(self, site_id: str) -> dict[str, Any]:
+        """What DynamoDB's TTL does: the item goes, its old image rides the stream."""
+        with self._lock:
+            site = self.sites.pop(site_id)
+        return {"entity": "Site", **site.model_dump(by_alias=True, mode="json")}
+
+
+@dataclass
+class ClaimItem:
+    """A name claim item, as ``stores.tenancy`` writes it."""
+
+    platform: Platform
+    namespace: str
+    name: str
+    site_id: str
+    generation: str | None
+    owner_id: str
+    member_id: str | None
+    account_id: str | None
+    region: str | None
+    claimed_at: str
+    released_until: float | None = None
+    listed: bool = True
+
+    @property
+    def active(self) -> bool:
+        return self.released_until is None
+
+    def record(self) -> ClaimRecord:
+        return ClaimRecord(
+            claim=NameClaim(self.platform, self.namespace, self.name),
+            site_id=self.site_id,
+            generation=self.generation,
+            owner_id=self.owner_id,
+            member_id=self.member_id,
+            region=self.region,
+            claimed_at=self.claimed_at,
+        )
 
 
 class InMemoryTenancy:
-    """Claims, pool members, publish gates and the queue, with the transactions' all-or-nothing."""
+    """Claims, pool members, owners' quotas, publish gates and the queue, with the transactions'
+    all-or-nothing: every method checks all its conditions, then writes, under one lock."""
 
     def __init__(self, deployments: InMemoryDeployments, sites: InMemorySites) -> None:
         self._deployments = deployments
         self._sites = sites
-        self.claims: dict[str, str] = {}
+        self.claims: dict[str, ClaimItem] = {}
         self.pool: dict[str, PoolMember] = {}
         self.pool_sizes: dict[tuple[Platform, str | None], int] = {}
         self.slots: dict[str, int] = {}
+        # (owner key, item) → attributes: counters {"n"}, entries {"platform", "profile"}, {"refs"}, {"bytes"}
+        self.quota: dict[tuple[str, str], dict[str, Any]] = {}
         self.woken: list[str] = []
-        self.growing: set[str] = set()
+        self.growing: dict[str, float] = {}  # key → lease until
         self._lock = threading.RLock()
 
-    def holders(self, claims: list[NameClaim]) -> dict[str, str]:
-        with self._lock:
-            return {c.key: self.claims[c.key] for c in claims if c.key in self.claims}
+    # -- names ----------------------------------------------------------------------------------
 
-    def release_name(self, claim: NameClaim, site_id: str) -> None:
+    def holders(self, claims: list[NameClaim]) -> dict[str, ClaimHolder]:
         with self._lock:
-            if self.claims.get(claim.key) == site_id:
-                del self.claims[claim.key]
+            return {
+                c.key: ClaimHolder(item.site_id, item.generation, item.released_until)
+                for c in claims
+                if (item := self.claims.get(c.key)) is not None
+            }
+
+    def claims_in(self, platform: Platform, namespace: str) -> list[ClaimRecord]:
+        with self._lock:
+            return [
+                item.record()
+                for item in self.claims.values()
+                if item.platform == platform and item.namespace == namespace and item.active and item.listed
+            ]
+
+    def active_places(self, site: SiteRecord, places: list[Place]) -> list[Place]:
+        with self._lock:
+            out = []
+            for place in places:
+                claim = place_claim(site, place)
+                item = self.claims.get(claim.key) if claim else None
+                if claim is None or (
+                    item is not None
+                    and item.active
+                    and item.site_id == site.site_id
+                    and item.generation == site.generation
+                ):
+                    out.append(place)
+            return out
+
+    def claim_record(self, claim: NameClaim) -> tuple[ClaimRecord | None, bool]:
+        with self._lock:
+            item = self.claims.get(claim.key)
+            if item is None or not item.active:
+                return None, False
+            return item.record(), item.listed
+
+    def index_claim(self, claim: NameClaim, member_id: str | None, region: str | None) -> None:
+        with self._lock:
+            item = self.claims[claim.key]
+            self.claims[claim.key] = replace(item, listed=True, member_id=member_id or item.member_id)
+
+    def release_orphan_claim(self, record: ClaimRecord) -> bool:
+        with self._lock:
+            item = self.claims.get(record.claim.key)
+            if (
+                item is None
+                or not item.active
+                or (item.site_id, item.generation) != (record.site_id, record.generation)
+            ):
+                return False
+            member = self.pool.get(pool_key(record.claim.platform, record.member_id)) if record.member_id else None
+            if record.member_id and (member is None or member.used < 1):
+                return False
+            self._release(item)
+            if member is not None:
+                self.pool[member.key] = replace(member, used=member.used - 1)
+            return True
+
+    def release_quota_entry(self, owner_id: str, platform: Platform, site_id: str, generation: str | None) -> bool:
+        with self._lock:
+            owner = quota_owner_key(owner_id)
+            entry = self.quota.get((owner, site_entry_key(site_id, generation)))
+            if entry is None:
+                return False
+            return self._release_site_quota(owner, platform, site_id, generation, entry.get("profile"))
+
+    def _release(self, item: ClaimItem) -> None:
+        key = NameClaim(item.platform, item.namespace, item.name).key
+        self.claims[key] = replace(item, released_until=clock.epoch() + NAME_COOLING_SECONDS)
+
+    def _holds(self, site: SiteRecord, claim: NameClaim) -> bool:
+        item = self.claims.get(claim.key)
+        return item is not None and item.active and item.site_id == site.site_id and item.generation == site.generation
+
+    def _release_places(self, site: SiteRecord, places: list[Place]) -> Callable[[], None] | None:
+        """Check that the site holds each place's claim and each member can give its seats back;
+        the write to apply (None: a condition failed)."""
+        claims = [c for p in places if (c := place_claim(site, p)) is not None]
+        if not all(self._holds(site, c) for c in claims):
+            return None
+        seats = Counter(p.member_id for p in places if p.member_id and place_claim(site, p) is not None)
+        for member_id, count in seats.items():
+            member = self.pool.get(pool_key(site.platform, member_id))
+            if member is None or member.used < count:
+                return None
+
+        def apply() -> None:
+            for claim in claims:
+                self._release(self.claims[claim.key])
+            for member_id, count in seats.items():
+                member = self.pool[pool_key(site.platform, member_id)]
+                self.pool[member.key] = replace(member, used=member.used - count)
+
+        return apply
+
+    # -- pool members ---------------------------------------------------------------------------
 
     def members(self, platform: Platform, *, region: str | None, profile: str | None) -> list[PoolMember]:
         with self._lock:
@@ -258,26 +413,34 @@ class InMemoryTenancy:
     def pool_size(self, platform: Platform, region: str | None) -> int:
         return self.pool_sizes.get((platform, region), 0)
 
+    def set_pool_size(self, platform: Platform, region: str | None, expected: int, size: int) -> bool:
+        with self._lock:
+            if self.pool_sizes.get((platform, region), 0) != expected:
+                return False
+            self.pool_sizes[(platform, region)] = size
+            return True
+
     def member(self, platform: Platform, member_id: str) -> PoolMember | None:
-        return self.pool.get(Seat(platform, member_id).key)
+        with self._lock:
+            return self.pool.get(pool_key(platform, member_id))
 
     def register(self, member: PoolMember) -> PoolMember:
         with self._lock:
             known = self.pool.get(member.key)
-            kept = replace(member, used=known.used) if known else replace(member, used=0)
+            kept = replace(member, used=known.used, retiring=known.retiring) if known else replace(member, used=0)
             self.pool[member.key] = kept
             return kept
 
     def lock_growth(self, key: str, *, lease_seconds: float) -> bool:
         with self._lock:
-            if key in self.growing:
+            if self.growing.get(key, 0.0) > clock.epoch():
                 return False
-            self.growing.add(key)
+            self.growing[key] = clock.epoch() + lease_seconds
             return True
 
     def unlock_growth(self, key: str) -> None:
         with self._lock:
-            self.growing.discard(key)
+            self.growing.pop(key, None)
 
     def reserve_member(self, platform: Platform, region: str | None, limit: int) -> bool:
         with self._lock:
@@ -291,49 +454,357 @@ class InMemoryTenancy:
         with self._lock:
             self.pool_sizes[(platform, region)] = max(0, self.pool_sizes.get((platform, region), 0) - 1)
 
-    def remove_if_empty(self, member: PoolMember) -> bool:
+    def retire_member(self, member: PoolMember) -> bool:
         with self._lock:
             known = self.pool.get(member.key)
             if known is None or known.used > 0:
                 return False
-            del self.pool[member.key]
+            self.pool[member.key] = replace(known, retiring=True)
             return True
 
+    def adopt_stray(self, member: PoolMember) -> bool:
+        with self._lock:
+            if member.key in self.pool:
+                return False
+            self.pool[member.key] = replace(member, used=0, capacity=0, retiring=True)
+            return True
+
+    def forget_member(self, member: PoolMember) -> bool:
+        with self._lock:
+            known = self.pool.get(member.key)
+            if known is None or not known.retiring or known.used > 0:
+                return False
+            del self.pool[member.key]
+            size = self.pool_sizes.get((member.platform, member.region), 0)
+            if size > 0:
+                self.pool_sizes[(member.platform, member.region)] = size - 1
+            return True
+
+    def set_used(self, member: PoolMember, used: int) -> bool:
+        with self._lock:
+            known = self.pool.get(member.key)
+            if known is None or known.used != member.used:
+                return False
+            self.pool[member.key] = replace(known, used=used)
+            return True
+
+    # -- accepting, moving, freeing, deleting ------------------------------------------------------
+
     def commit_deploy(
-        self, site: SiteRecord, deployment: DeploymentRecord, *, claim: NameClaim | None, seat: Seat | None
+        self,
+        site: SiteRecord,
+        deployment: DeploymentRecord,
+        *,
+        expected_revision: int | None,
+        place: NewPlace | None,
+        site_quota: SiteQuota | None,
+        quotas: Quotas,
     ) -> SiteRecord:
         with self._lock:
             existing = self._sites.sites.get(site.site_id)
-            if existing and (existing.owner_id != site.owner_id or existing.auth_mode != site.auth_mode):
-                raise SiteConflict(site.site_id)
+            if expected_revision is None:
+                if existing is not None:
+                    raise StaleRead("the site exists")
+            elif (
+                existing is None
+                or existing.owner_id != site.owner_id
+                or existing.auth_mode != site.auth_mode
+                or existing.deleted_at is not None
+                or existing.revision != expected_revision
+            ):
+                raise StaleRead("the site changed")
             if deployment.deployment_id in self._deployments.records:
                 raise ValueError("deployment exists")
-            if claim is not None and self.claims.get(claim.key, site.site_id) != site.site_id:
-                raise NameTaken(f"the name {claim.name!r} is held by another site", code="name_taken")
-            member = self.pool.get(seat.key) if seat else None
-            if seat is not None and (member is None or member.used >= member.capacity):
-                raise MemberFull(seat.member_id)
-            saved = self._sites.record_deploy(site)
+            now = clock.epoch()
+            if place is not None:
+                held = self.claims.get(place.claim.key)
+                if held is not None and not (held.released_until is not None and held.released_until < now):
+                    raise NameTaken(f"the name {place.claim.name!r} is held by another site", code="name_taken")
+                if place.member_id is not None:
+                    member = self.pool.get(pool_key(site.platform, place.member_id))
+                    if member is None or member.used >= member.capacity or member.retiring:
+                        raise MemberFull(place.member_id)
+            owner = quota_owner_key(site.owner_id)
+            writes: list[Callable[[], None]] = []
+            if deployment.quota_key:
+                writes.append(self._count_up(owner, "FLIGHT", quotas.deployments_in_flight, Quota.IN_FLIGHT))
+            if site_quota is not None:
+                writes += self._take_site_quota(site, owner, site_quota, quotas)
+            # every condition held: write
+            for write in writes:
+                write()
+            saved = site.model_copy(
+                update={
+                    "created_at": existing.created_at if existing else site.created_at,
+                    "publishing": existing.publishing if existing else None,
+                    "generation": existing.generation if existing else site.generation,
+                    "revision": (expected_revision or 0) + 1,
+                    "url": site.url if site.url is not None else (existing.url if existing else None),
+                    "updated_at": clock.now_iso(),
+                }
+            )
+            self._sites.sites[site.site_id] = saved
             self._deployments.create(deployment)
-            if claim is not None:
-                self.claims[claim.key] = site.site_id
-            if seat is not None and member is not None:
-                self.pool[seat.key] = replace(member, used=member.used + 1)
-            return saved
+            if place is not None:
+                self.claims[place.claim.key] = ClaimItem(
+                    platform=place.claim.platform,
+                    namespace=place.claim.namespace,
+                    name=place.claim.name,
+                    site_id=site.site_id,
+                    generation=saved.generation,
+                    owner_id=site.owner_id,
+                    member_id=place.member_id,
+                    account_id=place.account_id,
+                    region=place.region,
+                    claimed_at=clock.now_iso(),
+                )
+                if place.member_id is not None:
+                    member = self.pool[pool_key(site.platform, place.member_id)]
+                    self.pool[member.key] = replace(member, used=member.used + 1)
+            return saved.model_copy(deep=True)
 
-    def give_back_seat(self, seat: Seat) -> None:
-        with self._lock:
-            member = self.pool.get(seat.key)
-            if member is not None and member.used > 0:
-                self.pool[seat.key] = replace(member, used=member.used - 1)
+    def _count_up(self, owner: str, counter: str, limit: int | None, quota: Quota) -> Callable[[], None]:
+        current = int(self.quota.get((owner, counter), {}).get("n", 0))
+        if limit is not None and current >= limit:
+            raise quota_refused(quota, limit)
 
-    def acquire_publish(self, deployment_id: str, site_id: str, slots: JobSlots | None) -> PublishGate:
+        def write() -> None:
+            self.quota.setdefault((owner, counter), {})["n"] = current + 1
+
+        return write
+
+    def _take_site_quota(
+        self, site: SiteRecord, owner: str, quota: SiteQuota, quotas: Quotas
+    ) -> list[Callable[[], None]]:
+        platform = quota.platform.value
+        entry_key = site_entry_key(site.site_id, site.generation)
+        entry = self.quota.get((owner, entry_key))
+        changes_profile = quota.entry_exists and quota.previous_profile != quota.profile
+        writes: list[Callable[[], None]] = []
+        if not quota.entry_exists:
+            if entry is not None:
+                raise StaleRead("the site's quota entry exists")
+            limit = quotas.sites_per_platform if quota.new_site else None
+            writes.append(self._count_up(owner, f"SITES#{platform}", limit, Quota.SITES))
+            body = {"platform": platform, "siteId": site.site_id, "profile": quota.profile}
+            writes.append(lambda: self.quota.__setitem__((owner, entry_key), dict(body)))
+        elif changes_profile:
+            if entry is None or entry.get("profile") != quota.previous_profile:
+                raise StaleRead("the site's quota entry changed")
+            writes.append(lambda: self.quota[(owner, entry_key)].__setitem__("profile", quota.profile))
+            if quota.previous_profile is not None:
+                old = (owner, f"PROFILE#{platform}#{quota.previous_profile}")
+                if int(self.quota.get(old, {}).get("refs", 0)) < 1:
+                    raise StaleRead("a profile's count changed")
+                writes.append(lambda: self.quota[old].__setitem__("refs", self.quota[old]["refs"] - 1))
+        if quota.profile is None or (quota.entry_exists and not changes_profile):
+            return writes
+        key = (owner, f"PROFILE#{platform}#{quota.profile}")
+        if quota.profile_known:
+            if key not in self.quota:
+                raise StaleRead("a profile of the owner's went")
+            writes.append(lambda: self.quota[key].__setitem__("refs", self.quota[key]["refs"] + 1))
+        else:
+            if key in self.quota:
+                raise StaleRead("a profile of the owner's came")
+            limit = quotas.routing_profiles if quota.new_site or changes_profile else None
+            writes.append(self._count_up(owner, f"PROFILES#{platform}", limit, Quota.PROFILES))
+            writes.append(lambda: self.quota.__setitem__(key, {"refs": 1}))
+        return writes
+
+    def tombstone(self, site_id: str, owner_id: str) -> SiteRecord | None:
         with self._lock:
-            record = self._deployments.get(deployment_id)
-            if record is None or record.status is not DeploymentStatus.PENDING:
+            site = self._sites.sites.get(site_id)
+            if site is None or site.owner_id != owner_id:
+                return None
+            marked = site.model_copy(
+                update={"deleted_at": site.deleted_at or clock.now_iso(), "revision": site.revision + 1}
+            )
+            self._sites.sites[site_id] = marked
+            return marked.model_copy(deep=True)
+
+    def _site_at(self, site: SiteRecord) -> SiteRecord:
+        current = self._sites.sites.get(site.site_id)
+        if current is None or current.revision != site.revision or current.generation != site.generation:
+            raise StaleRead("the site changed")
+        return current
+
+    def mark_freeing(self, site: SiteRecord, places: list[Place]) -> SiteRecord:
+        with self._lock:
+            current = self._site_at(site)
+            keys = {p.key for p in places}
+            former = [p.model_copy(update={"freeing": True}) if p.key in keys else p for p in site.former]
+            marked = current.model_copy(update={"former": former, "revision": current.revision + 1})
+            self._sites.sites[site.site_id] = marked
+            return marked.model_copy(deep=True)
+
+    def free_former(self, site: SiteRecord, places: list[Place]) -> None:
+        with self._lock:
+            current = self._site_at(site)
+            apply = self._release_places(site, self.active_places(site, places))
+            if apply is None:
+                raise StaleRead("a claim was given back meanwhile")
+            keys = {p.key for p in places}
+            self._sites.sites[site.site_id] = current.model_copy(
+                update={"former": [p for p in site.former if p.key not in keys], "revision": current.revision + 1}
+            )
+            apply()
+
+    def finish_deletion(self, site: SiteRecord, *, places: list[Place], quota_entry: bool) -> None:
+        with self._lock:
+            current = self._sites.sites.get(site.site_id)
+            if current is None or current.deleted_at is None or current.generation != site.generation:
+                raise StaleRead("the site changed")
+            apply = self._release_places(site, places)
+            if apply is None:
+                raise StaleRead("a claim was given back meanwhile")
+            owner = quota_owner_key(site.owner_id)
+            if quota_entry and not self._can_release_site_quota(owner, site):
+                raise StaleRead("the quota entry went")
+            del self._sites.sites[site.site_id]
+            apply()
+            if quota_entry:
+                self._release_site_quota(owner, site.platform, site.site_id, site.generation, site.profile)
+
+    def release_expired(self, site: SiteRecord, *, places: list[Place], quota_entry: bool) -> None:
+        with self._lock:
+            apply = self._release_places(site, places)
+            if apply is None:
+                raise StaleRead("a claim was given back meanwhile")
+            owner = quota_owner_key(site.owner_id)
+            if quota_entry and not self._can_release_site_quota(owner, site):
+                raise StaleRead("the quota entry went")
+            apply()
+            if quota_entry:
+                self._release_site_quota(owner, site.platform, site.site_id, site.generation, site.profile)
+
+    def _can_release_site_quota(self, owner: str, site: SiteRecord) -> bool:
+        platform = site.platform.value
+        if (owner, site_entry_key(site.site_id, site.generation)) not in self.quota:
+            return False
+        if int(self.quota.get((owner, f"SITES#{platform}"), {}).get("n", 0)) < 1:
+            return False
+        return (
+            site.profile is None
+            or int(self.quota.get((owner, f"PROFILE#{platform}#{site.profile}"), {}).get("refs", 0)) >= 1
+        )
+
+    def _release_site_quota(
+        self, owner: str, platform: Platform, site_id: str, generation: str | None, profile: str | None
+    ) -> bool:
+        ghost = SiteRecord(
+            site_id=site_id, owner_id="", platform=platform, project_name="-", auth_mode=AuthMode.PLATFORM_MANAGED,
+            external_name="-", created_at="", updated_at="", generation=generation, profile=profile,
+        )  # fmt: skip
+        if not self._can_release_site_quota(owner, ghost):
+            return False
+        del self.quota[(owner, site_entry_key(site_id, generation))]
+        self.quota[(owner, f"SITES#{platform.value}")]["n"] -= 1
+        if profile is not None:
+            self.quota[(owner, f"PROFILE#{platform.value}#{profile}")]["refs"] -= 1
+        return True
+
+    def rename(self, site: SiteRecord, deployment_id: str, old: NewPlace, new: NewPlace, url: str | None) -> SiteRecord:
+        with self._lock:
+            current = self._sites.sites.get(site.site_id)
+            if (
+                current is None
+                or current.deleted_at is not None
+                or current.last_deployment_id != deployment_id
+                or current.revision != site.revision
+            ):
+                raise StaleRead("the site changed")
+            held = self.claims.get(new.claim.key)
+            if held is not None and not (held.released_until is not None and held.released_until < clock.epoch()):
+                raise NameTaken(f"the name {new.claim.name!r} is held by another site", code="name_taken")
+            if not self._holds(site, old.claim):
+                raise StaleRead("the claim was given back meanwhile")
+            self._release(self.claims[old.claim.key])
+            self.claims[new.claim.key] = ClaimItem(
+                platform=new.claim.platform,
+                namespace=new.claim.namespace,
+                name=new.claim.name,
+                site_id=site.site_id,
+                generation=site.generation,
+                owner_id=site.owner_id,
+                member_id=new.member_id,
+                account_id=new.account_id,
+                region=new.region,
+                claimed_at=clock.now_iso(),
+            )
+            update: dict[str, Any] = {"external_name": new.claim.name, "revision": current.revision + 1}
+            if url is not None:
+                update["url"] = url
+            renamed = current.model_copy(update=update)
+            self._sites.sites[site.site_id] = renamed
+            self._deployments.update(deployment_id, external_name=new.claim.name, **({"url": url} if url else {}))
+            return renamed.model_copy(deep=True)
+
+    # -- owners' quotas -------------------------------------------------------------------------
+
+    def site_quota_entry(self, site: SiteRecord) -> tuple[bool, str | None]:
+        with self._lock:
+            entry = self.quota.get((quota_owner_key(site.owner_id), site_entry_key(site.site_id, site.generation)))
+            return (entry is not None, entry.get("profile") if entry else None)
+
+    def owner_profiles(self, owner_id: str, platform: Platform) -> dict[str, int]:
+        owner = quota_owner_key(owner_id)
+        prefix = f"PROFILE#{platform.value}#"
+        with self._lock:
+            return {
+                sk.removeprefix(prefix): int(item.get("refs", 0))
+                for (o, sk), item in self.quota.items()
+                if o == owner and sk.startswith(prefix)
+            }
+
+    def collect_profile(self, owner_id: str, platform: Platform, profile: str) -> bool:
+        owner = quota_owner_key(owner_id)
+        with self._lock:
+            key = (owner, f"PROFILE#{platform.value}#{profile}")
+            counter = self.quota.get((owner, f"PROFILES#{platform.value}"), {})
+            if key not in self.quota or self.quota[key].get("refs", 0) > 0 or int(counter.get("n", 0)) < 1:
+                return False
+            del self.quota[key]
+            counter["n"] -= 1
+            return True
+
+    def usage(self, owner_id: str) -> dict[str, int]:
+        owner = quota_owner_key(owner_id)
+        with self._lock:
+            out = {}
+            for (o, sk), item in self.quota.items():
+                if o != owner:
+                    continue
+                for name in ("n", "bytes", "refs"):
+                    if name in item:
+                        out[sk] = int(item[name])
+            return out
+
+    def add_staged_bytes(self, owner_id: str, day: str, size: int, limit: int) -> bool:
+        key = (quota_owner_key(owner_id), f"BYTES#{day}")
+        with self._lock:
+            current = int(self.quota.get(key, {}).get("bytes", 0))
+            if current + size > limit:
+                return False
+            self.quota.setdefault(key, {})["bytes"] = current + size
+            return True
+
+    # -- publish gates and the queue ------------------------------------------------------------
+
+    def acquire_publish(self, record: DeploymentRecord, slots: JobSlots | None) -> PublishGate:
+        deployment_id, site_id = record.deployment_id, record.site_id
+        with self._lock:
+            current = self._deployments.get(deployment_id)
+            if current is None or current.status is not DeploymentStatus.PENDING:
                 return PublishGate.TAKEN
             site = self._sites.sites.get(site_id)
-            if site is None or site.last_deployment_id != deployment_id:
+            if (
+                site is None
+                or site.deleted_at is not None
+                or (record.site_generation is not None and site.generation != record.site_generation)
+            ):
+                return PublishGate.SITE_DELETED
+            if site.last_deployment_id != deployment_id:
                 return PublishGate.SUPERSEDED
             if site.publishing not in (None, deployment_id):
                 return PublishGate.SITE_BUSY
@@ -372,11 +843,24 @@ class InMemoryTenancy:
     def slots_held(self, key: str) -> int:
         return self.slots.get(key, 0)
 
-    def set_slots_held(self, key: str, held: int) -> None:
-        self.slots[key] = held
+    def set_slots_held(self, key: str, held: int, *, expected: int | None = None) -> bool:
+        with self._lock:
+            if expected is not None and self.slots.get(key, 0) != expected:
+                return False
+            self.slots[key] = held
+            return True
 
-    def let_go(self, deployment_id: str) -> None:
-        self._deployments.update(deployment_id, holds_site=False, job_slot=None)
+    def let_go(self, record: DeploymentRecord) -> None:
+        with self._lock:
+            current = self._deployments.records.get(record.deployment_id)
+            if current is None:
+                return
+            if record.quota_key and current.quota_key == record.quota_key:
+                counter = self.quota.get((record.quota_key, "FLIGHT"))
+                if counter is not None and counter.get("n", 0) >= 1:
+                    counter["n"] -= 1
+            self._deployments.update(record.deployment_id, holds_site=False, job_slot=None, quota_key=None)
+            self._deployments.ended.discard(record.deployment_id)
 
     def enqueue(self, deployment_id: str, queue: str) -> bool:
         with self._lock:
@@ -389,8 +873,9 @@ class InMemoryTenancy:
             return True
 
     def waiting(self, queue: str, *, limit: int = 10) -> list[DeploymentRecord]:
-        found = [r for r in self._deployments.records.values() if r.queue == queue and r.queued_at]
-        return sorted(found, key=lambda r: r.queued_at or "")[:limit]
+        with self._lock:
+            found = [r for r in self._deployments.records.values() if r.queue == queue and r.queued_at]
+            return sorted(found, key=lambda r: r.queued_at or "")[:limit]
 
     def wake(self, deployment: DeploymentRecord) -> None:
         self.woken.append(deployment.deployment_id)

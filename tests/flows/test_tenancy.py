@@ -5,6 +5,7 @@ a refused request."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -40,6 +41,7 @@ def _snapshot(services: Services) -> dict[str, Any]:
         "manifests": len(staging.manifests),
         "claims": dict(tenancy.claims),
         "seats": {k: m.used for k, m in tenancy.pool.items()},
+        "quota": {k: dict(v) for k, v in tenancy.quota.items()},
     }
 
 
@@ -52,7 +54,9 @@ def test_a_name_another_site_holds_is_never_reused() -> None:
     assert victim_site is not None
     # The attacker's project derives exactly the victim's name.
     attacker_names = derived_names("fk", "attacker", "shop")
-    _tenancy(services).claims[NameClaim(PLATFORM, "service-account", attacker_names[0]).key] = victim.site_id
+    victim_claim = next(iter(_tenancy(services).claims.values()))
+    squatted = NameClaim(PLATFORM, "service-account", attacker_names[0])
+    _tenancy(services).claims[squatted.key] = replace(victim_claim, name=squatted.name)
     attacker = accept.accept(services, PLATFORM, "attacker", request(projectName="shop"))
     attacker_site = services.stores.sites.get(attacker.site_id)
     assert attacker_site is not None
@@ -111,7 +115,8 @@ def test_sites_share_a_member_only_with_the_same_routing_profile_and_empty_membe
     sites.delete_site(services, OWNER, alone.site_id)
     assert platform.removed == [alone.member_id]
     assert _tenancy(services).pool_size(PLATFORM, "test-1") == 1
-    assert NameClaim(PLATFORM, alone.member_id or "", alone.external_name).key not in _tenancy(services).claims
+    given_back = _tenancy(services).claims[NameClaim(PLATFORM, alone.member_id or "", alone.external_name).key]
+    assert given_back.released_until is not None  # given back; it cools down before anyone takes it
     plain = accept.accept(services, PLATFORM, OWNER, plain_body)
     plain_site = services.stores.sites.get(plain.site_id)
     assert plain_site is not None

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from sitedeploy.domain.tenancy import Quotas
+
 
 def _json_object(raw: str | None) -> dict[str, str]:
     if not raw:
@@ -53,6 +55,10 @@ class Settings:
     # Platform retries: urllib3's backoff factor and the cap on a platform's Retry-After.
     retry_backoff_seconds: float = 1.0
     retry_after_cap_seconds: float = 30.0
+    # Each owner's share (template parameters): see domain.tenancy.Quotas.
+    quotas: Quotas = field(default_factory=Quotas)
+    # Drift the reconciler leaves alone for this long (what is being created or torn down right now).
+    reconcile_grace_seconds: float = 900.0
     # The local stack only: platform → its emulator's control URL (where deployed sites are served).
     local_control_urls: Mapping[str, str] = field(default_factory=dict)
 
@@ -83,6 +89,14 @@ class Settings:
             amplify_zip_limit_bytes=int(env.get("AMPLIFY_ZIP_LIMIT_BYTES", str(5 * 1024**3))),
             retry_backoff_seconds=float(env.get("PLATFORM_RETRY_BACKOFF_SECONDS", "1.0")),
             retry_after_cap_seconds=float(env.get("PLATFORM_RETRY_AFTER_CAP_SECONDS", "30")),
+            quotas=Quotas(
+                sites_per_platform=int(env.get("QUOTA_SITES_PER_PLATFORM", "25")),
+                routing_profiles=int(env.get("QUOTA_ROUTING_PROFILES", "3")),
+                deployments_in_flight=int(env.get("QUOTA_DEPLOYMENTS_IN_FLIGHT", "5")),
+                staged_bytes_per_day=int(env.get("QUOTA_STAGED_BYTES_PER_DAY", str(20 * 1024**3))),
+                files_per_upload=int(env.get("QUOTA_FILES_PER_UPLOAD", "20000")),
+            ),
+            reconcile_grace_seconds=60 * float(env.get("RECONCILE_GRACE_MINUTES", "15")),
             local_control_urls=_json_object(env.get("SITEDEPLOY_LOCAL_CONTROL_URLS")),
         )
 

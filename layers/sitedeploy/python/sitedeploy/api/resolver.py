@@ -40,6 +40,9 @@ class JsonBodiesOnly(OpenAPIRequestValidationMiddleware):
         except (UnicodeDecodeError, binascii.Error) as exc:
             error = {"type": "json_invalid", "loc": ("body",), "msg": "the body is not UTF-8 JSON", "input": {}}
             raise RequestValidationError([error]) from exc
+        except RecursionError as exc:  # nested deeper than the parser's stack: no request of ours is
+            error = {"type": "json_invalid", "loc": ("body",), "msg": "the body is nested too deeply", "input": {}}
+            raise RequestValidationError([error]) from exc
         return body
 
 

@@ -82,20 +82,6 @@ class DeploymentOptions(CamelModel):
 Progress = Annotated[int, Field(ge=0, le=100)]
 
 
-class Retirement(CamelModel):
-    """Where a site was before it moved: torn down, its name and seat given back, once the
-    deployment that moved it is live."""
-
-    account_id: str | None = None
-    external_name: str
-    region: str | None = None
-    member_id: str | None = None
-
-    @property
-    def address(self) -> SiteAddress:
-        return SiteAddress(account_id=self.account_id, name=self.external_name, region=self.region)
-
-
 @dataclass(frozen=True)
 class SiteAddress:
     """Where a site lives on its platform: the Cloudflare account and Worker name, or the Amplify app
@@ -104,6 +90,27 @@ class SiteAddress:
     account_id: str | None
     name: str
     region: str | None = None
+
+
+class Place(CamelModel):
+    """One place a site holds on its platform: its address and, in Quick Deploy, the pool member
+    whose seat it takes. A site holds its current place and, after a move or while being freed,
+    former ones (``freeing``: being torn down, never reused), each until it is torn down and given
+    back."""
+
+    account_id: str | None = None
+    external_name: str
+    region: str | None = None
+    member_id: str | None = None
+    freeing: bool = False
+
+    @property
+    def address(self) -> SiteAddress:
+        return SiteAddress(account_id=self.account_id, name=self.external_name, region=self.region)
+
+    @property
+    def key(self) -> str:
+        return f"{self.account_id or '-'}/{self.external_name}"
 
 
 class DeploymentRecord(CamelModel):
@@ -143,8 +150,14 @@ class DeploymentRecord(CamelModel):
     # Waiting for a gate: what for, and since when (its place in line).
     queue: str | None = None
     queued_at: str | None = None
-    # The site's previous place (another pool member), freed once this deployment is live.
-    retire: Retirement | None = None
+    # The Site generation it was accepted for: a publish whose site was deleted (or made anew)
+    # since then must not be recorded as that site's.
+    site_generation: str | None = None
+    # The owner's in-flight counter it counts against, until it has ended and let go.
+    quota_key: str | None = None
+    # The names the site may take, best first, when the one it has is held outside the service
+    # (Netlify site names are global); None when the request named its site.
+    candidate_names: list[str] | None = None
 
     @property
     def address(self) -> SiteAddress:
@@ -174,10 +187,32 @@ class SiteRecord(CamelModel):
     profile: str | None = None
     # The deployment publishing (or building) the site right now.
     publishing: str | None = None
+    # Random, set when the site is made: names, seats and deployments are this generation's; a site
+    # made again after it was deleted or expired is another generation and owns none of them.
+    generation: str | None = None
+    # Bumped by every write that changes where the site is (a deploy, a move, freeing, deletion):
+    # such writes are conditional on the revision they read, so none is lost to a race.
+    revision: int = 0
+    # Places held besides the current one (left by a move, or being torn down).
+    former: list[Place] = Field(default_factory=list)
+    # Set when its deletion started: nothing new is deployed to it, and in-flight work tears down
+    # what it made.
+    deleted_at: str | None = None
 
     @property
     def address(self) -> SiteAddress:
         return SiteAddress(account_id=self.account_id, name=self.external_name, region=self.region)
+
+    @property
+    def current_place(self) -> Place:
+        return Place(
+            account_id=self.account_id, external_name=self.external_name, region=self.region, member_id=self.member_id
+        )
+
+    def places(self) -> list[Place]:
+        """Every place the site holds: the current one first."""
+        current = self.current_place
+        return [current, *(p for p in self.former if p.key != current.key)]
 
 
 class Connection(CamelModel):
@@ -261,10 +296,24 @@ class PlatformAvailability(CamelModel):
     connection: Connection | None = None
     # Whether Quick Deploy has room for one more new site now (False: its pool is full).
     quick_deploy_room: bool | None = None
+    # How many more new Quick Deploy sites the caller may have here (their quota).
+    quick_deploy_sites_left: int | None = None
+
+
+class QuotaUsage(CamelModel):
+    """One of the caller's quotas: what it is (``platform`` where it is per platform), its limit,
+    and how much of it is used."""
+
+    quota: str
+    platform: Platform | None = None
+    limit: int
+    used: int
 
 
 class PlatformsOverview(CamelModel):
     platforms: list[PlatformAvailability]
+    # The caller's share of the service: a Deploy button past one says so before it is pressed.
+    quotas: list[QuotaUsage] = Field(default_factory=list)
 
 
 class WorkerSummary(CamelModel):

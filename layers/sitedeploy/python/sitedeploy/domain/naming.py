@@ -55,6 +55,16 @@ def derived_names(prefix: str, owner_id: str, project: str, count: int = 4, *, s
     return [first] + [head + short_hash(owner_id, project, *salted, str(attempt)) for attempt in range(1, count)]
 
 
+def spare_names(first: str, seed: str, count: int = 4) -> list[str]:
+    """More candidates like ``first`` (a derived name), their tails hashed with ``seed``: for when
+    every derived name of a project is held, or cooling after its earlier sites were deleted. Seeded
+    with the site's generation, they are new to every generation of it."""
+    head, _, tail = first.rpartition("-")
+    if not head or len(tail) != 8:
+        head = first[: MAX_LABEL - 9].rstrip("-")
+    return [f"{head}-{short_hash(first, seed, str(n))}" for n in range(count)]
+
+
 def site_id(owner_id: str, platform: str, project: str, auth_mode: str) -> str:
     """Stable: the same (owner, platform, project, mode) is always the same site. A project deployed
     on the service's account and on the user's own is two sites, which never touch each other."""

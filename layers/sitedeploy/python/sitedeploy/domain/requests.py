@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import unicodedata
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
@@ -160,7 +161,9 @@ def _snake(camel: str) -> str:
 
 
 def _normalised(entries: dict[str, V]) -> dict[str, V]:
-    """Keys normalised to site paths; two spellings of one path (``/a`` and ``a``) are refused."""
+    """Keys normalised to site paths; two spellings of one path (``/a`` and ``a``, or two Unicode
+    spellings of one name, ``é`` composed and decomposed, which file systems and URLs may treat as
+    one) are refused, naming both."""
     seen: dict[str, str] = {}
     out: dict[str, V] = {}
     for raw_path, value in entries.items():
@@ -168,9 +171,10 @@ def _normalised(entries: dict[str, V]) -> dict[str, V]:
             path = normalize_path(raw_path)
         except PathError as exc:
             raise ValueError(str(exc)) from None
-        if path in seen:
-            raise ValueError(f"paths {seen[path]!r} and {raw_path!r} name the same file")
-        seen[path] = raw_path
+        same = unicodedata.normalize("NFC", path)
+        if same in seen:
+            raise ValueError(f"paths {seen[same]!r} and {raw_path!r} name the same file")
+        seen[same] = raw_path
         out[path] = value
     return out
 

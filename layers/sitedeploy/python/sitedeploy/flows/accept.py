@@ -10,6 +10,8 @@ one of the site that has not started publishing yet."""
 
 from __future__ import annotations
 
+import random
+import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,28 +25,42 @@ from sitedeploy.domain.models import (
     DeploymentRecord,
     DeployResponse,
     Platform,
-    Retirement,
     SiteRecord,
 )
 from sitedeploy.domain.naming import site_id
 from sitedeploy.domain.requests import DeployRequest, StagedFile
 from sitedeploy.domain.sitefiles import HEADERS_FILE, REDIRECTS_FILE, ManifestEntry, SiteManifest, content_type
-from sitedeploy.domain.tenancy import CapacityExhausted, MemberFull, NameTaken
+from sitedeploy.domain.tenancy import (
+    CapacityExhausted,
+    Contended,
+    MemberFull,
+    NameTaken,
+    PoolAccountRefused,
+    Quota,
+    QuotaExceeded,
+    SiteDeleting,
+    SiteQuota,
+    StaleRead,
+    quota_owner_key,
+    quota_refused,
+)
 from sitedeploy.flows.lifecycle import supersede
 from sitedeploy.flows.placement import Placement, place
-from sitedeploy.flows.uploads import look_up_staged
+from sitedeploy.flows.uploads import count_staged_bytes, look_up_staged
 from sitedeploy.observability import logger
-from sitedeploy.platforms.base import HostingPlatform, PlatformLimits, SiteConfig, UserCredentials
+from sitedeploy.platforms.base import DeployPlan, HostingPlatform, PlatformLimits, SiteConfig, UserCredentials
 from sitedeploy.services import Services
 from sitedeploy.stores import BlobStore, Stores
 from sitedeploy.stores.deployments import new_deployment_id
 from sitedeploy.stores.idempotency import deploy_once
 from sitedeploy.stores.secrets import CredentialsError, deployment_context
-from sitedeploy.stores.staging import Packed
+from sitedeploy.stores.staging import BlobCorrupted, BlobMissing, Packed, PackMissing
 
 DAY = 24 * 3600
-# A placement that lost a race (the member filled, the name was taken) is chosen again, this often.
-PLACEMENT_ATTEMPTS = 3
+# A placement that lost a race (the member filled, the name was taken, the site changed) is chosen
+# again, this often, a little later each time.
+PLACEMENT_ATTEMPTS = 5
+RETRY_JITTER_SECONDS = 0.05
 LOOKUP_WORKERS = 8
 
 
@@ -68,8 +84,9 @@ def accept(services: Services, platform: Platform, owner_id: str, request: Deplo
     manifest = checked_manifest(services.stores, owner_id, request, hosting.limits)
     config = site_config(services.stores.staging, owner_id, request, manifest)
     the_site_id = site_id(owner_id, platform.value, request.project(), request.auth_mode.value)
-    existing = services.stores.sites.get_for_owner(the_site_id, owner_id)
     plan = hosting.plan(owner_id, request, credentials, config, frozenset(f.path for f in manifest.files))
+    _refuse_pool_accounts(services, hosting, plan)
+    _check_quotas(services, platform, owner_id, request, plan=plan, site=the_site_id)
     deployment_id = new_deployment_id()
     sealed = None
     if credentials is not None:
@@ -78,12 +95,30 @@ def accept(services: Services, platform: Platform, owner_id: str, request: Deplo
         )
     full: set[str] = set()
     staged = False
+    refused: Exception | None = None
     for attempt in range(PLACEMENT_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, RETRY_JITTER_SECONDS * attempt))  # noqa: S311 - jitter
+        existing = services.stores.sites.get_for_owner(the_site_id, owner_id)
+        if existing is not None and existing.deleted_at is not None:
+            raise SiteDeleting(
+                "this site is being deleted: deploy again in a moment (a new site is made then)", code="site_deleting"
+            )
+        generation = existing.generation if existing else new_generation()
         placement = place(
-            services, hosting, plan, the_site_id, existing, credentials=credentials, avoid=frozenset(full)
+            services,
+            hosting,
+            plan,
+            site_id=the_site_id,
+            owner_id=owner_id,
+            generation=generation,
+            existing=existing,
+            credentials=credentials,
+            avoid=frozenset(full),
         )
+        quota = _site_quota(services, platform, owner_id, plan.profile, existing=existing, request=request)
         if not staged:
-            stage_files(owner_id, request.staged_files, services.stores.staging)
+            stage_files(services, owner_id, request.staged_files)
             services.stores.staging.put_manifest(deployment_id, manifest)
             staged = True
         site, record = _records(
@@ -95,23 +130,48 @@ def accept(services: Services, platform: Platform, owner_id: str, request: Deplo
             placement=placement,
             deployment_id=deployment_id,
             sealed=sealed,
+            generation=generation,
+            candidates=None if plan.explicit_name else list(plan.names),
         )
         try:
-            site = services.stores.tenancy.commit_deploy(site, record, claim=placement.claim, seat=placement.seat)
-        except MemberFull:
+            site = services.stores.tenancy.commit_deploy(
+                site,
+                record,
+                expected_revision=existing.revision if existing else None,
+                place=placement.new_place,
+                site_quota=quota,
+                quotas=services.settings.quotas,
+            )
+        except MemberFull as exc:
             full.add(placement.member_id or "")
+            refused = exc
             continue
-        except NameTaken:
+        except NameTaken as exc:
             if plan.explicit_name or attempt + 1 == PLACEMENT_ATTEMPTS:
                 raise
+            refused = exc
             continue  # another site took the name a moment ago: the next free one
+        except StaleRead as exc:
+            refused = exc
+            continue  # the site (or the owner's quota) changed since it was read: decide again
+        except QuotaExceeded as exc:
+            if exc.details.get("quota") == Quota.PROFILES.value and _collect_unused_profiles(
+                services, owner_id, platform
+            ):
+                refused = exc
+                continue
+            raise
         break
     else:
-        raise CapacityExhausted(
-            f"Quick Deploy to {platform.value} has no room for another site right now: "
-            "connect your own account, or try again later",
-            code="capacity_exhausted",
-        )
+        if isinstance(refused, MemberFull):
+            raise CapacityExhausted(
+                f"Quick Deploy to {platform.value} has no room for another site right now: "
+                "connect your own account, or try again later",
+                code="capacity_exhausted",
+            )
+        if isinstance(refused, QuotaExceeded):
+            raise refused
+        raise Contended("others changed this site at the same moment, every time: try again in a moment")
     supersede(services, existing.last_deployment_id if existing else None, deployment_id)
     logger.info(
         "deployment accepted",
@@ -133,6 +193,83 @@ def accept(services: Services, platform: Platform, owner_id: str, request: Deplo
         status_url=f"/deployments/{deployment_id}",
         site_id=site.site_id,
     )
+
+
+def _refuse_pool_accounts(services: Services, hosting: HostingPlatform, plan: DeployPlan) -> None:
+    """A user-token deployment never names an account (app, team) of the service's pool: nothing is
+    claimed there for a token nobody checked yet."""
+    if plan.pooled or not plan.account_id:
+        return
+    fixed = {m.member_id for m in hosting.fixed_members()} if hosting.quick_deploy_available() else set()
+    if plan.account_id in fixed or services.stores.tenancy.member(hosting.platform, plan.account_id) is not None:
+        raise PoolAccountRefused(
+            f"{plan.account_id!r} is an account of the service's Quick Deploy: name your own account",
+            code="pool_account",
+        )
+
+
+def _check_quotas(
+    services: Services, platform: Platform, owner_id: str, request: DeployRequest, *, plan: DeployPlan, site: str
+) -> None:
+    """Refuse what the owner's quotas cannot take before anything is done for it (a pool member
+    grown, a blob staged). The commit checks again, atomically: this only spares the work."""
+    tenancy, quotas = services.stores.tenancy, services.settings.quotas
+    usage = tenancy.usage(owner_id)
+    if usage.get("FLIGHT", 0) >= quotas.deployments_in_flight:
+        raise quota_refused(Quota.IN_FLIGHT, quotas.deployments_in_flight)
+    if request.auth_mode is not AuthMode.PLATFORM_MANAGED:
+        return
+    existing = services.stores.sites.get_for_owner(site, owner_id)
+    if existing is None and usage.get(f"SITES#{platform.value}", 0) >= quotas.sites_per_platform:
+        raise quota_refused(Quota.SITES, quotas.sites_per_platform)
+    if plan.profile is None or (existing is not None and existing.profile == plan.profile):
+        return
+    # One reading of the owner's profiles: their count and each one's use, at the same moment.
+    prefix = f"PROFILE#{platform.value}#"
+    if usage.get(f"PROFILES#{platform.value}", 0) < quotas.routing_profiles or f"{prefix}{plan.profile}" in usage:
+        return
+    if not any(refs <= 0 for sk, refs in usage.items() if sk.startswith(prefix)):
+        raise quota_refused(Quota.PROFILES, quotas.routing_profiles)
+    _collect_unused_profiles(services, owner_id, platform)
+
+
+def _site_quota(
+    services: Services,
+    platform: Platform,
+    owner_id: str,
+    profile: str | None,
+    *,
+    existing: SiteRecord | None,
+    request: DeployRequest,
+) -> SiteQuota | None:
+    """What a Quick Deploy site takes from its owner's quotas with this deployment (nothing for a
+    redeploy that stays where it was)."""
+    if request.auth_mode is not AuthMode.PLATFORM_MANAGED:
+        return None
+    tenancy = services.stores.tenancy
+    entry_exists, previous = tenancy.site_quota_entry(existing) if existing else (False, None)
+    if entry_exists and previous == profile:
+        return None
+    known = profile is not None and profile in tenancy.owner_profiles(owner_id, platform)
+    return SiteQuota(
+        platform=platform,
+        profile=profile,
+        entry_exists=entry_exists,
+        previous_profile=previous,
+        profile_known=known,
+        new_site=existing is None,
+    )
+
+
+def _collect_unused_profiles(services: Services, owner_id: str, platform: Platform) -> bool:
+    """Profiles none of the owner's sites uses any more (left by a step that died midway)."""
+    tenancy = services.stores.tenancy
+    unused = [p for p, refs in tenancy.owner_profiles(owner_id, platform).items() if refs <= 0]
+    return any([tenancy.collect_profile(owner_id, platform, p) for p in unused])
+
+
+def new_generation() -> str:
+    return secrets.token_hex(8)
 
 
 def user_credentials(
@@ -166,12 +303,15 @@ def user_credentials(
         ) from None
 
 
-def stage_files(owner_id: str, files: list[StagedFile], staging: BlobStore) -> None:
-    """Put the blobs this owner has not staged yet (content-addressed: unchanged files cost nothing)."""
+def stage_files(services: Services, owner_id: str, files: list[StagedFile]) -> None:
+    """Put the blobs this owner has not staged yet (content-addressed: unchanged files cost nothing),
+    counted against the owner's day first."""
     if not files:
         return
+    staging = services.stores.staging
     by_hash = {f.sha256: f for f in files}
     missing = staging.missing(owner_id, by_hash)
+    count_staged_bytes(services, owner_id, sum(len(by_hash[h].data) for h in missing))
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda h: staging.put_blob(owner_id, by_hash[h].data, h), sorted(missing)))
 
@@ -274,7 +414,18 @@ def site_config(staging: BlobStore, owner_id: str, request: DeployRequest, manif
         if entry is None:
             return None
         inline = {f.path: f.data for f in request.staged_files}
-        data = inline[name] if name in inline else staging.read_entry(owner_id, entry)
+        try:
+            data = inline[name] if name in inline else staging.read_entry(owner_id, entry)
+        except (BlobMissing, PackMissing):
+            raise Conflict(
+                f"{name} is not staged: upload it through /uploads first",
+                code="blobs_missing",
+                details={"missing": [entry.sha256]},
+            ) from None
+        except BlobCorrupted:
+            raise BadRequest(
+                f"{name}'s staged bytes do not match its sha256: upload it again", code="validation_error"
+            ) from None
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
@@ -298,6 +449,8 @@ def _records(
     placement: Placement,
     deployment_id: str,
     sealed: str | None,
+    generation: str | None,
+    candidates: list[str] | None,
 ) -> tuple[SiteRecord, DeploymentRecord]:
     settings = services.settings
     project = request.project()
@@ -320,8 +473,9 @@ def _records(
         expires_at=clock.epoch_seconds() + settings.site_ttl_days * DAY if managed else None,
         member_id=placement.member_id,
         profile=placement.profile,
+        generation=generation,
+        former=placement.former,
     )
-    retire = placement.retire
     record = DeploymentRecord(
         deployment_id=deployment_id,
         owner_id=owner_id,
@@ -341,15 +495,8 @@ def _records(
         expires_at=clock.epoch_seconds() + settings.history_retention_days * DAY,
         options=DeploymentOptions(spa=request.spa, html_handling=request.html_handling),
         sealed_credentials=sealed,
-        retire=(
-            Retirement(
-                account_id=retire.address.account_id,
-                external_name=retire.address.name,
-                region=retire.address.region,
-                member_id=retire.member_id,
-            )
-            if retire
-            else None
-        ),
+        site_generation=generation,
+        quota_key=quota_owner_key(owner_id),
+        candidate_names=candidates,
     )
     return site, record

@@ -11,8 +11,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from sitedeploy.domain import clock
 from sitedeploy.domain.errors import BadRequest, NotFound
-from sitedeploy.domain.models import Connection, Platform, PlatformAvailability, PlatformsOverview, PlatformStats
+from sitedeploy.domain.models import (
+    Connection,
+    Platform,
+    PlatformAvailability,
+    PlatformsOverview,
+    PlatformStats,
+    QuotaUsage,
+)
+from sitedeploy.domain.tenancy import Quota
 from sitedeploy.observability import logger
 from sitedeploy.platforms.base import PlatformError, UserCredentials
 from sitedeploy.services import Services
@@ -72,9 +81,21 @@ def overview(services: Services, owner_id: str) -> PlatformsOverview:
     """What the Deploy button can offer: Quick Deploy where the service has an account, and the
     user's own connection where one is stored."""
     connections = {c.platform: c for c in services.stores.connections.list(owner_id)}
+    usage = services.stores.tenancy.usage(owner_id)
+    quotas = services.settings.quotas
     rows = []
+    listed: list[QuotaUsage] = [
+        QuotaUsage(quota=Quota.IN_FLIGHT.value, limit=quotas.deployments_in_flight, used=usage.get("FLIGHT", 0)),
+        QuotaUsage(
+            quota=Quota.STAGED_BYTES.value,
+            limit=quotas.staged_bytes_per_day,
+            used=usage.get(f"BYTES#{clock.now().strftime('%Y-%m-%d')}", 0),
+        ),
+        QuotaUsage(quota=Quota.FILES_PER_UPLOAD.value, limit=quotas.files_per_upload, used=0),
+    ]
     for platform in services.platforms:
         quick = services.platforms.get(platform).quick_deploy_available()
+        sites_used = usage.get(f"SITES#{platform.value}", 0)
         rows.append(
             PlatformAvailability(
                 platform=platform,
@@ -82,9 +103,23 @@ def overview(services: Services, owner_id: str) -> PlatformsOverview:
                 connected=platform in connections,
                 connection=connections.get(platform),
                 quick_deploy_room=quick_deploy_room(services, platform) if quick else None,
+                quick_deploy_sites_left=max(0, quotas.sites_per_platform - sites_used) if quick else None,
             )
         )
-    return PlatformsOverview(platforms=rows)
+        if quick:
+            listed.append(
+                QuotaUsage(quota=Quota.SITES.value, platform=platform, limit=quotas.sites_per_platform, used=sites_used)
+            )
+            if f"PROFILES#{platform.value}" in usage:
+                listed.append(
+                    QuotaUsage(
+                        quota=Quota.PROFILES.value,
+                        platform=platform,
+                        limit=quotas.routing_profiles,
+                        used=usage[f"PROFILES#{platform.value}"],
+                    )
+                )
+    return PlatformsOverview(platforms=rows, quotas=listed)
 
 
 def quick_deploy_room(services: Services, platform: Platform) -> bool:

@@ -1,21 +1,28 @@
 """The gates a publish passes, and what happens when a deployment ends.
 
-A pending deployment starts publishing only when it is its site's newest accepted deployment, no
-older one of the site is still publishing or building, and (on a platform with a concurrent-build
-quota) a job slot is free: all taken in one transaction. Whatever cannot start waits, queued, in
-``pending``; whatever supersedes it ends it. When a deployment ends, its site and its slot are given
-back and the next waiting deployment is handed to the publisher."""
+A pending deployment starts publishing only when it is its site's newest accepted deployment, of
+the site's current generation and not deleted since, no older one of the site is still publishing
+or building, and (on a platform with a concurrent-build quota) a job slot is free: all taken in one
+transaction. Whatever cannot start waits, queued, in ``pending``; whatever supersedes it ends it.
+
+When a deployment ends, everything it held is given back — its site, its slot, its place in its
+owner's in-flight count — and the next waiting deployment is handed to the publisher. A site
+deleted while this deployment held it is finished now: its holder was the one thing the deletion
+waited for. A deployment that ended without letting go (its Lambda died in between) stays in the
+InFlight index's "ended" part, where the sweeper finds it."""
 
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus, SiteAddress, SiteRecord
-from sitedeploy.domain.tenancy import NameClaim, PublishGate, Seat
+from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus
+from sitedeploy.domain.tenancy import PublishGate
+from sitedeploy.flows import places
 from sitedeploy.observability import logger, metrics
 from sitedeploy.services import Services
 
 SITE_QUEUE = "site#"
+SITE_DELETED = "the site was deleted"
 
 
 def site_queue(site_id: str) -> str:
@@ -32,21 +39,22 @@ def supersede(services: Services, previous_id: str | None, newer_id: str) -> Non
             "deployment superseded",
             extra={"deployment_id": previous_id, "status": "error", "superseded_by": newer_id},
         )
+        finished(services, ended)
 
 
 def claim_for_publish(services: Services, record: DeploymentRecord) -> PublishGate:
     """Try to start publishing; a deployment that must wait is queued, one that lost is ended."""
     tenancy = services.stores.tenancy
     slots = services.platforms.get(record.platform).job_slots(record)
-    gate = tenancy.acquire_publish(record.deployment_id, record.site_id, slots)
+    gate = tenancy.acquire_publish(record, slots)
     if gate is PublishGate.SITE_BUSY and _release_stale_holder(services, record.site_id):
-        gate = tenancy.acquire_publish(record.deployment_id, record.site_id, slots)
+        gate = tenancy.acquire_publish(record, slots)
     if gate is PublishGate.SUPERSEDED:
         site = services.stores.sites.get(record.site_id)
         newer = site.last_deployment_id if site else None
-        services.stores.deployments.fail_if_pending(
-            record.deployment_id, f"superseded by {newer}" if newer else "superseded by a newer deployment"
-        )
+        _end_pending(services, record, f"superseded by {newer}" if newer else "superseded by a newer deployment")
+    elif gate is PublishGate.SITE_DELETED:
+        _end_pending(services, record, SITE_DELETED)
     elif gate is PublishGate.SITE_BUSY:
         tenancy.enqueue(record.deployment_id, site_queue(record.site_id))
         logger.info("deployment waits for its site", extra={"deployment_id": record.deployment_id})
@@ -62,6 +70,15 @@ def claim_for_publish(services: Services, record: DeploymentRecord) -> PublishGa
     return gate
 
 
+def _end_pending(services: Services, record: DeploymentRecord, reason: str) -> None:
+    ended = services.stores.deployments.fail_if_pending(record.deployment_id, reason)
+    if ended is not None:
+        logger.info(
+            "deployment ended before publishing", extra={"deployment_id": record.deployment_id, "error": reason}
+        )
+        finished(services, ended)
+
+
 def _release_stale_holder(services: Services, site_id: str) -> bool:
     """A site held by a deployment that already ended (its Lambda died before letting go)."""
     holder = services.stores.tenancy.site_holder(site_id)
@@ -74,54 +91,49 @@ def _release_stale_holder(services: Services, site_id: str) -> bool:
 
 
 def finished(services: Services, record: DeploymentRecord) -> None:
-    """After a deployment ended: give back its site and its job slot, and wake who waits for them."""
-    if not record.status.terminal or not (record.holds_site or record.job_slot):
+    """After a deployment ended: give back its site, its job slot and its place in the owner's
+    in-flight count, wake who waits for them, and finish a deletion that waited for it."""
+    if not record.status.terminal:
         return
     tenancy = services.stores.tenancy
-    if record.holds_site and tenancy.release_site(record.site_id, record.deployment_id):
-        site = services.stores.sites.get(record.site_id)
-        if site and site.last_deployment_id and site.last_deployment_id != record.deployment_id:
-            newer = services.stores.deployments.get(site.last_deployment_id)
-            if newer is not None and newer.status is DeploymentStatus.PENDING:
-                tenancy.wake(newer)
+    released = record.holds_site and tenancy.release_site(record.site_id, record.deployment_id)
     if record.job_slot:
         tenancy.release_slot(record.job_slot)
+    tenancy.let_go(record)
+    if record.job_slot:
         for waiting in tenancy.waiting(record.job_slot, limit=1):
             tenancy.wake(waiting)
-    tenancy.let_go(record.deployment_id)
-
-
-def release_place(services: Services, record_site: SiteRecord, address: SiteAddress, member_id: str | None) -> None:
-    """Give back what a site held at ``address``: its name, its seat in a pool member, and the
-    member itself when nobody sits in it any more and the service made it."""
-    tenancy = services.stores.tenancy
-    hosting = services.platforms.get(record_site.platform)
-    if address.account_id:
-        tenancy.release_name(NameClaim(record_site.platform, address.account_id, address.name), record_site.site_id)
-    if member_id is None:
-        return
-    tenancy.give_back_seat(Seat(record_site.platform, member_id))
-    member = tenancy.member(record_site.platform, member_id)
-    if member is None or member.used > 0 or hosting.pool_limit() == 0:
-        return
-    if tenancy.remove_if_empty(member):
-        hosting.remove_member(member)
-        tenancy.unreserve_member(record_site.platform, member.region)
-        logger.info("empty pool member deleted", extra={"platform": record_site.platform.value, "member": member_id})
-
-
-def retire(services: Services, record: DeploymentRecord) -> None:
-    """The deployment that moved its site is live: tear down the site's previous place."""
-    if record.retire is None or record.status is not DeploymentStatus.READY:
+    if not released:
         return
     site = services.stores.sites.get(record.site_id)
     if site is None:
         return
-    old = record.retire.address
-    try:
-        services.platforms.get(record.platform).tear_down(old, None)
-    except Exception:  # the old branch stays behind; the new one is live, which is what matters
-        logger.exception("tearing down a site's previous place failed", extra={"deployment_id": record.deployment_id})
+    if site.deleted_at is not None:
+        try:
+            places.finish_deletion(services, site.site_id)
+        except Exception:  # the site stays marked deleted: the reconciler (or another DELETE) finishes it
+            logger.exception("finishing a deleted site failed", extra={"site_id": site.site_id})
         return
-    release_place(services, site, old, record.retire.member_id)
-    logger.info("site moved", extra={"site_id": site.site_id, "from": old.account_id, "to": record.account_id})
+    if site.last_deployment_id and site.last_deployment_id != record.deployment_id:
+        newer = services.stores.deployments.get(site.last_deployment_id)
+        if newer is not None and newer.status is DeploymentStatus.PENDING:
+            tenancy.wake(newer)
+
+
+def retire(services: Services, record: DeploymentRecord) -> None:
+    """The site's newest deployment is live where the site is now: tear down the places it left."""
+    if record.status is not DeploymentStatus.READY:
+        return
+    site = services.stores.sites.get(record.site_id)
+    if (
+        site is None
+        or not site.former
+        or site.deleted_at is not None
+        or site.last_deployment_id != record.deployment_id
+        or site.address != record.address
+    ):
+        return
+    try:
+        places.free_former(services, site.site_id)
+    except Exception:  # the places stay the site's; its next live deployment, or the reconciler, frees them
+        logger.exception("freeing a site's former places failed", extra={"deployment_id": record.deployment_id})

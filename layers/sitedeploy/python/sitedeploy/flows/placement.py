@@ -2,35 +2,37 @@
 account, and a name in it that no other site holds.
 
 A site that is already placed stays where it is, under its name, as long as its app-wide settings
-(its routing profile) still match its member; a Quick Deploy site whose settings changed moves to a
-member with the new ones, and its old place is freed once the new deployment is live."""
+(its routing profile) still match its member. A Quick Deploy site whose settings changed moves to a
+member with the new ones: it takes a new place there, and its old place becomes a *former* place,
+still held (and still serving) until the site's next deployment is live, or the site is deleted or
+expires. A site that moves back to settings it had, to a member where it still holds a former place,
+takes that place back instead of a new one."""
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from sitedeploy.domain import clock
 from sitedeploy.domain.errors import PlatformFailed
-from sitedeploy.domain.models import SiteAddress, SiteRecord
-from sitedeploy.domain.tenancy import CapacityExhausted, NameClaim, NameTaken, PoolMember, Seat
+from sitedeploy.domain.models import Place, SiteAddress, SiteRecord
+from sitedeploy.domain.naming import spare_names
+from sitedeploy.domain.tenancy import CapacityExhausted, NameClaim, NameTaken, PoolMember, user_namespace
 from sitedeploy.observability import logger, metrics
 from sitedeploy.platforms.base import DeployPlan, HostingPlatform, PlatformError, UserCredentials
 from sitedeploy.services import Services
+from sitedeploy.stores.tenancy import NewPlace
 
 # Adding a pool member (an Amplify app) takes a second or two: others wait for it this long.
 GROWTH_LEASE_SECONDS = 30.0
 GROWTH_WAIT_SECONDS = 20.0
 GROWTH_POLL_SECONDS = 0.25
-
-
-@dataclass(frozen=True)
-class Retirement:
-    """A site's previous place, to tear down once a deployment elsewhere is live."""
-
-    address: SiteAddress
-    member_id: str | None
+# A new site goes to one of the emptiest few members, chosen at random: a burst of new sites does
+# not contend on one member's counter.
+SPREAD = 4
 
 
 @dataclass(frozen=True)
@@ -39,13 +41,15 @@ class Placement:
     url: str | None
     member_id: str | None
     profile: str | None
-    seat: Seat | None
-    claim: NameClaim | None
-    retire: Retirement | None
+    # The place to take (its claim, and its seat in a pool member); None: the site stays, or goes
+    # back to a place it still holds.
+    new_place: NewPlace | None
+    # The site's former places once this deployment is accepted.
+    former: list[Place]
 
 
 def _choose_member(services: Services, hosting: HostingPlatform, plan: DeployPlan, avoid: set[str]) -> PoolMember:
-    """The member with the most room for this profile; a new one when the platform can grow its pool."""
+    """One of the members with the most room for this profile; a new one when the pool can grow."""
     tenancy = services.stores.tenancy
     known = {m.member_id: m for m in tenancy.members(hosting.platform, region=plan.region, profile=plan.profile)}
     # The members the configuration names (Cloudflare accounts) are recorded when first seen, and
@@ -55,9 +59,9 @@ def _choose_member(services: Services, hosting: HostingPlatform, plan: DeployPla
         if recorded is None or recorded.capacity != fixed.capacity:
             known[fixed.member_id] = tenancy.register(fixed)
     found = [m for m in known.values() if m.room > 0 and m.member_id not in avoid]
-    found.sort(key=lambda m: (m.used / max(1, m.capacity), m.member_id))
     if found:
-        return found[0]
+        found.sort(key=lambda m: (m.used / max(1, m.capacity), m.member_id))
+        return random.choice(found[:SPREAD])  # noqa: S311 - spreading load, not a secret
     if hosting.pool_limit():
         return _grow(services, hosting, plan, avoid)
     return _exhausted(hosting, plan)
@@ -118,13 +122,32 @@ def _exhausted(hosting: HostingPlatform, plan: DeployPlan) -> PoolMember:
     )
 
 
-def _choose_name(services: Services, hosting: HostingPlatform, plan: DeployPlan, namespace: str, site_id: str) -> str:
-    claims = [NameClaim(hosting.platform, namespace, name) for name in plan.names]
+def free_names(services: Services, claims: list[NameClaim], site_id: str, generation: str | None) -> list[NameClaim]:
+    """The claims among ``claims`` this site generation may take, best first: nobody's, its own, or
+    given back and cooled down."""
     holders = services.stores.tenancy.holders(claims)
-    for claim in claims:
-        holder = holders.get(claim.key)
-        if holder is None or holder == site_id:
-            return claim.name
+    now = clock.epoch()
+    return [c for c in claims if (h := holders.get(c.key)) is None or h.free_for(site_id, generation, now)]
+
+
+def _choose_name(
+    services: Services,
+    hosting: HostingPlatform,
+    plan: DeployPlan,
+    namespace: str,
+    *,
+    site_id: str,
+    generation: str | None,
+) -> str:
+    names = list(plan.names)
+    if not plan.explicit_name:
+        # A project deleted and deployed again, more than once within the cooling period, finds its
+        # derived names cooling: names of this generation's own come after them.
+        names += spare_names(plan.names[0], generation or site_id)
+    claims = [NameClaim(hosting.platform, namespace, name) for name in names]
+    free = free_names(services, claims, site_id, generation)
+    if free:
+        return free[0].name
     if plan.explicit_name:
         raise NameTaken(f"the name {plan.names[0]!r} is held by another site", code="name_taken")
     raise NameTaken("no free name is left for this project: choose another project name", code="name_taken")
@@ -134,56 +157,88 @@ def place(
     services: Services,
     hosting: HostingPlatform,
     plan: DeployPlan,
-    site_id: str,
-    existing: SiteRecord | None,
     *,
+    site_id: str,
+    owner_id: str,
+    generation: str | None,
+    existing: SiteRecord | None,
     credentials: UserCredentials | None = None,
     avoid: frozenset[str] = frozenset(),
 ) -> Placement:
     """A placement for this deployment; raises CapacityExhausted (503) or NameTaken (409)."""
     if not plan.pooled:
-        # The account the request names, else the one the site was placed in (an app made earlier).
-        namespace = plan.account_id or (existing.account_id if existing else None)
-        address_name = (
-            existing.external_name
-            if existing and existing.account_id == namespace and existing.external_name in plan.names
-            else None
+        return _place_on_users_account(
+            services,
+            hosting,
+            plan,
+            site_id=site_id,
+            owner_id=owner_id,
+            generation=generation,
+            existing=existing,
+            credentials=credentials,
         )
-        if namespace is None:  # the account is made when publishing (an Amplify app): nothing to collide with
-            name = address_name or plan.names[0]
-            claim = None
-        else:
-            name = address_name or _choose_name(services, hosting, plan, namespace, site_id)
-            claim = NameClaim(hosting.platform, namespace, name)
-        address = SiteAddress(account_id=namespace, name=name, region=plan.region)
-        return Placement(address, hosting.site_url(address, None, credentials), None, plan.profile, None, claim, None)
-
+    tenancy = services.stores.tenancy
+    former = list(existing.former) if existing else []
     if existing and existing.member_id and existing.profile == plan.profile and existing.member_id not in avoid:
-        member = services.stores.tenancy.member(hosting.platform, existing.member_id)
+        member = tenancy.member(hosting.platform, existing.member_id)
         if member is not None:
-            address = SiteAddress(account_id=existing.account_id, name=existing.external_name, region=existing.region)
-            claim = NameClaim(hosting.platform, member.member_id, existing.external_name)
+            address = existing.address
             return Placement(
-                address,
-                existing.url or hosting.site_url(address, member),
-                member.member_id,
-                plan.profile,
-                None,
-                claim,
-                None,
+                address, existing.url or hosting.site_url(address, member), member.member_id, plan.profile, None, former
+            )
+    leaving = [existing.current_place] if existing and existing.member_id else []
+    # Back to settings the site had: a former place in a member of this profile is taken back.
+    for back in former:
+        if back.freeing or not back.member_id or back.member_id in avoid:
+            continue
+        member = tenancy.member(hosting.platform, back.member_id)
+        if member is not None and member.profile == plan.profile and member.region == (plan.region or member.region):
+            rest = [p for p in former if p.key != back.key] + leaving
+            return Placement(
+                back.address, hosting.site_url(back.address, member), member.member_id, plan.profile, None, rest
             )
     member = _choose_member(services, hosting, plan, set(avoid))
-    name = _choose_name(services, hosting, plan, member.member_id, site_id)
+    name = _choose_name(services, hosting, plan, member.member_id, site_id=site_id, generation=generation)
     address = SiteAddress(account_id=member.member_id, name=name, region=member.region or plan.region)
-    retire = None
-    if existing and existing.member_id and existing.member_id != member.member_id:
-        retire = Retirement(existing.address, existing.member_id)
     return Placement(
         address=address,
         url=hosting.site_url(address, member),
         member_id=member.member_id,
         profile=plan.profile,
-        seat=Seat(hosting.platform, member.member_id),
-        claim=NameClaim(hosting.platform, member.member_id, name),
-        retire=retire,
+        new_place=NewPlace(
+            NameClaim(hosting.platform, member.member_id, name), member.member_id, member.member_id, address.region
+        ),
+        former=former + leaving,
     )
+
+
+def _place_on_users_account(
+    services: Services,
+    hosting: HostingPlatform,
+    plan: DeployPlan,
+    *,
+    site_id: str,
+    owner_id: str,
+    generation: str | None,
+    existing: SiteRecord | None,
+    credentials: UserCredentials | None,
+) -> Placement:
+    # The account the request names, else the one the site was placed in (an app made earlier).
+    account = plan.account_id or (existing.account_id if existing else None)
+    former = list(existing.former) if existing else []
+    same = (
+        existing.external_name
+        if existing and existing.account_id == account and existing.external_name in plan.names
+        else None
+    )
+    new_place = None
+    if account is None:  # the account is made when publishing (an Amplify app): nothing to collide with
+        name = same or plan.names[0]
+    elif same is not None:
+        name = same
+    else:
+        namespace = user_namespace(owner_id, account)
+        name = _choose_name(services, hosting, plan, namespace, site_id=site_id, generation=generation)
+        new_place = NewPlace(NameClaim(hosting.platform, namespace, name), None, account, plan.region)
+    address = SiteAddress(account_id=account, name=name, region=plan.region)
+    return Placement(address, hosting.site_url(address, None, credentials), None, plan.profile, new_place, former)

@@ -13,19 +13,29 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus
+from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus, SiteAddress
 from sitedeploy.domain.sitefiles import HEADERS_FILE, REDIRECTS_FILE, ManifestEntry, SiteManifest
-from sitedeploy.domain.tenancy import PublishGate
+from sitedeploy.domain.tenancy import NameClaim, NameTaken, PublishGate, StaleRead
 from sitedeploy.flows import lifecycle, status
 from sitedeploy.flows.credentials import deployment_credentials
+from sitedeploy.flows.placement import free_names
 from sitedeploy.observability import logger
-from sitedeploy.platforms.base import PlatformError, PublishJob, SiteConfig, SiteFile, StreamReader, compute_sha1s
+from sitedeploy.platforms.base import (
+    NAME_UNAVAILABLE,
+    PlatformError,
+    PublishJob,
+    SiteConfig,
+    SiteFile,
+    StreamReader,
+    compute_sha1s,
+)
 from sitedeploy.services import Services
 from sitedeploy.stores import DeploymentStore
 from sitedeploy.stores.deployments import TransitionRefused
 from sitedeploy.stores.packs import IndexWriter, PackSpool
 from sitedeploy.stores.secrets import CredentialsError
 from sitedeploy.stores.staging import BlobCorrupted, BlobMissing, Packed, PackMissing
+from sitedeploy.stores.tenancy import NewPlace, place_claim
 
 PROGRESS_INTERVAL_SECONDS = 1.0
 
@@ -177,18 +187,34 @@ def _publish(
 ) -> DeploymentRecord | None:
     deployments = services.stores.deployments
     deployment_id = record.deployment_id
-    try:
-        hosting = services.platforms.get(record.platform)
-        manifest = services.stores.staging.get_manifest(deployment_id)
-        job = _job(services, record, manifest, _ProgressRecorder(deployments, deployment_id), spool)
-        published = hosting.publish(job, deployment_credentials(services, hosting, record))
-    except (PlatformError, CredentialsError, BlobCorrupted, BlobMissing, PackMissing) as exc:
-        return _fail(services, deployment_id, str(exc))
-    except Exception as exc:
-        logger.exception("publishing failed unexpectedly", extra={"deployment_id": deployment_id})
-        return _fail(services, deployment_id, f"internal error while publishing ({type(exc).__name__})")
+    tried: set[str] = set()
+    while True:
+        try:
+            hosting = services.platforms.get(record.platform)
+            manifest = services.stores.staging.get_manifest(deployment_id)
+            job = _job(services, record, manifest, _ProgressRecorder(deployments, deployment_id), spool)
+            published = hosting.publish(job, deployment_credentials(services, hosting, record))
+        except PlatformError as exc:
+            if exc.code == NAME_UNAVAILABLE and record.candidate_names:
+                tried.add(record.address.name)
+                renamed = _rename(services, record, tried)
+                if renamed is not None:
+                    record = renamed
+                    continue
+            return _fail(services, deployment_id, str(exc))
+        except (CredentialsError, BlobCorrupted, BlobMissing, PackMissing) as exc:
+            return _fail(services, deployment_id, str(exc))
+        except Exception as exc:
+            logger.exception("publishing failed unexpectedly", extra={"deployment_id": deployment_id})
+            return _fail(services, deployment_id, f"internal error while publishing ({type(exc).__name__})")
+        break
     spool.verify_fetched()
     _finish_index(writer)
+    site = services.stores.sites.get(record.site_id)
+    if site is None or site.deleted_at is not None or site.generation != record.site_generation:
+        # Deleted while this was uploading: what was just made there goes with the rest of the
+        # site, once this deployment lets go of it (lifecycle.finished).
+        return _fail(services, deployment_id, f"{lifecycle.SITE_DELETED} while it was being published")
     address = published.address or record.address
     changes: dict[str, object] = {
         "url": published.url,
@@ -213,7 +239,7 @@ def _publish(
         if ended is not None:
             lifecycle.finished(services, ended)
         return None
-    services.stores.sites.set_url(record.site_id, published.url)
+    services.stores.sites.set_url(record.site_id, published.url, deployment_id=deployment_id)
     logger.info(
         f"deployment {done.status.value}",
         extra={
@@ -229,6 +255,50 @@ def _publish(
     if done.job_slot:
         return follow_build(services, done)
     return done
+
+
+def _rename(services: Services, record: DeploymentRecord, tried: set[str]) -> DeploymentRecord | None:
+    """The site's name is held outside the service (a Netlify name is global): move the site to
+    its next candidate name no site of the service holds, in the same place. None when none is left
+    or the site moved on meanwhile."""
+    site = services.stores.sites.get(record.site_id)
+    if (
+        site is None
+        or site.deleted_at is not None
+        or site.last_deployment_id != record.deployment_id
+        or site.address != record.address
+    ):
+        return None
+    old = place_claim(site, site.current_place)
+    if old is None:
+        return None
+    candidates = [
+        NameClaim(site.platform, old.namespace, name)
+        for name in record.candidate_names or []
+        if name not in tried and name != site.external_name
+    ]
+    hosting = services.platforms.get(record.platform)
+    for claim in free_names(services, candidates, site.site_id, site.generation):
+        address = SiteAddress(account_id=site.account_id, name=claim.name, region=site.region)
+        member = services.stores.tenancy.member(site.platform, site.member_id) if site.member_id else None
+        url = hosting.site_url(address, member)
+        try:
+            services.stores.tenancy.rename(
+                site,
+                record.deployment_id,
+                NewPlace(old, site.member_id, site.account_id, site.region),
+                NewPlace(claim, site.member_id, site.account_id, site.region),
+                url,
+            )
+        except (NameTaken, StaleRead):
+            tried.add(claim.name)
+            continue
+        logger.warning(
+            "site name held outside the service; moved to the next",
+            extra={"deployment_id": record.deployment_id, "from": site.external_name, "to": claim.name},
+        )
+        return services.stores.deployments.get(record.deployment_id)
+    return None
 
 
 def follow_build(services: Services, record: DeploymentRecord) -> DeploymentRecord:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sitedeploy.domain.errors import NotFound, PlatformFailed
+from sitedeploy.domain.errors import PlatformFailed
 from sitedeploy.domain.models import AuthMode, CamelModel, Platform, SiteRecord
 from sitedeploy.flows import teardown
 from sitedeploy.observability import logger
@@ -24,6 +24,8 @@ class SiteView(CamelModel):
     updated_at: str
     # When a platform-managed site will be torn down (ISO-8601); None for users' own sites.
     expires_at: str | None = None
+    # Its deletion started and is not finished (DELETE it again to continue).
+    deleting: bool = False
 
     @classmethod
     def of(cls, site: SiteRecord) -> SiteView:
@@ -40,6 +42,7 @@ class SiteView(CamelModel):
             created_at=site.created_at,
             updated_at=site.updated_at,
             expires_at=expires,
+            deleting=site.deleted_at is not None,
         )
 
 
@@ -53,18 +56,14 @@ def list_sites(services: Services, owner_id: str) -> SiteList:
 
 def delete_site(services: Services, owner_id: str, site_id: str) -> bool:
     """Tear down on the platform, then forget the site; another owner's site is just not found."""
-    sites = services.stores.sites
-    site = sites.get_for_owner(site_id[:64], owner_id)
-    if site is None:
-        raise NotFound(f"site {site_id[:64]} not found")
     try:
-        existed = teardown.tear_down(services, site)
+        existed = teardown.delete(services, owner_id, site_id[:64])
     except (PlatformError, CredentialsError) as exc:
-        where = f"{site.platform.value} {site.account_id}" if site.account_id else site.platform.value
-        raise PlatformFailed(f"the site could not be deleted where it lives ({where}): {exc}") from None
-    sites.delete(site.site_id, owner_id)
-    logger.info(
-        "site deleted",
-        extra={"site_id": site.site_id, "platform": site.platform.value, "was_on_platform": existed},
-    )
+        site = services.stores.sites.get_for_owner(site_id[:64], owner_id)
+        where = f"{site.platform.value} {site.account_id}" if site and site.account_id else "its platform"
+        raise PlatformFailed(
+            f"the site could not be deleted where it lives ({where}): {exc}; it stays marked as being deleted: "
+            "delete it again to retry"
+        ) from None
+    logger.info("site deleted", extra={"site_id": site_id[:64], "was_on_platform": existed})
     return existed

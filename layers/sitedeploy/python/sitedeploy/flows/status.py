@@ -28,6 +28,9 @@ from sitedeploy.stores.deployments import TransitionRefused
 from sitedeploy.stores.secrets import CredentialsError
 
 _DEPLOYMENT_ID = re.compile(r"^dpl_[a-z2-7]{26}$")
+# A build the platform answers about with these is gone for good (its branch, site or project was
+# deleted): following it further would only wait for the sweeper's timeout.
+GONE = frozenset({404, 410})
 
 
 def refresh(services: Services, record: DeploymentRecord, *, min_interval: float | None = None) -> DeploymentRecord:
@@ -42,7 +45,20 @@ def refresh(services: Services, record: DeploymentRecord, *, min_interval: float
     try:
         hosting = services.platforms.get(record.platform)
         state = hosting.refresh(record.address, record.external_id, deployment_credentials(services, hosting, record))
-    except (PlatformError, CredentialsError) as exc:
+    except PlatformError as exc:
+        if exc.status not in GONE:
+            logger.warning("job poll failed", extra={"deployment_id": record.deployment_id, "reason": str(exc)})
+            return record
+        # The platform says the build is not there (its branch or project was deleted): it never ends.
+        failed = deployments.fail(record.deployment_id, f"the platform no longer knows this build: {exc.message}")
+        logger.warning(
+            "build gone", extra={"deployment_id": record.deployment_id, "status": "error", "error": str(exc)}
+        )
+        if failed is None:
+            return deployments.get(record.deployment_id) or record
+        lifecycle.finished(services, failed)
+        return failed
+    except CredentialsError as exc:
         logger.warning("job poll failed", extra={"deployment_id": record.deployment_id, "reason": str(exc)})
         return record
     try:
@@ -72,7 +88,7 @@ def refresh(services: Services, record: DeploymentRecord, *, min_interval: float
         },
     )
     if state.url and done.status is DeploymentStatus.READY:
-        services.stores.sites.set_url(done.site_id, state.url)
+        services.stores.sites.set_url(done.site_id, state.url, deployment_id=done.deployment_id)
     lifecycle.finished(services, done)
     lifecycle.retire(services, done)
     return done

@@ -1,34 +1,73 @@
-"""Tearing a site down on its platform (the Worker, the Amplify branch), for the reaper when a
-platform-managed site expires and for an owner deleting a site now; then giving back its name, its
-seat in the pool, and an emptied pool member.
+"""Tearing sites down: an owner deleting a site now (either mode), and the reaper when DynamoDB's
+TTL removed an expired platform-managed site.
 
-"Already gone" is success: the point is that it is gone. Platform-managed sites are torn down with
-the service's account; a user's site where it was deployed (the account or app the site records),
-with the user's stored connection, since deployments keep users' credentials only while they are in
-flight. The reaper acts on what the site is now, not on the image in the stream record: a site
-deployed again since its TTL removal is left alone."""
+Deleting marks the site first (``deletedAt``, one conditional write): from then on nothing new is
+deployed to it, no waiting deployment starts, and the places it holds stay its own. Then, unless a
+publish is writing to the site at that very moment, everything is torn down and given back now; if
+one is, that publisher finishes the deletion as it ends (or the sweeper, if it dies), so it can
+never leave behind a Worker, branch, Netlify site or Vercel project that nothing owns. A build the
+platform is still running for the site is ended ("the site was deleted") and deleted with it.
+
+"Already gone" is success: the point is that it is gone. The reaper acts on the removed item's
+image: the places that site generation still holds, never a newer generation's."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sitedeploy.domain.models import AuthMode, SiteRecord
-from sitedeploy.domain.tenancy import Seat
+from sitedeploy.domain.errors import NotFound
+from sitedeploy.domain.models import AuthMode, DeploymentStatus, SiteRecord
+from sitedeploy.flows import lifecycle, places
 from sitedeploy.flows.credentials import site_credentials
-from sitedeploy.flows.lifecycle import release_place
 from sitedeploy.observability import logger
 from sitedeploy.services import Services
 
-
-def tear_down(services: Services, site: SiteRecord) -> bool:
-    """Delete the site on its platform and give back its place; False when it was already gone."""
-    hosting = services.platforms.get(site.platform)
-    existed = hosting.tear_down(site.address, site_credentials(services, hosting, site))
-    release_place(services, site, site.address, site.member_id)
-    return existed
-
-
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+
+
+def delete(services: Services, owner_id: str, site_id: str) -> bool:
+    """Delete the owner's site (another owner's is just not found). Whether anything was still on
+    the platform; raises PlatformError when the platform refuses (the site stays marked deleted and
+    a repeated DELETE, or the reconciler, continues)."""
+    existing = services.stores.sites.get_for_owner(site_id, owner_id)
+    if existing is None:
+        raise NotFound(f"site {site_id} not found")
+    hosting = services.platforms.get(existing.platform)
+    credentials = site_credentials(services, hosting, existing)  # a user's site needs their connection first
+    site = services.stores.tenancy.tombstone(site_id, owner_id)
+    if site is None:
+        raise NotFound(f"site {site_id} not found")
+    deployments = services.stores.deployments
+    if site.last_deployment_id:
+        ended = deployments.fail_if_pending(site.last_deployment_id, lifecycle.SITE_DELETED)
+        if ended is not None:
+            lifecycle.finished(services, ended)
+    holder = deployments.get(site.publishing) if site.publishing else None
+    if holder is not None and holder.status is DeploymentStatus.UPLOADING:
+        # Its publisher is writing to the site now: take the site offline, and leave the rest to it.
+        existed = _take_offline(services, site, credentials)
+        logger.info("site deletion waits for its publisher", extra={"site_id": site_id, "holder": holder.deployment_id})
+        return existed
+    if holder is not None and holder.status is DeploymentStatus.BUILDING:
+        ended = deployments.fail(holder.deployment_id, lifecycle.SITE_DELETED)
+        if ended is not None:
+            existed = _take_offline(services, site, credentials)
+            lifecycle.finished(services, ended)  # gives the site back, which finishes its deletion
+            return places.finish_deletion(services, site_id, credentials=credentials) or existed
+    elif holder is not None or site.publishing:
+        services.stores.tenancy.release_site(site_id, site.publishing or "")  # it ended without letting go
+    return places.finish_deletion(services, site_id, credentials=credentials)
+
+
+def _take_offline(services: Services, site: SiteRecord, credentials: object) -> bool:
+    hosting = services.platforms.get(site.platform)
+    existed = False
+    for place in services.stores.tenancy.active_places(site, site.places()):
+        try:
+            existed = hosting.tear_down(place.address, credentials) or existed  # type: ignore[arg-type]
+        except Exception:  # finished later, with the rest
+            logger.warning("taking a deleted site offline failed", extra={"site_id": site.site_id}, exc_info=True)
+    return existed
 
 
 def reap(services: Services, identity: Mapping[str, object], old_image: Mapping[str, object] | None) -> bool | None:
@@ -43,16 +82,13 @@ def reap(services: Services, identity: Mapping[str, object], old_image: Mapping[
         logger.warning("a user's site reached the reaper; left alone", extra={"site_id": site.site_id})
         return None
     now = services.stores.sites.get(site.site_id)
-    if now is not None:
-        # Deployed again after its TTL removal: the site lives on. Only a place it has since left
-        # is freed (a seat it held twice: the new deploy took one of its own).
-        if now.member_id and now.member_id == site.member_id:
-            services.stores.tenancy.give_back_seat(Seat(site.platform, site.member_id))
-        elif now.address != site.address:
-            tear_down(services, site)
-        logger.info("expired site was deployed again; left alone", extra={"site_id": site.site_id})
+    if now is not None and now.generation == site.generation:
+        # Not removed after all (a stray or replayed record): the site it names is alive.
+        logger.warning(
+            "a removal of a site that exists reached the reaper; left alone", extra={"site_id": site.site_id}
+        )
         return None
-    existed = tear_down(services, site)
+    existed = places.release_expired(services, site)
     logger.info(
         "expired site torn down",
         extra={"site_id": site.site_id, "platform": site.platform.value, "was_on_platform": existed},

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+import unicodedata
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Annotated
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, String
 from sitedeploy.domain import clock
 from sitedeploy.domain.models import CamelModel
 from sitedeploy.domain.sitefiles import PathError, normalize_path
+from sitedeploy.domain.tenancy import QUOTA_NOUNS, QUOTA_ROOM, Quota, QuotaExceeded
 from sitedeploy.services import Services
 from sitedeploy.stores import BlobStore, Stores
 from sitedeploy.stores.staging import Packed, UploadReceipt, sha256_b64
@@ -61,16 +63,21 @@ class UploadsRequest(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> UploadsRequest:
-        by_path: dict[str, str] = {}
+        by_path: dict[str, tuple[str, str]] = {}
         sizes: dict[str, int] = {}
         for item in self.files:
             try:
                 path = normalize_path(item.path)
             except PathError as exc:
                 raise ValueError(str(exc)) from None
-            if path in by_path and by_path[path] != item.sha256:
-                raise ValueError(f"path {item.path!r} is listed twice with different sha256")
-            by_path[path] = item.sha256
+            same = unicodedata.normalize("NFC", path)
+            if same in by_path:
+                raw, sha = by_path[same]
+                if raw != path:
+                    raise ValueError(f"paths {raw!r} and {item.path!r} name the same file")
+                if sha != item.sha256:
+                    raise ValueError(f"path {item.path!r} is listed twice with different sha256")
+            by_path[same] = (path, item.sha256)
             if item.sha256 in sizes and sizes[item.sha256] != item.size:
                 raise ValueError(f"sha256 {item.sha256} is listed with two different sizes")
             sizes[item.sha256] = item.size
@@ -118,12 +125,39 @@ def look_up_staged(stores: Stores, owner_id: str, hashes: Iterable[str]) -> tupl
     return staged, (stores.packs.lookup(owner_id, rest) if rest else {})
 
 
+def count_staged_bytes(services: Services, owner_id: str, size: int) -> None:
+    """Count bytes about to be staged against the owner's day; 429 (nothing counted) past it."""
+    if size <= 0:
+        return
+    limit = services.settings.quotas.staged_bytes_per_day
+    now = clock.now()
+    if services.stores.tenancy.add_staged_bytes(owner_id, now.strftime("%Y-%m-%d"), size, limit):
+        return
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    raise QuotaExceeded(
+        f"you have reached your limit of {limit} {QUOTA_NOUNS[Quota.STAGED_BYTES]}: {QUOTA_ROOM[Quota.STAGED_BYTES]}",
+        details={
+            "quota": Quota.STAGED_BYTES.value,
+            "limit": limit,
+            "retryAfter": max(1, int((midnight - now).total_seconds())),
+        },
+    )
+
+
 def plan_uploads(services: Services, owner_id: str, request: UploadsRequest) -> UploadsResponse:
     staging = services.stores.staging
+    most = services.settings.quotas.files_per_upload
+    if len(request.files) > most:
+        raise QuotaExceeded(
+            f"{len(request.files)} files is more than your limit of {most} "
+            f"{QUOTA_NOUNS[Quota.FILES_PER_UPLOAD]}: {QUOTA_ROOM[Quota.FILES_PER_UPLOAD]}",
+            details={"quota": Quota.FILES_PER_UPLOAD.value, "limit": most},
+        )
     sizes = {f.sha256: f.size for f in request.files}
     staged, packed = look_up_staged(services.stores, owner_id, sizes)
     # In the order given (the client's path order): a site's neighbours travel together.
     missing = [sha for sha in dict.fromkeys(f.sha256 for f in request.files) if sha not in staged and sha not in packed]
+    count_staged_bytes(services, owner_id, sum(sizes[sha] for sha in missing))
     groups = group_packs([(sha, sizes[sha]) for sha in missing]) if request.packs else []
     in_packs = {sha for group in groups for sha, _ in group}
     packs = [_presigned_pack(staging, owner_id, group) for group in groups]

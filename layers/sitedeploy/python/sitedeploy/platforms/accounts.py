@@ -10,17 +10,18 @@ properties over them, and ``AccountPoolPlatform`` is written against those prope
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from sitedeploy.domain.errors import BadRequest
-from sitedeploy.domain.models import Platform
+from sitedeploy.domain.models import Platform, WorkerSummary
 from sitedeploy.domain.naming import derived_names
 from sitedeploy.domain.requests import DeployRequest
 from sitedeploy.domain.tenancy import PoolMember
 from sitedeploy.observability import logger
-from sitedeploy.platforms.base import DeployPlan, PlatformError, SiteConfig, UserCredentials
+from sitedeploy.platforms.base import DeployPlan, PlacedObject, PlatformError, SiteConfig, UserCredentials
 from sitedeploy.settings import Settings
 from sitedeploy.stores import SecretSource
 from sitedeploy.stores.secrets import CredentialsError
@@ -252,3 +253,37 @@ class AccountPoolPlatform(Generic[A]):
 
     def remove_member(self, member: PoolMember) -> None:
         return None  # an account stays, empty or not
+
+    def unlisted_members(self) -> list[PlacedObject]:
+        return []  # the operator lists the accounts: the books know every one
+
+    def pool_objects(self, member: PoolMember) -> list[PlacedObject]:
+        """What the pool account holds under Quick Deploy's names (the prefix the secret sets;
+        anything else in the account is the operator's and never touched)."""
+        pool = self.service_pool()
+        account = pool.account(member.member_id) if pool else None
+        if pool is None or account is None:
+            return []
+        model: Any = getattr(self, "credentials_model", AccountToken)
+        credentials = model.model_validate(
+            {"token": account.acting_token.get_secret_value(), model.SCOPE_KEY: account.scope}
+        )
+        prefix = f"{pool.prefix}-"
+        return [
+            PlacedObject(row.name, _epoch(row.modified_on))
+            for row in self.list_sites(credentials)
+            if row.name.startswith(prefix)
+        ]
+
+    def list_sites(self, credentials: AccountToken) -> list[WorkerSummary]:
+        """Every Worker, site or project the account holds (each platform lists its own)."""
+        raise NotImplementedError
+
+
+def _epoch(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

@@ -222,7 +222,16 @@ class HostingPlatform(Protocol):
         ...
 
     def remove_member(self, member: PoolMember) -> None:
-        """Delete a member nobody sits in any more (only members the service created)."""
+        """Delete a member nobody sits in any more (only members the service created). Asks the
+        platform first: raises PlatformError, deleting nothing, while it holds anything."""
+        ...
+
+    def pool_objects(self, member: PoolMember) -> list[PlacedObject]:
+        """What the platform holds in a pool member under the service's names (for the reconciler)."""
+        ...
+
+    def unlisted_members(self) -> list[PlacedObject]:
+        """Members the service made that the platform lists (Amplify apps with the pool's tag)."""
         ...
 
     def site_url(
@@ -250,6 +259,21 @@ class HostingPlatform(Protocol):
     def verify(self, credentials: UserCredentials) -> Connection: ...
 
     def stats(self, credentials: UserCredentials) -> PlatformStats: ...
+
+
+# PlatformError.code when a name the service chose is held outside it (Netlify's names are global):
+# the flows move the site to its next candidate name.
+NAME_UNAVAILABLE = "name_unavailable"
+
+
+@dataclass(frozen=True)
+class PlacedObject:
+    """Something the platform holds in a pool member (a Worker, a branch, a Netlify site, a
+    Vercel project), as its own listing shows it: the reconciler's view of what is really there."""
+
+    name: str
+    # When it last changed (epoch seconds), when the platform says; None when it does not.
+    updated_at: float | None = None
 
 
 class PlatformError(Exception):

@@ -8,7 +8,9 @@ Item layout (single table, shared with Site items and the tenancy items of ``sto
     pk = "DEPLOYMENT#<id>", sk = "META", entity = "Deployment"
     gsi1pk = "OWNER#<owner>",               gsi1sk = "<createdAt>#<id>"   (ByOwner: newest first)
     gsi2pk = "OWNER#<owner>#CHAT#<chat>",   gsi2sk = "<createdAt>#<id>"   (ByChat, only with a chat)
-    inflightStatus = <status> while not terminal (sparse InFlight index, sort key updatedAt)
+    inflightStatus = <status> while not terminal, then "ended" until it has let go of what it held
+        (its site, a job slot, its place in the owner's in-flight count): the sparse InFlight index,
+        sort key updatedAt
     queue, queuedAt while it waits for a gate (sparse Queued index)
 """
 
@@ -19,7 +21,7 @@ import binascii
 import json
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +46,8 @@ BY_OWNER_INDEX = "ByOwner"
 BY_CHAT_INDEX = "ByChat"
 IN_FLIGHT_INDEX = "InFlight"
 MAX_PAGE_SIZE = 100
+# Where a deployment that ended waits in the InFlight index until it has let go of what it held.
+ENDED = "ended"
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -197,7 +201,8 @@ class DeploymentsRepository:
     ) -> DeploymentRecord:
         """Move a deployment to ``to`` and apply ``changes`` (camelCase attribute names) in one
         conditional write. ``expected`` narrows the statuses it may come from (it can only narrow).
-        Terminal moves stamp completedAt, drop the sealed credentials and leave the InFlight index."""
+        Terminal moves stamp completedAt, drop the sealed credentials and move to the InFlight
+        index's "ended" part, which ``TenancyRepository.let_go`` (or the sweeper) leaves."""
         allowed = sources_of(to)
         sources = allowed if expected is None else frozenset(expected)
         if not sources or not sources <= allowed:
@@ -207,7 +212,8 @@ class DeploymentsRepository:
         removes: list[str] = []
         if to in TERMINAL_STATUSES:
             sets["completedAt"] = now
-            removes += ["sealedCredentials", "inflightStatus", "queue", "queuedAt"]
+            sets["inflightStatus"] = ENDED
+            removes += ["sealedCredentials", "queue", "queuedAt"]
         else:
             sets["inflightStatus"] = to.value
         for name, value in (changes or {}).items():
@@ -317,17 +323,32 @@ class DeploymentsRepository:
         return True
 
     def list_in_flight(
-        self, status: DeploymentStatus, *, updated_before: str, limit: int = 100
-    ) -> list[DeploymentRecord]:
-        """Deployments in ``status`` with no update since ``updated_before``: the sparse index, no scan."""
-        answer = self._client.query(
-            TableName=self._table,
-            IndexName=IN_FLIGHT_INDEX,
-            KeyConditionExpression="inflightStatus = :s AND updatedAt < :t",
-            ExpressionAttributeValues=_serialize({":s": status.value, ":t": updated_before}),
-            Limit=limit,
-        )
-        return [_from_item(item) for item in answer.get("Items", [])]
+        self, status: DeploymentStatus, *, updated_before: str, page_size: int = 100
+    ) -> Iterator[DeploymentRecord]:
+        """Deployments in ``status`` with no update since ``updated_before``, oldest first, every
+        page: the sparse index, no scan."""
+        return self._in_flight(status.value, updated_before, page_size)
+
+    def list_ended(self, *, updated_before: str, page_size: int = 100) -> Iterator[DeploymentRecord]:
+        """Deployments that ended but have not let go of what they held (a Lambda died between)."""
+        return self._in_flight(ENDED, updated_before, page_size)
+
+    def _in_flight(self, partition: str, updated_before: str, page_size: int) -> Iterator[DeploymentRecord]:
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": IN_FLIGHT_INDEX,
+            "KeyConditionExpression": "inflightStatus = :s AND updatedAt < :t",
+            "ExpressionAttributeValues": _serialize({":s": partition, ":t": updated_before}),
+            "Limit": page_size,
+        }
+        while True:
+            answer = self._client.query(**params)
+            for item in answer.get("Items", []):
+                yield _from_item(item)
+            last = answer.get("LastEvaluatedKey")
+            if not last:
+                return
+            params["ExclusiveStartKey"] = last
 
 
 def _encode_cursor(key: Mapping[str, Any]) -> str:

@@ -6,7 +6,11 @@ so only they are ever torn down by TTL. Item layout:
     pk = "SITE#<siteId>", sk = "META", entity = "Site"
     gsi1pk = "SITES#<owner>", gsi1sk = "<createdAt>#<siteId>"   (ByOwner index, apart from deployments)
     memberId, profile: where a platform-managed site sits; publishing: the deployment holding it
-"""
+    generation, revision, former, deletedAt: see SiteRecord (the books of ``stores.tenancy``)
+
+Every write that changes where a site is goes through ``stores.tenancy`` in a transaction that
+is conditional on the site's ``revision``; this module writes what does not (its URL, the account a
+user's new Amplify app got) and reads."""
 
 from __future__ import annotations
 
@@ -30,7 +34,8 @@ _deserializer = TypeDeserializer()
 
 
 class SiteConflict(Exception):
-    """The site id exists for another owner (a hash collision); never overwrite it."""
+    """The site id exists for another owner or in the other mode (a hash collision); never
+    overwrite it."""
 
 
 def _key(site_id: str) -> dict[str, Any]:
@@ -47,11 +52,28 @@ def _from_item(item: Mapping[str, Any]) -> SiteRecord:
 site_from_item = _from_item
 
 
-def site_update(site: SiteRecord) -> dict[str, Any]:
-    """The write that creates a site or points it at a new deployment (the Key, expressions and
-    values of an UpdateItem, alone or in a transaction): createdAt is kept; expiry is pushed forward
-    (platform-managed) or removed (user-token, which never expires). It is refused for a site of
-    another owner or of the other mode: a site never changes hands or mode."""
+def revision_condition(expected: int, values: dict[str, Any]) -> str:
+    """The site is still at the revision a decision was made on (0: written before revisions)."""
+    if expected == 0:
+        return "attribute_not_exists(revision)"
+    values[":revision"] = _serializer.serialize(expected)
+    return "revision = :revision"
+
+
+def generation_condition(generation: str | None, values: dict[str, Any], name: str = ":generation") -> str:
+    """The item belongs to this site generation (None: a site made before generations)."""
+    if generation is None:
+        return "attribute_not_exists(generation)"
+    values[name] = _serializer.serialize(generation)
+    return f"generation = {name}"
+
+
+def site_update(site: SiteRecord, expected_revision: int | None) -> dict[str, Any]:
+    """The write that creates a site (``expected_revision`` None) or points it at a new deployment
+    and its places (the Key, expressions and values of an UpdateItem, for a transaction).
+    createdAt is kept; expiry is pushed forward (platform-managed) or removed (user-token, which
+    never expires). A new site must not exist; an existing one must still be at the revision read,
+    not being deleted, and of this owner and mode: a site never changes hands or mode."""
     now = clock.now_iso()
     sets: dict[str, Any] = {
         "entity": ENTITY_SITE,
@@ -63,7 +85,11 @@ def site_update(site: SiteRecord) -> dict[str, Any]:
         "externalName": site.external_name,
         "updatedAt": now,
         "gsi1pk": f"SITES#{site.owner_id}",
+        "revision": (expected_revision or 0) + 1,
+        "former": [place.model_dump(mode="json", by_alias=True, exclude_none=True) for place in site.former],
     }
+    if expected_revision is None and site.generation is not None:
+        sets["generation"] = site.generation
     optional = {
         "accountId": site.account_id,
         "region": site.region,
@@ -73,7 +99,7 @@ def site_update(site: SiteRecord) -> dict[str, Any]:
         "memberId": site.member_id,
         "profile": site.profile,
     }
-    removes = [name for name, value in optional.items() if value is None and name in {"expiresAt"}]
+    removes = [name for name, value in optional.items() if value is None and name in {"expiresAt", "memberId"}]
     sets.update({name: value for name, value in optional.items() if value is not None})
     names = {f"#a{i}": name for i, name in enumerate(sets)}
     values = {f":a{i}": _serializer.serialize(value) for i, value in enumerate(sets.values())}
@@ -88,14 +114,21 @@ def site_update(site: SiteRecord) -> dict[str, Any]:
         names[f"#r{i}"] = name
     if removes:
         expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes)))
-    names["#owner"] = "ownerId"
-    names["#mode"] = "authMode"
-    values[":owner"] = _serializer.serialize(site.owner_id)
-    values[":mode"] = _serializer.serialize(site.auth_mode.value)
+    if expected_revision is None:
+        condition = "attribute_not_exists(pk)"
+    else:
+        names["#owner"] = "ownerId"
+        names["#mode"] = "authMode"
+        values[":owner"] = _serializer.serialize(site.owner_id)
+        values[":mode"] = _serializer.serialize(site.auth_mode.value)
+        condition = (
+            f"attribute_exists(pk) AND #owner = :owner AND #mode = :mode AND attribute_not_exists(deletedAt) "
+            f"AND {revision_condition(expected_revision, values)}"
+        )
     return {
         "Key": _key(site.site_id),
         "UpdateExpression": expression,
-        "ConditionExpression": "attribute_not_exists(pk) OR (#owner = :owner AND #mode = :mode)",
+        "ConditionExpression": condition,
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
     }
@@ -117,41 +150,41 @@ class SitesRepository:
             return None
         return site
 
-    def record_deploy(self, site: SiteRecord) -> SiteRecord:
-        """Create the site or point it at a new deployment, in one write (see ``site_update``)."""
-        try:
-            answer = self._client.update_item(TableName=self._table, **site_update(site), ReturnValues="ALL_NEW")
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise SiteConflict(site.site_id) from None
-            raise
-        return _from_item(answer["Attributes"])
-
     def set_address(self, site_id: str, account_id: str) -> None:
         """Record the account a site was placed in while publishing (a user's new Amplify app)."""
         self._client.update_item(
             TableName=self._table,
             Key=_key(site_id),
             UpdateExpression="SET accountId = :a, updatedAt = :now",
-            ConditionExpression="attribute_exists(pk)",
+            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(deletedAt)",
             ExpressionAttributeValues={
                 ":a": _serializer.serialize(account_id),
                 ":now": _serializer.serialize(clock.now_iso()),
             },
         )
 
-    def set_url(self, site_id: str, url: str) -> None:
-        self._client.update_item(
-            TableName=self._table,
-            Key=_key(site_id),
-            UpdateExpression="SET #url = :url, #updated = :now",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={"#url": "url", "#updated": "updatedAt"},
-            ExpressionAttributeValues={
-                ":url": _serializer.serialize(url),
-                ":now": _serializer.serialize(clock.now_iso()),
-            },
-        )
+    def set_url(self, site_id: str, url: str, *, deployment_id: str | None = None) -> bool:
+        """Record the site's public URL; with ``deployment_id``, only while that deployment is the
+        site's newest (an older one ending late never changes the URL)."""
+        values = {":url": _serializer.serialize(url), ":now": _serializer.serialize(clock.now_iso())}
+        condition = "attribute_exists(pk) AND attribute_not_exists(deletedAt)"
+        if deployment_id is not None:
+            values[":dep"] = _serializer.serialize(deployment_id)
+            condition += " AND lastDeploymentId = :dep"
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(site_id),
+                UpdateExpression="SET #url = :url, #updated = :now",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#url": "url", "#updated": "updatedAt"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def list_for_owner(self, owner_id: str, *, limit: int = 100) -> list[SiteRecord]:
         answer = self._client.query(
@@ -163,19 +196,3 @@ class SitesRepository:
             Limit=limit,
         )
         return [_from_item(item) for item in answer.get("Items", [])]
-
-    def delete(self, site_id: str, owner_id: str) -> bool:
-        """Remove the site item (an ordinary delete: the reaper only acts on TTL removals)."""
-        try:
-            self._client.delete_item(
-                TableName=self._table,
-                Key=_key(site_id),
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": "ownerId"},
-                ExpressionAttributeValues={":owner": _serializer.serialize(owner_id)},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True

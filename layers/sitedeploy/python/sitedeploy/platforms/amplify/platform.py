@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, ClassVar
 
 from botocore.config import Config
@@ -36,6 +37,7 @@ from sitedeploy.platforms.amplify.routing import RoutingProfile, routing_profile
 from sitedeploy.platforms.base import (
     BuildState,
     DeployPlan,
+    PlacedObject,
     PlatformError,
     PlatformLimits,
     Published,
@@ -175,7 +177,37 @@ class AmplifyPlatform:
         )
 
     def remove_member(self, member: PoolMember) -> None:
-        self._publisher(None, region=member.region).delete_app(member.member_id)
+        """Delete an app of the pool, only once Amplify lists no branch in it: Amplify's DeleteApp
+        takes every branch with it, and those may be other tenants' sites."""
+        publisher = self._publisher(None, region=member.region)
+        try:
+            branches = publisher.branches(member.member_id)
+        except AmplifyError as exc:
+            if exc.code == "NotFoundException":
+                return  # already gone
+            raise
+        if branches:
+            raise PlatformError(f"the app {member.member_id} still has {len(branches)} branch(es): not deleted")
+        publisher.delete_app(member.member_id)
+
+    def pool_objects(self, member: PoolMember) -> list[PlacedObject]:
+        """The app's branches (every branch of a pool app is the service's)."""
+        try:
+            branches = self._publisher(None, region=member.region).branches(member.member_id)
+        except AmplifyError as exc:
+            if exc.code == "NotFoundException":
+                return []
+            raise
+        return [PlacedObject(str(b.get("branchName")), _epoch(b.get("updateTime"))) for b in branches]
+
+    def unlisted_members(self) -> list[PlacedObject]:
+        """The apps carrying the pool's tag: every app the service made for its pool."""
+        apps = self._publisher(None).apps()
+        return [
+            PlacedObject(str(a.get("appId")), _epoch(a.get("updateTime")))
+            for a in apps
+            if POOL_TAG in (a.get("tags") or {})
+        ]
 
     def site_url(
         self, address: SiteAddress, member: PoolMember | None, credentials: UserCredentials | None = None
@@ -291,6 +323,15 @@ class AmplifyPlatform:
         except (ClientError, BotoCoreError) as exc:
             raise PlatformError(f"AWS refused: {exc}") from None
         return PlatformStats(platform=self.platform, apps=apps)
+
+
+def _epoch(value: Any) -> float | None:
+    """boto3 gives datetimes; the wire, epoch seconds."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def _target(address: SiteAddress) -> AmplifyTarget:

@@ -129,6 +129,22 @@ class AmplifyPublisher:
         except (ClientError, BotoCoreError) as exc:
             raise _error(exc, "creating the Amplify app") from None
 
+    def branches(self, app_id: str) -> list[dict[str, Any]]:
+        """Every branch of the app, every page."""
+        try:
+            pages = self.client.get_paginator("list_branches").paginate(appId=app_id)
+            return [dict(b) for page in pages for b in page.get("branches", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, "listing the app's branches") from None
+
+    def apps(self) -> list[dict[str, Any]]:
+        """Every app of the account in the client's region, every page."""
+        try:
+            pages = self.client.get_paginator("list_apps").paginate()
+            return [dict(a) for page in pages for a in page.get("apps", [])]
+        except (ClientError, BotoCoreError) as exc:
+            raise _error(exc, "listing the apps") from None
+
     def delete_app(self, app_id: str) -> bool:
         return self._delete(lambda: self.client.delete_app(appId=app_id), "deleting the Amplify app")
 

@@ -20,7 +20,7 @@ from sitedeploy.domain.models import (
 from sitedeploy.domain.requests import DeployRequest
 from sitedeploy.domain.tenancy import JobSlots, PoolMember
 from sitedeploy.observability import logger
-from sitedeploy.platforms.accounts import AccountPool, AccountPoolPlatform
+from sitedeploy.platforms.accounts import AccountPool, AccountPoolPlatform, AccountToken
 from sitedeploy.platforms.base import (
     BuildState,
     PlatformError,
@@ -142,14 +142,17 @@ class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
 
     def stats(self, credentials: UserCredentials) -> PlatformStats:
         assert isinstance(credentials, CloudflareToken)
+        return PlatformStats(platform=self.platform, workers=self.list_sites(credentials))
+
+    def list_sites(self, credentials: AccountToken) -> list[WorkerSummary]:
+        assert isinstance(credentials, CloudflareToken)
         api = self._api(credentials.token, attempts=2, timeout=10.0)
         try:
             _, scripts = api.call("GET", f"/accounts/{credentials.account_id}/workers/scripts", what="listing Workers")
         except CloudflareError as exc:
             raise PlatformError(f"Cloudflare refused: {exc.message}") from None
-        workers = [
+        return [
             WorkerSummary(name=str(s.get("id")), modified_on=s.get("modified_on"), has_assets=bool(s.get("has_assets")))
             for s in (scripts or [])
             if isinstance(s, dict)
         ]
-        return PlatformStats(platform=self.platform, workers=workers)

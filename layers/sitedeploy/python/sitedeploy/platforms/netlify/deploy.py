@@ -25,7 +25,15 @@ from typing import IO, Any
 from sitedeploy.domain.models import DeploymentStatus
 from sitedeploy.domain.sitefiles import CONFIG_FILES, MIB
 from sitedeploy.observability import logger
-from sitedeploy.platforms.base import BuildState, Progress, Published, SiteConfig, SiteFile, StreamReader
+from sitedeploy.platforms.base import (
+    NAME_UNAVAILABLE,
+    BuildState,
+    Progress,
+    Published,
+    SiteConfig,
+    SiteFile,
+    StreamReader,
+)
 from sitedeploy.platforms.netlify.api import NetlifyApi, NetlifyError, upload_path
 from sitedeploy.platforms.netlify.requests import MAX_FILE_BYTES
 from sitedeploy.platforms.netlify.routing import GeneratedFile, is_valid_site_name, routing_files
@@ -144,6 +152,7 @@ class NetlifyDeployer:
             raise NetlifyError(
                 f"the Netlify site name {target.name!r} is held by another team ({held_by}), not {target.account_slug}",
                 status=409,
+                code=NAME_UNAVAILABLE,
             )
 
     def ensure_site(self, target: NetlifyTarget) -> dict[str, Any]:
@@ -167,7 +176,7 @@ class NetlifyDeployer:
                         f"the Netlify site name {target.name!r} is taken by another Netlify account: "
                         "choose another name",
                         status=409,
-                        code=exc.code,
+                        code=NAME_UNAVAILABLE,
                     ) from None
             if not isinstance(site, dict) or not site.get("id"):
                 raise NetlifyError(f"creating the site {target.name} answered without a site")

@@ -18,7 +18,7 @@ from sitedeploy.domain.models import (
 )
 from sitedeploy.domain.requests import DeployRequest
 from sitedeploy.domain.tenancy import JobSlots, PoolMember
-from sitedeploy.platforms.accounts import AccountPool, AccountPoolPlatform
+from sitedeploy.platforms.accounts import AccountPool, AccountPoolPlatform, AccountToken
 from sitedeploy.platforms.base import (
     BuildState,
     PlatformError,
@@ -146,6 +146,10 @@ class NetlifyPlatform(AccountPoolPlatform[NetlifyServiceAccount]):
 
     def stats(self, credentials: UserCredentials) -> PlatformStats:
         assert isinstance(credentials, NetlifyToken)
+        return PlatformStats(platform=self.platform, workers=self.list_sites(credentials))
+
+    def list_sites(self, credentials: AccountToken) -> list[WorkerSummary]:
+        assert isinstance(credentials, NetlifyToken)
         api = self._quick_api(credentials.token)
         base = f"/{credentials.account_slug}/sites" if credentials.account_slug else "/sites"
         sites: list[dict[str, Any]] = []
@@ -162,7 +166,4 @@ class NetlifyPlatform(AccountPoolPlatform[NetlifyServiceAccount]):
                     break
         except NetlifyError as exc:
             raise PlatformError(f"Netlify refused: {exc.message}", status=exc.status) from None
-        workers = [
-            WorkerSummary(name=str(s.get("name")), modified_on=s.get("updated_at"), has_assets=True) for s in sites
-        ]
-        return PlatformStats(platform=self.platform, workers=workers)
+        return [WorkerSummary(name=str(s.get("name")), modified_on=s.get("updated_at"), has_assets=True) for s in sites]

@@ -20,7 +20,7 @@ from sitedeploy.domain.models import (
 from sitedeploy.domain.requests import DeployRequest
 from sitedeploy.domain.tenancy import JobSlots, PoolMember
 from sitedeploy.observability import logger
-from sitedeploy.platforms.accounts import AccountPool, AccountPoolPlatform
+from sitedeploy.platforms.accounts import AccountPool, AccountPoolPlatform, AccountToken
 from sitedeploy.platforms.base import (
     BuildState,
     PlatformError,
@@ -161,17 +161,20 @@ class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
 
     def stats(self, credentials: UserCredentials) -> PlatformStats:
         assert isinstance(credentials, VercelToken)
+        return PlatformStats(platform=self.platform, workers=self.list_sites(credentials))
+
+    def list_sites(self, credentials: AccountToken) -> list[WorkerSummary]:
+        assert isinstance(credentials, VercelToken)
         deployer = VercelDeployer(self._api(credentials.token, credentials.team_id, quick=True))
         try:
             projects = deployer.projects()
         except VercelError as exc:
             raise PlatformError(f"Vercel refused: {exc.message}", status=exc.status) from None
         # A project is a site of static files here; WorkerSummary is the settings tab's list row.
-        workers = [
+        return [
             WorkerSummary(name=str(p.get("name")), modified_on=_iso(p.get("updatedAt")), has_assets=True)
             for p in projects
         ]
-        return PlatformStats(platform=self.platform, workers=workers)
 
 
 def _iso(milliseconds: object) -> str | None:

@@ -1,0 +1,282 @@
+"""Model-based: random interleavings of everything that touches Quick Deploy's books, with failures
+and crashes injected at every step, for several owners sharing a pool; the books must balance after
+every step (tests/fakes/books.py), nothing a live site uses may ever be deleted (the platform's
+guard), and once the sweeper and the reconciler have run, nothing is in flight and nothing is left
+over on the platform.
+
+Steps: accept, publish (the platform failing, or the Lambda dying at any call), a build ending,
+supersede (a redeploy of a pending site), moves (a site's routing changing), DELETE, TTL expiry and
+the reaper (retried), the sweeper and the reconciler, and time passing; any of them may run *inside*
+another (before its k-th call to a store or the platform), which is how two requests race.
+
+The budget is fixed for CI (and derandomized, so a landing never depends on luck);
+``SITEDEPLOY_MODEL_EXAMPLES`` raises it for a longer hunt."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+__all__ = ["SETTINGS", "AccountPool", "GrownPool", "settings"]
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from sitedeploy.domain import clock
+from sitedeploy.domain.errors import ApiError
+from sitedeploy.domain.models import DeploymentStatus, SiteRecord
+from sitedeploy.domain.naming import site_id
+from sitedeploy.domain.tenancy import Quotas
+from sitedeploy.flows import accept, placement, publish, reconcile, sites, status, sweep, teardown
+from sitedeploy.platforms.base import BuildState, PlatformError
+from sitedeploy.services import Services
+from tests.fakes import fake_services
+from tests.fakes.books import check_books, check_settled, expire_site, ledger, safety_guard
+from tests.fakes.interleave import Steps
+from tests.fakes.platform import FakePlatform
+from tests.flows.conftest import PLATFORM, request
+
+EXAMPLES = int(os.environ.get("SITEDEPLOY_MODEL_EXAMPLES", "40"))
+OWNERS = ("ann", "bob", "eve")
+PROJECTS = ("shop", "blog")
+FILES = {
+    "spa": {"/index.html": "<h1>spa</h1>"},
+    "plain": {"/index.html": "<h1>plain</h1>", "/404.html": "gone"},
+    "headers": {"/index.html": "<h1>h</h1>", "/_headers": "/*\n  X-Frame-Options: DENY\n"},
+}
+TTL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+# When something else happens inside a step: nothing, a crash at call k, or another step at call k.
+INSIDE = st.one_of(
+    st.none(),
+    st.tuples(st.integers(1, 14), st.just("crash")),
+    st.tuples(st.integers(1, 14), st.sampled_from(["delete", "deploy", "publish", "reconcile", "sweep"])),
+)
+FAULTS = ("publish", "tear_down", "refresh", "remove_member", "grow_pool", "pool_objects")
+
+
+class Books(RuleBasedStateMachine):
+    """The service's flows over the fakes, several owners and two projects each, on one platform."""
+
+    def make_platform(self) -> FakePlatform:
+        raise NotImplementedError
+
+    def make_services(self, platform: FakePlatform, **settings: Any) -> Services:
+        return fake_services(platform, **settings)
+
+    @initialize()
+    def start(self) -> None:
+        clock.reset()
+        random.seed(0)  # the member a new site goes to is picked at random: the same each run
+        self.platform = self.make_platform()
+        self.services: Services = self.make_services(
+            self.platform,
+            reconcile_grace_seconds=0.0,
+            quotas=Quotas(sites_per_platform=3, routing_profiles=2, deployments_in_flight=4),
+        )
+        self.platform.guard = safety_guard(self.services)
+        self.steps = Steps(self.services, self.platform)
+        self.expired: dict[tuple[str, str | None], SiteRecord] = {}
+
+    # -- what happens ---------------------------------------------------------------------------
+
+    def _inside(self, inside: tuple[int, str] | None, flow: Callable[[], Any], pick: int) -> Any:
+        """Run ``flow``, with a crash or another step inside it; refusals (4xx, 5xx) are outcomes."""
+        if inside is not None:
+            step, what = inside
+            if what == "crash":
+                self.steps.crash(step)
+            else:
+                self.steps.before(step, lambda: self._quietly(lambda: self._do(what, pick)))
+        try:
+            return self.steps.run(flow)
+        except ApiError:
+            return None
+        finally:
+            self.steps.clear()
+
+    @staticmethod
+    def _quietly(flow: Callable[[], Any]) -> None:
+        try:
+            flow()
+        except ApiError:
+            pass
+
+    def _do(self, what: str, pick: int) -> None:
+        owner, project = OWNERS[pick % len(OWNERS)], PROJECTS[pick % len(PROJECTS)]
+        if what == "delete":
+            self._delete(owner, project)
+        elif what == "deploy":
+            accept.accept(self.services, PLATFORM, owner, request(projectName=project, files=FILES["spa"]))
+        elif what == "publish":
+            for record in self._in("pending")[pick % 3 :]:
+                publish.publish(self.services, record)
+                break
+        elif what == "reconcile":
+            reconcile.reconcile(self.services, settle_seconds=0)
+        elif what == "sweep":
+            sweep.sweep(self.services)
+
+    def _delete(self, owner: str, project: str) -> None:
+        sites.delete_site(self.services, owner, site_id(owner, PLATFORM.value, project, "platform-managed"))
+
+    def _in(self, state: str) -> list[str]:
+        records = sorted(ledger(self.services).deployments.values(), key=lambda r: r.created_at)  # stable
+        return [r.deployment_id for r in records if r.status.value == state]
+
+    @rule(owner=st.sampled_from(OWNERS), project=st.sampled_from(PROJECTS), files=st.sampled_from(sorted(FILES)),
+          inside=INSIDE, pick=st.integers(0, 5))  # fmt: skip
+    def deploy(self, owner: str, project: str, files: str, inside: tuple[int, str] | None, pick: int) -> None:
+        body = request(projectName=project, files=FILES[files])
+        self._inside(inside, lambda: accept.accept(self.services, PLATFORM, owner, body), pick)
+
+    @precondition(lambda self: bool(self._in("pending")))
+    @rule(pick=st.integers(0, 5), inside=INSIDE, fails=st.booleans())
+    def publish(self, pick: int, inside: tuple[int, str] | None, fails: bool) -> None:
+        pending = self._in("pending")
+        if fails:
+            self.platform.fail_next("publish", PlatformError("the platform failed", status=500))
+        target = pending[pick % len(pending)]
+        self._inside(inside, lambda: publish.publish(self.services, target), pick)
+        self.platform.failures.pop("publish", None)
+
+    @precondition(lambda self: bool(self._in("building")))
+    @rule(pick=st.integers(0, 5), ok=st.booleans(), inside=INSIDE)
+    def build_ends(self, pick: int, ok: bool, inside: tuple[int, str] | None) -> None:
+        building = self._in("building")
+        record = self.services.stores.deployments.get(building[pick % len(building)])
+        assert record is not None
+        outcome = DeploymentStatus.READY if ok else DeploymentStatus.ERROR
+        self.platform.build_states.append(BuildState(outcome, 100, None if ok else "the build failed", "DONE"))
+        self._inside(inside, lambda: status.refresh(self.services, record, min_interval=0), pick)
+        self.platform.build_states.clear()
+
+    @rule(owner=st.sampled_from(OWNERS), project=st.sampled_from(PROJECTS), inside=INSIDE, pick=st.integers(0, 5))
+    def delete(self, owner: str, project: str, inside: tuple[int, str] | None, pick: int) -> None:
+        self._inside(inside, lambda: self._delete(owner, project), pick)
+
+    @rule(pick=st.integers(0, 20))
+    def expire(self, pick: int) -> None:
+        """DynamoDB's TTL removes a site that stopped moving (one with nothing in flight: a deploy
+        pushes its expiry days ahead)."""
+        books = ledger(self.services)
+        idle = [
+            s
+            for s in sorted(books.sites.values(), key=lambda s: s.site_id)
+            if s.publishing is None
+            and all(r.status.terminal for r in books.deployments.values() if r.site_id == s.site_id)
+        ]
+        if not idle:
+            return
+        image = expire_site(self.services, idle[pick % len(idle)].site_id)
+        site = SiteRecord.model_validate(image)
+        self.expired[(site.site_id, site.generation)] = site
+
+    @precondition(lambda self: bool(self.expired))
+    @rule(pick=st.integers(0, 5), inside=INSIDE)
+    def reap(self, pick: int, inside: tuple[int, str] | None) -> None:
+        key = list(self.expired)[pick % len(self.expired)]
+        image = {"entity": "Site", **self.expired[key].model_dump(by_alias=True, mode="json")}
+        try:
+            done = self._inside(inside, lambda: teardown.reap(self.services, TTL, image) is not None or True, pick)
+        except PlatformError:  # the record fails: Lambda delivers it again
+            return
+        if done:  # a reap that ended is done; one that died is delivered again
+            del self.expired[key]
+
+    @rule(inside=INSIDE, pick=st.integers(0, 5))
+    def sweep(self, inside: tuple[int, str] | None, pick: int) -> None:
+        self._inside(inside, lambda: sweep.sweep(self.services), pick)
+
+    @rule(inside=INSIDE, pick=st.integers(0, 5))
+    def reconcile(self, inside: tuple[int, str] | None, pick: int) -> None:
+        self._inside(inside, lambda: reconcile.reconcile(self.services, settle_seconds=0), pick)
+
+    @rule(minutes=st.sampled_from([1, 5, 25]))
+    def time_passes(self, minutes: int) -> None:
+        clock.travel(minutes * 60)
+
+    @rule(method=st.sampled_from(FAULTS))
+    def platform_fault(self, method: str) -> None:
+        self.platform.fail_next(method, PlatformError(f"{method} failed", status=503))
+
+    # -- what must hold -------------------------------------------------------------------------
+
+    @invariant()
+    def books_balance(self) -> None:
+        if hasattr(self, "services"):
+            check_books(self.services, self.platform, expired=self.expired.values())
+
+    def teardown(self) -> None:
+        if not hasattr(self, "services"):
+            return
+        try:
+            self.platform.failures.clear()
+            self.platform.taken_outside.clear()
+            for key in list(self.expired):
+                image = {"entity": "Site", **self.expired.pop(key).model_dump(by_alias=True, mode="json")}
+                teardown.reap(self.services, TTL, image)
+            for _ in range(10):  # builds end, the stuck time out, stalled work is finished
+                for deployment_id in self._in("building"):
+                    record = self.services.stores.deployments.get(deployment_id)
+                    assert record is not None
+                    self.platform.build_states.append(BuildState(DeploymentStatus.READY, 100, None, "SUCCEED"))
+                    status.refresh(self.services, record, min_interval=0)
+                    self.platform.build_states.clear()
+                for deployment_id in self._in("pending"):
+                    publish.publish(self.services, deployment_id)
+                clock.travel(30 * 60)
+                sweep.sweep(self.services)
+                reconcile.reconcile(self.services, settle_seconds=0)
+                if not self._in("pending") and not self._in("building") and not self._in("uploading"):
+                    break
+            sweep.sweep(self.services)  # what ended in the last round lets go
+            reconcile.reconcile(self.services, settle_seconds=0)
+            check_settled(self.services, self.platform)
+        finally:
+            clock.reset()
+
+
+class AccountPool(Books):
+    """Cloudflare-like: two operator accounts of three sites each; Workers serve at once."""
+
+    def make_platform(self) -> FakePlatform:
+        return FakePlatform(accounts=(("acct-1", 3), ("acct-2", 3)))
+
+
+class GrownPool(Books):
+    """Amplify-like: apps the service makes (three sites each, one routing profile each, at most
+    three apps), builds that run after the upload, a build quota of two."""
+
+    def make_platform(self) -> FakePlatform:
+        return FakePlatform(accounts=(), growable=3, member_capacity=3, profiles=True, builds=True, concurrent_builds=2)
+
+
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    stateful_step_count=int(os.environ.get("SITEDEPLOY_MODEL_STEPS", "25")),
+    deadline=None,
+    derandomize=os.environ.get("SITEDEPLOY_MODEL_RANDOM") is None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
+@pytest.fixture(autouse=True)
+def _quick_growth(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request waiting for another to add a pool member waits moments here, not 20 s."""
+    monkeypatch.setattr(placement, "GROWTH_WAIT_SECONDS", 0.02)
+    monkeypatch.setattr(placement, "GROWTH_POLL_SECONDS", 0.005)
+
+
+def test_the_books_of_an_account_pool_always_balance() -> None:
+    AccountPool.TestCase.settings = SETTINGS
+    AccountPool.TestCase().runTest()
+
+
+def test_the_books_of_a_grown_pool_always_balance() -> None:
+    GrownPool.TestCase.settings = SETTINGS
+    GrownPool.TestCase().runTest()

@@ -1,0 +1,165 @@
+"""The books on DynamoDB: every scenario of tests/flows/test_books.py, and the model-based hunt of
+tests/flows/test_books_model.py (a smaller budget), run again with the real deployment, site and
+tenancy stores on moto's DynamoDB (over HTTP, through the real boto3 client), so that the table's
+transactions and conditions keep the same invariant the in-memory fakes model. Plus what only the
+table can show: transactions retried on conflict, and listings read to their last page."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+
+from sitedeploy.domain.models import DeploymentStatus
+from sitedeploy.domain.tenancy import Contended, JobSlots
+from sitedeploy.flows import sweep
+from sitedeploy.services import Services
+from sitedeploy.stores.deployments import DeploymentsRepository
+from sitedeploy.stores.dynamo import Transaction
+from sitedeploy.stores.sites import SitesRepository
+from sitedeploy.stores.tenancy import TenancyRepository
+from sitedeploy_local.stack import LocalStack
+from tests.factories import deployment
+from tests.fakes import fake_services
+from tests.fakes.platform import FakePlatform
+from tests.flows import test_books as scenarios
+from tests.flows import test_books_model as model
+
+
+def _new_table(stack: LocalStack) -> str:
+    """A table shaped like DeploymentsTable (from the template) that no stream consumer watches."""
+    assert stack.template is not None
+    props = stack.template.resolve(stack.template.resources["DeploymentsTable"]["Properties"])
+    name = f"books-{uuid.uuid4().hex[:10]}"
+    stack.moto.client("dynamodb").create_table(
+        TableName=name,
+        AttributeDefinitions=props["AttributeDefinitions"],
+        KeySchema=props["KeySchema"],
+        GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+def dynamodb_services(stack: LocalStack, tables: list[str]) -> Callable[..., Services]:
+    """``fake_services`` with the deployment, site and tenancy stores on a fresh DynamoDB table."""
+
+    def make(platform: FakePlatform | None = None, **settings: Any) -> Services:
+        table = _new_table(stack)
+        tables.append(table)
+        client = stack.moto.client("dynamodb")
+        services = fake_services(platform, **settings)
+        stores = replace(
+            services.stores,
+            deployments=DeploymentsRepository(table, client),
+            sites=SitesRepository(table, client),
+            tenancy=TenancyRepository(table, client),
+        )
+        return replace(services, stores=stores)
+
+    return make
+
+
+@pytest.fixture
+def tables(stack: LocalStack) -> Iterator[list[str]]:
+    made: list[str] = []
+    yield made
+    for table in made:
+        stack.moto.client("dynamodb").delete_table(TableName=table)
+
+
+SCENARIOS = sorted(name for name in dir(scenarios) if name.startswith("test_") and "unicode" not in name)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_each_scenario_keeps_the_books_on_dynamodb(
+    scenario: str, stack: LocalStack, tables: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scenarios, "fake_services", dynamodb_services(stack, tables))
+    test = getattr(scenarios, scenario)
+    if "damage" in test.__code__.co_varnames[: test.__code__.co_argcount]:
+        test("missing")
+        test("corrupt")
+    else:
+        test()
+
+
+def test_the_model_finds_nothing_on_dynamodb(stack: LocalStack, tables: list[str]) -> None:
+    make = dynamodb_services(stack, tables)
+
+    class AccountPoolOnDynamoDB(model.AccountPool):
+        def make_services(self, platform: FakePlatform, **settings: Any) -> Services:
+            return make(platform, **settings)
+
+    class GrownPoolOnDynamoDB(model.GrownPool):
+        def make_services(self, platform: FakePlatform, **settings: Any) -> Services:
+            return make(platform, **settings)
+
+    budget = model.settings(parent=model.SETTINGS, max_examples=max(4, model.EXAMPLES // 8), stateful_step_count=15)
+    for machine in (AccountPoolOnDynamoDB, GrownPoolOnDynamoDB):
+        machine.TestCase.settings = budget
+        machine.TestCase().runTest()
+
+
+# -- what only the table shows ----------------------------------------------------------------
+
+
+def test_a_transaction_conflict_is_tried_again_and_a_lasting_one_is_a_503(stack: LocalStack) -> None:
+    client = stack.moto.client("dynamodb")
+    conflict = {
+        "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled [TransactionConflict]"},
+        "CancellationReasons": [{"Code": "TransactionConflict"}],
+    }
+    item = {"Put": {"TableName": "t", "Item": {"pk": {"S": "a"}, "sk": {"S": "META"}}}}
+    with Stubber(client) as stub:
+        for _ in range(2):
+            stub.add_client_error(
+                "transact_write_items", service_error_code="TransactionCanceledException", http_status_code=400,
+                response_meta={}, modeled_fields={"CancellationReasons": conflict["CancellationReasons"]},
+            )  # fmt: skip
+        stub.add_response("transact_write_items", {}, {"TransactItems": [item]})
+        transaction = Transaction(client, "t")
+        transaction.add("Put", {"Item": {"pk": {"S": "a"}, "sk": {"S": "META"}}})
+        transaction.commit()  # two conflicts, then through
+        stub.assert_no_pending_responses()
+    with Stubber(client) as stub:
+        for _ in range(6):
+            stub.add_client_error(
+                "transact_write_items", service_error_code="TransactionCanceledException", http_status_code=400,
+                modeled_fields={"CancellationReasons": conflict["CancellationReasons"]},
+            )  # fmt: skip
+        transaction = Transaction(client, "t")
+        transaction.add("Put", {"Item": {"pk": {"S": "a"}, "sk": {"S": "META"}}})
+        with pytest.raises(Contended) as busy:
+            transaction.commit()
+        assert (busy.value.status, busy.value.code) == (503, "busy")
+
+
+def test_the_sweeper_reads_every_page_and_never_frees_a_slot_a_running_build_holds(
+    stack: LocalStack, tables: list[str]
+) -> None:
+    """Reproduced: with 100 or more older builds, the sweeper read 100, counted the slots they held
+    as 0 and gave every slot back while builds ran; pending ones past the first 100 never timed out."""
+    services = dynamodb_services(stack, tables)(FakePlatform(builds=True), stuck_deployment_minutes=20)
+    repo = services.stores.deployments
+    tenancy = services.stores.tenancy
+    assert isinstance(repo, DeploymentsRepository)
+    slots = JobSlots("amplify#test-1", 1000)
+    for _ in range(130):
+        record = deployment("owner", status=DeploymentStatus.BUILDING, minutes_ago=30, job_slot=slots.key)
+        repo.create(record.model_copy(update={"external_id": "job"}))
+    stale = []
+    for _ in range(120):
+        record = deployment("owner", minutes_ago=60)
+        repo.create(record)
+        stale.append(record.deployment_id)
+    tenancy.set_slots_held(slots.key, 130)
+    assert len(list(repo.list_in_flight(DeploymentStatus.BUILDING, updated_before="9999", page_size=40))) == 130
+    report = sweep.sweep(services)
+    assert tenancy.slots_held(slots.key) == 130  # every build that runs still holds its slot
+    assert report.slots_freed == 0
+    assert sorted(report.timed_out) == sorted(stale)  # every stuck one, past the first page
