@@ -58,3 +58,18 @@ def amplify_app(url: str) -> str:
 def branch_of(url: str) -> str:
     """The Worker or branch name of a site URL (its first label)."""
     return url.removeprefix("https://").split(".")[0]
+
+
+def scratch_table(stack: Any, name: str) -> str:
+    """A table shaped like DeploymentsTable (from the template) that no stream consumer watches: the
+    live publisher would otherwise race a test to claim every pending deployment it writes."""
+    assert stack.template is not None
+    props = stack.template.resolve(stack.template.resources["DeploymentsTable"]["Properties"])
+    stack.moto.client("dynamodb").create_table(
+        TableName=name,
+        AttributeDefinitions=props["AttributeDefinitions"],
+        KeySchema=props["KeySchema"],
+        GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name

@@ -181,7 +181,7 @@ class FakePlatform:
 
     def unlisted_members(self) -> list[PlacedObject]:
         self._record("unlisted_members")
-        return [PlacedObject(app, at) for app, at in self.apps.items()]
+        return [PlacedObject(app, at, "test-1") for app, at in self.apps.items()]
 
     def site_url(
         self, address: SiteAddress, member: PoolMember | None, credentials: UserCredentials | None = None

@@ -270,6 +270,22 @@ class ClaimItem:
     def active(self) -> bool:
         return self.released_until is None
 
+    @classmethod
+    def of(cls, site: SiteRecord, place: NewPlace) -> ClaimItem:
+        """The claim a commit (or a rename) writes for ``site``'s new place."""
+        return cls(
+            platform=place.claim.platform,
+            namespace=place.claim.namespace,
+            name=place.claim.name,
+            site_id=site.site_id,
+            generation=site.generation,
+            owner_id=site.owner_id,
+            member_id=place.member_id,
+            account_id=place.account_id,
+            region=place.region,
+            claimed_at=clock.now_iso(),
+        )
+
     def record(self) -> ClaimRecord:
         return ClaimRecord(
             claim=NameClaim(self.platform, self.namespace, self.name),
@@ -546,18 +562,7 @@ class InMemoryTenancy:
             self._sites.sites[site.site_id] = saved
             self._deployments.create(deployment)
             if place is not None:
-                self.claims[place.claim.key] = ClaimItem(
-                    platform=place.claim.platform,
-                    namespace=place.claim.namespace,
-                    name=place.claim.name,
-                    site_id=site.site_id,
-                    generation=saved.generation,
-                    owner_id=site.owner_id,
-                    member_id=place.member_id,
-                    account_id=place.account_id,
-                    region=place.region,
-                    claimed_at=clock.now_iso(),
-                )
+                self.claims[place.claim.key] = ClaimItem.of(saved, place)
                 if place.member_id is not None:
                     member = self.pool[pool_key(site.platform, place.member_id)]
                     self.pool[member.key] = replace(member, used=member.used + 1)
@@ -720,18 +725,7 @@ class InMemoryTenancy:
             if not self._holds(site, old.claim):
                 raise StaleRead("the claim was given back meanwhile")
             self._release(self.claims[old.claim.key])
-            self.claims[new.claim.key] = ClaimItem(
-                platform=new.claim.platform,
-                namespace=new.claim.namespace,
-                name=new.claim.name,
-                site_id=site.site_id,
-                generation=site.generation,
-                owner_id=site.owner_id,
-                member_id=new.member_id,
-                account_id=new.account_id,
-                region=new.region,
-                claimed_at=clock.now_iso(),
-            )
+            self.claims[new.claim.key] = ClaimItem.of(site, new)
             update: dict[str, Any] = {"external_name": new.claim.name, "revision": current.revision + 1}
             if url is not None:
                 update["url"] = url

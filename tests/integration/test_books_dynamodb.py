@@ -28,21 +28,11 @@ from tests.fakes import fake_services
 from tests.fakes.platform import FakePlatform
 from tests.flows import test_books as scenarios
 from tests.flows import test_books_model as model
+from tests.helpers import scratch_table
 
 
 def _new_table(stack: LocalStack) -> str:
-    """A table shaped like DeploymentsTable (from the template) that no stream consumer watches."""
-    assert stack.template is not None
-    props = stack.template.resolve(stack.template.resources["DeploymentsTable"]["Properties"])
-    name = f"books-{uuid.uuid4().hex[:10]}"
-    stack.moto.client("dynamodb").create_table(
-        TableName=name,
-        AttributeDefinitions=props["AttributeDefinitions"],
-        KeySchema=props["KeySchema"],
-        GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
+    return scratch_table(stack, f"books-{uuid.uuid4().hex[:10]}")
 
 
 def dynamodb_services(stack: LocalStack, tables: list[str]) -> Callable[..., Services]:

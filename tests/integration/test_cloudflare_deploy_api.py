@@ -52,6 +52,7 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
     ("token-without-account", {"files": {"a.html": "x"}, "authMode": "user-token", "token": "t"}, "accountId"),
     ("account-without-token", {"files": {"a.html": "x"}, "authMode": "user-token", "accountId": "a"}, "token"),
     ("too-many-files", {"files": {f"f{i}.txt": "" for i in range(20_001)}}, "20000"),
+    ("unicode-twins", {"files": {"caf\u00e9.html": "a", "cafe\u0301.html": "b"}}, "same file"),
 ]
 
 
@@ -83,6 +84,20 @@ def test_body_that_is_not_json_is_400(api: Api) -> None:
         headers={"Authorization": f"Bearer {api.token}", "Content-Type": "application/json"},
     )
     assert raw.status == 400
+
+
+def test_a_body_nested_too_deeply_is_400_not_500(api: Api, owner: str) -> None:
+    """Reproduced: a few thousand nested arrays answered 500 (the parser's RecursionError)."""
+    deep = "[" * 100_000 + "]" * 100_000
+    raw = api.http.request(
+        "POST",
+        api.local.api_url + "/deployments/cloudflare",
+        body=('{"files": {"a.html": "x"}, "chatId": ' + deep + "}").encode(),
+        headers={"Authorization": f"Bearer {api.token}", "Content-Type": "application/json"},
+    )
+    assert raw.status == 400, raw.data
+    assert b"nested too deeply" in raw.data
+    assert _written(api.local, owner) == {"items": 0, "blobs": 0}
 
 
 def test_request_over_lambdas_limit_is_413(api: Api, owner: str) -> None:

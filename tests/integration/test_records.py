@@ -12,23 +12,13 @@ from sitedeploy.domain.models import DeploymentStatus
 from sitedeploy.stores.deployments import DeploymentsRepository, TransitionRefused
 from sitedeploy_local.stack import LocalStack
 from tests.factories import deployment
+from tests.helpers import scratch_table
 
 
 @pytest.fixture(scope="module")
 def records_table(stack: LocalStack) -> str:
-    """A table shaped like DeploymentsTable (from the template) that no stream consumer watches: the
-    live publisher would otherwise race these tests to claim every pending deployment they write."""
-    assert stack.template is not None
-    props = stack.template.resolve(stack.template.resources["DeploymentsTable"]["Properties"])
-    name = "records-tests"
-    stack.moto.client("dynamodb").create_table(
-        TableName=name,
-        AttributeDefinitions=props["AttributeDefinitions"],
-        KeySchema=props["KeySchema"],
-        GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
+    """A table no stream consumer watches (see ``scratch_table``)."""
+    return scratch_table(stack, "records-tests")
 
 
 @pytest.fixture

@@ -138,3 +138,38 @@ def test_layer_requirements_cover_the_library_imports() -> None:
                 assert top in provided, f"{path.relative_to(ROOT)} imports {top}, which the layer does not carry"
                 assert provided[top] in requirements, f"layers/sitedeploy/requirements.txt lacks {provided[top]}"
     assert seen == set(provided)  # the scan found the imports it is meant to check
+
+
+def test_the_reconciler_runs_hourly_and_its_drift_has_an_alarm() -> None:
+    reconciler = _functions()["ReconcilerFunction"]["Properties"]
+    [event] = reconciler["Events"].values()
+    assert (event["Type"], event["Properties"]["ScheduleExpression"]) == ("ScheduleV2", "rate(1 hour)")
+    assert reconciler["Environment"]["Variables"]["RECONCILE_GRACE_MINUTES"] == {"Ref": "ReconcileGraceMinutes"}
+    alarm = TEMPLATE.resources["PoolDriftAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("sitedeploy", "PoolDrift")
+    actions = {
+        a
+        for s in reconciler["Policies"][0]["Statement"]
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert {"amplify:ListApps", "amplify:ListBranches", "amplify:DeleteApp"} <= actions
+
+
+def test_every_owners_quota_is_a_parameter_the_functions_read() -> None:
+    variables = TEMPLATE.body["Globals"]["Function"]["Environment"]["Variables"]
+    expected = {
+        "QUOTA_SITES_PER_PLATFORM": "QuickDeploySitesPerOwner",
+        "QUOTA_ROUTING_PROFILES": "RoutingProfilesPerOwner",
+        "QUOTA_DEPLOYMENTS_IN_FLIGHT": "DeploymentsInFlightPerOwner",
+        "QUOTA_STAGED_BYTES_PER_DAY": "StagedBytesPerOwnerPerDay",
+        "QUOTA_FILES_PER_UPLOAD": "FilesPerUpload",
+    }
+    for variable, parameter in expected.items():
+        assert variables[variable] == {"Ref": parameter}
+        assert "Default" in TEMPLATE.body["Parameters"][parameter]
+    from sitedeploy.settings import Settings
+
+    env = {name: str(TEMPLATE.body["Parameters"][p]["Default"]) for name, p in expected.items()}
+    quotas = Settings.from_env(env).quotas
+    assert (quotas.sites_per_platform, quotas.routing_profiles, quotas.deployments_in_flight) == (25, 3, 5)
+    assert (quotas.staged_bytes_per_day, quotas.files_per_upload) == (20 * 1024**3, 20_000)

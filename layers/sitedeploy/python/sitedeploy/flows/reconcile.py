@@ -222,13 +222,17 @@ def _reconcile_unlisted(
     grace = services.settings.reconcile_grace_seconds
     listed = hosting.unlisted_members()
     now = clock.epoch()
-    region = services.settings.region
+    # The pool's region: where its apps are (the platform says), else the service's own.
+    region = next(
+        (r for r in [*(a.region for a in listed), *(m.region for m in members.values())] if r),
+        services.settings.region,
+    )
     for app in listed:
         if app.name in members:
             continue
         if app.updated_at is not None and now - app.updated_at < grace:
             continue
-        stray = PoolMember(hosting.platform, app.name, capacity=0, region=region)
+        stray = PoolMember(hosting.platform, app.name, capacity=0, region=app.region or region)
         # Recorded as retiring first: a request that made this app a moment ago and records it now
         # finds it retiring and seats nobody there; one that recorded it already keeps it.
         if not tenancy.adopt_stray(stray):

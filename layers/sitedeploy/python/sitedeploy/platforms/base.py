@@ -274,6 +274,8 @@ class PlacedObject:
     name: str
     # When it last changed (epoch seconds), when the platform says; None when it does not.
     updated_at: float | None = None
+    # Where it is, for what has a region (an Amplify app).
+    region: str | None = None
 
 
 class PlatformError(Exception):

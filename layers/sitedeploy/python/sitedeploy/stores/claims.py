@@ -64,6 +64,18 @@ class NewPlace:
     region: str | None
 
 
+def _record(claim: NameClaim, data: Mapping[str, Any]) -> ClaimRecord:
+    return ClaimRecord(
+        claim=claim,
+        site_id=str(data["siteId"]),
+        generation=data.get("generation"),
+        owner_id=data.get("ownerId"),
+        member_id=data.get("memberId"),
+        region=data.get("region"),
+        claimed_at=data.get("claimedAt"),
+    )
+
+
 def _holder(data: Mapping[str, Any]) -> ClaimHolder:
     released = data.get("releasedUntil")
     return ClaimHolder(
@@ -107,17 +119,7 @@ class ClaimsStore(TableStore):
             ExpressionAttributeValues=ser({":g": names_index_key(platform, namespace)}),
         ):
             data = de(item)
-            records.append(
-                ClaimRecord(
-                    claim=NameClaim(platform, namespace, str(data["gsi2sk"])),
-                    site_id=str(data["siteId"]),
-                    generation=data.get("generation"),
-                    owner_id=data.get("ownerId"),
-                    member_id=data.get("memberId"),
-                    region=data.get("region"),
-                    claimed_at=data.get("claimedAt"),
-                )
-            )
+            records.append(_record(NameClaim(platform, namespace, str(data["gsi2sk"])), data))
         return records
 
     def _claim_put(self, transaction: Transaction, site: SiteRecord, place: NewPlace, *, owner: str) -> None:
@@ -227,16 +229,7 @@ class ClaimsStore(TableStore):
         data = de(item)
         if data.get("releasedUntil") is not None or "siteId" not in data:
             return None, False
-        record = ClaimRecord(
-            claim=claim,
-            site_id=str(data["siteId"]),
-            generation=data.get("generation"),
-            owner_id=data.get("ownerId"),
-            member_id=data.get("memberId"),
-            region=data.get("region"),
-            claimed_at=data.get("claimedAt"),
-        )
-        return record, "gsi2pk" in data
+        return _record(claim, data), "gsi2pk" in data
 
     def index_claim(self, claim: NameClaim, member_id: str | None, region: str | None) -> None:
         """Adopt a claim made before namespaces were listed: list it (and name its seat)."""

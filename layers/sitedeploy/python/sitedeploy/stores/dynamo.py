@@ -80,6 +80,17 @@ class TableStore:
     def _transaction(self) -> Transaction:
         return Transaction(self._client, self._table)
 
+    def _if(self, kind: str, **params: Any) -> bool:
+        """One conditional write (``update_item``, ``put_item`` or ``delete_item``): False, and
+        nothing written, when its condition does not hold."""
+        try:
+            getattr(self._client, kind)(TableName=self._table, **params)
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
+
     def _query(self, **params: Any) -> Iterator[dict[str, Any]]:
         """Every item of a query, every page."""
         while True:

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from sitedeploy.domain import clock
 from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus
 from sitedeploy.domain.tenancy import JobSlots, PublishGate
 from sitedeploy.stores.deployments import deployment_key, record_from_item
-from sitedeploy.stores.dynamo import Cancelled, TableStore, condition_failed, item_key, meta_key, ser, val
+from sitedeploy.stores.dynamo import Cancelled, TableStore, item_key, meta_key, ser, val
 from sitedeploy.stores.sites import generation_condition, site_from_item, site_key
 
 QUEUED_INDEX = "Queued"
@@ -107,32 +105,22 @@ class GatesStore(TableStore):
         return str(value) if value else None
 
     def release_site(self, site_id: str, deployment_id: str) -> bool:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=site_key(site_id),
-                UpdateExpression="REMOVE publishing",
-                ConditionExpression="publishing = :dep",
-                ExpressionAttributeValues=ser({":dep": deployment_id}),
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return self._if(
+            "update_item",
+            Key=site_key(site_id),
+            UpdateExpression="REMOVE publishing",
+            ConditionExpression="publishing = :dep",
+            ExpressionAttributeValues=ser({":dep": deployment_id}),
+        )
 
     def release_slot(self, key: str) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=meta_key(f"SLOTS#{key}"),
-                UpdateExpression="SET held = held - :one",
-                ConditionExpression="held > :zero",
-                ExpressionAttributeValues=ser({":one": 1, ":zero": 0}),
-            )
-        except ClientError as exc:
-            if not condition_failed(exc):
-                raise
+        self._if(
+            "update_item",
+            Key=meta_key(f"SLOTS#{key}"),
+            UpdateExpression="SET held = held - :one",
+            ConditionExpression="held > :zero",
+            ExpressionAttributeValues=ser({":one": 1, ":zero": 0}),
+        )
 
     def slots_held(self, key: str) -> int:
         answer = self._client.get_item(TableName=self._table, Key=meta_key(f"SLOTS#{key}"), ConsistentRead=True)
@@ -146,17 +134,11 @@ class GatesStore(TableStore):
                 "ConditionExpression": "attribute_not_exists(held) OR held = :was",
                 "ExpressionAttributeValues": ser({":was": expected}),
             }
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=ser({"pk": f"SLOTS#{key}", "sk": "META", "entity": "JobSlots", "held": held}),
-                **params,
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return self._if(
+            "put_item",
+            Item=ser({"pk": f"SLOTS#{key}", "sk": "META", "entity": "JobSlots", "held": held}),
+            **params,
+        )
 
     def let_go(self, record: DeploymentRecord) -> None:
         """The deployment has ended and holds nothing any more: its gates were released; its place in
@@ -206,22 +188,16 @@ class GatesStore(TableStore):
     def enqueue(self, deployment_id: str, queue: str) -> bool:
         """Mark a pending deployment as waiting on ``queue`` (its place is kept on re-queueing)."""
         now = clock.now_iso()
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=deployment_key(deployment_id),
-                UpdateExpression="SET queue = :q, queuedAt = if_not_exists(queuedAt, :sort)",
-                ConditionExpression="#status = :pending",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=ser(
-                    {":q": queue, ":sort": f"{now}#{deployment_id}", ":pending": DeploymentStatus.PENDING.value}
-                ),
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return self._if(
+            "update_item",
+            Key=deployment_key(deployment_id),
+            UpdateExpression="SET queue = :q, queuedAt = if_not_exists(queuedAt, :sort)",
+            ConditionExpression="#status = :pending",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=ser(
+                {":q": queue, ":sort": f"{now}#{deployment_id}", ":pending": DeploymentStatus.PENDING.value}
+            ),
+        )
 
     def waiting(self, queue: str, *, limit: int = 10) -> list[DeploymentRecord]:
         """The oldest deployments waiting on ``queue``, first come first."""

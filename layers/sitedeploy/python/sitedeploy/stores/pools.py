@@ -11,12 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from sitedeploy.domain import clock
 from sitedeploy.domain.models import Platform
 from sitedeploy.domain.tenancy import PoolMember, pool_key
-from sitedeploy.stores.dynamo import Cancelled, TableStore, condition_failed, de, meta_key, ser
+from sitedeploy.stores.dynamo import Cancelled, TableStore, de, meta_key, ser
 
 BY_GROUP_INDEX = "ByOwner"  # gsi1pk/gsi1sk: owners' listings, and pool members by profile
 ALL_MEMBERS_INDEX = "ByChat"  # gsi2pk/gsi2sk: a chat's deployments, and every member of a pool
@@ -71,21 +69,15 @@ class PoolsStore(TableStore):
 
     def set_pool_size(self, platform: Platform, region: str | None, expected: int, size: int) -> bool:
         """The reconciler's repair: only if nobody changed the size since it was read."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=meta_key(f"POOLSIZE#{platform.value}#{region or '-'}"),
-                UpdateExpression="SET members = :size",
-                ConditionExpression="members = :expected"
-                if expected
-                else "attribute_not_exists(members) OR members = :expected",
-                ExpressionAttributeValues=ser({":size": size, ":expected": expected}),
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return self._if(
+            "update_item",
+            Key=meta_key(f"POOLSIZE#{platform.value}#{region or '-'}"),
+            UpdateExpression="SET members = :size",
+            ConditionExpression="members = :expected"
+            if expected
+            else "attribute_not_exists(members) OR members = :expected",
+            ExpressionAttributeValues=ser({":size": size, ":expected": expected}),
+        )
 
     def member(self, platform: Platform, member_id: str) -> PoolMember | None:
         answer = self._client.get_item(
@@ -128,104 +120,76 @@ class PoolsStore(TableStore):
         """One request at a time adds a member for a profile (the others wait for it and sit in it,
         instead of each making its own); a lease, so a Lambda that dies holding it blocks nobody long."""
         now = clock.epoch_seconds()
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=ser(
-                    {
-                        "pk": f"POOLGROW#{key}",
-                        "sk": "META",
-                        "entity": "PoolGrowth",
-                        "until": now + int(lease_seconds),
-                        "expiresAt": now + 3600,
-                    }
-                ),
-                ConditionExpression="attribute_not_exists(pk) OR #until < :now",
-                ExpressionAttributeNames={"#until": "until"},
-                ExpressionAttributeValues=ser({":now": now}),
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return self._if(
+            "put_item",
+            Item=ser(
+                {
+                    "pk": f"POOLGROW#{key}",
+                    "sk": "META",
+                    "entity": "PoolGrowth",
+                    "until": now + int(lease_seconds),
+                    "expiresAt": now + 3600,
+                }
+            ),
+            ConditionExpression="attribute_not_exists(pk) OR #until < :now",
+            ExpressionAttributeNames={"#until": "until"},
+            ExpressionAttributeValues=ser({":now": now}),
+        )
 
     def unlock_growth(self, key: str) -> None:
         self._client.delete_item(TableName=self._table, Key=meta_key(f"POOLGROW#{key}"))
 
     def reserve_member(self, platform: Platform, region: str | None, limit: int) -> bool:
         """Room for the service to create one more member (an Amplify app) in the region."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=meta_key(f"POOLSIZE#{platform.value}#{region or '-'}"),
-                UpdateExpression="SET members = if_not_exists(members, :zero) + :one",
-                ConditionExpression="attribute_not_exists(members) OR members < :limit",
-                ExpressionAttributeValues=ser({":zero": 0, ":one": 1, ":limit": limit}),
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return self._if(
+            "update_item",
+            Key=meta_key(f"POOLSIZE#{platform.value}#{region or '-'}"),
+            UpdateExpression="SET members = if_not_exists(members, :zero) + :one",
+            ConditionExpression="attribute_not_exists(members) OR members < :limit",
+            ExpressionAttributeValues=ser({":zero": 0, ":one": 1, ":limit": limit}),
+        )
 
     def unreserve_member(self, platform: Platform, region: str | None) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=meta_key(f"POOLSIZE#{platform.value}#{region or '-'}"),
-                UpdateExpression="SET members = members - :one",
-                ConditionExpression="members > :zero",
-                ExpressionAttributeValues=ser({":zero": 0, ":one": 1}),
-            )
-        except ClientError as exc:
-            if not condition_failed(exc):
-                raise
+        self._if(
+            "update_item",
+            Key=meta_key(f"POOLSIZE#{platform.value}#{region or '-'}"),
+            UpdateExpression="SET members = members - :one",
+            ConditionExpression="members > :zero",
+            ExpressionAttributeValues=ser({":zero": 0, ":one": 1}),
+        )
 
     def retire_member(self, member: PoolMember) -> bool:
         """Stop seating anyone in a member nobody sits in (before it is deleted on the platform)."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=meta_key(member.key),
-                UpdateExpression="SET retiring = :now",
-                ConditionExpression="attribute_exists(pk) AND used <= :zero",
-                ExpressionAttributeValues=ser({":zero": 0, ":now": clock.now_iso()}),
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return self._if(
+            "update_item",
+            Key=meta_key(member.key),
+            UpdateExpression="SET retiring = :now",
+            ConditionExpression="attribute_exists(pk) AND used <= :zero",
+            ExpressionAttributeValues=ser({":zero": 0, ":now": clock.now_iso()}),
+        )
 
     def adopt_stray(self, member: PoolMember) -> bool:
         """Record an app of the pool the books do not know, as retiring (to delete it); False when a
         record of it exists (its maker recorded it meanwhile)."""
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=ser(
-                    {
-                        "pk": member.key,
-                        "sk": "META",
-                        "entity": "PoolMember",
-                        "platform": member.platform.value,
-                        "memberId": member.member_id,
-                        "capacity": 0,
-                        "used": 0,
-                        "retiring": clock.now_iso(),
-                        "gsi2pk": f"POOLS#{member.platform.value}",
-                        "gsi2sk": member.member_id,
-                        **({"region": member.region} if member.region else {}),
-                    }
-                ),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return self._if(
+            "put_item",
+            Item=ser(
+                {
+                    "pk": member.key,
+                    "sk": "META",
+                    "entity": "PoolMember",
+                    "platform": member.platform.value,
+                    "memberId": member.member_id,
+                    "capacity": 0,
+                    "used": 0,
+                    "retiring": clock.now_iso(),
+                    "gsi2pk": f"POOLS#{member.platform.value}",
+                    "gsi2sk": member.member_id,
+                    **({"region": member.region} if member.region else {}),
+                }
+            ),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
 
     def forget_member(self, member: PoolMember) -> bool:
         """The member is gone from the platform: drop it and its room in the pool's size."""
@@ -263,16 +227,10 @@ class PoolsStore(TableStore):
 
     def set_used(self, member: PoolMember, used: int) -> bool:
         """The reconciler's repair of a member's count: only if it is still what was read."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=meta_key(member.key),
-                UpdateExpression="SET used = :used",
-                ConditionExpression="used = :was",
-                ExpressionAttributeValues=ser({":used": used, ":was": member.used}),
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return self._if(
+            "update_item",
+            Key=meta_key(member.key),
+            UpdateExpression="SET used = :used",
+            ConditionExpression="used = :was",
+            ExpressionAttributeValues=ser({":used": used, ":was": member.used}),
+        )

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from sitedeploy.domain import clock
 from sitedeploy.domain.models import AuthMode, Platform, SiteRecord
 from sitedeploy.domain.tenancy import Quota, Quotas, SiteQuota, StaleRead, quota_owner_key, quota_refused
-from sitedeploy.stores.dynamo import Cancelled, TableStore, Transaction, condition_failed, de, item_key, ser
+from sitedeploy.stores.dynamo import Cancelled, TableStore, Transaction, de, item_key, ser
 
 DAY_SECONDS = 86400
 
@@ -204,22 +202,16 @@ class QuotasStore(TableStore):
         """Count ``size`` bytes against the owner's day; False (nothing counted) past the limit."""
         if size > limit:
             return False
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=item_key(quota_owner_key(owner_id), f"BYTES#{day}"),
-                UpdateExpression="SET #bytes = if_not_exists(#bytes, :zero) + :n, expiresAt = :expires",
-                ConditionExpression="attribute_not_exists(#bytes) OR #bytes <= :room",
-                ExpressionAttributeNames={"#bytes": "bytes"},
-                ExpressionAttributeValues=ser(
-                    {":zero": 0, ":n": size, ":room": limit - size, ":expires": clock.epoch_seconds() + 2 * DAY_SECONDS}
-                ),
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return self._if(
+            "update_item",
+            Key=item_key(quota_owner_key(owner_id), f"BYTES#{day}"),
+            UpdateExpression="SET #bytes = if_not_exists(#bytes, :zero) + :n, expiresAt = :expires",
+            ConditionExpression="attribute_not_exists(#bytes) OR #bytes <= :room",
+            ExpressionAttributeNames={"#bytes": "bytes"},
+            ExpressionAttributeValues=ser(
+                {":zero": 0, ":n": size, ":room": limit - size, ":expires": clock.epoch_seconds() + 2 * DAY_SECONDS}
+            ),
+        )
 
     def release_quota_entry(self, owner_id: str, platform: Platform, site_id: str, generation: str | None) -> bool:
         """Give back a gone site generation's place in its owner's quotas (the reconciler's repair)."""

@@ -202,9 +202,10 @@ class AmplifyPlatform:
 
     def unlisted_members(self) -> list[PlacedObject]:
         """The apps carrying the pool's tag: every app the service made for its pool."""
-        apps = self._publisher(None).apps()
+        region = self.service_secret().region or self._settings.region
+        apps = self._publisher(None, region=region).apps()
         return [
-            PlacedObject(str(a.get("appId")), _epoch(a.get("updateTime")))
+            PlacedObject(str(a.get("appId")), _epoch(a.get("updateTime")), region)
             for a in apps
             if POOL_TAG in (a.get("tags") or {})
         ]
