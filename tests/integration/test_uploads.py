@@ -230,3 +230,16 @@ def test_bad_upload_receipts_are_400(api: Api) -> None:
         assert status == 400, (body, answer)
         assert mentions in answer["error"], answer
     assert api.get("/deployments")[1]["deployments"] == []
+
+
+def test_an_oversize_receipt_counts_for_nothing(api: Api, owner: str, stack: LocalStack) -> None:
+    """A deploy reads up to 100 receipts: one far larger than any /uploads call writes is not read
+    (the blobs are looked up instead), so receipts cannot make a deploy read hundreds of MB."""
+    store = Staging(stack.resource("StagingBucket"), stack.moto.client("s3"))
+    huge = UploadReceipt(created_at=time.time(), staged={f"{n:064x}": 1 for n in range(80_000)})
+    store.put_receipt(owner, "f" * 32, huge)
+    assert store.get_receipt(owner, "f" * 32) is None
+    data = b"<h1>looked up</h1>"
+    _stage(api, {"index.html": data})
+    body = {"manifest": {"index.html": hashlib.sha256(data).hexdigest()}, "uploadReceipts": ["f" * 32]}
+    assert wait_terminal(api, deploy(api, "cloudflare", body)["deploymentId"])["status"] == "ready"

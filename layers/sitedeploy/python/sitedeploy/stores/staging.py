@@ -46,6 +46,11 @@ LIST_PAGE_KEYS = 1000
 RECEIPT_LIFETIME_SECONDS = 3600
 
 
+# A receipt of one /uploads call (at most FilesPerUpload entries, 1,000 from the CLI and the web
+# client) is far below this; a deploy reads at most 100 of them.
+RECEIPT_MAX_BYTES = 4 * 1024 * 1024
+
+
 class BlobMissing(Exception):
     def __init__(self, sha256: str) -> None:
         super().__init__(f"staged file {sha256} is missing")
@@ -372,14 +377,18 @@ class Staging:
         )
 
     def get_receipt(self, owner_id: str, receipt_id: str) -> UploadReceipt | None:
-        """This owner's receipt, or None when there is none by that id (expired, or never was)."""
+        """This owner's receipt, or None when there is none by that id (expired, or never was), or
+        it is larger than any /uploads call writes (it counts for nothing: the blobs are looked up)."""
         try:
             answer = self._s3.get_object(Bucket=self.bucket, Key=receipt_key(owner_id, receipt_id))
         except ClientError as exc:
             if _not_found(exc):
                 return None
             raise
-        return UploadReceipt.from_json(answer["Body"].read())
+        if int(answer.get("ContentLength") or 0) > RECEIPT_MAX_BYTES:
+            answer["Body"].close()
+            return None
+        return UploadReceipt.from_json(answer["Body"].read(RECEIPT_MAX_BYTES + 1))
 
     # -- file digests ---------------------------------------------------------------------------
 
