@@ -39,6 +39,7 @@ SPA_SITE: dict[str, bytes] = {
         b"/docs/* /about/ 302\n"
         b"/go/:name /about/ 302\n"
         b"/api/* /data/users.json 200\n"
+        b"/elsewhere https://example.org/landing 302\n"
     ),
     "/_headers": (b"/assets/*\n  Cache-Control: public, max-age=31536000, immutable\n\n/*\n  X-Frame-Options: DENY\n"),
 }
@@ -77,6 +78,9 @@ TABLE = (
     Row("spa", "/docs/getting/started", 302, location="/about/"),
     Row("spa", "/go/anyone", 302, location="/about/"),
     Row("spa", "/api/users", 200, SPA_SITE["/data/users.json"]),
+    # Another origin: a redirect there is fine (a 200 rewrite there, a proxy, is refused by Quick
+    # Deploy on every platform: tests/e2e/test_static_only.py).
+    Row("spa", "/elsewhere", 302, location="/landing"),
     Row("spa", "/client/side/route", 200, SPA_SITE["/index.html"], content_type="text/html"),
     Row("spa", "/_redirects", 200, SPA_SITE["/index.html"]),  # never served: the SPA answers instead
     Row("plain", "/", 200, PLAIN_SITE["/index.html"]),

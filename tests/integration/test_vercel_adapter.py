@@ -115,9 +115,16 @@ def test_first_publish_uploads_every_content_once_and_serves_every_byte(emulator
     distinct = {d for d in site.data.values()}
     assert published.uploaded_files == len(distinct) == 6
     assert published.uploaded_bytes == sum(len(d) for d in distinct)
-    assert sorted(_uploads(emulator)) == sorted(hashlib.sha1(d).hexdigest() for d in distinct)
+    config = [d for d in _uploads(emulator) if d not in {hashlib.sha1(x).hexdigest() for x in distinct}]
+    assert len(config) == 1  # and the Build Output's config.json, the service's own
+    assert sorted(_uploads(emulator)) == sorted([*(hashlib.sha1(d).hexdigest() for d in distinct), *config])
     assert site.progress[-1] == (published.uploaded_bytes, published.uploaded_bytes)
     creates = emulator.requests_for("deployment-create")
+    assert all("prebuilt=1" in r.query for r in creates)
+    detection = emulator.detection(published.external_id)
+    assert detection is not None
+    assert detection.prebuilt
+    assert not detection.runs_anything
     assert [r.status for r in creates] == [400, 200]  # missing_files, then the identical POST
     assert creates[0].bytes_in == creates[1].bytes_in
     assert all(f"teamId={TEAM}" in r.query for r in emulator.requests)
@@ -282,7 +289,7 @@ def test_files_vercel_keeps_asking_for_end_in_a_clear_error_not_a_loop(emulator:
     routing = vercel_routing(redirects_text=None, headers_text=None, spa=True, html_handling=None)
     files = site.files()
     digests = {f.sha256: hashlib.sha1(site.data[f.path]).hexdigest() for f in files}
-    with pytest.raises(PlatformError, match="still lacks 6 file"):
+    with pytest.raises(PlatformError, match="still lacks 7 file"):
         ForgettingDeployer(api, rounds=2).publish(_address().name, files, digests, routing, read=site.read)
     assert [r.status for r in emulator.requests_for("deployment-create")] == [400, 400, 400]
 

@@ -13,7 +13,6 @@ from sitedeploy.domain.models import DeploymentStatus
 from sitedeploy.platforms.base import SiteFile
 from sitedeploy.platforms.vercel.api import VercelApi, VercelRetry, _error, limit_reset_seconds
 from sitedeploy.platforms.vercel.deploy import VercelDeployer, deployment_url, map_ready_state
-from sitedeploy.platforms.vercel.routing import vercel_routing
 
 
 @pytest.mark.parametrize(
@@ -92,20 +91,23 @@ def test_the_body_names_every_path_without_a_leading_slash() -> None:
         SiteFile("b/a.css", "1" * 64, 3, "text/css"),
     ]
     digests = {"0" * 64: "a" * 40, "1" * 64: "b" * 40}
-    routing = vercel_routing(redirects_text=None, headers_text=None, spa=True, html_handling=None)
+    config = SiteFile(".vercel/output/config.json", "2" * 64, 99, "application/json")
+    digests["2" * 64] = "c" * 40
     deployer = VercelDeployer(VercelApi(SecretStr("t"), base_url="http://127.0.0.1:9"))
-    body = deployer.body("my-site", files, digests, routing)
+    body = deployer.body("my-site", files, digests, config)
     assert body["name"] == body["project"] == "my-site"
     assert body["target"] == "production"
     assert body["files"] == [
-        {"file": "a.css", "sha": "b" * 40, "size": 3},
-        {"file": "b/a.css", "sha": "b" * 40, "size": 3},
-        {"file": "index.html", "sha": "a" * 40, "size": 10},
+        {"file": ".vercel/output/static/a.css", "sha": "b" * 40, "size": 3},
+        {"file": ".vercel/output/static/b/a.css", "sha": "b" * 40, "size": 3},
+        {"file": ".vercel/output/static/index.html", "sha": "a" * 40, "size": 10},
+        {"file": ".vercel/output/config.json", "sha": "c" * 40, "size": 99},
     ]
-    assert body["projectSettings"]["framework"] is None
-    assert body["cleanUrls"] is True
-    assert body["rewrites"] == [{"source": "/(.*)", "destination": "/index.html"}]
-    assert "vercel.json" not in {f["file"] for f in body["files"]}
+    assert body["projectSettings"] == {
+        "framework": None, "buildCommand": "", "installCommand": "", "devCommand": "", "outputDirectory": ""
+    }  # fmt: skip
+    # A prebuilt deployment's routing is its config.json: none travels in the body.
+    assert not {"routes", "rewrites", "redirects", "headers", "cleanUrls", "builds", "functions"} & set(body)
 
 
 NOW = 1_700_000_000.0

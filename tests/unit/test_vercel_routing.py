@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sitedeploy.platforms.base import SiteConfig
+from sitedeploy.platforms.vercel.output import config_json
 from sitedeploy.platforms.vercel.routing import SPA_REWRITE, header_rules, redirect_rules, vercel_routing
 
 
@@ -108,19 +111,39 @@ def test_the_spa_fallback_comes_after_the_users_rewrites() -> None:
         spa=True,
         html_handling=None,
     )
-    body = routing.body()
-    assert body == {
-        "cleanUrls": True,
-        "redirects": [{"source": "/old", "destination": "/new", "statusCode": 301}],
-        "rewrites": [{"source": "/api/:splat*", "destination": "/api.html"}, SPA_REWRITE],
-        "headers": [{"source": "/(.*)", "headers": [{"key": "X-A", "value": "b"}]}],
-    }
+    assert routing.clean_urls is True
+    assert routing.redirects == ({"source": "/old", "destination": "/new", "statusCode": 301},)
+    assert routing.rewrites == ({"source": "/api/:splat*", "destination": "/api.html"}, SPA_REWRITE)
+    assert routing.headers == ({"source": "/(.*)", "headers": [{"key": "X-A", "value": "b"}]},)
     assert routing.skipped == ("/x /y 404",)
+    # The Build Output routes, in routing-utils' order: clean URLs, redirects, headers, the
+    # filesystem, then the rewrites, the SPA fallback last.
+    routes = json.loads(config_json(routing, ["index.html", "api.html"]))["routes"]
+    kinds = [
+        "clean"
+        if r.get("status") == 308
+        else r.get("handle")
+        or ("redirect" if "status" in r else None)
+        or ("header" if r.get("continue") else "rewrite")
+        for r in routes
+    ]
+    assert kinds == ["clean", "clean", "redirect", "header", "filesystem", "rewrite", "rewrite"]
+    assert routes[2] == {"src": "^\\/old$", "headers": {"Location": "/new"}, "status": 301}
+    assert routes[5] == {
+        "src": "^\\/api(?:\\/((?:[^\\/#\\?]+?)(?:\\/(?:[^\\/#\\?]+?))*))?$",
+        "dest": "/api.html",
+        "check": True,
+    }
+    assert routes[-1] == {"src": "^(?:\\/(.*))$", "dest": "/index.html", "check": True}
 
 
-def test_a_site_without_routing_sends_only_clean_urls() -> None:
+def test_a_site_without_routing_has_only_clean_urls_and_its_404_page() -> None:
     routing = vercel_routing(redirects_text=None, headers_text=None, spa=False, html_handling=None)
-    assert routing.body() == {"cleanUrls": True}
+    config = json.loads(config_json(routing, ["index.html", "about.html", "docs/index.html", "404.html"]))
+    assert config["version"] == 3
+    assert [r.get("handle") for r in config["routes"]] == [None, None, "filesystem", "error", None]
+    assert config["routes"][-1] == {"status": 404, "src": "^/(.*)$", "dest": "/404.html"}
+    assert config["overrides"] == {"about.html": {"path": "about"}}
     assert routing.skipped == ()
 
 
@@ -137,9 +160,9 @@ def test_a_site_without_routing_sends_only_clean_urls() -> None:
 def test_html_handling_is_clean_urls_and_trailing_slash(
     handling: str | None, clean: bool, trailing: bool | None
 ) -> None:
-    body = vercel_routing(redirects_text=None, headers_text=None, spa=False, html_handling=handling).body()
-    assert body["cleanUrls"] is clean
-    assert body.get("trailingSlash") is trailing
+    routing = vercel_routing(redirects_text=None, headers_text=None, spa=False, html_handling=handling)
+    assert routing.clean_urls is clean
+    assert routing.trailing_slash is trailing
 
 
 @pytest.mark.parametrize(

@@ -245,6 +245,36 @@ class SiteAnswer:
     close: bool = False
 
 
+PROXY_TIMEOUT_SECONDS = 5.0
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Every request a site proxied to another origin, as (emulator, method, url): what a test reads to
+# prove a proxy happened, or never did.
+PROXIED: list[tuple[str, str, str]] = []
+
+
+def proxy(via: str, method: str, url: str, request_headers: Mapping[str, str]) -> SiteAnswer:
+    """What the platforms do for a rewrite (status 200) to another origin: fetch it and answer with
+    what it answered, as a reverse proxy. On loopback only: an emulator never reaches past this
+    machine (a test points the rule at a server of its own); any other host answers 502."""
+    from urllib.parse import urlsplit
+
+    import urllib3
+
+    host = urlsplit(url).hostname or ""
+    if host not in _LOOPBACK_HOSTS:
+        return SiteAnswer(502, [("Content-Type", "text/plain; charset=utf-8")], b"proxying is loopback-only here\n")
+    PROXIED.append((via, method, url))
+    forwarded = {k: v for k, v in request_headers.items() if k in {"accept", "user-agent", "cookie"}}
+    try:
+        answer = urllib3.request(
+            method, url, headers=forwarded, redirect=False, retries=False, timeout=PROXY_TIMEOUT_SECONDS
+        )
+    except urllib3.exceptions.HTTPError:
+        return SiteAnswer(502, [("Content-Type", "text/plain; charset=utf-8")], b"the origin did not answer\n")
+    kept = [(k, v) for k, v in answer.headers.items() if k.lower() in {"content-type", "set-cookie", "location"}]
+    return SiteAnswer(answer.status, [*kept, ("X-Proxied-By", via)], answer.data)
+
+
 # What a site server asks its emulator on every request: method, target and the request's headers
 # (names lowercased) in, the answer out, so that a redeploy or a deletion shows at once.
 SiteResponder = Callable[[str, str, Mapping[str, str]], SiteAnswer]

@@ -14,8 +14,8 @@ Amplify Hosting's, as far as its documentation and observed behaviour go:
 - statuses: ``200`` rewrites (even over an existing file), ``301``/``302`` redirect, ``404-200``
   rewrites and ``404`` serves the target with a 404 — those two only when the request does not
   resolve to a file; a rule without status is a ``301`` (the CDK's default);
-- rules whose source is a domain (``https://example.com``) and rewrites to another host (reverse
-  proxy) have no meaning on loopback: the former never match, the latter answer 502;
+- rules whose source is a domain (``https://example.com``) never match on loopback; a rewrite to
+  another host is a reverse proxy, as on Amplify (loopback origins only: ``loopback.proxy``);
 - the app's ``customHeaders`` (Amplify's YAML: ``customHeaders: [{pattern, headers: [{key,
   value}]}]``) go on every answer, whatever its status, whose request path a pattern matches: a
   pattern is a glob on the decoded URL path, ``**`` matching any characters including ``/`` (and
@@ -47,7 +47,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import yaml
 
-from sitedeploy_local.emulators.loopback import SiteAnswer, SiteServer
+from sitedeploy_local.emulators.loopback import SiteAnswer, SiteServer, proxy
 
 REWRITE_STATUSES = ("200", "301", "302", "404", "404-200")
 DEFAULT_RULE_STATUS = "301"
@@ -388,8 +388,7 @@ def resolve(version: SiteVersion, rules: tuple[CompiledRule, ...], method: str, 
                 destination = f"{destination}?{split.query}"
             return _redirect(int(rule.status), destination)
         if re.match(r"^[a-z][a-z0-9+.-]*://", destination, re.IGNORECASE):
-            body = b"Rewrites to another host (reverse proxy) are not emulated on loopback.\n"
-            return SiteAnswer(502, [("Content-Type", "text/plain; charset=utf-8")], body)
+            return proxy("amplify", method, destination, {})  # a 200 to another host: a reverse proxy
         status = 404 if rule.status == "404" else 200
         located = _locate(version, unquote(urlsplit(destination).path or "/"))
         if located is None or located[0] != "file":

@@ -15,8 +15,10 @@ static deploy:
    "Page not found";
 4. ``_headers``: every block whose path pattern matches the request path adds its headers.
 
-Rules the emulator cannot honour (proxying to another origin, country/language/role/cookie
-conditions) never match, so that they fall through to what a local visitor would get without them.
+A 200 rule to another origin (``https://…``) is a reverse proxy, as on Netlify: the emulator fetches
+it (loopback origins only; see ``loopback.proxy``). Rules it cannot honour (country, language, role
+or cookie conditions) never match, so that they fall through to what a local visitor would get
+without them.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from sitedeploy.domain.sitefiles import content_type
-from sitedeploy_local.emulators.loopback import SiteAnswer, SitePorts
+from sitedeploy_local.emulators.loopback import SiteAnswer, SitePorts, proxy
 
 REDIRECTS_PATH = "/_redirects"
 HEADERS_PATH = "/_headers"
@@ -237,6 +239,7 @@ class _Outcome:
     file: str | None = None  # the file whose bytes answer
     location: str | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
+    proxy: str | None = None  # another origin, fetched as a reverse proxy
 
 
 def decode_path(raw: str) -> str:
@@ -267,7 +270,7 @@ def _route(version: SiteVersion, path: str, raw_query: str) -> _Outcome:
                 destination = f"{destination}?{raw_query}"
             return _Outcome(rule.status, location=destination)
         if destination.startswith(("http://", "https://")):
-            continue  # proxying to another origin is not emulated
+            return _Outcome(rule.status, proxy=destination)  # Netlify proxies to the other origin
         target = version.static(decode_path(urlsplit(destination).path))
         if target is None:
             continue  # a rewrite to nothing: Netlify tries the next rule
@@ -284,6 +287,8 @@ def resolve(version: SiteVersion, *, method: str, target: str, request_headers: 
     split = urlsplit(target)
     path = decode_path(split.path)
     outcome = _route(version, path, split.query)
+    if outcome.proxy is not None:
+        return proxy("netlify", method, outcome.proxy, request_headers)
     headers: list[tuple[str, str]] = [("Server", "Netlify"), ("X-Nf-Request-Id", secrets.token_hex(13).upper())]
     body = b""
     if outcome.location is not None:

@@ -134,6 +134,20 @@ class Token:
     account_slugs: tuple[str, ...]  # in order: the first is where ``POST /sites`` creates
 
 
+def _what_runs(body: dict[str, Any]) -> tuple[str, ...]:
+    raw = body.get("files")
+    files: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    found = [f"function {name}" for name in (body.get("functions") or {})]
+    found += [f"edge function {name}" for name in (body.get("edge_functions") or {})]
+    for path in files:
+        relative = str(path).lstrip("/")
+        if relative == "netlify.toml":
+            found.append("configuration netlify.toml")
+        elif relative.startswith(".netlify/"):
+            found.append(f"internal {relative}")
+    return tuple(found)
+
+
 @dataclass
 class Deploy:
     """One deploy. ``timeline`` holds the timed steps still to come, (monotonic time, state)."""
@@ -154,6 +168,9 @@ class Deploy:
     fail_message: str | None = None
     timeline: list[tuple[float, str]] = field(default_factory=list)
     version: SiteVersion | None = None  # what visitors get once ready
+    # What Netlify would run or read as configuration for it (the emulator runs none of it):
+    # functions and edge functions the body declares or the files carry, a netlify.toml among them.
+    runs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -416,7 +433,14 @@ class NetlifyState(PlatformState):
             site.updated_at = moment
             if "files" in body:
                 self._set_files(site, deploy, body)
+            deploy.runs = _what_runs(body)
             return deploy
+
+    def runs(self, deploy_id: str) -> tuple[str, ...]:
+        """What Netlify would run or read as configuration for a deploy (tests prove: nothing)."""
+        with self._lock:
+            found = self._deploys.get(deploy_id)
+            return found.runs if found else ()
 
     def _update_deploy(self, site: Site, deploy: Deploy, body: dict[str, Any]) -> Deploy:
         """``PUT /sites/{site_id}/deploys/{deploy_id}``: how netlify-cli sends the digests of a

@@ -18,6 +18,7 @@ from typing import Any
 from sitedeploy_local.emulators.plumbing import NO_ROUTE
 from sitedeploy_local.emulators.routes import Route, RouteTable
 from sitedeploy_local.emulators.vercel.api import Call, Handler, VercelApi, json_body
+from sitedeploy_local.emulators.vercel.output import Output, OutputError, build_output, detect
 from sitedeploy_local.emulators.vercel.rules import RuleError, SiteConfig
 from sitedeploy_local.emulators.vercel.state import (
     PROJECT_NAME,
@@ -150,6 +151,7 @@ def deployment_create(api: VercelApi, call: Call) -> tuple[int, Any]:
     if settings is not None and not isinstance(settings, dict):
         raise bad_request("Invalid request: `projectSettings` should be object.")
     files, inline = _parse_files(api, body.get("files"))
+    prebuilt = call.arg("prebuilt") == "1"
     try:
         config = SiteConfig.parse(body)
     except RuleError as exc:
@@ -159,6 +161,12 @@ def deployment_create(api: VercelApi, call: Call) -> tuple[int, Any]:
         missing = [sha for sha in dict.fromkeys(files.values()) if sha not in account.files]
         if missing:
             raise VercelError(400, "missing_files", "Missing files", {"missing": missing})
+        output: Output | None = None
+        if prebuilt:
+            try:
+                output = build_output(files, account.files.get)
+            except OutputError as exc:
+                raise bad_request(exc.message, exc.code) from None
         project = account.find(project_ref)
         if project is None:
             if not PROJECT_NAME.match(project_ref) or "---" in project_ref:
@@ -176,9 +184,19 @@ def deployment_create(api: VercelApi, call: Call) -> tuple[int, Any]:
                     {"framework": None},
                 )
             project = api._create_project(account, project_ref, settings or {})
-        files = _output_files(files, {**project.settings, **(settings or {})})
+        merged_settings = {**project.settings, **(settings or {})}
+        detection = output.detection if output else detect(files, merged_settings, account.files.get)
+        files = _output_files(files, merged_settings) if output is None else files
         deployment = api._create_deployment(
-            account, project, creator=user, name=name, target=target, files=files, config=config
+            account,
+            project,
+            creator=user,
+            name=name,
+            target=target,
+            files=files,
+            config=config,
+            output=output,
+            detection=detection,
         )
         return 200, deployment_view(api, deployment, account)
 
@@ -357,6 +375,12 @@ def deployment_view(api: VercelApi, deployment: Deployment, account: Account) ->
         "inspectorUrl": f"https://vercel.com/{account.slug}/{deployment.name}/{deployment.id.removeprefix('dpl_')}",
         "creator": {"uid": creator.id, "username": creator.username} if creator else None,
     }
+    found = deployment.detection
+    view["prebuilt"] = found.prebuilt
+    view["builds"] = ([{"src": "package.json", "use": "@vercel/static-build"}] if found.build else []) + [
+        {"src": f, "use": "@vercel/node"} for f in found.functions
+    ]
+    view["functions"] = {f: {"memory": 1024} for f in found.functions} or None
     if deployment.canceled_ms is not None:
         view["canceledAt"] = deployment.canceled_ms
     if deployment.error is not None:

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 from sitedeploy.domain.sitefiles import content_type
-from sitedeploy_local.emulators.loopback import SiteAnswer, SitePorts
+from sitedeploy_local.emulators.loopback import SiteAnswer, SitePorts, proxy
+from sitedeploy_local.emulators.vercel.output import Output
+from sitedeploy_local.emulators.vercel.output import resolve as resolve_output
 from sitedeploy_local.emulators.vercel.rules import SiteConfig
 
 CACHE_CONTROL = "public, max-age=0, must-revalidate"
@@ -51,6 +53,8 @@ class ServedDeployment:
     id: str
     files: Mapping[str, str]
     config: SiteConfig = field(default_factory=SiteConfig)
+    # A prebuilt deployment answers from its Build Output's routes instead.
+    output: Output | None = None
 
 
 FileLookup = Callable[[str], bytes | None]
@@ -126,6 +130,8 @@ def resolve(
     deployment: ServedDeployment, read: FileLookup, *, method: str, target: str, request_headers: Mapping[str, str]
 ) -> SiteAnswer:
     """Answer one visitor request the way Vercel serves a static production deployment."""
+    if deployment.output is not None:
+        return resolve_output(deployment.output, read, method=method, target=target, request_headers=request_headers)
     split = urlsplit(target)
     path = split.path or "/"
     config = deployment.config
@@ -152,9 +158,9 @@ def resolve(
             if (matched := rewrite.pattern.match(current)) is None:
                 continue
             destination = matched.substitute(rewrite.destination)
-            if urlsplit(destination).scheme:  # an external rewrite is a proxy: not emulated
-                body = b"External rewrites are not emulated\n"
-                return SiteAnswer(502, _merge([*base_headers, ("Content-Type", "text/plain")], custom), body)
+            if urlsplit(destination).scheme:  # an external rewrite is a reverse proxy, as on Vercel
+                proxied = proxy("vercel", method, _with_query(destination, split.query), request_headers)
+                return SiteAnswer(proxied.status, _merge([*base_headers, *proxied.headers], custom), proxied.body)
             current = urlsplit(destination).path or "/"
             served = lookup(_decode(current), deployment)
             if served is not None:

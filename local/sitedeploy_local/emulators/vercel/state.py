@@ -40,6 +40,7 @@ from typing import Any
 
 from sitedeploy_local.emulators.loopback import SitePorts, SiteServer
 from sitedeploy_local.emulators.plumbing import PlatformState
+from sitedeploy_local.emulators.vercel.output import Detection, Output
 from sitedeploy_local.emulators.vercel.rules import SiteConfig
 from sitedeploy_local.emulators.vercel.sites import ProjectKey, ProjectSites, ServedDeployment, Visit
 
@@ -166,6 +167,9 @@ class Deployment:
     error: dict[str, str] | None = None
     alias: list[str] = field(default_factory=list)
     alias_assigned: bool = False
+    # A prebuilt deployment's Build Output; and what Vercel would build and run for it.
+    output: Output | None = None
+    detection: Detection = field(default_factory=lambda: Detection(prebuilt=False))
 
     @property
     def final(self) -> bool:
@@ -343,6 +347,8 @@ class VercelState(PlatformState):
         target: str | None,
         files: dict[str, str],
         config: SiteConfig,
+        output: Output | None = None,
+        detection: Detection | None = None,
     ) -> Deployment:
         """Caller holds the lock."""
         deployment = Deployment(
@@ -359,11 +365,19 @@ class VercelState(PlatformState):
             started=time.monotonic(),
             step=self.step_seconds,
             fail=self._failures.pop(project.name, None),
+            output=output,
+            detection=detection or Detection(prebuilt=output is not None),
         )
         self._deployments[deployment.id] = deployment
         project.deployment_ids.append(deployment.id)
         project.updated_ms = self._ms()
         return deployment
+
+    def detection(self, deployment_id: str) -> Detection | None:
+        """What Vercel would build and run for a deployment (tests prove it is nothing)."""
+        with self._lock:
+            found = self._deployments.get(deployment_id)
+            return found.detection if found else None
 
     def _settle(self) -> None:
         """Bring every unfinished deployment up to the clock. Caller holds the lock."""
@@ -450,5 +464,7 @@ class VercelState(PlatformState):
         deployment = self._deployments.get(project.production_id or "") if project else None
         if account is None or deployment is None:
             return None
-        served = ServedDeployment(id=deployment.id, files=deployment.files, config=deployment.config)
+        served = ServedDeployment(
+            id=deployment.id, files=deployment.files, config=deployment.config, output=deployment.output
+        )
         return Visit(deployment=served, read=account.files.get)

@@ -195,6 +195,33 @@ def redirect_lines(text: str | None) -> list[RedirectLine]:
     return lines
 
 
+_EXTERNAL = re.compile(r"^(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)
+_STATUS = re.compile(r"^\d{3}!?$")
+
+
+def proxy_lines(text: str | None) -> list[tuple[int, str, str]]:
+    """The ``_redirects`` lines that would make the host fetch another origin for its visitors (a
+    200 rewrite to an absolute URL: a reverse proxy, on Netlify, Vercel and Amplify alike), as
+    (line number, the line, the destination). A line's status is its first ``NNN`` or ``NNN!``
+    token after the destination (conditions may follow it), 301 when it has none."""
+    found: list[tuple[int, str, str]] = []
+    for number, raw in enumerate((text or "").splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        tokens = parts[1:]
+        while tokens and "=" in tokens[0] and not _EXTERNAL.match(tokens[0]) and not tokens[0].startswith("/"):
+            tokens = tokens[1:]  # query parameter matches come before the destination
+        if not tokens:
+            continue
+        destination = tokens[0]
+        status = next((t.rstrip("!") for t in tokens[1:] if _STATUS.match(t)), "301")
+        if status == "200" and _EXTERNAL.match(destination):
+            found.append((number, raw.strip(), destination))
+    return found
+
+
 def check_limits(sizes: dict[str, int], limits: Limits) -> None:
     """Raise ValueError naming the first path or bound that is over."""
     if len(sizes) > limits.max_files:

@@ -29,7 +29,14 @@ from sitedeploy.domain.models import (
 )
 from sitedeploy.domain.naming import site_id
 from sitedeploy.domain.requests import DeployRequest, StagedFile
-from sitedeploy.domain.sitefiles import HEADERS_FILE, REDIRECTS_FILE, ManifestEntry, SiteManifest, content_type
+from sitedeploy.domain.sitefiles import (
+    HEADERS_FILE,
+    REDIRECTS_FILE,
+    ManifestEntry,
+    SiteManifest,
+    content_type,
+    proxy_lines,
+)
 from sitedeploy.domain.tenancy import (
     CapacityExhausted,
     Contended,
@@ -83,6 +90,8 @@ def accept(services: Services, platform: Platform, owner_id: str, request: Deplo
     credentials = user_credentials(services, hosting, owner_id, request)
     manifest = checked_manifest(services.stores, owner_id, request, hosting.limits)
     config = site_config(services.stores.staging, owner_id, request, manifest)
+    if request.auth_mode is AuthMode.PLATFORM_MANAGED:
+        refuse_proxies(config)
     the_site_id = site_id(owner_id, platform.value, request.project(), request.auth_mode.value)
     plan = hosting.plan(owner_id, request, credentials, config, frozenset(f.path for f in manifest.files))
     _refuse_pool_accounts(services, hosting, plan)
@@ -193,6 +202,22 @@ def accept(services: Services, platform: Platform, owner_id: str, request: Deplo
         status_url=f"/deployments/{deployment_id}",
         site_id=site.site_id,
     )
+
+
+def refuse_proxies(config: SiteConfig) -> None:
+    """Quick Deploy sites live on the service's accounts: none may make them fetch another origin
+    for its visitors (a 200 rewrite to an absolute URL), which would run anyone's traffic through
+    the operator's accounts under the operator's name. Redirects to other origins are fine."""
+    found = proxy_lines(config.redirects_text)
+    if found:
+        number, line, destination = found[0]
+        raise BadRequest(
+            f"_redirects line {number} ({line!r}) would proxy visitors to {destination}: Quick Deploy sites "
+            "never proxy to another origin. Redirect there instead (301, 302, 307 or 308), or deploy to "
+            "your own account",
+            code="proxy_refused",
+            details={"line": number},
+        )
 
 
 def _refuse_pool_accounts(services: Services, hosting: HostingPlatform, plan: DeployPlan) -> None:

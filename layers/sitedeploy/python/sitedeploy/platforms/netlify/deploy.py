@@ -116,6 +116,14 @@ def _polls(seconds: float, sleep: Callable[[float], None]) -> Any:
         interval = min(POLL_MAX_SECONDS, interval * 1.5)
 
 
+def inert(path: str) -> bool:
+    """Whether Netlify serves this file as it is. A ``netlify.toml`` in a deploy configures the site
+    (its redirects, headers, proxies: what the CLI sends the site's configuration as), and
+    ``.netlify/`` holds what Netlify runs (edge functions, deploy configuration): a tenant's copies
+    of either are never uploaded. The service writes the site's ``_redirects`` and ``_headers``."""
+    return path != "netlify.toml" and not path.startswith(".netlify/")
+
+
 class NetlifyDeployer:
     def __init__(
         self,
@@ -300,8 +308,11 @@ class NetlifyDeployer:
         progress: Progress | None = None,
     ) -> Published:
         # The publish flow hands over served files only; a caller that passes the rule files too
-        # (their text is in ``config``) must not get the user's copies uploaded over ours.
-        served = [f for f in files if f.path not in CONFIG_FILES]
+        # (their text is in ``config``) must not get the user's copies uploaded over ours. Files
+        # Netlify would read as configuration or code, not serve, are never sent (see ``inert``).
+        served = [f for f in files if f.path not in CONFIG_FILES and inert(f.path)]
+        if len(served) < len([f for f in files if f.path not in CONFIG_FILES]):
+            logger.info("files Netlify would run or read as configuration were left out")
         for site_file in served:
             if site_file.size > MAX_FILE_BYTES:
                 raise NetlifyError(f"{site_file.path} is over the {MAX_FILE_BYTES // MIB} MiB limit per file")

@@ -1,7 +1,9 @@
-"""Vercel deployments from files, call for call what ``vercel deploy`` does:
+"""Vercel deployments from files, call for call what ``vercel deploy --prebuilt`` does:
 
-1. ``POST /v13/deployments`` naming every file (path without a leading slash, SHA-1, size) and the
-   routing configuration; Vercel answers 400 ``missing_files`` with the digests the account (or
+1. ``POST /v13/deployments?prebuilt=1`` naming every file (SHA-1, size) as the Build Output API lays
+   a prebuilt deployment out (``platforms.vercel.output``: the site under ``.vercel/output/static/``
+   and its routing in ``.vercel/output/config.json``), so that Vercel builds, installs and runs
+   nothing a tenant sent; Vercel answers 400 ``missing_files`` with the digests the account (or
    team) does not hold yet;
 2. upload exactly those, ``POST /v2/files`` with ``x-vercel-digest``, a few at a time; each body is
    re-readable, so a retried upload sends the same bytes again (in memory up to 8 MiB, else a
@@ -10,13 +12,15 @@
 4. follow ``readyState`` to ``READY`` with the production alias assigned, or ``ERROR`` /
    ``CANCELED``; still building after the bound, the flows go on asking (``refresh``).
 
-The project is created by name on its first deployment; ``projectSettings`` (no framework, no
-build) make it a static deployment of the files as they are."""
+The project is created by name on its first deployment, with ``projectSettings`` that say no
+framework and an empty build and install command (what turns Vercel's detection off for a
+deployment that is not prebuilt: a second guard, never the first)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +29,7 @@ from sitedeploy.domain.models import DeploymentStatus
 from sitedeploy.platforms.base import BuildState, PlatformError, Progress, Published, SiteFile, StreamReader
 from sitedeploy.platforms.uploads import resendable, upload_all
 from sitedeploy.platforms.vercel.api import VercelApi, VercelError
+from sitedeploy.platforms.vercel.output import CONFIG, config_json, static_path
 from sitedeploy.platforms.vercel.routing import VercelRouting
 
 UPLOAD_CONCURRENCY = 6
@@ -32,14 +37,14 @@ MISSING_ROUNDS = 3
 FOLLOW_SECONDS = 60.0
 POLL_FIRST = 0.25
 POLL_MAX = 1.0
-# No framework, no build, and the files served from the root as sent: with no outputDirectory,
-# Vercel's "Other" preset would serve a site's ``public/`` folder as its root.
+# No framework and nothing to build or install: an empty command is "none", where null would be
+# "detect" (fs-detectors: ``buildCommand === ''`` makes the frontend static).
 PROJECT_SETTINGS: dict[str, Any] = {
     "framework": None,
-    "buildCommand": None,
-    "installCommand": None,
-    "outputDirectory": ".",
-    "devCommand": None,
+    "buildCommand": "",
+    "installCommand": "",
+    "outputDirectory": "",
+    "devCommand": "",
 }
 # How far along each readyState is, as the deployment's progress while it builds: uploads took it
 # to 90 %, and what follows must not move it back.
@@ -111,7 +116,7 @@ class VercelDeployer:
         _, deployment = self.api.call(
             "POST",
             "/v13/deployments",
-            query={"skipAutoDetectionConfirmation": "1"},
+            query={"prebuilt": "1", "skipAutoDetectionConfirmation": "1"},
             json_body=body,
             what="creating the deployment",
         )
@@ -219,18 +224,20 @@ class VercelDeployer:
     # -- the whole job --------------------------------------------------------------------------
 
     def body(
-        self, project: str, files: Sequence[SiteFile], digests: Mapping[str, str], routing: VercelRouting
+        self, project: str, files: Sequence[SiteFile], digests: Mapping[str, str], config: SiteFile
     ) -> dict[str, Any]:
+        """The prebuilt deployment: each site file under ``.vercel/output/static/``, and the
+        routing as ``config.json`` (no routing in the body: a prebuilt deployment's is its own)."""
+        listed = [
+            {"file": static_path(f.path), "sha": digests[f.sha256], "size": f.size}
+            for f in sorted(files, key=lambda f: f.path)
+        ]
         return {
             "name": project,
             "project": project,
             "target": "production",
-            "files": [
-                {"file": f.path.lstrip("/"), "sha": digests[f.sha256], "size": f.size}
-                for f in sorted(files, key=lambda f: f.path)
-            ],
+            "files": [*listed, {"file": CONFIG, "sha": digests[config.sha256], "size": config.size}],
             "projectSettings": dict(PROJECT_SETTINGS),
-            **routing.body(),
         }
 
     def publish(
@@ -245,10 +252,18 @@ class VercelDeployer:
     ) -> Published:
         """``digests``: sha256 → SHA-1 for every file. Raises PlatformError when Vercel fails or
         cancels the deployment, with its reason."""
+        settings = config_json(routing, [f.path for f in files])
+        config = SiteFile(CONFIG, hashlib.sha256(settings).hexdigest(), len(settings), "application/json")
+        digests = {**digests, config.sha256: hashlib.sha1(settings, usedforsecurity=False).hexdigest()}
+        site_read = read
+
+        def with_config(site_file: SiteFile) -> Iterator[bytes]:
+            return iter([settings]) if site_file.sha256 == config.sha256 else site_read(site_file)
+
         by_digest: dict[str, SiteFile] = {}
-        for site_file in files:
+        for site_file in [*files, config]:
             by_digest.setdefault(digests[site_file.sha256], site_file)
-        body = self.body(project, files, digests, routing)
+        body = self.body(project, files, digests, config)
         done = Uploaded()
         deployment: dict[str, Any] | None = None
         for round_number in range(self.rounds + 1):
@@ -265,7 +280,12 @@ class VercelDeployer:
                         code=exc.code,
                         missing=exc.missing,
                     ) from None
-                done = self.upload(exc.missing, by_digest, read, progress, done)
+                # The configuration is ours, not a site file: uploaded, never counted as one.
+                config_digest = digests[config.sha256]
+                if config_digest in exc.missing:
+                    self.upload_file(config_digest, config, with_config)
+                site_missing = [d for d in exc.missing if d != config_digest]
+                done = self.upload(site_missing, by_digest, with_config, progress, done)
         assert deployment is not None
         deployment, state = self.follow(deployment)
         if state.status is DeploymentStatus.ERROR:
