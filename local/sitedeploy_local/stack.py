@@ -75,6 +75,10 @@ class StackOptions:
     cloudflare_accounts: dict[str, int] | None = None
     # Run the template's Schedule events (the sweeper) on their rate, as EventBridge would.
     run_schedules: bool = True
+    # Quick Deploy to Cloudflare on Workers for Platforms instead of the accounts: (namespace,
+    # domain); sites answer at ``http://<site>.<domain>:<port>/`` (use a ``*.localhost`` domain,
+    # which browsers resolve to loopback).
+    cloudflare_dispatch: tuple[str, str] | None = None
 
 
 class LocalStack:
@@ -292,14 +296,28 @@ class LocalStack:
 
     def platform_secret(self) -> dict[str, Any]:
         """What Quick Deploy uses locally: the emulator's accounts (one token opens them all)."""
-        return {
-            "cloudflare": {
-                "accounts": [
-                    {"apiToken": LOCAL_CLOUDFLARE_TOKEN, "accountId": account, "workerLimit": limit}
-                    for account, limit in self.cloudflare_accounts.items()
-                ],
+        cloudflare: dict[str, Any] = {
+            "accounts": [
+                {"apiToken": LOCAL_CLOUDFLARE_TOKEN, "accountId": account, "workerLimit": limit}
+                for account, limit in self.cloudflare_accounts.items()
+            ],
+            "workerPrefix": "sd",
+        }
+        if self.options.cloudflare_dispatch is not None:
+            namespace, domain = self.options.cloudflare_dispatch
+            account = next(iter(self.cloudflare_accounts))
+            cloudflare = {
+                "dispatch": {
+                    "apiToken": LOCAL_CLOUDFLARE_TOKEN,
+                    "accountId": account,
+                    "namespace": namespace,
+                    "domain": domain,
+                    "publicSuffix": True,
+                },
                 "workerPrefix": "sd",
-            },
+            }
+        return {
+            "cloudflare": cloudflare,
             "netlify": {
                 "accounts": [{"accessToken": LOCAL_NETLIFY_TOKEN, "accountSlug": LOCAL_NETLIFY_ACCOUNT}],
                 "sitePrefix": "sd",

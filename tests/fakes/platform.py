@@ -126,6 +126,9 @@ class FakePlatform:
     def quick_deploy_available(self) -> bool:
         return self.quick_deploy
 
+    def quick_deploy_isolated(self) -> bool:
+        return False
+
     def plan(
         self,
         owner_id: str,

@@ -318,6 +318,11 @@ class CloudflareApi(HttpApi[Call, RequestLogEntry, Handler], CloudflareState):
             raise bad_request(f"the metadata part is not valid JSON: {exc}") from None
         if not isinstance(metadata, dict):
             raise bad_request("the metadata part must be a JSON object")
-        if metadata.get("main_module") or metadata.get("body_part") or len(parts) > 1:
-            raise bad_request("this emulator runs assets-only Workers: upload no script modules")
+        dispatcher = any(
+            isinstance(b, dict) and b.get("type") == "dispatch_namespace" for b in metadata.get("bindings") or []
+        )
+        if (metadata.get("main_module") or metadata.get("body_part") or len(parts) > 1) and not dispatcher:
+            raise bad_request(
+                "this emulator runs assets-only Workers (and dispatch Workers, natively): upload no script modules"
+            )
         return metadata

@@ -49,6 +49,12 @@ class CloudflareEmulator(CloudflareApi, LoopbackEmulator):
         )
         self._listen(port, server_version="cloudflare", name="cloudflare-api")
 
+    def stop(self) -> None:
+        server, self._dispatch_server = self._dispatch_server, None
+        if server is not None:
+            server.stop()
+        super().stop()
+
     def forget_workers(self) -> None:
         """Forget every Worker, asset and upload session; accounts, tokens, fault rules and the
         request log stay."""

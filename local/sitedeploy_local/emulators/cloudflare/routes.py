@@ -10,6 +10,7 @@ the caller, calls the state and returns (HTTP status, the envelope's ``result``)
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from sitedeploy_local.emulators.cloudflare.api import (
@@ -30,6 +31,7 @@ from sitedeploy_local.emulators.cloudflare.state import (
     ScriptState,
     ScriptVersion,
     bad_request,
+    check_script_name,
     iso,
 )
 from sitedeploy_local.emulators.plumbing import NO_ROUTE
@@ -97,11 +99,13 @@ def upload_session(api: CloudflareApi, call: Call) -> tuple[int, Any]:
 
 def assets_upload(api: CloudflareApi, call: Call) -> tuple[int, Any]:
     session = api._session_from(api._bearer(call), "upload")
-    if session.account_id != call.params["account_id"]:
-        raise ApiError(403, CODE_AUTH, "Authentication error: the upload JWT belongs to another account")
     with api._lock:
         account = api._accounts.get(session.account_id)
         api._count_rate(session.token)
+    # A dispatch namespace's session is uploaded to through its account's path, as for any Worker.
+    owner = account.parent if account is not None and account.parent else session.account_id
+    if owner != call.params["account_id"]:
+        raise ApiError(403, CODE_AUTH, "Authentication error: the upload JWT belongs to another account")
     if account is None:
         raise ApiError(403, CODE_AUTH, "Authentication error")
     if call.query.get("base64") != ["true"]:
@@ -122,6 +126,11 @@ def assets_upload(api: CloudflareApi, call: Call) -> tuple[int, Any]:
 def script_put(api: CloudflareApi, call: Call) -> tuple[int, Any]:
     _, account, name = api._script_call(call)
     metadata = api._metadata(call)
+    dispatch = _dispatch_binding(metadata)
+    if dispatch is not None:
+        with api._lock:
+            api._namespace(account, dispatch)
+        return 200, script_view(api._put_dispatcher(account, name, dispatch))
     version = api._version_from(account, name, metadata, "upload")
     with api._lock:
         script = api._activate(account, name, version, "upload")
@@ -132,12 +141,139 @@ def script_put(api: CloudflareApi, call: Call) -> tuple[int, Any]:
     return 200, view
 
 
+def _dispatch_binding(metadata: dict[str, Any]) -> str | None:
+    """The namespace a dispatch Worker's ``dispatch_namespace`` binding names, if it has one."""
+    for binding in metadata.get("bindings") or []:
+        if isinstance(binding, dict) and binding.get("type") == "dispatch_namespace":
+            namespace = binding.get("namespace")
+            if not isinstance(namespace, str) or not namespace:
+                raise bad_request("a dispatch_namespace binding names its namespace")
+            return namespace
+    return None
+
+
+# -- Workers for Platforms: dispatch namespaces and the Workers in them ---------------------------------
+
+
+def namespace_view(held: Account) -> dict[str, Any]:
+    return {
+        "namespace_id": hashlib.sha256(held.id.encode()).hexdigest()[:32],
+        "namespace_name": held.namespace,
+        "created_on": iso(held.created_on),
+        "modified_on": iso(held.created_on),
+        "script_count": len(held.scripts),
+    }
+
+
+def namespaces_create(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account = api._account_call(call)
+    body = json_body(call)
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not name:
+        raise bad_request('expected {"name": "<namespace>"}')
+    check_script_name(name)
+    return 200, namespace_view(api._create_namespace(account, name))
+
+
+def namespaces_list(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account = api._account_call(call)
+    with api._lock:
+        return 200, [namespace_view(held) for held in account.namespaces.values()]
+
+
+def namespace_get(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account = api._account_call(call)
+    with api._lock:
+        return 200, namespace_view(api._namespace(account, call.params["namespace"]))
+
+
+def namespace_delete(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account = api._account_call(call)
+    api._delete_namespace(account, call.params["namespace"])
+    return 200, None
+
+
+def _in_namespace(api: CloudflareApi, call: Call) -> tuple[Account, str]:
+    _, account = api._account_call(call)
+    with api._lock:
+        held = api._namespace(account, call.params["namespace"])
+    name = call.params.get("name", "")
+    if name:
+        check_script_name(name)
+    return held, name
+
+
+def namespace_scripts(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    held, _ = _in_namespace(api, call)
+    with api._lock:
+        scripts = sorted(held.scripts.values(), key=lambda s: s.created_on)
+        return 200, [script_view(script) for script in scripts]
+
+
+def namespace_upload_session(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    token, _ = api._account_call(call)
+    held, name = _in_namespace(api, call)
+    body = json_body(call)
+    if not isinstance(body, dict) or not isinstance(body.get("manifest"), dict):
+        raise bad_request('expected {"manifest": {"/path": {"hash": ..., "size": ...}}}', CODE_INVALID_MANIFEST)
+    manifest, sizes = api._manifest_from(body["manifest"])
+    session, missing = api._open_session(token, held, name, manifest, sizes)
+    if not missing:
+        return 200, {"jwt": api._sign(session, "completion", api.completion_jwt_ttl), "buckets": []}
+    return 200, {"jwt": api._sign(session, "upload", api.upload_jwt_ttl), "buckets": api._buckets(missing, sizes)}
+
+
+def namespace_script_put(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    held, name = _in_namespace(api, call)
+    metadata = api._metadata(call)
+    version = api._version_from(held, name, metadata, "upload")
+    with api._lock:
+        script = api._activate(held, name, version, "upload")
+        script.put_count += 1
+        return 200, script_view(script)
+
+
+def namespace_script_get(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    held, name = _in_namespace(api, call)
+    with api._lock:
+        return 200, {"script": script_view(api._existing(held, name))}
+
+
+def namespace_script_delete(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    held, name = _in_namespace(api, call)
+    with api._lock:
+        api._existing(held, name)
+    api._delete(held, name)
+    return 200, None
+
+
+def script_routes_put(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account, name = api._script_call(call)
+    body = json_body(call)
+    if not isinstance(body, list) or not all(isinstance(r, dict) and isinstance(r.get("pattern"), str) for r in body):
+        raise bad_request('expected [{"pattern": "*.example.com/*"}, ...]')
+    patterns = [str(r["pattern"]) for r in body]
+    api._set_routes(account, name, patterns)
+    return 200, [{"id": hashlib.sha256(p.encode()).hexdigest()[:32], "pattern": p, "script": name} for p in patterns]
+
+
+def script_routes_get(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account, name = api._script_call(call)
+    with api._lock:
+        api._existing(account, name)
+        mine = [p for p, w in account.routes.items() if w == name]
+    return 200, [{"id": hashlib.sha256(p.encode()).hexdigest()[:32], "pattern": p, "script": name} for p in mine]
+
+
 def script_delete(api: CloudflareApi, call: Call) -> tuple[int, Any]:
     _, account, name = api._script_call(call)
     with api._lock:
         api._existing(account, name)
     api._delete(account, name)
     return 200, None
+
+
+NAMESPACE = "/accounts/{account_id}/workers/dispatch/namespaces/{namespace}"
 
 
 # -- the workers.dev subdomain and the service ----------------------------------------------------------
@@ -388,6 +524,22 @@ ROUTES: RouteTable[Handler] = RouteTable(
         Route("POST", "/accounts/{account_id}/workers/assets/upload", "assets-upload", assets_upload),
         Route("GET", "/accounts/{account_id}/workers/subdomain", "account-subdomain-get", account_subdomain),
         Route("GET", "/accounts/{account_id}/workers/scripts/{name}/subdomain", "subdomain-get", subdomain_get),
+        Route("PUT", "/accounts/{account_id}/workers/scripts/{name}/routes", "script-routes-put", script_routes_put),
+        Route("GET", "/accounts/{account_id}/workers/scripts/{name}/routes", "script-routes-get", script_routes_get),
+        Route("POST", "/accounts/{account_id}/workers/dispatch/namespaces", "namespaces-create", namespaces_create),
+        Route("GET", "/accounts/{account_id}/workers/dispatch/namespaces", "namespaces-list", namespaces_list),
+        Route("GET", f"{NAMESPACE}", "namespace-get", namespace_get),
+        Route("DELETE", f"{NAMESPACE}", "namespace-delete", namespace_delete),
+        Route("GET", f"{NAMESPACE}/scripts", "namespace-scripts", namespace_scripts),
+        Route("GET", f"{NAMESPACE}/scripts/{{name}}", "namespace-script-get", namespace_script_get),
+        Route("PUT", f"{NAMESPACE}/scripts/{{name}}", "namespace-script-put", namespace_script_put),
+        Route("DELETE", f"{NAMESPACE}/scripts/{{name}}", "namespace-script-delete", namespace_script_delete),
+        Route(
+            "POST",
+            f"{NAMESPACE}/scripts/{{name}}/assets-upload-session",
+            "namespace-upload-session",
+            namespace_upload_session,
+        ),
         Route("POST", "/accounts/{account_id}/workers/scripts/{name}/subdomain", "subdomain-post", subdomain_post),
         Route("GET", "/accounts/{account_id}/workers/services/{name}", "service-get", service_get),
         Route("DELETE", "/accounts/{account_id}/workers/services/{name}", "service-delete", service_delete),

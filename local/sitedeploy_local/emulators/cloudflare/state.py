@@ -37,10 +37,11 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 
@@ -53,8 +54,9 @@ from sitedeploy_local.emulators.cloudflare.sites import (
     Visit,
     WorkerKey,
     WorkerSites,
+    resolve,
 )
-from sitedeploy_local.emulators.loopback import SitePorts, SiteServer
+from sitedeploy_local.emulators.loopback import SiteAnswer, SitePorts, SiteServer
 from sitedeploy_local.emulators.plumbing import PlatformState
 
 MAX_ASSET_SIZE = 25 * 1024 * 1024  # 26,214,400 bytes per file
@@ -82,6 +84,8 @@ CODE_TOO_MANY_WORKERS = 10037
 CODE_BAD_REQUEST = 10021
 CODE_SERVICE_NOT_FOUND = 10090
 CODE_INVALID_MANIFEST = 10304
+CODE_NAMESPACE_NOT_FOUND = 100119  # what Workers for Platforms answers for an unknown namespace
+CODE_NAMESPACE_EXISTS = 100120
 
 SCRIPT_NOT_FOUND = "This Worker does not exist on your account."
 
@@ -130,6 +134,11 @@ def check_script_name(name: str) -> None:
         )
 
 
+def _route_regex(pattern: str) -> re.Pattern[str]:
+    """A Workers route pattern (``*.example.com/*``): ``*`` matches anything, the rest itself."""
+    return re.compile("^" + ".*".join(re.escape(part) for part in pattern.lower().split("*")) + "$")
+
+
 # -- public records ---------------------------------------------------------------------------------
 
 
@@ -170,6 +179,9 @@ class ScriptState:
     deployments: list[dict[str, Any]] = field(default_factory=list)
     script_settings: dict[str, Any] = field(default_factory=dict)
     rule_warnings: list[str] = field(default_factory=list)
+    # A dispatch Worker: the namespace its ``dispatch_namespace`` binding names (it runs natively:
+    # each request goes to the namespace's Worker named by the hostname's first label).
+    dispatch_namespace: str | None = None
 
     def snapshot(self) -> ScriptState:
         return replace(
@@ -210,6 +222,13 @@ class Account:
     assets: dict[str, StoredAsset] = field(default_factory=dict)
     scripts: dict[str, ScriptState] = field(default_factory=dict)
     worker_limit: int = WORKER_LIMIT  # how many Workers the account may hold (the plan's quota)
+    # Workers for Platforms: the account's dispatch namespaces (each held as an account of its own,
+    # with its own scripts and assets and no Worker limit), and its Workers' routes (pattern → Worker).
+    namespaces: dict[str, Account] = field(default_factory=dict)
+    routes: dict[str, str] = field(default_factory=dict)
+    # For a namespace: the account it belongs to, and its name.
+    parent: str | None = None
+    namespace: str | None = None
 
 
 @dataclass
@@ -250,6 +269,7 @@ class CloudflareState(PlatformState):
         self._tokens: dict[str, Token] = {}
         self._sessions: dict[str, UploadSession] = {}
         self._site_ports: SitePorts[WorkerKey, Visit] = WorkerSites(self._lock, self._visit)
+        self._dispatch_server: SiteServer | None = None
 
     # -- seeding and inspecting (tests and the local stack) ---------------------------------------
 
@@ -309,7 +329,10 @@ class CloudflareState(PlatformState):
 
     def site_url(self, account_id: str, name: str) -> str | None:
         """Where the Worker's site answers (a 404 "nothing here" page until its workers.dev
-        subdomain is enabled); None when the Worker was never deployed or has been deleted."""
+        subdomain is enabled); None when the Worker was never deployed or has been deleted. A
+        Workers for Platforms site (``dispatch:<namespace>``) answers through its dispatcher."""
+        if account_id.startswith("dispatch:"):
+            return self.dispatch_url(account_id.removeprefix("dispatch:"), name)
         return self._site_ports.url((account_id, name))
 
     def public_url(self, account_id: str, name: str) -> str | None:
@@ -321,15 +344,131 @@ class CloudflareState(PlatformState):
             return f"https://{name}.{account.subdomain}.workers.dev"
 
     def _forget(self) -> list[SiteServer]:
-        """Drop every Worker, asset and upload session (accounts and tokens stay); the site servers
-        to stop, which the caller does outside the lock."""
+        """Drop every Worker, asset, dispatch namespace, route and upload session (accounts and
+        tokens stay); the site servers to stop, which the caller does outside the lock."""
         with self._lock:
             sites = self._site_ports.withdraw_all(close=self._site_ports.closed)
+            for account in [a for a in self._accounts.values() if a.namespace is not None]:
+                del self._accounts[account.id]
             for account in self._accounts.values():
                 account.assets.clear()
                 account.scripts.clear()
+                account.namespaces.clear()
+                account.routes.clear()
             self._sessions.clear()
             return sites
+
+    # -- Workers for Platforms -------------------------------------------------------------------
+
+    def _create_namespace(self, account: Account, name: str) -> Account:
+        with self._lock:
+            if name in account.namespaces:
+                raise ApiError(409, CODE_NAMESPACE_EXISTS, f"A dispatch namespace named {name!r} already exists")
+            held = Account(
+                f"{account.id}/ns/{name}", name, account.subdomain, now(), worker_limit=10**9,
+                parent=account.id, namespace=name,
+            )  # fmt: skip
+            account.namespaces[name] = held
+            self._accounts[held.id] = held
+            return held
+
+    @staticmethod
+    def _namespace(account: Account, name: str) -> Account:
+        found = account.namespaces.get(name)
+        if found is None:
+            raise ApiError(404, CODE_NAMESPACE_NOT_FOUND, f"Dispatch namespace {name!r} not found")
+        return found
+
+    def _delete_namespace(self, account: Account, name: str) -> None:
+        with self._lock:
+            held = self._namespace(account, name)
+            del account.namespaces[name]
+            self._accounts.pop(held.id, None)
+
+    def _put_dispatcher(self, account: Account, name: str, namespace: str) -> ScriptState:
+        """A dispatch Worker: it holds no assets; its binding names the namespace it dispatches to."""
+        moment = now()
+        with self._lock:
+            script = account.scripts.get(name)
+            if script is None:
+                if len(account.scripts) >= account.worker_limit:
+                    raise too_many_workers(account.worker_limit)
+                script = ScriptState(
+                    account_id=account.id, name=name, created_on=moment, modified_on=moment, etag="",
+                    deployment_id=str(uuid.uuid4()), manifest={}, config={}, has_assets=False,
+                )  # fmt: skip
+                account.scripts[name] = script
+            script.dispatch_namespace = namespace
+            script.modified_on = moment
+            script.etag = hashlib.sha256(f"{name}:{namespace}:{moment}".encode()).hexdigest()
+            return script
+
+    def _set_routes(self, account: Account, name: str, patterns: list[str]) -> None:
+        """A Worker's routes, all of them (what PUT .../scripts/{name}/routes does)."""
+        with self._lock:
+            self._existing(account, name)
+            account.routes = {p: w for p, w in account.routes.items() if w != name}
+            account.routes.update({pattern: name for pattern in patterns})
+            if self._dispatch_server is None:
+                self._dispatch_server = SiteServer(
+                    self._dispatched, name="cloudflare-dispatch", server_version="cloudflare"
+                )
+                self._dispatch_server.start()
+
+    def _dispatched(self, method: str, target: str, headers: Mapping[str, str]) -> SiteAnswer:
+        """A request to the operator's zone: the Worker its route names; a dispatch Worker hands it
+        to its namespace's Worker named by the hostname's first label (Cloudflare's example)."""
+        host = headers.get("host", "").split(":")[0].lower()
+        path = urlsplit(target).path or "/"
+        with self._lock:
+            for account in [a for a in self._accounts.values() if a.namespace is None]:
+                for pattern, worker in account.routes.items():
+                    if not _route_regex(pattern).match(f"{host}{path}"):
+                        continue
+                    script = account.scripts.get(worker)
+                    if script is None or script.dispatch_namespace is None:
+                        break
+                    held = account.namespaces.get(script.dispatch_namespace)
+                    user = held.scripts.get(host.split(".")[0]) if held else None
+                    if held is None or user is None:
+                        return SiteAnswer(404, [("Content-Type", "text/plain")], b"This site does not exist.")
+                    site, assets = user.active_version().site, held.assets.get
+                    break
+                else:
+                    continue
+                break
+            else:
+                return SiteAnswer(522, [("Content-Type", "text/plain")], b"No Worker route matches this host.")
+        return resolve(site, assets, method=method, target=target, request_headers=headers)
+
+    @property
+    def dispatch_port(self) -> int | None:
+        server = self._dispatch_server
+        return server.port if server is not None else None
+
+    def dispatch_url(self, namespace: str, name: str) -> str | None:
+        """Where a namespace's Worker answers locally: ``http://<name>.<domain>:<port>/``, the domain
+        being its dispatcher's route's (``*.sites.localhost/*``: browsers resolve ``*.localhost``
+        to loopback; a test sends the ``Host`` header to ``127.0.0.1:<port>``)."""
+        with self._lock:
+            for account in self._accounts.values():
+                held = account.namespaces.get(namespace)
+                if held is None or name not in held.scripts or self._dispatch_server is None:
+                    continue
+                for pattern, worker in account.routes.items():
+                    script = account.scripts.get(worker)
+                    if script is not None and script.dispatch_namespace == namespace and pattern.startswith("*."):
+                        domain = pattern[2:].split("/", 1)[0]
+                        return f"http://{name}.{domain}:{self._dispatch_server.port}/"
+        return None
+
+    def namespace_scripts(self, namespace: str) -> list[str]:
+        """The names of a dispatch namespace's Workers (any account's), for tests."""
+        with self._lock:
+            for account in self._accounts.values():
+                if namespace in account.namespaces:
+                    return sorted(account.namespaces[namespace].scripts)
+        return []
 
     @staticmethod
     def _existing(account: Account, name: str, *, service: bool = False) -> ScriptState:
@@ -593,7 +732,8 @@ class CloudflareState(PlatformState):
         script.rule_warnings = list(version.site.rules.warnings)
         script.modified_on = moment
         script.etag = hashlib.sha256(f"{name}:{version.id}".encode()).hexdigest()
-        self._site_ports.serve((account.id, name), name)
+        if account.namespace is None:  # a namespace's Workers are reached through its dispatcher
+            self._site_ports.serve((account.id, name), name)
         return script
 
     def _delete(self, account: Account, name: str) -> None:

@@ -298,6 +298,9 @@ class PlatformAvailability(CamelModel):
     quick_deploy_room: bool | None = None
     # How many more new Quick Deploy sites the caller may have here (their quota).
     quick_deploy_sites_left: int | None = None
+    # Whether each Quick Deploy site here is an origin of its own (no other tenant's pages are
+    # same-site to it or can set its cookies).
+    quick_deploy_isolated: bool | None = None
 
 
 class QuotaUsage(CamelModel):

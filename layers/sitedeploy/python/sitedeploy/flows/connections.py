@@ -104,6 +104,7 @@ def overview(services: Services, owner_id: str) -> PlatformsOverview:
                 connection=connections.get(platform),
                 quick_deploy_room=quick_deploy_room(services, platform) if quick else None,
                 quick_deploy_sites_left=max(0, quotas.sites_per_platform - sites_used) if quick else None,
+                quick_deploy_isolated=services.platforms.get(platform).quick_deploy_isolated() if quick else None,
             )
         )
         if quick:

@@ -239,6 +239,11 @@ class AccountPoolPlatform(Generic[A]):
             )
         return DeployPlan(names=tuple(derived_names(pool.prefix, owner_id, project)), pooled=True)
 
+    def quick_deploy_isolated(self) -> bool:
+        """Netlify's and Vercel's sites each have a host under a public suffix (``netlify.app``,
+        ``vercel.app``): a registrable domain, an origin and a site of their own."""
+        return True
+
     def fixed_members(self) -> list[PoolMember]:
         pool = self.service_pool()
         if pool is None:
@@ -270,7 +275,7 @@ class AccountPoolPlatform(Generic[A]):
         )
         prefix = f"{pool.prefix}-"
         return [
-            PlacedObject(row.name, _epoch(row.modified_on))
+            PlacedObject(row.name, epoch(row.modified_on))
             for row in self.list_sites(credentials)
             if row.name.startswith(prefix)
         ]
@@ -280,7 +285,8 @@ class AccountPoolPlatform(Generic[A]):
         raise NotImplementedError
 
 
-def _epoch(iso: str | None) -> float | None:
+def epoch(iso: str | None) -> float | None:
+    """An ISO-8601 time as epoch seconds (None when there is none, or it is not one)."""
     if not iso:
         return None
     try:

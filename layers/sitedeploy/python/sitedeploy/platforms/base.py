@@ -196,6 +196,11 @@ class HostingPlatform(Protocol):
         """Whether the service has an account of its own here (the Deploy button's Quick Deploy)."""
         ...
 
+    def quick_deploy_isolated(self) -> bool:
+        """Whether each Quick Deploy site is an origin (a registrable site) of its own: no other
+        tenant's page is same-site to it or can set its cookies."""
+        ...
+
     def plan(
         self,
         owner_id: str,

@@ -107,6 +107,12 @@ class AmplifyPlatform:
     def quick_deploy_available(self) -> bool:
         return self._settings.amplify_pool_apps > 0
 
+    def quick_deploy_isolated(self) -> bool:
+        """Branches of one app share ``<appId>.amplifyapp.com``, a registrable domain (amplifyapp.com
+        is a public suffix): same-site to each other. With one site per app
+        (``AmplifyBranchesPerApp=1``) every site is a site of its own."""
+        return self._settings.amplify_branches_per_app == 1
+
     # -- deploying ------------------------------------------------------------------------------
 
     def plan(

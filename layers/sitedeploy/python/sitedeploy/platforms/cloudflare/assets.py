@@ -76,6 +76,18 @@ def not_found_handling(paths: Iterable[str], spa: bool | None) -> str:
 class CloudflareTarget:
     account_id: str
     script_name: str
+    # Workers for Platforms: the dispatch namespace the script lives in, and the domain its
+    # hostname is under (``https://<script>.<domain>``).
+    namespace: str | None = None
+    domain: str | None = None
+
+    @property
+    def script_path(self) -> str:
+        if self.namespace:
+            return (
+                f"/accounts/{self.account_id}/workers/dispatch/namespaces/{self.namespace}/scripts/{self.script_name}"
+            )
+        return f"/accounts/{self.account_id}/workers/scripts/{self.script_name}"
 
 
 @dataclass(frozen=True)
@@ -97,7 +109,7 @@ class CloudflarePublisher:
     ) -> tuple[str, list[list[str]]]:
         _, result = self.api.call(
             "POST",
-            f"/accounts/{target.account_id}/workers/scripts/{target.script_name}/assets-upload-session",
+            f"{target.script_path}/assets-upload-session",
             json_body={"manifest": manifest},
             what="opening the assets upload session",
         )
@@ -163,7 +175,7 @@ class CloudflarePublisher:
         body, content_type = urllib3.encode_multipart_formdata({"metadata": json.dumps(metadata)})
         _, result = self.api.call(
             "PUT",
-            f"/accounts/{target.account_id}/workers/scripts/{target.script_name}",
+            target.script_path,
             body=body,
             content_type=content_type,
             what="uploading the Worker",
@@ -205,16 +217,14 @@ class CloudflarePublisher:
         )
 
     def site_url(self, target: CloudflareTarget) -> str:
+        if target.namespace:
+            return f"https://{target.script_name}.{target.domain}"
         return f"https://{target.script_name}.{self.account_subdomain(target.account_id)}.workers.dev"
 
     def delete(self, target: CloudflareTarget) -> bool:
         """Delete the Worker; False when it was already gone (which is what was wanted)."""
         try:
-            self.api.call(
-                "DELETE",
-                f"/accounts/{target.account_id}/workers/scripts/{target.script_name}",
-                what="deleting the Worker",
-            )
+            self.api.call("DELETE", target.script_path, what="deleting the Worker")
         except CloudflareError as exc:
             if exc.status == 404 or exc.code == 10007:
                 return False
@@ -289,7 +299,8 @@ class CloudflarePublisher:
             raise CloudflareError("Cloudflare never confirmed the asset upload (no completion token)")
 
         script = self.upload_script(target, completion, options, [f.path for f in files])
-        self.enable_workers_dev(target)
+        if not target.namespace:  # a namespace's scripts are reached through the dispatch Worker
+            self.enable_workers_dev(target)
         url = self.site_url(target)
         external = None
         if isinstance(script, dict):

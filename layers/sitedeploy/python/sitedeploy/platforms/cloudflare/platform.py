@@ -20,9 +20,10 @@ from sitedeploy.domain.models import (
 from sitedeploy.domain.requests import DeployRequest
 from sitedeploy.domain.tenancy import JobSlots, PoolMember
 from sitedeploy.observability import logger
-from sitedeploy.platforms.accounts import AccountPool, AccountPoolPlatform, AccountToken
+from sitedeploy.platforms.accounts import AccountPool, AccountPoolPlatform, AccountToken, epoch
 from sitedeploy.platforms.base import (
     BuildState,
+    PlacedObject,
     PlatformError,
     PlatformLimits,
     Published,
@@ -31,7 +32,13 @@ from sitedeploy.platforms.base import (
 )
 from sitedeploy.platforms.cloudflare.api import CloudflareApi, CloudflareError
 from sitedeploy.platforms.cloudflare.assets import MAX_FILE_BYTES, AssetsOptions, CloudflarePublisher, CloudflareTarget
-from sitedeploy.platforms.cloudflare.credentials import CloudflareServiceAccount, CloudflareServicePool, CloudflareToken
+from sitedeploy.platforms.cloudflare.credentials import (
+    DISPATCH_MEMBER,
+    CloudflareServiceAccount,
+    CloudflareServicePool,
+    CloudflareToken,
+)
+from sitedeploy.platforms.cloudflare.dispatch import ensure_dispatch, namespace_scripts
 from sitedeploy.platforms.cloudflare.requests import CloudflareDeployRequest
 from sitedeploy.stores.secrets import CredentialsError
 
@@ -57,6 +64,35 @@ class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
         assert scope is not None
         return token, scope
 
+    def _target(self, credentials: UserCredentials | None, address: SiteAddress) -> tuple[SecretStr, CloudflareTarget]:
+        """Where a site's Worker is: an account's Workers, or (Quick Deploy on Workers for Platforms)
+        the dispatch namespace the address's member names."""
+        token, account_id = self._account(credentials, address.account_id)
+        member = self._dispatch_member(credentials, address.account_id)
+        if member is None:
+            return token, CloudflareTarget(account_id, address.name)
+        return token, CloudflareTarget(account_id, address.name, member.namespace, member.domain)
+
+    def _dispatch_member(
+        self, credentials: UserCredentials | None, member_id: str | None
+    ) -> CloudflareServiceAccount | None:
+        if credentials is not None or not member_id or not member_id.startswith(DISPATCH_MEMBER):
+            return None
+        pool = self.service_pool()
+        found = pool.account(member_id) if pool else None
+        return found if isinstance(found, CloudflareServiceAccount) and found.namespace else None
+
+    def quick_deploy_isolated(self) -> bool:
+        """Each Quick Deploy site an origin of its own: only with Workers for Platforms under a
+        domain the operator listed as a public suffix (an account's Workers share its workers.dev
+        subdomain, a registrable domain of its own)."""
+        try:
+            pool = self.service_pool()
+        except CredentialsError:
+            return False
+        dispatch = pool.dispatch if isinstance(pool, CloudflareServicePool) else None
+        return bool(dispatch and dispatch.public_suffix)
+
     def _api(self, token: SecretStr, *, attempts: int = 5, timeout: float = 60.0) -> CloudflareApi:
         return CloudflareApi(
             token,
@@ -75,9 +111,12 @@ class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
         """``https://{name}.{account subdomain}.workers.dev`` (the subdomain is cached). Not knowing
         it yet is fine: publishing records the URL."""
         try:
-            token, account_id = self._account(credentials, address.account_id)
+            token, target = self._target(credentials, address)
         except CredentialsError:
             return None
+        if target.namespace:
+            return f"https://{address.name}.{target.domain}"
+        account_id = target.account_id
         publisher = CloudflarePublisher(self._api(token, attempts=2, timeout=3.0))
         try:
             subdomain = publisher.account_subdomain(account_id)
@@ -90,8 +129,10 @@ class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
         return None  # a Worker serves as soon as it is uploaded: no builds to count
 
     def publish(self, job: PublishJob, credentials: UserCredentials | None) -> Published:
-        token, account_id = self._account(credentials, job.address.account_id)
-        target = CloudflareTarget(account_id, job.address.name)
+        token, target = self._target(credentials, job.address)
+        member = self._dispatch_member(credentials, job.address.account_id)
+        if member is not None and member.namespace and member.domain:
+            ensure_dispatch(self._api(token), target.account_id, member.namespace, member.dispatcher, member.domain)
         options = AssetsOptions(
             spa=job.config.spa,
             html_handling=job.config.html_handling,
@@ -115,8 +156,22 @@ class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
         raise PlatformError("Cloudflare deployments have no build to follow")
 
     def tear_down(self, address: SiteAddress, credentials: UserCredentials | None) -> bool:
-        token, account_id = self._account(credentials, address.account_id)
-        return CloudflarePublisher(self._api(token)).delete(CloudflareTarget(account_id, address.name))
+        token, target = self._target(credentials, address)
+        return CloudflarePublisher(self._api(token)).delete(target)
+
+    def pool_objects(self, member: PoolMember) -> list[PlacedObject]:
+        """A pool account's Workers, or the dispatch namespace's, under Quick Deploy's prefix."""
+        dispatch = self._dispatch_member(None, member.member_id)
+        pool = self.service_pool()
+        if dispatch is None or pool is None or not dispatch.namespace:
+            return super().pool_objects(member)
+        listed = namespace_scripts(self._api(dispatch.api_token), dispatch.account_id, dispatch.namespace)
+        prefix = f"{pool.prefix}-"
+        return [
+            PlacedObject(str(s.get("id")), epoch(str(s.get("modified_on") or "")))
+            for s in listed
+            if str(s.get("id", "")).startswith(prefix)
+        ]
 
     # -- a user's account -----------------------------------------------------------------------
 

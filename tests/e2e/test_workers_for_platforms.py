@@ -1,0 +1,120 @@
+"""Quick Deploy to Cloudflare on Workers for Platforms (#20): one dispatch namespace instead of a pool
+of accounts, on a local stack of its own. Sites go past one account's 500 Workers, each on a
+hostname of its own under the operator's domain (``https://<site>.<domain>``), reached through the
+dispatch Worker the service deploys once; deleting a site deletes its Worker from the namespace; the
+reconciler reads the namespace; and ``GET /platforms`` says Quick Deploy sites are isolated."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import urllib3
+
+from sitedeploy_local.stack import LOCAL_CLOUDFLARE_ACCOUNT, LocalStack, StackOptions
+from tests.conftest import Api
+from tests.helpers import TERMINAL, wait_terminal
+
+pytestmark = pytest.mark.e2e
+
+NAMESPACE = "sitedeploy-sites"
+DOMAIN = "sites.localhost"
+SITES = 600
+
+
+@pytest.fixture(scope="module")
+def dispatch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    options = StackOptions(
+        state_dir=tmp_path_factory.mktemp("wfp-state"),
+        write_local_json=False,
+        run_schedules=False,
+        cloudflare_dispatch=(NAMESPACE, DOMAIN),
+        max_concurrency=8,
+        parameters={"DeploymentsInFlightPerOwner": 1000, "QuickDeploySitesPerOwner": 1000},
+    )
+    with LocalStack(options) as stack:
+        yield stack
+
+
+def _visit(stack: LocalStack, site: str, path: str = "/") -> urllib3.BaseHTTPResponse:
+    """What a visitor of ``https://<site>.<domain>`` gets: the operator's zone, by Host header."""
+    port = stack.cloudflare.dispatch_port
+    assert port is not None
+    return urllib3.request(
+        "GET", f"http://127.0.0.1:{port}{path}", headers={"Host": f"{site}.{DOMAIN}"}, redirect=False, timeout=10
+    )
+
+
+def test_six_hundred_sites_from_one_namespace_each_on_its_own_hostname(dispatch: LocalStack) -> None:
+    stack = dispatch
+    owners = [Api(stack, stack.mint_token(f"wfp-{uuid.uuid4().hex[:8]}")) for _ in range(20)]
+    for api in owners:
+        api.http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=10, read=120))
+    jobs = [(owners[i % len(owners)], f"p{i}", f"<h1>site {i}</h1>") for i in range(SITES)]
+
+    def submit(job: tuple[Api, str, str]) -> dict[str, Any]:
+        api, project, body = job
+        status, answer, _ = api.request(
+            "POST", "/deployments/cloudflare", body={"files": {"index.html": body}, "projectName": project}
+        )
+        assert status == 202, answer
+        return {"api": api, "answer": answer, "body": body.encode()}
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        accepted = list(pool.map(submit, jobs))
+    pending = list(accepted)
+    deadline = time.monotonic() + 600
+    while pending and time.monotonic() < deadline:
+        for job in list(pending):
+            _, body, _ = job["api"].get(f"/deployments/{job['answer']['deploymentId']}")
+            if body["status"] in TERMINAL:
+                job["final"] = body
+                pending.remove(job)
+        time.sleep(0.5)
+    print(f"\n{SITES} Quick Deploy sites on one namespace in {time.monotonic() - started:.1f}s")
+    assert not pending
+    assert [j for j in accepted if j["final"]["status"] != "ready"] == []
+    # Past one account's 500 Workers: all in the namespace, none in the account.
+    assert len(stack.cloudflare.namespace_scripts(NAMESPACE)) == SITES
+    assert stack.cloudflare.scripts(LOCAL_CLOUDFLARE_ACCOUNT) == ["sitedeploy-dispatcher"]
+    for job in accepted[:: SITES // 30]:  # each on its own hostname under the operator's domain
+        url = job["final"]["url"]
+        assert url.startswith("https://"), url
+        assert url.endswith(f".{DOMAIN}"), url
+        site = url.removeprefix("https://").split(".")[0]
+        answer = _visit(stack, site)
+        assert (answer.status, answer.data) == (200, job["body"])
+        assert job["final"]["localUrl"] == f"http://{site}.{DOMAIN}:{stack.cloudflare.dispatch_port}/"
+    assert _visit(stack, "sd-nobody-aaaaaaaa").status == 404
+
+    # The Deploy button knows these sites are isolated (Netlify's and Vercel's always are).
+    rows = {p["platform"]: p for p in owners[0].get("/platforms")[1]["platforms"]}
+    assert rows["cloudflare"]["quickDeployIsolated"] is True
+    assert rows["amplify"]["quickDeployIsolated"] is False  # branches of a shared app
+    assert (rows["netlify"]["quickDeployIsolated"], rows["vercel"]["quickDeployIsolated"]) == (True, True)
+
+    # Deleting a site deletes its Worker from the namespace; the reconciler finds the books agree.
+    doomed = accepted[0]
+    site = doomed["final"]["url"].removeprefix("https://").split(".")[0]
+    assert doomed["api"].request("DELETE", f"/sites/{doomed['answer']['siteId']}")[0] == 204
+    assert site not in stack.cloudflare.namespace_scripts(NAMESPACE)
+    assert _visit(stack, site).status == 404
+    report = stack.hosts["ReconcilerFunction"].invoke({"detail-type": "Scheduled Event"})
+    assert report["drift"] == {}, report
+
+
+def test_a_redeploy_in_the_namespace_keeps_its_hostname_and_serves_the_new_bytes(dispatch: LocalStack) -> None:
+    api = Api(dispatch, dispatch.mint_token(f"wfp-{uuid.uuid4().hex[:8]}"))
+    first = wait_terminal(api, api.request("POST", "/deployments/cloudflare", body={
+        "files": {"index.html": "v1", "about.html": "about"}, "projectName": "again"})[1]["deploymentId"])  # fmt: skip
+    second = wait_terminal(api, api.request("POST", "/deployments/cloudflare", body={
+        "files": {"index.html": "v2", "about.html": "about"}, "projectName": "again"})[1]["deploymentId"])  # fmt: skip
+    assert first["url"] == second["url"]
+    site = second["url"].removeprefix("https://").split(".")[0]
+    assert _visit(dispatch, site).data == b"v2"
+    assert _visit(dispatch, site, "/about").data == b"about"
