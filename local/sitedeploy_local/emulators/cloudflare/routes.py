@@ -11,6 +11,7 @@ the caller, calls the state and returns (HTTP status, the envelope's ``result``)
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from sitedeploy_local.emulators.cloudflare.api import (
@@ -252,6 +253,10 @@ def script_routes_put(api: CloudflareApi, call: Call) -> tuple[int, Any]:
     body = json_body(call)
     if not isinstance(body, list) or not all(isinstance(r, dict) and isinstance(r.get("pattern"), str) for r in body):
         raise bad_request('expected [{"pattern": "*.example.com/*"}, ...]')
+    for route in body:
+        zone = route.get("zone_id")
+        if zone is not None and not (isinstance(zone, str) and re.fullmatch(r"[0-9a-f]{32}", zone)):
+            raise ApiError(400, 10000, f"Could not route to {route['pattern']}: invalid zone_id")
     patterns = [str(r["pattern"]) for r in body]
     api._set_routes(account, name, patterns)
     return 200, [{"id": hashlib.sha256(p.encode()).hexdigest()[:32], "pattern": p, "script": name} for p in patterns]

@@ -40,9 +40,12 @@ _ready: set[tuple[str, str, str]] = set()
 _ready_lock = threading.Lock()
 
 
-def ensure_dispatch(api: CloudflareApi, account_id: str, namespace: str, dispatcher: str, domain: str) -> None:
+def ensure_dispatch(
+    api: CloudflareApi, account_id: str, namespace: str, *, dispatcher: str, domain: str, zone_id: str | None = None
+) -> None:
     """The namespace exists and its dispatch Worker routes ``*.<domain>/*``: checked once per
-    execution environment (two reads when they are there), made when they are not."""
+    execution environment (two reads when they are there), made when they are not. With the zone's
+    id the route names its zone, as wrangler's do; without, Cloudflare finds it from the pattern."""
     key = (api.base_url, account_id, namespace)
     with _ready_lock:
         if key in _ready:
@@ -78,7 +81,7 @@ def ensure_dispatch(api: CloudflareApi, account_id: str, namespace: str, dispatc
         api.call(
             "PUT",
             f"{base}/scripts/{dispatcher}/routes",
-            json_body=[{"pattern": f"*.{domain}/*"}],
+            json_body=[{"pattern": f"*.{domain}/*", **({"zone_id": zone_id} if zone_id else {})}],
             what="routing the sites' hostnames to the dispatcher",
         )
     with _ready_lock:

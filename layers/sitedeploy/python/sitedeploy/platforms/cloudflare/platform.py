@@ -132,7 +132,14 @@ class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
         token, target = self._target(credentials, job.address)
         member = self._dispatch_member(credentials, job.address.account_id)
         if member is not None and member.namespace and member.domain:
-            ensure_dispatch(self._api(token), target.account_id, member.namespace, member.dispatcher, member.domain)
+            ensure_dispatch(
+                self._api(token),
+                target.account_id,
+                member.namespace,
+                dispatcher=member.dispatcher,
+                domain=member.domain,
+                zone_id=member.zone_id,
+            )
         options = AssetsOptions(
             spa=job.config.spa,
             html_handling=job.config.html_handling,
