@@ -107,8 +107,12 @@ def served(api: Api) -> dict[tuple[str, str], str]:
         return {(p, name): url for (p, name, _), url in zip(jobs, urls, strict=True)}
 
 
-def _answer(base: str, path: str) -> dict[str, Any]:
-    got = urllib3.request("GET", base + path, redirect=False, timeout=10)
+def _answer(base: str, path: str, host: str | None = None) -> dict[str, Any]:
+    got = urllib3.request("GET", base + path, redirect=False, timeout=10, headers={"Host": host} if host else None)
+    return answer_of(got)
+
+
+def answer_of(got: urllib3.BaseHTTPResponse) -> dict[str, Any]:
     return {
         "status": got.status,
         "body": got.data,
@@ -118,24 +122,29 @@ def _answer(base: str, path: str) -> dict[str, Any]:
     }
 
 
+def mismatches(row: Row, got: dict[str, Any], where: str) -> list[str]:
+    """How an answer differs from its row (nothing: it answers alike)."""
+    if got["status"] != row.status:
+        return [f"{where}: status {got['status']}, want {row.status}"]
+    wrong: list[str] = []
+    if row.body is not None and got["body"] != row.body:
+        wrong.append(f"{where}: body {got['body'][:60]!r}, want {row.body[:60]!r}")
+    if row.location is not None:
+        location = urllib3.util.parse_url(got["location"] or "").path
+        if location != row.location:
+            wrong.append(f"{where}: Location {got['location']!r}, want path {row.location!r}")
+    if row.content_type is not None and got["content_type"] != row.content_type:
+        wrong.append(f"{where}: Content-Type {got['content_type']!r}, want {row.content_type!r}")
+    for name, text in row.headers:
+        if text not in (got["headers"].get(name) or ""):
+            wrong.append(f"{where}: {name} {got['headers'].get(name)!r} lacks {text!r}")
+    return wrong
+
+
 def test_every_platform_answers_the_table_alike(served: dict[tuple[str, str], str]) -> None:
     wrong: list[str] = []
     for row in TABLE:
         for platform in PLATFORMS:
             got = _answer(served[(platform, row.site)], row.path)
-            where = f"{platform} {row.site} {row.path}"
-            if got["status"] != row.status:
-                wrong.append(f"{where}: status {got['status']}, want {row.status}")
-                continue
-            if row.body is not None and got["body"] != row.body:
-                wrong.append(f"{where}: body {got['body'][:60]!r}, want {row.body[:60]!r}")
-            if row.location is not None:
-                location = urllib3.util.parse_url(got["location"] or "").path
-                if location != row.location:
-                    wrong.append(f"{where}: Location {got['location']!r}, want path {row.location!r}")
-            if row.content_type is not None and got["content_type"] != row.content_type:
-                wrong.append(f"{where}: Content-Type {got['content_type']!r}, want {row.content_type!r}")
-            for name, text in row.headers:
-                if text not in (got["headers"].get(name) or ""):
-                    wrong.append(f"{where}: {name} {got['headers'].get(name)!r} lacks {text!r}")
+            wrong += mismatches(row, got, f"{platform} {row.site} {row.path}")
     assert not wrong, "\n".join(wrong)

@@ -17,7 +17,8 @@ import urllib3
 
 from sitedeploy_local.stack import LOCAL_CLOUDFLARE_ACCOUNT, LocalStack, StackOptions
 from tests.conftest import Api
-from tests.helpers import TERMINAL, wait_terminal
+from tests.e2e.test_routing_parity import PLAIN_SITE, SPA_SITE, TABLE, answer_of, mismatches
+from tests.helpers import TERMINAL, deploy, inline_files, wait_terminal
 
 pytestmark = pytest.mark.e2e
 
@@ -118,3 +119,30 @@ def test_a_redeploy_in_the_namespace_keeps_its_hostname_and_serves_the_new_bytes
     site = second["url"].removeprefix("https://").split(".")[0]
     assert _visit(dispatch, site).data == b"v2"
     assert _visit(dispatch, site, "/about").data == b"about"
+
+
+def test_the_namespace_answers_the_routing_table_as_the_account_pool_does(dispatch: LocalStack) -> None:
+    """The routing parity table (tests/e2e/test_routing_parity.py), row by row, on this backend."""
+    api = Api(dispatch, dispatch.mint_token(f"wfp-{uuid.uuid4().hex[:8]}"))
+    sites: dict[str, str] = {}
+    for name, files in (("spa", SPA_SITE), ("plain", PLAIN_SITE)):
+        accepted = deploy(api, "cloudflare", {"files": inline_files(files), "projectName": f"parity-{name}"})
+        final = wait_terminal(api, accepted["deploymentId"], timeout=90)
+        assert final["status"] == "ready", final
+        assert final["url"].endswith(f".{DOMAIN}")
+        sites[name] = final["url"].removeprefix("https://").split(".")[0]
+    wrong: list[str] = []
+    for row in TABLE:
+        wrong += mismatches(row, answer_of(_visit(dispatch, sites[row.site], row.path)), f"{row.site} {row.path}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_a_proxying_rewrite_is_refused_in_the_namespace_too(dispatch: LocalStack) -> None:
+    api = Api(dispatch, dispatch.mint_token(f"wfp-{uuid.uuid4().hex[:8]}"))
+    before = set(dispatch.cloudflare.namespace_scripts(NAMESPACE))
+    status, body, _ = api.request("POST", "/deployments/cloudflare", body={
+        "files": {"index.html": "hi", "_redirects": "/api/* https://example.org/:splat 200\n"},
+        "projectName": "proxy"})  # fmt: skip
+    assert status == 400, body
+    assert body["code"] == "proxy_refused"
+    assert set(dispatch.cloudflare.namespace_scripts(NAMESPACE)) == before
