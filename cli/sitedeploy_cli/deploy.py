@@ -68,6 +68,8 @@ class DeployOptions:
     timeout: float = 1800.0
     # Remember file hashes between runs (see hashcache): a redeploy reads only changed files.
     hash_cache: bool = True
+    # Publish beside production (which keeps serving what it served) at the chat's preview URL.
+    preview: bool = False
 
     def body(self, manifest: dict[str, str], receipts: list[str] | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -81,6 +83,8 @@ class DeployOptions:
             body["spa"] = self.spa
         if self.chat_id:
             body["chatId"] = self.chat_id
+        if self.preview:
+            body["target"] = "preview"
         return body
 
 
@@ -99,6 +103,8 @@ class DeployResult:
     status: str | None = None
     url: str | None = None
     local_url: str | None = None
+    preview_url: str | None = None
+    local_preview_url: str | None = None
     site_id: str | None = None
     status_url: str | None = None
     progress: int | None = None
@@ -115,6 +121,8 @@ class DeployResult:
             ("status", "status"),
             ("url", "url"),
             ("localUrl", "local_url"),
+            ("previewUrl", "preview_url"),
+            ("localPreviewUrl", "local_preview_url"),
             ("siteId", "site_id"),
             ("statusUrl", "status_url"),
             ("progress", "progress"),
@@ -129,6 +137,8 @@ class DeployResult:
             "status": self.status,
             "url": self.url,
             "localUrl": self.local_url,
+            "previewUrl": self.preview_url,
+            "localPreviewUrl": self.local_preview_url,
             "files": self.files,
             "totalBytes": self.total_bytes,
             "uploadedFiles": self.uploaded_files,

@@ -16,12 +16,12 @@ import webbrowser
 from pathlib import Path
 from typing import Any
 
-from sitedeploy_cli import connections
+from sitedeploy_cli import connections, versions
 from sitedeploy_cli.client import ApiClient, ApiError
 from sitedeploy_cli.config import ConfigError, resolve_config
 from sitedeploy_cli.deploy import AUTH_MODES, PLATFORMS, DeployError, Deployment, DeployOptions
 from sitedeploy_cli.files import FolderError
-from sitedeploy_cli.output import deploy_summary, deployment_line
+from sitedeploy_cli.output import deploy_summary, deployment_line, version_line
 from sitedeploy_cli.progress import Progress
 from sitedeploy_cli.uploads import UploadError
 
@@ -51,7 +51,8 @@ def _common_options() -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sitedeploy",
-        description="Deploy a built static site to Cloudflare Workers Static Assets or AWS Amplify Hosting.",
+        description="Deploy a built static site to Cloudflare Workers Static Assets, AWS Amplify Hosting, Netlify "
+        "or Vercel; roll it back, preview it, promote a preview, claim a Quick Deploy site.",
         epilog="Without --api/--token (or SITEDEPLOY_API_URL/SITEDEPLOY_TOKEN), .sitedeploy/local.json "
         "written by `make dev` is used, searched upward from the current folder.",
     )
@@ -99,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip re-reading files unchanged since the last deploy of DIR (default: on)",
     )
     deploy.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    deploy.add_argument(
+        "--preview",
+        action="store_true",
+        help="publish beside production, which keeps serving what it served, at the chat's preview URL",
+    )
 
     status = commands.add_parser("status", parents=common, help="show one deployment")
     status.add_argument("deployment_id", metavar="ID")
@@ -117,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     opener.add_argument("deployment_id", metavar="ID")
     opener.add_argument("--browser", action=argparse.BooleanOptionalAction, default=None, help="open it, or don't")
     connections.add_parsers(commands, common)
+    versions.add_parsers(commands, common)
     return parser
 
 
@@ -185,6 +192,7 @@ def _deploy(client: ApiClient, args: argparse.Namespace, cancel: threading.Event
         wait=args.wait,
         timeout=args.timeout,
         hash_cache=args.hash_cache,
+        preview=args.preview,
     )
     run = Deployment(client, options, Progress(None if args.quiet else sys.stderr), cancel=cancel)
     try:
@@ -205,6 +213,23 @@ def _deploy(client: ApiClient, args: argparse.Namespace, cancel: threading.Event
     return 0
 
 
+def _versions(client: ApiClient, args: argparse.Namespace) -> int:
+    try:
+        answer = versions.run(client, args)
+    except versions.VersionError as exc:
+        return _fail(args, exc.message, exc.code, {**exc.answer, "error": exc.message, "code": exc.code})
+    if args.json:
+        print(json.dumps(answer))
+    elif args.command == "versions":
+        for version in answer["deployments"]:
+            print(version_line(version))
+        if not answer["deployments"]:
+            print("no versions yet")
+    else:
+        print(deployment_line(answer))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cancel = threading.Event()
@@ -214,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             return _deploy(client, args, cancel)
         if args.command == "open":
             return _open(client, args)
+        if args.command in {"versions", "rollback", "promote", "claim"}:
+            return _versions(client, args)
         if args.command == "connect":
             answer = connections.connect(client, args)
             shown = answer.get("connection", answer)

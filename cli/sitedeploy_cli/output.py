@@ -17,9 +17,19 @@ def deployment_line(d: dict[str, Any]) -> str:
     line += f"  {d.get('projectName', '')}  {d.get('url') or ''}"
     if d.get("localUrl"):
         line += f"  (local: {d['localUrl']})"
+    if d.get("kind") not in (None, "deploy"):
+        line += f"  {d['kind']} of {d.get('sourceDeploymentId')}"
+    if d.get("target") == "preview":
+        line += f"  preview: {d.get('previewUrl') or '(not yet)'}"
     if d.get("error"):
         line += f"  error: {d['error']}"
     return line
+
+
+def version_line(d: dict[str, Any]) -> str:
+    """One version of a site, for ``versions``: live (*) and whether it can come back (r)."""
+    mark = "*" if d.get("live") else ("r" if d.get("rollbackAvailable") else " ")
+    return f"{mark} {deployment_line(d)}"
 
 
 def _files(n: int) -> str:
@@ -28,9 +38,15 @@ def _files(n: int) -> str:
 
 def deploy_summary(result: DeployResult) -> list[str]:
     """The lines a finished (or, with --no-wait, accepted) deploy prints on stdout."""
-    lines = [f"{result.status}: {result.url or '(no URL yet)'}"]
-    if result.local_url:
-        lines.append(f"local: {result.local_url}")
+    if result.preview_url or result.local_preview_url:
+        lines = [f"{result.status}: preview at {result.preview_url or '(no URL yet)'}"]
+        if result.local_preview_url:
+            lines.append(f"local: {result.local_preview_url}")
+        lines.append(f"production (unchanged): {result.url or '(none yet)'}")
+    else:
+        lines = [f"{result.status}: {result.url or '(no URL yet)'}"]
+        if result.local_url:
+            lines.append(f"local: {result.local_url}")
     sent = f"uploaded {_files(result.uploaded_files)} ({format_bytes(result.uploaded_bytes)})"
     if result.already_staged:
         sent += f", {result.already_staged:,} already there"

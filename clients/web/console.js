@@ -216,16 +216,20 @@ function showProgress(update) {
 
 function showResult(result) {
   const live = result.status === "ready";
+  const preview = result.target === "preview";
   $("#result").hidden = false;
   $("#result").dataset.status = result.status;
-  $("#result-title").textContent = live ? "Live" : "Failed";
+  $("#result").dataset.target = result.target || "production";
+  $("#result-title").textContent = live ? (preview ? "Preview ready (production unchanged)" : "Live") : "Failed";
+  const url = preview ? result.previewUrl : result.url;
+  const localUrl = preview ? result.localPreviewUrl : result.localUrl;
   const link = $("#result-url");
-  link.textContent = result.url || "(no URL)";
-  link.href = result.url || "#";
+  link.textContent = url || "(no URL)";
+  link.href = url || "#";
   const local = $("#result-local-url");
-  local.textContent = result.localUrl || "";
-  local.href = result.localUrl || "#";
-  $("#result-local-label").hidden = local.hidden = !result.localUrl;
+  local.textContent = localUrl || "";
+  local.href = localUrl || "#";
+  $("#result-local-label").hidden = local.hidden = !localUrl;
   $("#result-id").textContent = result.deploymentId;
   const staged = result.alreadyStaged ? `, ${result.alreadyStaged} already staged` : "";
   $("#result-uploaded").textContent = `${result.uploadedFiles} of ${result.files} files (${formatBytes(result.uploadedBytes)})${staged}`;
@@ -247,11 +251,14 @@ async function deploy(platform, mode) {
       projectName: $("#project").value.trim() || undefined,
       authMode: mode,
       spa: spa === "" ? undefined : spa === "true",
+      target: $("#preview").checked ? "preview" : "production",
       signal: controller.signal,
       onProgress: showProgress,
     });
     showResult(result);
-    if (result.status === "ready") notify("success", `${NAMES[platform]}: live at ${result.url}`);
+    if (result.status === "ready" && result.target === "preview") {
+      notify("success", `${NAMES[platform]}: preview at ${result.previewUrl}; production unchanged`);
+    } else if (result.status === "ready") notify("success", `${NAMES[platform]}: live at ${result.url}`);
     else notify("error", `${NAMES[platform]}: the deployment failed: ${result.error || "no reason given"}`);
   } catch (error) {
     notify(error.name === "AbortError" ? "info" : "error", `${NAMES[platform]}: ${describe(error)}`);
@@ -294,6 +301,24 @@ async function refreshSites() {
     const expires = document.createElement("td");
     expires.textContent = site.expiresAt ? new Date(site.expiresAt).toLocaleString() : "never";
     const actions = document.createElement("td");
+    actions.className = "actions";
+    const history = document.createElement("button");
+    history.type = "button";
+    history.className = "secondary";
+    history.textContent = "Versions";
+    history.setAttribute("aria-expanded", "false");
+    history.setAttribute("aria-label", `Versions of ${site.projectName} on ${NAMES[site.platform] || site.platform}`);
+    history.addEventListener("click", () => toggleVersions(site, row, history));
+    actions.append(history);
+    if (site.authMode === "platform-managed" && !site.previewOf) {
+      const move = document.createElement("button");
+      move.type = "button";
+      move.className = "secondary";
+      move.textContent = "Move to my account";
+      move.setAttribute("aria-label", `Move ${site.projectName} to your own ${NAMES[site.platform] || site.platform} account`);
+      move.addEventListener("click", () => claimSite(site));
+      actions.append(move);
+    }
     const remove = document.createElement("button");
     remove.type = "button";
     remove.className = "danger";
@@ -306,6 +331,130 @@ async function refreshSites() {
   });
   $("#sites-table tbody").replaceChildren(...rows);
   $("#sites-empty").hidden = rows.length > 0;
+}
+
+// -- versions ------------------------------------------------------------------------------------
+
+async function toggleVersions(site, row, button) {
+  const open = row.nextElementSibling && row.nextElementSibling.dataset.versionsOf === site.siteId;
+  if (open) {
+    row.nextElementSibling.remove();
+    button.setAttribute("aria-expanded", "false");
+    return;
+  }
+  const panel = document.createElement("tr");
+  panel.className = "versions";
+  panel.dataset.versionsOf = site.siteId;
+  const cell = document.createElement("td");
+  cell.colSpan = 6;
+  cell.textContent = "Loading versions…";
+  panel.append(cell);
+  row.after(panel);
+  button.setAttribute("aria-expanded", "true");
+  await renderVersions(site, cell);
+}
+
+async function renderVersions(site, cell) {
+  let listing;
+  try {
+    listing = await state.client.versions(site.siteId, { limit: 20 });
+  } catch (error) {
+    cell.textContent = `cannot list the versions: ${describe(error)}`;
+    return;
+  }
+  const table = document.createElement("table");
+  table.className = "versions-table";
+  const caption = document.createElement("caption");
+  caption.textContent = `Versions of ${site.projectName} (the newest ${listing.versionsKept} can be made live again)`;
+  const head = document.createElement("thead");
+  head.innerHTML =
+    '<tr><th scope="col">Version</th><th scope="col">What</th><th scope="col">When</th><th scope="col">Status</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr>';
+  const body = document.createElement("tbody");
+  for (const version of listing.deployments) {
+    const line = document.createElement("tr");
+    line.dataset.deploymentId = version.deploymentId;
+    if (version.live) line.classList.add("live");
+    const what =
+      version.target === "preview"
+        ? "preview"
+        : version.kind === "deploy"
+          ? "deploy"
+          : `${version.kind} of ${(version.sourceDeploymentId || "").slice(0, 12)}…`;
+    const cells = [
+      version.deploymentId,
+      what,
+      new Date(version.createdAt).toLocaleString(),
+      version.live ? "live" : version.status,
+    ];
+    for (const text of cells) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      line.append(td);
+    }
+    const actions = document.createElement("td");
+    if (version.target === "preview" && version.previewUrl) {
+      const link = document.createElement("a");
+      link.href = version.localPreviewUrl || version.previewUrl;
+      link.textContent = "open preview";
+      link.target = "_blank";
+      link.rel = "noopener";
+      actions.append(link);
+    }
+    if (version.rollbackAvailable && version.status === "ready") {
+      const act = document.createElement("button");
+      act.type = "button";
+      const promote = version.target === "preview";
+      act.textContent = promote ? "Promote" : "Roll back to this";
+      act.dataset.action = promote ? "promote" : "rollback";
+      act.addEventListener("click", () => makeLive(site, version, promote, cell));
+      actions.append(act);
+    }
+    line.append(actions);
+    body.append(line);
+  }
+  table.append(caption, head, body);
+  cell.replaceChildren(table);
+  if (!listing.deployments.length) cell.textContent = "No versions yet.";
+}
+
+async function makeLive(site, version, promote, cell) {
+  clearAlerts();
+  const verb = promote ? "Promoting" : "Rolling back";
+  cell.querySelectorAll("button").forEach((b) => (b.disabled = true));
+  notify("info", `${verb} ${site.projectName}…`);
+  try {
+    const done = promote
+      ? await state.client.promote(version.deploymentId)
+      : await state.client.rollback(site.siteId, { deploymentId: version.deploymentId });
+    clearAlerts();
+    if (done.status === "ready") {
+      notify("success", `${site.projectName}: ${promote ? "the preview is live" : "rolled back"} at ${done.url}`);
+      cell.dataset.localUrl = done.localUrl || "";
+    } else notify("error", `${site.projectName}: ${done.error || "the deployment failed"}`);
+  } catch (error) {
+    clearAlerts();
+    notify("error", `${site.projectName}: ${describe(error)}`);
+  }
+  await renderVersions(site, cell);
+}
+
+async function claimSite(site) {
+  const release = confirm(
+    `Move ${site.projectName} into your own ${NAMES[site.platform] || site.platform} account (connect it in Settings first)?\n\n` +
+      "OK: also delete the Quick Deploy copy once yours is live. Cancel: keep it until it expires.",
+  );
+  clearAlerts();
+  notify("info", `Moving ${site.projectName} to your account…`);
+  try {
+    const done = await state.client.claim(site.siteId, { release });
+    clearAlerts();
+    if (done.status === "ready") notify("success", `${site.projectName} is on your account at ${done.url}`);
+    else notify("error", `${site.projectName}: ${done.error || "the move failed"}`);
+  } catch (error) {
+    clearAlerts();
+    notify("error", `${site.projectName} could not be moved: ${describe(error)}`);
+  }
+  await refreshSites();
 }
 
 async function deleteSite(site) {

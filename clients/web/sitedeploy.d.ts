@@ -99,6 +99,8 @@ export interface DeployOptions extends RequestOptions {
   credentials?: Partial<CloudflareCredentials & AmplifyCredentials & NetlifyCredentials & VercelCredentials>;
   spa?: boolean;
   htmlHandling?: HtmlHandling;
+  /** "preview": published beside production, which keeps serving what it served (default "production"). */
+  target?: Target;
   onProgress?: (progress: DeployProgress) => void;
   /** Follow the deployment until ready or error (default true). */
   wait?: boolean;
@@ -114,7 +116,12 @@ export interface DeployResponse {
   error?: string | null;
   statusUrl: string;
   siteId: string;
+  kind?: DeploymentKind;
+  target?: Target;
 }
+
+export type Target = "production" | "preview";
+export type DeploymentKind = "deploy" | "rollback" | "promote" | "claim";
 
 export interface DeploymentStatusResponse {
   deploymentId: string;
@@ -135,6 +142,38 @@ export interface DeploymentStatusResponse {
   totalSizeBytes: number;
   /** The local stack only: where its emulator serves the site. */
   localUrl?: string | null;
+  kind?: DeploymentKind;
+  target?: Target;
+  /** rollback, promote, claim: the version whose files it publishes. */
+  sourceDeploymentId?: string | null;
+  /** A preview's URL (the chat's preview: it follows the chat's newest preview). */
+  previewUrl?: string | null;
+  localPreviewUrl?: string | null;
+}
+
+/** A deployment as a version of its site. */
+export interface Version extends DeploymentStatusResponse {
+  /** Production serves it now. */
+  live: boolean;
+  /** The site keeps it: a rollback (or, for a preview, a promote) can make it live again. */
+  rollbackAvailable: boolean;
+}
+
+export interface VersionList {
+  siteId: string;
+  liveDeploymentId?: string | null;
+  /** How many versions each site keeps (the rollback promise). */
+  versionsKept: number;
+  deployments: Version[];
+  nextCursor?: string | null;
+}
+
+export interface VersionActionOptions extends RequestOptions {
+  /** For a site on the user's own account; without them the stored connection is used. */
+  credentials?: Partial<CloudflareCredentials & AmplifyCredentials & NetlifyCredentials & VercelCredentials>;
+  /** Follow the new deployment until ready or error (default true). */
+  wait?: boolean;
+  onStatus?: (state: DeploymentStatusResponse) => void;
 }
 
 export interface DeployResult {
@@ -143,6 +182,9 @@ export interface DeployResult {
   status: DeploymentStatus;
   url: string | null;
   localUrl: string | null;
+  target: Target;
+  previewUrl: string | null;
+  localPreviewUrl: string | null;
   error: string | null;
   files: number;
   totalBytes: number;
@@ -178,6 +220,11 @@ export interface Site {
   createdAt: string;
   updatedAt: string;
   expiresAt?: string | null;
+  deleting?: boolean;
+  /** The version production serves. */
+  liveDeploymentId?: string | null;
+  /** A site holding a chat's previews (an Amplify branch of its own): the site it previews. */
+  previewOf?: string | null;
 }
 
 export declare function sha256Hex(data: Blob | ArrayBuffer | ArrayBufferView | string): Promise<string>;
@@ -204,6 +251,16 @@ export declare class SitedeployClient {
   deployments(options?: RequestOptions & { chatId?: string; limit?: number; cursor?: string }): Promise<{ deployments: DeploymentStatusResponse[]; nextCursor?: string | null }>;
   deployment(deploymentId: string, options?: RequestOptions): Promise<DeploymentStatusResponse>;
   deploy(platform: Platform, files: SiteFiles, options?: DeployOptions): Promise<DeployResult>;
+  versions(siteId: string, options?: RequestOptions & { limit?: number; cursor?: string }): Promise<VersionList>;
+  rollback(
+    siteId: string,
+    options?: VersionActionOptions & { deploymentId?: string },
+  ): Promise<DeploymentStatusResponse | DeployResponse>;
+  promote(deploymentId: string, options?: VersionActionOptions): Promise<DeploymentStatusResponse | DeployResponse>;
+  claim(
+    siteId: string,
+    options?: VersionActionOptions & { projectName?: string; release?: boolean },
+  ): Promise<DeploymentStatusResponse | DeployResponse>;
   waitForDeployment(
     deploymentId: string,
     options?: RequestOptions & { onStatus?: (state: DeploymentStatusResponse) => void; timeoutMs?: number },

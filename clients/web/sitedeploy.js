@@ -264,6 +264,39 @@ export class SitedeployClient {
     await this.request("DELETE", `/sites/${encodeURIComponent(siteId)}`, options);
   }
 
+  /** A site's deployments (its versions), newest first: `live` marks production's, `rollbackAvailable` those it keeps. */
+  versions(siteId, { limit, cursor, signal } = {}) {
+    return this.request("GET", `/sites/${encodeURIComponent(siteId)}/deployments`, { query: { limit, cursor }, signal });
+  }
+
+  /** Make an earlier version live again (default: the one live before the current); nothing is uploaded. */
+  rollback(siteId, { deploymentId, credentials, ...options } = {}) {
+    const body = { ...(deploymentId ? { deploymentId } : {}), ...(credentials ? { credentials } : {}) };
+    return this._versionAction(`/sites/${encodeURIComponent(siteId)}/rollback`, body, options);
+  }
+
+  /** Make a ready preview production's version; nothing is uploaded. */
+  promote(deploymentId, { credentials, ...options } = {}) {
+    return this._versionAction(
+      `/deployments/${encodeURIComponent(deploymentId)}/promote`,
+      credentials ? { credentials } : {},
+      options,
+    );
+  }
+
+  /** Move a Quick Deploy site into the user's own connected account (`release`: delete it once the copy is live). */
+  claim(siteId, { projectName, release = false, credentials, ...options } = {}) {
+    const body = { release, ...(projectName ? { projectName } : {}), ...(credentials ? { credentials } : {}) };
+    return this._versionAction(`/sites/${encodeURIComponent(siteId)}/claim`, body, options);
+  }
+
+  async _versionAction(path, body, { wait = true, signal, onStatus = () => {} } = {}) {
+    const key = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    const accepted = await this.request("POST", path, { body, signal, retry: true, headers: { "Idempotency-Key": key } });
+    if (!wait) return accepted;
+    return this.waitForDeployment(accepted.deploymentId, { signal, onStatus });
+  }
+
   deployments({ chatId, limit, cursor, signal } = {}) {
     return this.request("GET", "/deployments", { query: { chatId, limit, cursor }, signal });
   }
@@ -287,6 +320,7 @@ export class SitedeployClient {
       credentials,
       spa,
       htmlHandling,
+      target,
       signal,
       onProgress = () => {},
       wait = true,
@@ -305,6 +339,7 @@ export class SitedeployClient {
       authMode,
       ...(spa != null ? { spa } : {}),
       ...(htmlHandling ? { htmlHandling } : {}),
+      ...(target && target !== "production" ? { target } : {}),
       ...credentialFields(authMode, credentials),
     };
     const goInline =
@@ -360,6 +395,9 @@ export class SitedeployClient {
       status: deployment.status,
       url: deployment.url || accepted.url || null,
       localUrl: deployment.localUrl || null,
+      target: deployment.target || accepted.target || "production",
+      previewUrl: deployment.previewUrl || null,
+      localPreviewUrl: deployment.localPreviewUrl || null,
       error: deployment.error || null,
       deployment,
       seconds: (Date.now() - started) / 1000,

@@ -222,3 +222,28 @@ def _cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
 
 def put_secret_json(moto: MotoServer, secret_arn: str, value: dict[str, Any]) -> None:
     moto.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=json.dumps(value))
+
+
+def apply_lifecycle(s3: Any, bucket: str, *, now: float | None = None) -> list[str]:
+    """What the bucket's lifecycle expiry rules would have deleted by ``now`` (the service's
+    clock, which tests move): each object whose last write, on that clock, is older than its
+    rule's days. moto keeps the rules but never applies them. Returns the keys deleted."""
+    from sitedeploy.domain import clock
+
+    moment = clock.epoch() if now is None else now
+    try:
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules") or []
+    except Exception:  # no lifecycle configuration: nothing expires
+        return []
+    deleted: list[str] = []
+    for rule in rules:
+        days = (rule.get("Expiration") or {}).get("Days")
+        if rule.get("Status") != "Enabled" or not days:
+            continue
+        prefix = (rule.get("Filter") or {}).get("Prefix", rule.get("Prefix", ""))
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents") or []:
+                if clock.at_wall(item["LastModified"].timestamp()) + int(days) * 86400 < moment:
+                    s3.delete_object(Bucket=bucket, Key=item["Key"])
+                    deleted.append(item["Key"])
+    return deleted

@@ -1,5 +1,6 @@
 """The local stack's control endpoint: what the functions may ask about the emulators that no real
-platform API would answer (today: where a deployed site is served on this machine)."""
+platform API would answer: where a deployed site, or a version at its own public URL (a preview),
+is served on this machine."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from urllib.parse import parse_qsl, urlsplit
 from sitedeploy_local.ports import HOST
 
 SiteUrlLookup = Callable[[str, str], str | None]
+PreviewUrlLookup = Callable[[str], str | None]
 
 
 class ControlServer:
     def __init__(self) -> None:
         self.lookups: dict[str, SiteUrlLookup] = {}
+        self.previews: dict[str, PreviewUrlLookup] = {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -32,6 +35,9 @@ class ControlServer:
                 if len(parts) == 2 and parts[1] == "site-url" and parts[0] in server.lookups:
                     url = server.lookups[parts[0]](query.get("account", ""), query.get("name", ""))
                     status, payload = (200, {"url": url}) if url else (404, {"error": "no such site"})
+                elif len(parts) == 2 and parts[1] == "preview-url" and parts[0] in server.previews:
+                    url = server.previews[parts[0]](query.get("url", ""))
+                    status, payload = (200, {"url": url}) if url else (404, {"error": "no such version"})
                 body = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

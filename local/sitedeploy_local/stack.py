@@ -126,16 +126,19 @@ class LocalStack:
             )
         self.cloudflare.add_token(LOCAL_CLOUDFLARE_TOKEN, list(self.cloudflare_accounts))
         self.control.lookups["cloudflare"] = self.cloudflare.site_url
+        self.control.previews["cloudflare"] = self.cloudflare.preview_url
         self.amplify.start()
         self.control.lookups["amplify"] = self.amplify.site_url
         self.netlify.start()
         self.netlify.add_account(LOCAL_NETLIFY_ACCOUNT, name="sitedeploy local")
         self.netlify.add_token(LOCAL_NETLIFY_TOKEN, [LOCAL_NETLIFY_ACCOUNT])
         self.control.lookups["netlify"] = self.netlify.site_url
+        self.control.previews["netlify"] = self.netlify.preview_url
         self.vercel.start()
         self.vercel.add_team(LOCAL_VERCEL_TEAM, "sitedeploy-local")
         self.vercel.add_token(LOCAL_VERCEL_TOKEN, user="sitedeploy-local", teams=[LOCAL_VERCEL_TEAM])
         self.control.lookups["vercel"] = self.vercel.site_url
+        self.control.previews["vercel"] = self.vercel.preview_url
         self.control.start()
         self.console.start()
         parameters = {

@@ -281,3 +281,54 @@ def test_a_page_on_an_origin_the_stack_does_not_allow_is_refused(
         {"url": upload["url"], "checksum": upload["headers"]["x-amz-checksum-sha256"]},
     )
     assert allowed == 200
+
+
+def test_deploy_deploy_again_roll_back_and_see_the_old_site_then_preview_and_promote(
+    page: Page, page_errors: list[str], stack: LocalStack, tmp_path: Path
+) -> None:
+    folder = tmp_path / "dist"
+    folder.mkdir()
+    open_console(page, stack.console.url)
+    versions = {}
+    for text in ("first version", "second version"):
+        (folder / "index.html").write_text(f"<h1>{text}</h1>")
+        choose_folder(page, folder, "history")
+        versions[text] = deploy_with_console(page, "cloudflare")
+    assert served(versions["second version"]["localUrl"], "index.html").data == b"<h1>second version</h1>"
+
+    page.click("#tab-sites")
+    page.click("#sites-table tbody tr button[aria-label^='Versions of history']")
+    panel = page.wait_for_selector("tr.versions .versions-table")
+    assert panel is not None
+    rows = page.query_selector_all("tr.versions tbody tr")
+    assert len(rows) == 2
+    assert "live" in rows[0].inner_text()
+    screenshot(page, "versions")
+    page.click("tr.versions tbody tr:nth-child(2) button[data-action=rollback]")
+    page.wait_for_selector("#alerts .alert[data-kind=success]", timeout=60_000)
+    assert "rolled back" in alerts(page)[-1]["text"]
+    page.wait_for_selector("tr.versions tbody tr.live")
+    assert "rollback of" in page.inner_text("tr.versions tbody tr.live")
+    screenshot(page, "versions-rolled-back")
+    # The site's URL serves the old content again, byte for byte.
+    assert served(versions["second version"]["localUrl"], "index.html").data == b"<h1>first version</h1>"
+
+    page.click("#tab-deploy")
+    (folder / "index.html").write_text("<h1>a preview</h1>")
+    choose_folder(page, folder, "history")
+    page.check("#preview")
+    preview = deploy_with_console(page, "cloudflare")
+    assert page.inner_text("#result-title").startswith("Preview ready")
+    assert served(preview["localUrl"], "index.html").data == b"<h1>a preview</h1>"  # the preview's own URL
+    assert served(versions["second version"]["localUrl"], "index.html").data == b"<h1>first version</h1>"
+    screenshot(page, "preview-ready")
+    page.click("#tab-sites")
+    page.click("#sites-table tbody tr button[aria-label^='Versions of history']")
+    page.wait_for_selector("tr.versions button[data-action=promote]")
+    page.click("tr.versions button[data-action=promote]")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#alerts .alert')].some(a => a.textContent.includes('the preview is live'))",
+        timeout=60_000,
+    )
+    assert served(versions["second version"]["localUrl"], "index.html").data == b"<h1>a preview</h1>"
+    assert page_errors == []

@@ -146,3 +146,33 @@ def test_a_proxying_rewrite_is_refused_in_the_namespace_too(dispatch: LocalStack
     assert status == 400, body
     assert body["code"] == "proxy_refused"
     assert set(dispatch.cloudflare.namespace_scripts(NAMESPACE)) == before
+
+
+def test_rollback_and_previews_in_the_namespace(dispatch: LocalStack) -> None:
+    """No Worker versions in a namespace: a rollback publishes the kept files again (every asset is
+    there already: nothing uploaded), and a chat's preview is a Worker of its own, on its own host."""
+    api = Api(dispatch, dispatch.mint_token(f"wfp-{uuid.uuid4().hex[:8]}"))
+    fields = {"projectName": "history"}
+    v1 = wait_terminal(api, deploy(api, "cloudflare", {"files": {"index.html": "one"}, **fields})["deploymentId"])
+    v2 = wait_terminal(api, deploy(api, "cloudflare", {"files": {"index.html": "two"}, **fields})["deploymentId"])
+    site = v2["url"].removeprefix("https://").split(".")[0]
+    assert _visit(dispatch, site).data == b"two"
+    uploads = len(dispatch.cloudflare.requests_for("assets-upload"))
+    status, accepted, _ = api.request("POST", f"/sites/{v1['siteId']}/rollback", body={})
+    assert status == 202, accepted
+    back = wait_terminal(api, accepted["deploymentId"])
+    assert back["status"] == "ready", back
+    assert _visit(dispatch, site).data == b"one"
+    assert len(dispatch.cloudflare.requests_for("assets-upload")) == uploads
+
+    body = {"files": {"index.html": "preview"}, "target": "preview", "chatId": "c-1", **fields}
+    preview = wait_terminal(api, deploy(api, "cloudflare", body)["deploymentId"])
+    assert preview["status"] == "ready", preview.get("error")
+    host = preview["previewUrl"].removeprefix("https://").split(".")[0]
+    assert host != site
+    assert _visit(dispatch, host).data == b"preview"
+    assert _visit(dispatch, site).data == b"one"
+    status, accepted, _ = api.request("POST", f"/deployments/{preview['deploymentId']}/promote", body={})
+    assert status == 202, accepted
+    assert wait_terminal(api, accepted["deploymentId"])["status"] == "ready"
+    assert _visit(dispatch, site).data == b"preview"

@@ -248,3 +248,23 @@ def safety_guard(services: Services) -> Any:
             assert not seats, f"deleting member {target.member_id} that still seats {len(seats)}"
 
     return guard
+
+
+def check_versions(services: Services) -> None:
+    """A site's versions are its own: deployments of this site and generation, none twice, no more
+    than the promise; production's version is one of its production deployments."""
+    books = ledger(services)
+    keep = services.settings.versions_per_site
+    for site in books.sites.values():
+        assert len(site.versions) <= keep, (site.site_id, site.versions)
+        assert len(set(site.versions)) == len(site.versions), (site.site_id, site.versions)
+        for deployment_id in site.versions:
+            record = books.deployments.get(deployment_id)
+            assert record is not None, (site.site_id, deployment_id)
+            assert (record.site_id, record.site_generation) == (site.site_id, site.generation), deployment_id
+        if site.live_deployment_id:
+            live = books.deployments.get(site.live_deployment_id)
+            assert live is not None, site.live_deployment_id
+            assert live.site_id == site.site_id, site.live_deployment_id
+            assert live.site_generation == site.generation, site.live_deployment_id
+            assert live.target.value == "production", site.live_deployment_id

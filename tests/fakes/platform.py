@@ -22,7 +22,9 @@ from sitedeploy.domain.models import (
     DeploymentStatus,
     Platform,
     PlatformStats,
+    PreviewMode,
     SiteAddress,
+    Target,
 )
 from sitedeploy.domain.naming import derived_names
 from sitedeploy.domain.requests import DeployRequest
@@ -73,6 +75,7 @@ class Call:
 class FakePlatform:
     platform: ClassVar[Platform] = Platform.CLOUDFLARE
     credentials_model: ClassVar[type[UserCredentials]] = FakeCredentials
+    request_model: ClassVar[type[DeployRequest]] = FakeDeployRequest
 
     builds: bool = False
     quick_deploy: bool = True
@@ -104,6 +107,12 @@ class FakePlatform:
     taken_outside: set[str] = field(default_factory=set)
     # Called before anything is deleted, with what and where: a test's safety check.
     guard: Callable[[str, SiteAddress | PoolMember], None] | None = None
+    # Whether it keeps versions it can make live again without an upload (Amplify does not).
+    versions: bool = True
+    previews: PreviewMode = PreviewMode.IN_PLACE
+    # version ref → (where, its files); where → the version production serves there.
+    version_files: dict[str, tuple[tuple[str, str], dict[str, bytes]]] = field(default_factory=dict)
+    serving: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def limits(self) -> PlatformLimits:
@@ -204,7 +213,13 @@ class FakePlatform:
         files = {f.path: job.read_all(f) for f in job.files}
         job.progress(sum(map(len, files.values())), sum(map(len, files.values())))
         self.published[job.deployment_id] = files
-        self.objects[(job.address.account_id or "", job.address.name)] = clock.epoch()
+        where = (job.address.account_id or "", job.address.name)
+        self.objects[where] = clock.epoch()
+        ref = f"v-{job.deployment_id}"
+        self.version_files[ref] = (where, files)
+        preview = job.target is Target.PREVIEW
+        if not preview:
+            self.serving[where] = ref
         return Published(
             status=DeploymentStatus.BUILDING if self.builds else DeploymentStatus.READY,
             progress=55 if self.builds else 100,
@@ -212,7 +227,37 @@ class FakePlatform:
             external_id=f"job-{len(self.published)}",
             uploaded_files=len(files),
             uploaded_bytes=sum(map(len, files.values())),
+            version_ref=ref if self.versions else None,
+            # A preview in a place of its own (an Amplify branch) is served at that place's URL.
+            preview_url=f"https://{ref}--{job.address.name}.fake.example"
+            if preview and self.previews is not PreviewMode.OWN_SITE
+            else None,
         )
+
+    def preview_mode(self, plan: DeployPlan) -> PreviewMode:
+        return self.previews
+
+    def activate(self, address: SiteAddress, version_ref: str, credentials: UserCredentials | None) -> Published | None:
+        self._record("activate", address=address, version_ref=version_ref, credentials=credentials)
+        where = (address.account_id or "", address.name)
+        held = self.version_files.get(version_ref)
+        if not self.versions or held is None or held[0] != where or where not in self.objects:
+            return None
+        self.serving[where] = version_ref
+        return Published(
+            status=DeploymentStatus.READY,
+            progress=100,
+            url=f"https://{address.name}.{address.account_id}.fake.example",
+            external_id=None,
+            uploaded_files=0,
+            uploaded_bytes=0,
+            version_ref=version_ref,
+        )
+
+    def served(self, address: SiteAddress) -> dict[str, bytes] | None:
+        """What production serves at ``address`` now (tests)."""
+        ref = self.serving.get((address.account_id or "", address.name))
+        return self.version_files[ref][1] if ref else None
 
     def refresh(self, address: SiteAddress, external_id: str, credentials: UserCredentials | None) -> BuildState:
         self._record("refresh", address=address, external_id=external_id, credentials=credentials)
@@ -225,6 +270,7 @@ class FakePlatform:
         if self.guard is not None:
             self.guard("tear_down", address)
         existed = self.objects.pop((address.account_id or "", address.name), None) is not None
+        self.serving.pop((address.account_id or "", address.name), None)
         self.torn_down.append(address)
         return existed
 

@@ -58,7 +58,7 @@ from sitedeploy.domain.tenancy import (
 from sitedeploy.stores import Stores
 from sitedeploy.stores.deployments import Page, TransitionRefused
 from sitedeploy.stores.secrets import CredentialsError, connection_context
-from sitedeploy.stores.staging import BlobCorrupted, BlobMissing, Packed, PackMissing, UploadReceipt
+from sitedeploy.stores.staging import BlobCorrupted, BlobMissing, Kept, Packed, PackMissing, UploadReceipt
 from sitedeploy.stores.tenancy import ClaimRecord, NewPlace, place_claim, site_entry_key
 
 # Attribute names a transition may set (camelCase, as stored) → the record's field names.
@@ -112,6 +112,34 @@ class InMemoryDeployments:
         page = mine[start : start + limit]
         more = start + limit < len(mine)
         return Page(records=page, next_cursor=page[-1].deployment_id if more and page else None)
+
+    def list_for_site(self, site_id: str, *, limit: int = 20, cursor: str | None = None) -> Page:
+        with self._lock:
+            mine = sorted(
+                (r for r in self.records.values() if r.site_id == site_id),
+                key=lambda r: (r.created_at, r.deployment_id),
+                reverse=True,
+            )
+        start = 0
+        if cursor:
+            ids = [r.deployment_id for r in mine]
+            if cursor not in ids:
+                raise InvalidCursor("cursor is not valid for this listing")
+            start = ids.index(cursor) + 1
+        page = mine[start : start + limit]
+        more = start + limit < len(mine)
+        return Page(records=page, next_cursor=page[-1].deployment_id if more and page else None)
+
+    def get_many(self, deployment_ids: Iterable[str]) -> dict[str, DeploymentRecord]:
+        with self._lock:
+            return {i: self.records[i].model_copy(deep=True) for i in deployment_ids if i in self.records}
+
+    def keep(self, deployment_ids: Iterable[str], expires_at: int) -> None:
+        with self._lock:
+            for i in deployment_ids:
+                record = self.records.get(i)
+                if record is not None and (record.expires_at is None or record.expires_at < expires_at):
+                    self.records[i] = record.model_copy(update={"expires_at": expires_at})
 
     def transition(
         self,
@@ -210,6 +238,8 @@ class InMemoryDeployments:
 class InMemorySites:
     def __init__(self) -> None:
         self.sites: dict[str, SiteRecord] = {}
+        # site id → when its kept versions are next refreshed (the Queued index's "keep" part).
+        self.keep_due: dict[str, str] = {}
         self._lock = threading.RLock()
 
     def get(self, site_id: str) -> SiteRecord | None:
@@ -239,6 +269,42 @@ class InMemorySites:
     def list_for_owner(self, owner_id: str, *, limit: int = 100) -> list[SiteRecord]:
         with self._lock:
             return [s.model_copy(deep=True) for s in self.sites.values() if s.owner_id == owner_id][:limit]
+
+    def record_version(
+        self,
+        site_id: str,
+        deployment_id: str,
+        *,
+        generation: str | None,
+        keep: int,
+        live: bool,
+        keep_due: str,
+        live_key: str = "",
+    ) -> SiteRecord | None:
+        with self._lock:
+            site = self.sites.get(site_id)
+            if site is None or site.deleted_at is not None or site.generation != generation:
+                return None
+            versions = [deployment_id, *(v for v in site.versions if v != deployment_id)][: max(1, keep)]
+            update: dict[str, Any] = {"versions": versions}
+            if live and (site.live_key is None or site.live_key < live_key):
+                update["live_deployment_id"] = deployment_id
+                update["live_key"] = live_key
+            self.sites[site_id] = site.model_copy(update=update)
+            self.keep_due.setdefault(site_id, keep_due)
+            return self.sites[site_id].model_copy(deep=True)
+
+    def due_for_keeping(self, before: str, *, limit: int = 100) -> list[SiteRecord]:
+        with self._lock:
+            due = sorted((when, site_id) for site_id, when in self.keep_due.items() if when <= before)
+            return [self.sites[i].model_copy(deep=True) for _, i in due[:limit] if i in self.sites]
+
+    def kept(self, site_id: str, *, due: str | None) -> None:
+        with self._lock:
+            if due is None:
+                self.keep_due.pop(site_id, None)
+            elif site_id in self.sites:
+                self.keep_due[site_id] = due
 
     # -- for tests ------------------------------------------------------------------------------
 
@@ -557,6 +623,13 @@ class InMemoryTenancy:
                     "revision": (expected_revision or 0) + 1,
                     "url": site.url if site.url is not None else (existing.url if existing else None),
                     "updated_at": clock.now_iso(),
+                    "live_deployment_id": existing.live_deployment_id if existing else None,
+                    "live_key": existing.live_key if existing else None,
+                    "versions": list(existing.versions) if existing else [],
+                    "last_deployment_id": site.last_deployment_id
+                    or (existing.last_deployment_id if existing else None),
+                    "last_preview_id": site.last_preview_id or (existing.last_preview_id if existing else None),
+                    "preview_of": site.preview_of or (existing.preview_of if existing else None),
                 }
             )
             self._sites.sites[site.site_id] = saved
@@ -798,7 +871,7 @@ class InMemoryTenancy:
                 or (record.site_generation is not None and site.generation != record.site_generation)
             ):
                 return PublishGate.SITE_DELETED
-            if site.last_deployment_id != deployment_id:
+            if deployment_id not in (site.last_deployment_id, site.last_preview_id):
                 return PublishGate.SUPERSEDED
             if site.publishing not in (None, deployment_id):
                 return PublishGate.SITE_BUSY
@@ -885,6 +958,8 @@ class InMemoryStaging:
         self.packs: dict[tuple[str, str], bytes] = {}
         self.digests: dict[tuple[str, str], dict[str, str]] = {}
         self.puts = 0
+        # When each blob, pack (owner, name) and manifest ("manifest", id) was last written.
+        self.written: dict[tuple[str, str], float] = {}
 
     def missing(self, owner_id: str, hashes: Iterable[str]) -> set[str]:
         return {h for h in set(hashes) if (owner_id, h) not in self.blobs}
@@ -895,6 +970,7 @@ class InMemoryStaging:
     def put_blob(self, owner_id: str, data: bytes, sha256: str | None = None) -> str:
         digest = sha256 or hashlib.sha256(data).hexdigest()
         self.blobs[(owner_id, digest)] = data
+        self.written[(owner_id, digest)] = clock.epoch()
         self.puts += 1
         return digest
 
@@ -953,9 +1029,46 @@ class InMemoryStaging:
 
     def put_manifest(self, deployment_id: str, manifest: SiteManifest) -> None:
         self.manifests[deployment_id] = manifest
+        self.written[("manifest", deployment_id)] = clock.epoch()
 
     def get_manifest(self, deployment_id: str) -> SiteManifest:
         return self.manifests[deployment_id]
+
+    def find_manifest(self, deployment_id: str) -> SiteManifest | None:
+        return self.manifests.get(deployment_id)
+
+    def keep(self, owner_id: str, blobs: Iterable[str], packs: Iterable[str], *, older_than: float) -> Kept:
+        kept = Kept()
+        for store, wanted in ((self.blobs, set(blobs)), (self.packs, set(packs))):
+            for name in sorted(wanted):
+                if (owner_id, name) not in store:
+                    kept.missing.append(name)
+                elif self.written.get((owner_id, name), 0.0) < older_than:
+                    self.written[(owner_id, name)] = clock.epoch()
+                    kept.refreshed += 1
+        return kept
+
+    def keep_manifests(self, deployment_ids: Iterable[str], *, older_than: float) -> Kept:
+        kept = Kept()
+        for deployment_id in dict.fromkeys(deployment_ids):
+            if deployment_id not in self.manifests:
+                kept.missing.append(deployment_id)
+            elif self.written.get(("manifest", deployment_id), 0.0) < older_than:
+                self.written[("manifest", deployment_id)] = clock.epoch()
+                kept.refreshed += 1
+        return kept
+
+    def expire_older_than(self, moment: float) -> int:
+        """What the bucket's lifecycle does (tests): objects last written before ``moment`` go."""
+        gone = [key for key, when in self.written.items() if when < moment]
+        for key in gone:
+            del self.written[key]
+            if key[0] == "manifest":
+                self.manifests.pop(key[1], None)
+            else:
+                self.blobs.pop(key, None)
+                self.packs.pop(key, None)
+        return len(gone)
 
 
 class _Body:

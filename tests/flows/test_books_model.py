@@ -28,14 +28,14 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from sitedeploy.domain import clock
 from sitedeploy.domain.errors import ApiError
-from sitedeploy.domain.models import DeploymentStatus, SiteRecord
+from sitedeploy.domain.models import DeploymentStatus, SiteRecord, Target
 from sitedeploy.domain.naming import site_id
 from sitedeploy.domain.tenancy import Quotas
-from sitedeploy.flows import accept, placement, publish, reconcile, sites, status, sweep, teardown
+from sitedeploy.flows import accept, placement, publish, reconcile, sites, status, sweep, teardown, versions
 from sitedeploy.platforms.base import BuildState, PlatformError
 from sitedeploy.services import Services
 from tests.fakes import fake_services
-from tests.fakes.books import check_books, check_settled, expire_site, ledger, safety_guard
+from tests.fakes.books import check_books, check_settled, check_versions, expire_site, ledger, safety_guard
 from tests.fakes.interleave import Steps
 from tests.fakes.platform import FakePlatform
 from tests.flows.conftest import PLATFORM, request
@@ -199,6 +199,31 @@ class Books(RuleBasedStateMachine):
     def time_passes(self, minutes: int) -> None:
         clock.travel(minutes * 60)
 
+    @rule(owner=st.sampled_from(OWNERS), project=st.sampled_from(PROJECTS), chat=st.sampled_from(["c1", "c2"]),
+          inside=INSIDE, pick=st.integers(0, 5))  # fmt: skip
+    def preview(self, owner: str, project: str, chat: str, inside: tuple[int, str] | None, pick: int) -> None:
+        body = request(projectName=project, files=FILES["spa"], target="preview", chatId=chat)
+        self._inside(inside, lambda: accept.accept(self.services, PLATFORM, owner, body), pick)
+
+    @rule(owner=st.sampled_from(OWNERS), project=st.sampled_from(PROJECTS), inside=INSIDE, pick=st.integers(0, 5))
+    def rollback(self, owner: str, project: str, inside: tuple[int, str] | None, pick: int) -> None:
+        site = site_id(owner, PLATFORM.value, project, "platform-managed")
+        body = versions.VersionRequest()
+        self._inside(inside, lambda: versions.rollback(self.services, owner, site, body), pick)
+
+    @rule(pick=st.integers(0, 20), inside=INSIDE)
+    def promote(self, pick: int, inside: tuple[int, str] | None) -> None:
+        ready = [
+            r
+            for r in sorted(ledger(self.services).deployments.values(), key=lambda r: r.created_at)
+            if r.target is Target.PREVIEW and r.status is DeploymentStatus.READY
+        ]
+        if not ready:
+            return
+        chosen = ready[pick % len(ready)]
+        body = versions.VersionRequest()
+        self._inside(inside, lambda: versions.promote(self.services, chosen.owner_id, chosen.deployment_id, body), pick)
+
     @rule(method=st.sampled_from(FAULTS))
     def platform_fault(self, method: str) -> None:
         self.platform.fail_next(method, PlatformError(f"{method} failed", status=503))
@@ -209,6 +234,11 @@ class Books(RuleBasedStateMachine):
     def books_balance(self) -> None:
         if hasattr(self, "services"):
             check_books(self.services, self.platform, expired=self.expired.values())
+
+    @invariant()
+    def versions_agree(self) -> None:
+        if hasattr(self, "services"):
+            check_versions(self.services)
 
     def teardown(self) -> None:
         if not hasattr(self, "services"):

@@ -120,3 +120,39 @@ def test_json_mode_prints_one_error_object(clean: LocalStack, owner: str, tmp_pa
     unauthorized = _run("--json", "list", env={**env, "SITEDEPLOY_TOKEN": "nope"}, cwd=tmp_path)
     assert json.loads(unauthorized.stdout)["code"] == "unauthorized"
     assert "Traceback" not in missing.stderr + unauthorized.stderr
+
+
+def test_rollback_preview_promote_and_versions_from_the_terminal(clean: LocalStack, owner: str, tmp_path: Path) -> None:
+    env = {"SITEDEPLOY_API_URL": clean.api_url, "SITEDEPLOY_TOKEN": clean.mint_token(owner)}
+    site = tmp_path / "shop"
+    site.mkdir()
+
+    def deploy(text: str, *extra: str) -> dict[str, object]:
+        (site / "index.html").write_text(text)
+        done = _run("--json", "deploy", str(site), "-q", "--no-hash-cache", *extra, env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    v1 = deploy("<h1>one</h1>")
+    deploy("<h1>two</h1>")
+    listed = _run("versions", str(v1["siteId"]), env=env, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[0].startswith("* ")  # the live one
+    back = _run("--json", "rollback", str(v1["siteId"]), env=env, cwd=tmp_path)
+    assert back.returncode == 0, back.stderr
+    rolled = json.loads(back.stdout)
+    assert (rolled["status"], rolled["kind"], rolled["sourceDeploymentId"]) == ("ready", "rollback", v1["deploymentId"])
+    preview = deploy("<h1>three</h1>", "--preview", "--chat-id", "chat-7")
+    assert preview["previewUrl"]
+    shown = _run("deploy", str(site), "-q", "--preview", env=env, cwd=tmp_path)
+    assert "preview at https://" in shown.stdout
+    assert "production (unchanged)" in shown.stdout
+    promoted = _run("promote", str(preview["deploymentId"]), env=env, cwd=tmp_path)
+    assert promoted.returncode == 0, promoted.stderr
+    assert "promote of" in promoted.stdout
+    expired = _run("--json", "rollback", str(v1["siteId"]), "--to", "dpl_" + "a" * 26, env=env, cwd=tmp_path)
+    assert expired.returncode == 1
+    assert json.loads(expired.stdout)["code"] == "not_found"
+    unclaimable = _run("claim", str(v1["siteId"]), env=env, cwd=tmp_path)
+    assert unclaimable.returncode == 1
+    assert "connect your cloudflare account first" in unclaimable.stderr

@@ -12,8 +12,11 @@ from typing import Any
 
 import pytest
 
-from sitedeploy.domain.models import DeploymentStatus
+from sitedeploy.domain.models import DeploymentStatus, Target
+from sitedeploy.domain.sitefiles import ManifestEntry, SiteManifest
 from sitedeploy.stores.deployments import DeploymentsRepository
+from sitedeploy.stores.sites import SitesRepository
+from sitedeploy.stores.staging import Staging
 from sitedeploy_local.__main__ import main as local_main
 from sitedeploy_local.stack import LocalStack
 from tests.factories import deployment
@@ -21,6 +24,13 @@ from tests.factories import deployment
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = sorted((ROOT / "events").rglob("*.json"))
 SAMPLE_ID = "dpl_abcdefghijklmnopqrstuvwxyz"
+LATER_ID = "dpl_zyxwvutsrqponmlkjihgfedcba"
+PREVIEW_ID = "dpl_aaaaaaaaaaaaaaaaaaaaaaaaaa"  # events/versions/promote.json
+VERSION_ACTIONS = {
+    "POST /sites/{siteId}/rollback",
+    "POST /deployments/{deploymentId}/promote",
+    "POST /sites/{siteId}/claim",
+}
 SAMPLE_OWNER = "user-123"
 
 
@@ -69,10 +79,43 @@ def seeded(clean: LocalStack) -> None:
         ),
     )
     repo = DeploymentsRepository(clean.resource("DeploymentsTable"), clean.moto.client("dynamodb"))
-    # Written in flight: a pending INSERT would wake the live publisher, which would claim it first.
-    record = deployment(SAMPLE_OWNER, deployment_id=SAMPLE_ID, chat_id="chat-1", status=DeploymentStatus.UPLOADING)
-    repo.create(record)
-    repo.transition(SAMPLE_ID, DeploymentStatus.READY, changes={"url": "https://example.workers.dev"})
+    sites = SitesRepository(clean.resource("DeploymentsTable"), clean.moto.client("dynamodb"))
+    staging = Staging(clean.resource("StagingBucket"), clean.moto.client("s3"))
+    page = b"<!doctype html><h1>sample</h1>"
+    manifest = SiteManifest(
+        files=[ManifestEntry(path="index.html", sha256=staging.put_blob(SAMPLE_OWNER, page), size=len(page),
+                             contentType="text/html")]
+    )  # fmt: skip
+    # The site's versions: the sample deployment, a later one live now, and a preview (the sample
+    # events roll back to the first, promote the preview, claim the live one). Written in flight
+    # first: a pending INSERT would wake the live publisher, which would claim it.
+    for deployment_id, chat, target, minutes_ago in (
+        (SAMPLE_ID, "chat-1", Target.PRODUCTION, 3),
+        (LATER_ID, None, Target.PRODUCTION, 2),
+        (PREVIEW_ID, None, Target.PREVIEW, 1),
+    ):
+        record = deployment(
+            SAMPLE_OWNER,
+            minutes_ago=minutes_ago,
+            deployment_id=deployment_id,
+            chat_id=chat,
+            site_id="site_sample",
+            external_name="sd-sample",
+            target=target,
+            status=DeploymentStatus.UPLOADING,
+        )
+        repo.create(record)
+        staging.put_manifest(deployment_id, manifest)
+        sites.record_version(
+            "site_sample",
+            deployment_id,
+            generation=None,
+            keep=10,
+            live=target is Target.PRODUCTION,
+            keep_due="9999",
+            live_key=f"{record.created_at}#{deployment_id}",
+        )
+        repo.transition(deployment_id, DeploymentStatus.READY, changes={"url": "https://example.workers.dev"})
 
 
 @pytest.mark.usefixtures("seeded")
@@ -88,6 +131,9 @@ def test_sample_event_replays_with_sitedeploy_local_invoke(
         return
     if path.parent.name == "sweeper":  # nothing is stuck
         assert response == {"timedOut": [], "polled": [], "finished": [], "letGo": []}
+        return
+    if path.parent.name == "keeper":  # nothing is due yet; nothing kept is lost
+        assert response["lost"] == {}
         return
     if path.parent.name == "reconciler":  # the pools agree with the platforms: nothing to repair
         assert response["drift"] == {}
@@ -120,8 +166,15 @@ def test_sample_event_replays_with_sitedeploy_local_invoke(
     elif "uploads" in body:  # the sample's blobs were never staged: both are asked for
         assert sorted(u["sha256"] for u in body["uploads"]) == ["a" * 64, "b" * 64]
         assert body["alreadyStaged"] == 0
+    elif "deployments" in body and "versionsKept" in body:  # the sample site's versions, newest first
+        assert [d["deploymentId"] for d in body["deployments"]] == [PREVIEW_ID, LATER_ID, SAMPLE_ID]
+        assert [d["live"] for d in body["deployments"]] == [False, True, False]
     elif "deployments" in body:
         assert [d["deploymentId"] for d in body["deployments"]] == [SAMPLE_ID]
+    elif event["routeKey"] in VERSION_ACTIONS:
+        assert response["statusCode"] == 202
+        assert body["kind"] in {"rollback", "promote", "claim"}
+        assert body["status"] == "pending"
     elif event["routeKey"].startswith("POST /deployments/"):
         assert response["statusCode"] == 202
         assert body["status"] == "pending"

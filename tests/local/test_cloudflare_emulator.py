@@ -993,3 +993,64 @@ def test_real_wrangler_deploys_redeploys_and_deletes(
     assert emulator.script(ACCOUNT, name) is None
     assert emulator.site_url(ACCOUNT, name) is None
     assert emulator.requests_for("service-delete")[-1].status == 200
+
+
+def test_real_wrangler_uploads_a_preview_version_deploys_it_and_rolls_back(
+    wrangler: str, emulator: CloudflareEmulator, tmp_path: Path
+) -> None:
+    """``wrangler versions upload --preview-alias``, ``versions deploy`` and ``rollback`` against the
+    emulator: the preview URLs wrangler prints serve the version while production does not change,
+    and each deployment makes its version what production serves."""
+    site = tmp_path / "site"
+    site.mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "CLOUDFLARE_API_BASE_URL": emulator.api_base,
+        "CLOUDFLARE_API_TOKEN": TOKEN,
+        "CLOUDFLARE_ACCOUNT_ID": ACCOUNT,
+        "WRANGLER_SEND_METRICS": "false",
+        "WRANGLER_SEND_ERROR_REPORTS": "false",
+        "WRANGLER_HIDE_BANNER": "true",
+        "CI": "true",
+        "NO_COLOR": "1",
+    }
+    name = unique("wv")
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [wrangler, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    common = ["--assets", "site", "--name", name, "--compatibility-date", "2025-06-01"]
+    (site / "index.html").write_bytes(b"<h1>one</h1>")
+    run("deploy", *common)
+    first = emulator.script(ACCOUNT, name)
+    assert first is not None
+    one = first.active_version_id
+    (site / "index.html").write_bytes(b"<h1>two</h1>")
+    printed = run("versions", "upload", *common, "--preview-alias", "chat1", "--message", "a preview")
+    script = emulator.script(ACCOUNT, name)
+    assert script is not None
+    two = script.versions[-1].id
+    assert script.active_version_id == one  # uploading a version deploys nothing
+    assert f"Version Preview URL: https://{two[:8]}-{name}.{SUBDOMAIN}.workers.dev" in printed
+    alias_url = f"https://chat1-{name}.{SUBDOMAIN}.workers.dev"
+    assert f"Version Preview Alias URL: {alias_url}" in printed
+    preview = emulator.preview_url(alias_url)
+    assert preview is not None
+    assert urllib3.request("GET", preview, timeout=5).data == b"<h1>two</h1>"
+    assert fetch(emulator, name, "/").data == b"<h1>one</h1>"
+
+    run("versions", "deploy", f"{two}@100%", "--name", name, "--yes", "--message", "ship it")
+    assert fetch(emulator, name, "/").data == b"<h1>two</h1>"
+    run("rollback", one, "--name", name, "--yes", "--message", "back")
+    assert fetch(emulator, name, "/").data == b"<h1>one</h1>"
+    deployments = emulator.script(ACCOUNT, name)
+    assert deployments is not None
+    assert deployments.deployments[0]["annotations"].get("workers/message") == "back"

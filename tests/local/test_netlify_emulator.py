@@ -737,3 +737,74 @@ def test_stop_frees_every_port() -> None:
         with pytest.raises(urllib3.exceptions.HTTPError):
             urllib3.request("GET", url, retries=False, timeout=2)
     assert own.site_url(ACCOUNT, "stopping") is None  # a stopped emulator opens no new port
+
+
+DRAFT_SCRIPT = r"""
+// @netlify/api: a production deploy, a draft with a branch alias (what `netlify deploy --draft --alias`
+// creates), then restoreSiteDeploy publishing the draft; prints a JSON report.
+import { createHash } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+const input = JSON.parse(process.argv[2])
+const { NetlifyAPI } = await import(input.client + '/lib/index.js')
+const api = new NetlifyAPI(input.token, { scheme: input.scheme, host: input.host, pathPrefix: input.pathPrefix })
+const site = await api.createSite({ body: { name: input.name } })
+const deployOf = async (text, extra) => {
+  const body = Buffer.from(text)
+  const sha = createHash('sha1').update(body).digest('hex')
+  let deploy = await api.createSiteDeploy({
+    siteId: site.id, body: { files: { '/index.html': sha }, async: true, ...extra } })
+  for (let i = 0; i < 500 && !['prepared', 'ready'].includes(deploy.state); i++) {
+    await sleep(10); deploy = await api.getDeploy({ deployId: deploy.id })
+  }
+  if (deploy.required.length) {
+    await api.uploadDeployFile({ deployId: deploy.id, path: 'index.html', body, size: body.length })
+  }
+  for (let i = 0; i < 500 && deploy.state !== 'ready'; i++) {
+    await sleep(10); deploy = await api.getDeploy({ deployId: deploy.id })
+  }
+  return deploy
+}
+const live = await deployOf('<h1>live</h1>', {})
+const draft = await deployOf('<h1>draft</h1>', { draft: true, branch: 'chat1' })
+const report = { live: live.id, draft: draft.id, draftFlag: draft.draft, deployUrl: draft.deploy_ssl_url }
+report.publishedBefore = (await api.getSite({ siteId: site.id })).published_deploy.id
+const restored = await api.restoreSiteDeploy({ siteId: site.id, deployId: draft.id })
+report.restored = restored.id
+report.publishedAfter = (await api.getSite({ siteId: site.id })).published_deploy.id
+console.log(JSON.stringify(report))
+"""
+
+
+def test_official_client_drafts_an_aliased_deploy_and_restores_it(
+    netlify_client: str, emulator: NetlifyEmulator, tmp_path: Path
+) -> None:
+    script = tmp_path / "draft.mjs"
+    script.write_text(DRAFT_SCRIPT)
+    name = unique("drafts")
+    scheme, _, rest = emulator.api_base.partition("://")
+    host, _, prefix = rest.partition("/")
+    request = {
+        "client": netlify_client,
+        "token": TOKEN,
+        "scheme": scheme,
+        "host": host,
+        "pathPrefix": "/" + prefix,
+        "name": name,
+    }
+    done = subprocess.run(
+        ["node", str(script), json.dumps(request)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["draftFlag"] is True
+    assert report["publishedBefore"] == report["live"]  # a draft publishes nothing
+    assert report["deployUrl"] == f"https://{report['draft']}--{name}.netlify.app"
+    alias = emulator.preview_url(f"https://chat1--{name}.netlify.app")
+    assert alias is not None
+    assert urllib3.request("GET", alias, timeout=5).data == b"<h1>draft</h1>"
+    own = emulator.preview_url(report["deployUrl"])
+    assert own is not None
+    assert urllib3.request("GET", own, timeout=5).data == b"<h1>draft</h1>"
+    assert report["restored"] == report["draft"]
+    assert report["publishedAfter"] == report["draft"]
+    assert fetch(emulator, name, "/").data == b"<h1>draft</h1>"

@@ -701,3 +701,63 @@ def test_the_official_client_deploys_against_the_emulator(
     assert deploy(pages, inline)["events"][-1] == "alias-assigned"
     assert emulator.requests_for("files-upload") == []
     assert fetch(emulator, inline, "/").data == b"<p>inline</p>"
+
+
+# -- previews, promote, aliases -----------------------------------------------------------------------
+
+
+def test_a_projects_first_deployment_takes_production_whatever_its_target(
+    client: Client, emulator: VercelEmulator
+) -> None:
+    """Vercel's rule, and the danger a preview-first deployment would meet."""
+    name = unique()
+    first = client.deploy(name, {"index.html": b"first, a preview"}, target=None)
+    assert first["target"] is None
+    assert first["alias"] == [f"{name}.vercel.app"]
+    assert fetch(emulator, name, "/").data == b"first, a preview"
+
+
+def test_a_preview_leaves_production_and_is_served_at_its_own_url_and_alias(
+    client: Client, emulator: VercelEmulator
+) -> None:
+    name = unique()
+    client.deploy(name, {"index.html": b"live"})
+    preview = client.deploy(name, {"index.html": b"preview"}, target=None)
+    assert preview["alias"] == []
+    assert fetch(emulator, name, "/").data == b"live"
+    own = emulator.preview_url(f"https://{preview['url']}")
+    assert own is not None
+    assert urllib3.request("GET", own, timeout=5).data == b"preview"
+    alias = f"{name}-chat1.vercel.app"
+    assigned = client.call("POST", f"/v2/deployments/{preview['id']}/aliases", json_body={"alias": alias})
+    assert (assigned.status, assigned.body["alias"]) == (200, alias)
+    served = emulator.preview_url(f"https://{alias}")
+    assert served is not None
+    assert urllib3.request("GET", served, timeout=5).data == b"preview"
+    newer = client.deploy(name, {"index.html": b"preview 2"}, target=None)
+    moved = client.call("POST", f"/v2/deployments/{newer['id']}/aliases", json_body={"alias": alias})
+    assert moved.body["oldDeploymentId"] == preview["id"]
+    assert urllib3.request("GET", emulator.preview_url(f"https://{alias}") or "", timeout=5).data == b"preview 2"
+    taken = Client(emulator, token=OTHER_TOKEN, team=OTHER_TEAM)
+    other = taken.deploy(unique(), {"index.html": b"x"})
+    refused = taken.call("POST", f"/v2/deployments/{other['id']}/aliases", json_body={"alias": alias})
+    assert (refused.status, refused.code) == (403, "alias_in_use")
+
+
+def test_promote_moves_production_to_a_ready_production_deployment_not_a_preview(
+    client: Client, emulator: VercelEmulator
+) -> None:
+    name = unique()
+    one = client.deploy(name, {"index.html": b"one"})
+    client.deploy(name, {"index.html": b"two"})
+    preview = client.deploy(name, {"index.html": b"preview"}, target=None)
+    assert fetch(emulator, name, "/").data == b"two"
+    promoted = client.call("POST", f"/v10/projects/{name}/promote/{one['id']}", json_body={})
+    assert promoted.status == 201
+    assert fetch(emulator, name, "/").data == b"one"
+    project = client.call("GET", f"/v9/projects/{name}").body
+    assert project["lastAliasRequest"]["jobStatus"] == "succeeded"
+    assert project["targets"]["production"]["id"] == one["id"]
+    refused = client.call("POST", f"/v10/projects/{name}/promote/{preview['id']}", json_body={})
+    assert refused.status == 400
+    assert fetch(emulator, name, "/").data == b"one"

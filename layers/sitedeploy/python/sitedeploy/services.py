@@ -23,28 +23,49 @@ def no_local_urls(_platform: Platform, _address: SiteAddress) -> str | None:
     return None
 
 
-def local_site_urls(controls: Mapping[str, str]) -> SiteUrlLookup:
-    """Ask the local stack's control endpoint (platform → its base URL) where it serves a site."""
-    if not controls:
-        return no_local_urls
+# Where a version's own public URL (a preview's) is served locally.
+PreviewUrlLookup = Callable[[Platform, str], str | None]
+
+
+def no_preview_urls(_platform: Platform, _url: str) -> str | None:
+    return None
+
+
+def _control_lookup(controls: Mapping[str, str]) -> Callable[[Platform, str, dict[str, str]], str | None]:
     import urllib3
 
     http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=1.0, read=2.0))
 
-    def lookup(platform: Platform, address: SiteAddress) -> str | None:
+    def ask(platform: Platform, path: str, fields: dict[str, str]) -> str | None:
         base = controls.get(platform.value)
         if not base:
             return None
         try:
-            answer = http.request(
-                "GET", f"{base}/site-url", fields={"account": address.account_id or "", "name": address.name}
-            )
+            answer = http.request("GET", f"{base}{path}", fields=fields)
             url = json.loads(answer.data).get("url") if answer.status == 200 else None
         except (urllib3.exceptions.HTTPError, ValueError, AttributeError):
             return None
         return str(url) if url else None
 
-    return lookup
+    return ask
+
+
+def local_site_urls(controls: Mapping[str, str]) -> SiteUrlLookup:
+    """Ask the local stack's control endpoint (platform → its base URL) where it serves a site."""
+    if not controls:
+        return no_local_urls
+    ask = _control_lookup(controls)
+    return lambda platform, address: ask(
+        platform, "/site-url", {"account": address.account_id or "", "name": address.name}
+    )
+
+
+def local_preview_urls(controls: Mapping[str, str]) -> PreviewUrlLookup:
+    """Ask the local stack's control endpoint where it serves a version's own URL."""
+    if not controls:
+        return no_preview_urls
+    ask = _control_lookup(controls)
+    return lambda platform, url: ask(platform, "/preview-url", {"url": url})
 
 
 @dataclass(frozen=True)
@@ -53,6 +74,7 @@ class Services:
     stores: Stores
     platforms: PlatformRegistry
     site_urls: SiteUrlLookup = no_local_urls
+    preview_urls: PreviewUrlLookup = no_preview_urls
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -62,6 +84,7 @@ class Services:
             stores=stores,
             platforms=PlatformRegistry.default(settings, stores.service_secret),
             site_urls=local_site_urls(settings.local_control_urls),
+            preview_urls=local_preview_urls(settings.local_control_urls),
         )
 
 

@@ -38,6 +38,9 @@ class Settings:
     region: str = "us-east-1"
     site_ttl_days: int = 7
     history_retention_days: int = 90
+    # The versions each site keeps (rollback and promote work on them), and how long a preview lasts.
+    versions_per_site: int = 10
+    preview_ttl_days: int = 2
     stuck_deployment_minutes: float = 20.0
     # How long the publisher follows a Quick Deploy build that holds a job slot (within its timeout),
     # and how often anyone asks a platform about a build (once per interval, however many poll).
@@ -62,6 +65,13 @@ class Settings:
     # The local stack only: platform → its emulator's control URL (where deployed sites are served).
     local_control_urls: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def keep_interval_seconds(self) -> float:
+        """How often a site's kept versions are refreshed, and how old a staged object may grow
+        before it is: a third of the shortest lifetime the bucket gives what a version needs, so
+        nothing kept ever reaches it (refreshed at most two intervals and a keeper run after)."""
+        return min(self.staged_blob_retention_days, self.history_retention_days) * 86400 / 3
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -77,6 +87,8 @@ class Settings:
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             site_ttl_days=int(env.get("SITE_TTL_DAYS", "7")),
             history_retention_days=int(env.get("HISTORY_RETENTION_DAYS", "90")),
+            versions_per_site=int(env.get("VERSIONS_PER_SITE", "10")),
+            preview_ttl_days=int(env.get("PREVIEW_TTL_DAYS", "2")),
             stuck_deployment_minutes=float(env.get("STUCK_DEPLOYMENT_MINUTES", "20")),
             build_follow_seconds=float(env.get("BUILD_FOLLOW_SECONDS", "600")),
             build_poll_seconds=float(env.get("BUILD_POLL_SECONDS", "2")),

@@ -318,7 +318,7 @@ def service_get(api: CloudflareApi, call: Call) -> tuple[int, Any]:
                 "environment": "production",
                 "created_on": iso(script.created_on),
                 "modified_on": iso(script.modified_on),
-                "script": script_view(script),
+                "script": {**script_view(script), "tag": script.name, "tags": None, "last_deployed_from": "wrangler"},
             },
             "environments": [{"environment": "production"}],
         }
@@ -361,7 +361,7 @@ def deployments_create(api: CloudflareApi, call: Call) -> tuple[int, Any]:
         raise bad_request("the percentages of a deployment must add up to 100")
     with api._lock:
         script = api._existing(account, name)
-        versions = {version.id: version for version in script.versions}
+        versions = {version.id: version for version in script.versions[-DEPLOYABLE_VERSIONS:]}
         unknown = [vid for vid, _ in split if vid not in versions]
         if unknown:
             raise bad_request(f"unknown version id(s) {unknown}")
@@ -375,12 +375,37 @@ def deployments_create(api: CloudflareApi, call: Call) -> tuple[int, Any]:
         return 200, dict(deployment)
 
 
+# A rollback reaches the newest 100 versions (Cloudflare's limit since 2025-09).
+DEPLOYABLE_VERSIONS = 100
+
+
 def versions_list(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    """Newest first; ``deployable=true``: the versions a deployment may name (pagination ignored)."""
     _, account, name = api._script_call(call)
     with api._lock:
         script = api._existing(account, name)
         items = [version_view(v, script) for v in reversed(script.versions)]
+        if call.query.get("deployable", [""])[-1] == "true":
+            items = items[:DEPLOYABLE_VERSIONS]
         return 200, {"items": items}
+
+
+def version_get(api: CloudflareApi, call: Call) -> tuple[int, Any]:
+    _, account, name = api._script_call(call)
+    with api._lock:
+        script = api._existing(account, name)
+        for version in script.versions:
+            if version.id == call.params["version_id"]:
+                return 200, version_view(version, script)
+    raise ApiError(404, CODE_VERSION_NOT_FOUND, "workers.api.error.version_not_found")
+
+
+CODE_VERSION_NOT_FOUND = 10230  # the code is a guess: Cloudflare does not document it
+
+
+# Cloudflare's rule for preview aliases: lowercase, starting with a letter, and the alias, a dash
+# and the Worker's name within one DNS label.
+PREVIEW_ALIAS = re.compile(r"^[a-z][a-z0-9-]*$")
 
 
 def versions_create(api: CloudflareApi, call: Call) -> tuple[int, Any]:
@@ -388,6 +413,12 @@ def versions_create(api: CloudflareApi, call: Call) -> tuple[int, Any]:
     with api._lock:
         api._existing(account, name)
     metadata = api._metadata(call)
+    annotations = metadata.get("annotations")
+    alias = annotations.get("workers/alias") if isinstance(annotations, dict) else None
+    if alias is not None and (
+        not isinstance(alias, str) or not PREVIEW_ALIAS.match(alias) or len(alias) + 1 + len(name) > 63
+    ):
+        raise ApiError(400, 10021, f"invalid preview alias {alias!r} for the Worker {name!r}")
     version = api._version_from(account, name, metadata, "versions")
     with api._lock:
         script = api._existing(account, name)
@@ -480,7 +511,7 @@ def version_view(version: ScriptVersion, script: ScriptState) -> dict[str, Any]:
             "source": "api" if version.source == "versions" else "upload",
             "created_on": iso(version.created_on),
             "modified_on": iso(version.created_on),
-            "has_preview": False,
+            "has_preview": True,  # an assets-only version always has a preview
         },
         "annotations": dict(version.annotations),
         "resources": {
@@ -557,6 +588,12 @@ ROUTES: RouteTable[Handler] = RouteTable(
         ),
         Route("GET", "/accounts/{account_id}/workers/scripts/{name}/versions", "versions-list", versions_list),
         Route("POST", "/accounts/{account_id}/workers/scripts/{name}/versions", "versions-create", versions_create),
+        Route(
+            "GET",
+            "/accounts/{account_id}/workers/scripts/{name}/versions/{version_id}",
+            "version-get",
+            version_get,
+        ),
         Route("GET", "/accounts/{account_id}/workers/scripts/{name}/settings", "settings-get", settings_get),
         Route(
             "GET",

@@ -245,6 +245,20 @@ class UploadSession:
 # -- the state --------------------------------------------------------------------------------------
 
 
+# Separates a Worker's name from a preview URL's label in a site server's key.
+PREVIEW_KEY = "|"
+PREVIEW_ALIAS = "workers/alias"
+
+
+def _preview_version(script: ScriptState, label: str) -> ScriptVersion | None:
+    """The version a preview URL label names: its id's first 8 characters, or its alias (the
+    newest version with it)."""
+    for version in reversed(script.versions):
+        if version.annotations.get(PREVIEW_ALIAS) == label or version.id[:8] == label:
+            return version
+    return None
+
+
 class CloudflareState(PlatformState):
     """Accounts, tokens, Workers, upload sessions and assets, with the rules that change them, and
     the loopback site of every deployed Worker (``_site_ports``)."""
@@ -747,11 +761,41 @@ class CloudflareState(PlatformState):
 
     def _visit(self, key: WorkerKey) -> Visit | None:
         """The Worker's active site and its account's assets; None when it is gone. Called with the
-        lock held, by the site server of ``key``."""
+        lock held, by the site server of ``key``. A key ``(account, "<worker>|<label>")`` is a
+        preview URL, ``<label>-<worker>.<subdomain>.workers.dev``: the version of that id prefix,
+        or the newest with that preview alias."""
         account_id, name = key
+        name, _, label = name.partition(PREVIEW_KEY)
         account = self._accounts.get(account_id)
         script = account.scripts.get(name) if account else None
         if account is None or script is None:
             return None
-        site = script.active_version().site if script.subdomain_enabled else None
+        if label:
+            version = _preview_version(script, label)
+            site = version.site if version is not None and script.previews_enabled else None
+        else:
+            site = script.active_version().site if script.subdomain_enabled else None
         return Visit(site=site, assets=account.assets.get)
+
+    def preview_url(self, url: str) -> str | None:
+        """Where a Worker version's preview URL (``<version id prefix or alias>-<worker>.<subdomain>
+        .workers.dev``) answers on loopback."""
+        host = urlsplit(url).hostname or ""
+        with self._lock:
+            for account in self._accounts.values():
+                suffix = f".{account.subdomain}.workers.dev"
+                if not host.endswith(suffix):
+                    continue
+                head = host.removesuffix(suffix)
+                for name, script in account.scripts.items():
+                    label = head.removesuffix(f"-{name}")
+                    if label != head and label and _preview_version(script, label) is not None:
+                        key = (account.id, f"{name}{PREVIEW_KEY}{label}")
+                        self._site_ports.serve(key, f"{label}-{name}")
+                        break
+                else:
+                    continue
+                break
+            else:
+                return None
+        return self._site_ports.url(key)

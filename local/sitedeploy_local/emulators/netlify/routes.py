@@ -163,6 +163,15 @@ def update_site_deploy(api: NetlifyApi, call: Call) -> tuple[int, Any]:
         return 200, api._deploy_view(deploy)
 
 
+def restore_site_deploy(api: NetlifyApi, call: Call) -> tuple[int, Any]:
+    token = api._authorize(call)
+    site = api._visible_site(token, call.params["site_id"])
+    deploy = api._visible_deploy(token, call.params["deploy_id"], site)
+    api._restore(site, deploy)
+    with api._lock:
+        return 201, api._deploy_view(deploy)
+
+
 def list_site_deploys(api: NetlifyApi, call: Call) -> tuple[int, Any]:
     token = api._authorize(call)
     site = api._visible_site(token, call.params["site_id"])
@@ -225,6 +234,7 @@ _ROUTES: list[Route[Handler]] = [
     Route("POST", "/sites/{site_id}/deploys", "createSiteDeploy", create_site_deploy),
     Route("GET", "/sites/{site_id}/deploys/{deploy_id}", "getSiteDeploy", get_site_deploy),
     Route("PUT", "/sites/{site_id}/deploys/{deploy_id}", "updateSiteDeploy", update_site_deploy),
+    Route("POST", "/sites/{site_id}/deploys/{deploy_id}/restore", "restoreSiteDeploy", restore_site_deploy),
     Route("GET", "/deploys/{deploy_id}", "getDeploy", get_deploy),
     Route("PUT", "/deploys/{deploy_id}/files/**", "uploadDeployFile", upload_deploy_file),
     Route("GET", "/{account_slug}/sites", "listSitesForAccount", list_sites_for_account),

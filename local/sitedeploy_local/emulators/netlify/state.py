@@ -37,6 +37,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sitedeploy_local.emulators.loopback import SitePorts, SiteServer
 from sitedeploy_local.emulators.netlify.sites import NetlifySites, SiteVersion
@@ -187,6 +188,10 @@ class Site:
 
 
 # -- the state --------------------------------------------------------------------------------------
+
+
+# Separates a site's id from the label of one of its deploys' own URLs in a site server's key.
+PREVIEW_KEY = "|"
 
 
 class NetlifyState(PlatformState):
@@ -450,8 +455,8 @@ class NetlifyState(PlatformState):
                 if deploy.state != "new":
                     raise unprocessable(f"the deploy is {deploy.state}: its files were already given")
                 self._set_files(site, deploy, body)
-            if "draft" in body:
-                deploy.draft = bool(body["draft"])
+            # Whether a deploy is a draft, and its branch alias, are fixed when it is created: the
+            # CLI's own update sends "draft": false for its drafts too.
             deploy.updated_at = now()
             return deploy
 
@@ -500,13 +505,49 @@ class NetlifyState(PlatformState):
                 deploy.state, deploy.error_message = "error", deploy.fail_message
                 return
             deploy.state = "ready"
-            deploy.published_at = deploy.updated_at
             deploy.version = self._version_of(site, deploy)
-            site.published_deploy_id = deploy.id
             site.updated_at = deploy.updated_at
-            self._site_ports.serve(site.id, site.name)
+            if not deploy.draft:  # a draft is served at its own URLs only, until it is restored
+                self._publish(site, deploy)
         else:
             deploy.state = state
+
+    def _publish(self, site: Site, deploy: Deploy) -> None:
+        """The deploy becomes what the site serves (caller holds the lock)."""
+        deploy.published_at = now()
+        site.published_deploy_id = deploy.id
+        self._site_ports.serve(site.id, site.name)
+
+    def _restore(self, site: Site, deploy: Deploy) -> Deploy:
+        """``POST /sites/{site_id}/deploys/{deploy_id}/restore``: publish a ready deploy of the site
+        again (an earlier one, or a draft), with no upload."""
+        with self._lock:
+            self._advance_site(site)
+            if deploy.site_id != site.id:
+                raise not_found()
+            if deploy.state != "ready" or deploy.version is None:
+                raise unprocessable(f"the deploy is {deploy.state}: only a ready deploy can be published")
+            self._publish(site, deploy)
+            site.updated_at = now()
+            return deploy
+
+    def preview_url(self, url: str) -> str | None:
+        """Where ``https://<deploy id or alias>--<site>.netlify.app`` answers on loopback: that
+        deploy, or the newest ready deploy with that branch alias."""
+        host = urlsplit(url).hostname or ""
+        label, sep, rest = host.partition("--")
+        if not sep or not rest.endswith(f".{SITE_DOMAIN}"):
+            return None
+        with self._lock:
+            site = self._find_site(rest.removesuffix(f".{SITE_DOMAIN}"), by_name=True)
+            if site is None:
+                return None
+            self._advance_site(site)
+            key = f"{site.id}{PREVIEW_KEY}{label}"
+            if self._visit(key) is None:
+                return None
+            self._site_ports.serve(key, f"{label}--{site.name}")
+        return self._site_ports.url(key)
 
     def _process(self, deploy: Deploy, at: float, *, uploaded: bool = False) -> None:
         """Every file is there: ``processing`` (after half of ``process_seconds`` in ``uploaded``
@@ -566,12 +607,24 @@ class NetlifyState(PlatformState):
         blobs = {digest: site.blobs[digest] for digest in set(files.values()) if digest in site.blobs}
         return SiteVersion.build(f"{site.name}.{SITE_DOMAIN}", files, blobs)
 
-    def _visit(self, site_id: str) -> SiteVersion | None:
-        """What a visitor of the site gets (caller holds the lock); None once the site is gone."""
+    def _visit(self, key: str) -> SiteVersion | None:
+        """What a visitor of the site gets (caller holds the lock), or of one of its deploys at
+        ``<deploy id or branch alias>--<site>``; None once the site is gone."""
+        site_id, _, label = key.partition(PREVIEW_KEY)
         site = self._sites.get(site_id)
         if site is None:
             return None
         self._advance_site(site)
+        if label:
+            own = self._deploys.get(label)
+            if own is not None and own.site_id == site.id:
+                return own.version
+            aliased = [
+                d
+                for d in (self._deploys.get(i) for i in reversed(site.deploys))
+                if d is not None and d.branch == label and d.version is not None
+            ]
+            return aliased[0].version if aliased else None
         deploy = self._deploys.get(site.published_deploy_id or "")
         return deploy.version if deploy else None
 

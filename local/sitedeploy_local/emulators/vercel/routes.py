@@ -323,6 +323,32 @@ def project_get(api: VercelApi, call: Call) -> tuple[int, Any]:
         return 200, project_view(api, project)
 
 
+def project_promote(api: VercelApi, call: Call) -> tuple[int, Any]:
+    account, project = _project_call(api, call)
+    with api._lock:
+        deployment = api._deployments.get(call.params["deployment"])
+        if deployment is None or deployment.account_id != account.id:
+            raise not_found("Deployment not found.")
+        api._promote_to(account, project, deployment)
+    return 201, {}
+
+
+def deployment_aliases_post(api: VercelApi, call: Call) -> tuple[int, Any]:
+    _, _, account = api._authorize(call)
+    body = json_body(call)
+    alias = body.get("alias") if isinstance(body, dict) else None
+    if not isinstance(alias, str) or not alias:
+        raise bad_request("Invalid request: missing required property `alias`.")
+    with api._lock:
+        deployment = api._deployments.get(call.params["deployment"])
+        if deployment is None or deployment.account_id != account.id:
+            raise not_found("Deployment not found.")
+        api._advance(deployment)
+        if deployment.state != "READY":
+            raise bad_request(f"The deployment is {deployment.state}: aliases go to READY deployments.")
+        return 200, api._assign_alias(account, deployment, alias.lower())
+
+
 def project_delete(api: VercelApi, call: Call) -> tuple[int, Any]:
     account, project = _project_call(api, call)
     with api._lock:
@@ -413,6 +439,7 @@ def project_view(api: VercelApi, project: Project) -> dict[str, Any]:
         "targets": {"production": summary(production) if production else None},
         "alias": [{"domain": project.alias, "target": "PRODUCTION"}] if project.alias else [],
         "latestDeployments": [summary(d) for d in latest],
+        "lastAliasRequest": dict(project.last_alias_request) if project.last_alias_request else None,
     }
 
 
@@ -431,6 +458,8 @@ ROUTES: RouteTable[Handler] = RouteTable(
         Route("GET", "/v9/projects", "projects-list", projects_list),
         Route("GET", "/v9/projects/{project}", "project-get", project_get),
         Route("DELETE", "/v9/projects/{project}", "project-delete", project_delete),
+        Route("POST", "/v10/projects/{project}/promote/{deployment}", "project-promote", project_promote),
+        Route("POST", "/v2/deployments/{deployment}/aliases", "deployment-aliases", deployment_aliases_post),
     ]
 )
 

@@ -36,7 +36,9 @@ import string
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sitedeploy_local.emulators.loopback import SitePorts, SiteServer
 from sitedeploy_local.emulators.plumbing import PlatformState
@@ -143,6 +145,10 @@ class Project:
     production_id: str | None = None
     alias: str | None = None
     deployment_ids: list[str] = field(default_factory=list)
+    # The last promote's progress, as ``GET /v9/projects/{id}`` shows it (``lastAliasRequest``).
+    last_alias_request: dict[str, Any] | None = None
+    # Aliases assigned to single deployments (``POST /v2/deployments/{id}/aliases``) → the deployment.
+    deployment_aliases: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -177,6 +183,15 @@ class Deployment:
 
 
 # -- the state ---------------------------------------------------------------------------------------
+
+
+# Separates a project's id from a deployment's own host in a site server's key.
+DEPLOYMENT_KEY = "|"
+ALIAS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def datetime_iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class VercelState(PlatformState):
@@ -405,8 +420,85 @@ class VercelState(PlatformState):
         deployment.state = "READY"
         deployment.ready_ms = self._ms()
         deployment.alias_assigned = True
-        if deployment.target == "production":
+        project = self._project_of(deployment)
+        # A project's first deployment takes its production domain whatever its target: Vercel's
+        # rule, and why a preview must never be a project's first deployment.
+        if deployment.target == "production" or (project is not None and project.production_id is None):
             self._promote(deployment)
+
+    def _project_of(self, deployment: Deployment) -> Project | None:
+        account = self._accounts.get(deployment.account_id)
+        return account.projects.get(deployment.project_id) if account else None
+
+    def _promote_to(self, account: Account, project: Project, deployment: Deployment) -> dict[str, Any]:
+        """``POST /v10/projects/{id}/promote/{deploymentId}``: a READY production deployment, older
+        or not, takes the production domain again, with no build (caller holds the lock)."""
+        if deployment.project_id != project.id:
+            raise not_found("Deployment not found.")
+        self._advance(deployment)
+        if deployment.state != "READY":
+            raise bad_request(f"The deployment is {deployment.state}: only a READY deployment can be promoted.")
+        if deployment.target != "production":
+            raise bad_request(
+                "A preview deployment cannot be promoted without a new build: create a production deployment.",
+                "preview_promotion",
+            )
+        previous = project.production_id
+        if project.alias is None:
+            project.alias = self._free_alias(account, project)
+            self._aliases[project.alias] = (account.id, project.id)
+        project.production_id = deployment.id
+        project.updated_ms = self._ms()
+        deployment.alias = [project.alias]
+        project.last_alias_request = {
+            "type": "promote",
+            "jobStatus": "succeeded",
+            "requestedAt": self._ms(),
+            "fromDeploymentId": previous,
+            "toDeploymentId": deployment.id,
+        }
+        self._site_ports.serve((account.id, project.id), project.name)
+        return project.last_alias_request
+
+    def _assign_alias(self, account: Account, deployment: Deployment, alias: str) -> dict[str, Any]:
+        """``POST /v2/deployments/{id}/aliases``: a ``*.vercel.app`` name (global, first come) for one
+        deployment; the same call moves it to a newer deployment of the same project."""
+        project = self._project_of(deployment)
+        if project is None:
+            raise not_found("Deployment not found.")
+        if not alias.endswith(".vercel.app") or not ALIAS_LABEL.match(alias.removesuffix(".vercel.app")):
+            raise bad_request(f"Invalid alias {alias!r}: a subdomain of vercel.app is expected.", "invalid_alias")
+        held = self._aliases.get(alias)
+        if held is not None and held != (account.id, project.id):
+            raise VercelError(403, "alias_in_use", f"The alias {alias} is already in use.")
+        if alias == project.alias:
+            raise VercelError(403, "alias_in_use", f"The alias {alias} is the project's production domain.")
+        self._aliases[alias] = (account.id, project.id)
+        old = project.deployment_aliases.get(alias)
+        project.deployment_aliases[alias] = deployment.id
+        answer: dict[str, Any] = {"uid": random_id("", 24), "alias": alias, "created": datetime_iso(self._ms())}
+        if old and old != deployment.id:
+            answer["oldDeploymentId"] = old
+        return answer
+
+    def preview_url(self, url: str) -> str | None:
+        """Where a deployment's own URL, or an alias assigned to it, answers on loopback."""
+        host = urlsplit(url).hostname or ""
+        with self._lock:
+            self._settle()
+            for deployment in self._deployments.values():
+                project = self._project_of(deployment)
+                if project is None:
+                    continue
+                if deployment.url == host or project.deployment_aliases.get(host) == deployment.id:
+                    if deployment.state != "READY":
+                        return None
+                    key = (deployment.account_id, f"{project.id}{DEPLOYMENT_KEY}{host}")
+                    self._site_ports.serve(key, host.split(".")[0])
+                    break
+            else:
+                return None
+        return self._site_ports.url(key)
 
     def _promote(self, deployment: Deployment) -> None:
         account = self._accounts.get(deployment.account_id)
@@ -460,8 +552,13 @@ class VercelState(PlatformState):
         Called with the lock held, by the site server of ``key``."""
         self._settle()
         account = self._accounts.get(key[0])
-        project = account.projects.get(key[1]) if account else None
+        project_id, _, host = key[1].partition(DEPLOYMENT_KEY)
+        project = account.projects.get(project_id) if account else None
         deployment = self._deployments.get(project.production_id or "") if project else None
+        if host and project is not None:
+            own = [d for d in self._deployments.values() if d.project_id == project.id and d.url == host]
+            aliased = self._deployments.get(project.deployment_aliases.get(host, ""))
+            deployment = own[0] if own else aliased
         if account is None or deployment is None:
             return None
         served = ServedDeployment(

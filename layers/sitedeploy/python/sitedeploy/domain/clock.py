@@ -6,22 +6,40 @@ promises run out, without sleeping."""
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime, timedelta
 
 # Seconds added to the wall clock: 0 in every deployed function; tests move it forward.
 _offset = 0.0
+# (wall time, offset from then on): what the clock read at any wall moment, for stores whose own
+# timestamps are wall time (S3's LastModified) when a test asks how old their objects are.
+_travels: list[tuple[float, float]] = []
 
 
 def travel(seconds: float) -> None:
     """Move the clock forward by ``seconds`` (tests only)."""
     global _offset  # noqa: PLW0603 - one process-wide clock is the point
     _offset += seconds
+    _travels.append((time.time(), _offset))
 
 
 def reset() -> None:
     global _offset  # noqa: PLW0603
     _offset = 0.0
+    _travels.clear()
+
+
+def at_wall(wall_epoch: float) -> float:
+    """The service's time at a past wall-clock moment (tests only: the travels since reset). Stores
+    stamp whole seconds (S3's LastModified): a travel counts from the start of its second, so a
+    test that travels just after a second begins (and writes nothing in it before) is exact."""
+    offset = 0.0
+    for moment, value in _travels:
+        if math.floor(moment) > wall_epoch:
+            break
+        offset = value
+    return wall_epoch + offset
 
 
 def now() -> datetime:
@@ -45,3 +63,8 @@ def epoch() -> float:
 
 def epoch_seconds() -> int:
     return int(epoch())
+
+
+def parse_iso(text: str) -> float:
+    """Epoch seconds of a time this module wrote (``iso``)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

@@ -38,6 +38,13 @@ class Conflict(ApiError):
     code = "conflict"
 
 
+class VersionExpired(Conflict):
+    """A version the site no longer keeps (older than the promise, or its files gone): nothing can
+    make it live again."""
+
+    code = "version_expired"
+
+
 class PayloadTooLarge(ApiError):
     status = 413
     code = "payload_too_large"

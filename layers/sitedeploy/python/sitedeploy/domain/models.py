@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -61,6 +61,24 @@ ALLOWED_TRANSITIONS: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
 def sources_of(target: DeploymentStatus) -> frozenset[DeploymentStatus]:
     """The statuses from which ``target`` may be reached."""
     return frozenset(src for src, targets in ALLOWED_TRANSITIONS.items() if target in targets)
+
+
+class DeploymentKind(StrEnum):
+    """What a deployment publishes: files the client sent (``deploy``), or an earlier version of
+    the site again (``rollback``), a preview made the production version (``promote``), a Quick
+    Deploy site's live version published into the user's own account (``claim``)."""
+
+    DEPLOY = "deploy"
+    ROLLBACK = "rollback"
+    PROMOTE = "promote"
+    CLAIM = "claim"
+
+
+class Target(StrEnum):
+    """Production is what the site's URL serves; a preview is served at its own URL only."""
+
+    PRODUCTION = "production"
+    PREVIEW = "preview"
 
 
 class HtmlHandling(StrEnum):
@@ -158,6 +176,20 @@ class DeploymentRecord(CamelModel):
     # The names the site may take, best first, when the one it has is held outside the service
     # (Netlify site names are global); None when the request named its site.
     candidate_names: list[str] | None = None
+    kind: DeploymentKind = DeploymentKind.DEPLOY
+    target: Target = Target.PRODUCTION
+    # rollback, promote, claim: the version whose files it publishes.
+    source_deployment_id: str | None = None
+    # What the platform needs to serve this version again without an upload (a Cloudflare Worker
+    # version id, a Netlify deploy id, a Vercel deployment id), valid at this deployment's address.
+    # On a rollback or promote accepted at the source's address: the source's, to activate.
+    version_ref: str | None = None
+    # A version's own URL, where the platform gives each one (a preview's, or any version's).
+    preview_url: str | None = None
+    # Local stack only: where the emulator serves ``preview_url``.
+    local_preview_url: str | None = None
+    # A claim: the Quick Deploy site to tear down once this deployment is ready.
+    releases: str | None = None
 
     @property
     def address(self) -> SiteAddress:
@@ -198,6 +230,17 @@ class SiteRecord(CamelModel):
     # Set when its deletion started: nothing new is deployed to it, and in-flight work tears down
     # what it made.
     deleted_at: str | None = None
+    # The newest preview accepted for it (previews published in the site's own platform object).
+    last_preview_id: str | None = None
+    # A site that holds one chat's previews of another site (where previews need a place of their
+    # own: an Amplify branch, a Workers for Platforms Worker): that site's id.
+    preview_of: str | None = None
+    # The production version its URL serves now, and its order ("<createdAt>#<id>").
+    live_deployment_id: str | None = None
+    live_key: str | None = None
+    # The versions it keeps (ready deployments, newest first, at most the VersionsPerSite
+    # promise): each can be made live again; older ones cannot.
+    versions: list[str] = Field(default_factory=list)
 
     @property
     def address(self) -> SiteAddress:
@@ -213,6 +256,17 @@ class SiteRecord(CamelModel):
         """Every place the site holds: the current one first."""
         current = self.current_place
         return [current, *(p for p in self.former if p.key != current.key)]
+
+
+class PreviewMode(StrEnum):
+    """Where a platform publishes a preview: in the site's own object beside production
+    (Cloudflare Worker versions, Netlify drafts, Vercel preview deployments), the same only once
+    production has a version (Vercel makes a project's first deployment production's), or in a
+    place of its own (an Amplify branch, a Workers for Platforms Worker)."""
+
+    IN_PLACE = "in-place"
+    IN_PLACE_AFTER_PRODUCTION = "in-place-after-production"
+    OWN_SITE = "own-site"
 
 
 class Connection(CamelModel):
@@ -248,10 +302,22 @@ class DeploymentStatusResponse(CamelModel):
     total_size_bytes: int = 0
     # Present only on the local stack: where the emulator serves the deployed site.
     local_url: str | None = None
+    kind: DeploymentKind = DeploymentKind.DEPLOY
+    target: Target = Target.PRODUCTION
+    source_deployment_id: str | None = None
+    # Where this version is served on its own (a preview's URL; any version's, where the platform
+    # gives each one), and on the local stack where the emulator serves it.
+    preview_url: str | None = None
+    local_preview_url: str | None = None
 
     @classmethod
-    def of(cls, record: DeploymentRecord) -> DeploymentStatusResponse:
+    def of(cls, record: DeploymentRecord) -> Self:
         return cls(
+            kind=record.kind,
+            target=record.target,
+            source_deployment_id=record.source_deployment_id,
+            preview_url=record.preview_url,
+            local_preview_url=record.local_preview_url,
             deployment_id=record.deployment_id,
             platform=record.platform,
             status=record.status,
@@ -272,6 +338,23 @@ class DeploymentStatusResponse(CamelModel):
         )
 
 
+class VersionView(DeploymentStatusResponse):
+    """One deployment as a version of its site: whether production serves it, and whether it can
+    still be made live (a ready version the site keeps)."""
+
+    live: bool = False
+    rollback_available: bool = False
+
+
+class VersionList(CamelModel):
+    site_id: str
+    live_deployment_id: str | None = None
+    # How many versions each site keeps (the rollback promise).
+    versions_kept: int
+    deployments: list[VersionView]
+    next_cursor: str | None = None
+
+
 class DeploymentList(CamelModel):
     deployments: list[DeploymentStatusResponse]
     next_cursor: str | None = None
@@ -286,6 +369,8 @@ class DeployResponse(CamelModel):
     url: str | None
     status_url: str
     site_id: str
+    kind: DeploymentKind = DeploymentKind.DEPLOY
+    target: Target = Target.PRODUCTION
 
 
 # What the Deploy button may offer on one platform.

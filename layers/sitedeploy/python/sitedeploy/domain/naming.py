@@ -65,6 +65,20 @@ def spare_names(first: str, seed: str, count: int = 4) -> list[str]:
     return [f"{head}-{short_hash(first, seed, str(n))}" for n in range(count)]
 
 
+def preview_key(chat_id: str | None) -> str:
+    """Which preview URL a preview takes over: its chat's (one per chat, following the chat's
+    newest preview), or the site's own when it has no chat. A DNS label's start: a letter first."""
+    return f"c{short_hash(chat_id, length=6)}" if chat_id else "preview"
+
+
+PREVIEW_PROJECT = " preview "
+
+
+def preview_project(project: str, key: str) -> str:
+    """The project of the site holding one chat's previews, where previews need a place of their own."""
+    return f"{project}{PREVIEW_PROJECT}{key}"
+
+
 def site_id(owner_id: str, platform: str, project: str, auth_mode: str) -> str:
     """Stable: the same (owner, platform, project, mode) is always the same site. A project deployed
     on the service's account and on the user's own is two sites, which never touch each other."""

@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from sitedeploy.domain.models import AuthMode, HtmlHandling
+from sitedeploy.domain.models import AuthMode, HtmlHandling, Target
 from sitedeploy.domain.sitefiles import PathError, normalize_path
 
 # Lambda takes at most 6 MB of request; inline bodies can never be more than that once decoded.
@@ -79,6 +79,8 @@ class DeployRequest(BaseModel):
     auth_mode: AuthMode = AuthMode.PLATFORM_MANAGED
     spa: StrictBool | None = None
     html_handling: HtmlHandling | None = None
+    # A preview is published beside production, which keeps serving what it served.
+    target: Target = Target.PRODUCTION
 
     _staged: list[StagedFile] = PrivateAttr(default_factory=list)
     _manifest: dict[str, str] = PrivateAttr(default_factory=dict)

@@ -14,20 +14,22 @@ import random
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
-
-from pydantic import ValidationError
+from dataclasses import dataclass
 
 from sitedeploy.domain import clock
-from sitedeploy.domain.errors import BadRequest, Conflict
+from sitedeploy.domain.errors import BadRequest, Conflict, VersionExpired
 from sitedeploy.domain.models import (
     AuthMode,
+    DeploymentKind,
     DeploymentOptions,
     DeploymentRecord,
     DeployResponse,
     Platform,
+    PreviewMode,
     SiteRecord,
+    Target,
 )
-from sitedeploy.domain.naming import site_id
+from sitedeploy.domain.naming import preview_key, preview_project, site_id
 from sitedeploy.domain.requests import DeployRequest, StagedFile
 from sitedeploy.domain.sitefiles import (
     HEADERS_FILE,
@@ -51,6 +53,7 @@ from sitedeploy.domain.tenancy import (
     quota_owner_key,
     quota_refused,
 )
+from sitedeploy.flows.credentials import stored_credentials
 from sitedeploy.flows.lifecycle import supersede
 from sitedeploy.flows.placement import Placement, place
 from sitedeploy.flows.uploads import count_staged_bytes, look_up_staged
@@ -60,7 +63,7 @@ from sitedeploy.services import Services
 from sitedeploy.stores import BlobStore, Stores
 from sitedeploy.stores.deployments import new_deployment_id
 from sitedeploy.stores.idempotency import deploy_once
-from sitedeploy.stores.secrets import CredentialsError, deployment_context
+from sitedeploy.stores.secrets import deployment_context
 from sitedeploy.stores.staging import BlobCorrupted, BlobMissing, Packed, PackMissing
 
 DAY = 24 * 3600
@@ -85,15 +88,50 @@ def deploy(
     )
 
 
-def accept(services: Services, platform: Platform, owner_id: str, request: DeployRequest) -> DeployResponse:
+@dataclass(frozen=True)
+class Origin:
+    """A deployment of files the service already keeps (a preview promoted into a site of its
+    own, a Quick Deploy site claimed into the user's account): the manifest, and what it is."""
+
+    kind: DeploymentKind
+    source: DeploymentRecord
+    manifest: SiteManifest
+    # A claim's Quick Deploy site, torn down once the claimed copy is live.
+    releases: str | None = None
+
+
+def accept(
+    services: Services,
+    platform: Platform,
+    owner_id: str,
+    request: DeployRequest,
+    *,
+    origin: Origin | None = None,
+) -> DeployResponse:
     hosting = services.platforms.get(platform)
     credentials = user_credentials(services, hosting, owner_id, request)
-    manifest = checked_manifest(services.stores, owner_id, request, hosting.limits)
+    if origin is None:
+        manifest = checked_manifest(services.stores, owner_id, request, hosting.limits)
+    else:
+        manifest = origin.manifest
+        require_staged(services.stores, owner_id, manifest)
     config = site_config(services.stores.staging, owner_id, request, manifest)
     if request.auth_mode is AuthMode.PLATFORM_MANAGED:
         refuse_proxies(config)
+    paths = frozenset(f.path for f in manifest.files)
+    plan = hosting.plan(owner_id, request, credentials, config, paths)
+    preview = request.target is Target.PREVIEW
+    mode = hosting.preview_mode(plan) if preview else None
+    preview_of: str | None = None
+    if mode is PreviewMode.OWN_SITE:
+        # The chat's previews get a site (a branch, a Worker) of their own beside the project's.
+        preview_of = site_id(owner_id, platform.value, request.project(), request.auth_mode.value)
+        request = request.model_copy(
+            update={"project_name": preview_project(request.project(), preview_key(request.chat_id))}
+        )
+        plan = hosting.plan(owner_id, request, credentials, config, paths)
+    in_place = preview and mode is not PreviewMode.OWN_SITE
     the_site_id = site_id(owner_id, platform.value, request.project(), request.auth_mode.value)
-    plan = hosting.plan(owner_id, request, credentials, config, frozenset(f.path for f in manifest.files))
     _refuse_pool_accounts(services, hosting, plan)
     _check_quotas(services, platform, owner_id, request, plan=plan, site=the_site_id)
     deployment_id = new_deployment_id()
@@ -113,6 +151,12 @@ def accept(services: Services, platform: Platform, owner_id: str, request: Deplo
             raise SiteDeleting(
                 "this site is being deleted: deploy again in a moment (a new site is made then)", code="site_deleting"
             )
+        if mode is PreviewMode.IN_PLACE_AFTER_PRODUCTION and (existing is None or existing.live_deployment_id is None):
+            raise Conflict(
+                f"{platform.value} makes a project's first deployment its production: deploy to production first, "
+                "then preview",
+                code="production_first",
+            )
         generation = existing.generation if existing else new_generation()
         placement = place(
             services,
@@ -127,7 +171,8 @@ def accept(services: Services, platform: Platform, owner_id: str, request: Deplo
         )
         quota = _site_quota(services, platform, owner_id, plan.profile, existing=existing, request=request)
         if not staged:
-            stage_files(services, owner_id, request.staged_files)
+            if origin is None:
+                stage_files(services, owner_id, request.staged_files)
             services.stores.staging.put_manifest(deployment_id, manifest)
             staged = True
         site, record = _records(
@@ -141,6 +186,10 @@ def accept(services: Services, platform: Platform, owner_id: str, request: Deplo
             sealed=sealed,
             generation=generation,
             candidates=None if plan.explicit_name else list(plan.names),
+            origin=origin,
+            existing=existing,
+            in_place_preview=in_place,
+            preview_of=preview_of,
         )
         try:
             site = services.stores.tenancy.commit_deploy(
@@ -181,11 +230,16 @@ def accept(services: Services, platform: Platform, owner_id: str, request: Deplo
         if isinstance(refused, QuotaExceeded):
             raise refused
         raise Contended("others changed this site at the same moment, every time: try again in a moment")
-    supersede(services, existing.last_deployment_id if existing else None, deployment_id)
+    previous = None
+    if existing is not None:
+        previous = existing.last_preview_id if in_place else existing.last_deployment_id
+    supersede(services, previous, deployment_id)
     logger.info(
         "deployment accepted",
         extra={
             "deployment_id": deployment_id,
+            "kind": record.kind.value,
+            "target": record.target.value,
             "status": record.status.value,
             "platform": platform.value,
             "auth_mode": request.auth_mode.value,
@@ -198,10 +252,132 @@ def accept(services: Services, platform: Platform, owner_id: str, request: Deplo
     return DeployResponse(
         deployment_id=deployment_id,
         status=record.status,
+        url=None if preview else site.url,
+        status_url=f"/deployments/{deployment_id}",
+        site_id=site.site_id,
+        kind=record.kind,
+        target=record.target,
+    )
+
+
+def accept_version(
+    services: Services,
+    site: SiteRecord,
+    source: DeploymentRecord,
+    manifest: SiteManifest,
+    *,
+    kind: DeploymentKind,
+    credentials: UserCredentials | None,
+) -> DeployResponse:
+    """Publish a version the site keeps to its production, where the site is now: a rollback, or a
+    preview promoted in its own site. The client sends nothing. Where the platform holds the
+    version at this address it is made live by the platform's own means (no bytes move at all);
+    elsewhere the publisher sends the retained files again, which must still be staged."""
+    native = source.version_ref is not None and source.address == site.address
+    if not native:
+        require_staged(services.stores, site.owner_id, manifest)
+    usage = services.stores.tenancy.usage(site.owner_id)
+    if usage.get("FLIGHT", 0) >= services.settings.quotas.deployments_in_flight:
+        raise quota_refused(Quota.IN_FLIGHT, services.settings.quotas.deployments_in_flight)
+    deployment_id = new_deployment_id()
+    sealed = None
+    if credentials is not None:
+        sealed = services.stores.sealer.seal(
+            {"platform": site.platform.value, **credentials.payload()}, deployment_context(deployment_id, site.owner_id)
+        )
+    services.stores.staging.put_manifest(deployment_id, manifest)
+    settings = services.settings
+    for attempt in range(PLACEMENT_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, RETRY_JITTER_SECONDS * attempt))  # noqa: S311 - jitter
+            fresh = services.stores.sites.get_for_owner(site.site_id, site.owner_id)
+            if fresh is None:
+                raise SiteDeleting("this site was deleted", code="site_deleting")
+            site = fresh
+        if site.deleted_at is not None:
+            raise SiteDeleting("this site is being deleted", code="site_deleting")
+        now = clock.now_iso()
+        managed = site.auth_mode is AuthMode.PLATFORM_MANAGED
+        record = DeploymentRecord(
+            deployment_id=deployment_id,
+            owner_id=site.owner_id,
+            chat_id=source.chat_id,
+            project_name=site.project_name,
+            site_id=site.site_id,
+            platform=site.platform,
+            auth_mode=site.auth_mode,
+            url=site.url,
+            account_id=site.account_id,
+            external_name=site.external_name,
+            region=site.region,
+            file_count=source.file_count,
+            total_size_bytes=source.total_size_bytes,
+            created_at=now,
+            updated_at=now,
+            expires_at=clock.epoch_seconds() + settings.history_retention_days * DAY,
+            options=source.options,
+            sealed_credentials=sealed,
+            site_generation=site.generation,
+            quota_key=quota_owner_key(site.owner_id),
+            kind=kind,
+            source_deployment_id=source.deployment_id,
+            version_ref=source.version_ref if native else None,
+        )
+        updated = site.model_copy(
+            update={
+                "last_deployment_id": deployment_id,
+                "updated_at": now,
+                "expires_at": clock.epoch_seconds() + settings.site_ttl_days * DAY if managed else None,
+            }
+        )
+        try:
+            services.stores.tenancy.commit_deploy(
+                updated,
+                record,
+                expected_revision=site.revision,
+                place=None,
+                site_quota=None,
+                quotas=settings.quotas,
+            )
+        except StaleRead:
+            continue  # the site changed (moved, deployed to) since it was read: decide again
+        break
+    else:
+        raise Contended("others changed this site at the same moment, every time: try again in a moment")
+    supersede(services, site.last_deployment_id, deployment_id)
+    logger.info(
+        "deployment accepted",
+        extra={
+            "deployment_id": deployment_id,
+            "kind": kind.value,
+            "source": source.deployment_id,
+            "native": record.version_ref is not None,
+            "platform": site.platform.value,
+            "site_id": site.site_id,
+        },
+    )
+    return DeployResponse(
+        deployment_id=deployment_id,
+        status=record.status,
         url=site.url,
         status_url=f"/deployments/{deployment_id}",
         site_id=site.site_id,
+        kind=kind,
     )
+
+
+def require_staged(stores: Stores, owner_id: str, manifest: SiteManifest) -> None:
+    """Every file of a kept version is still staged (the keeper keeps them): else it is gone."""
+    blobs = {f.sha256 for f in manifest.files if f.pack is None}
+    packs = sorted({f.pack for f in manifest.files if f.pack is not None})
+    missing = stores.staging.missing(owner_id, blobs) if blobs else set()
+    gone_packs = [p for p in packs if stores.staging.pack_size(owner_id, p) is None]
+    if missing or gone_packs:
+        raise VersionExpired(
+            "this version's files are no longer kept: deploy it again from its files",
+            code="version_expired",
+            details={"missing": len(missing) + len(gone_packs)},
+        )
 
 
 def refuse_proxies(config: SiteConfig) -> None:
@@ -308,24 +484,7 @@ def user_credentials(
     if inline is not None:
         assert isinstance(inline, UserCredentials)
         return inline
-    name = hosting.platform.value
-    try:
-        stored = services.stores.connections.secret(owner_id, hosting.platform)
-    except CredentialsError:
-        stored = None
-    if stored is None:
-        raise BadRequest(
-            f"no {name} credentials: connect your {name} account first "
-            f"(PUT /platform-tokens/{name}) or send the credentials with the deploy",
-            code="connection_required",
-        )
-    try:
-        return hosting.credentials_model.model_validate(stored)
-    except ValidationError:
-        raise BadRequest(
-            f"your stored {name} connection is no longer usable: connect it again (PUT /platform-tokens/{name})",
-            code="connection_required",
-        ) from None
+    return stored_credentials(services, hosting, owner_id)
 
 
 def stage_files(services: Services, owner_id: str, files: list[StagedFile]) -> None:
@@ -476,12 +635,22 @@ def _records(
     sealed: str | None,
     generation: str | None,
     candidates: list[str] | None,
+    origin: Origin | None = None,
+    existing: SiteRecord | None = None,
+    in_place_preview: bool = False,
+    preview_of: str | None = None,
 ) -> tuple[SiteRecord, DeploymentRecord]:
     settings = services.settings
     project = request.project()
     now = clock.now_iso()
     managed = request.auth_mode is AuthMode.PLATFORM_MANAGED
     address = placement.address
+    expires_at = clock.epoch_seconds() + settings.site_ttl_days * DAY if managed else None
+    if managed and (preview_of is not None or in_place_preview):
+        # Previews last less than sites; one never shortens the life of a site it is published in.
+        expires_at = clock.epoch_seconds() + settings.preview_ttl_days * DAY
+        if in_place_preview and existing is not None and existing.expires_at:
+            expires_at = max(expires_at, existing.expires_at)
     site = SiteRecord(
         site_id=site_id(owner_id, platform.value, project, request.auth_mode.value),
         owner_id=owner_id,
@@ -492,10 +661,12 @@ def _records(
         account_id=address.account_id,
         region=address.region,
         url=placement.url,
-        last_deployment_id=deployment_id,
+        last_deployment_id=(existing.last_deployment_id if existing else None) if in_place_preview else deployment_id,
+        last_preview_id=deployment_id if in_place_preview else None,
+        preview_of=preview_of,
         created_at=now,
         updated_at=now,
-        expires_at=clock.epoch_seconds() + settings.site_ttl_days * DAY if managed else None,
+        expires_at=expires_at,
         member_id=placement.member_id,
         profile=placement.profile,
         generation=generation,
@@ -523,5 +694,9 @@ def _records(
         site_generation=generation,
         quota_key=quota_owner_key(owner_id),
         candidate_names=candidates,
+        target=request.target,
+        kind=origin.kind if origin else DeploymentKind.DEPLOY,
+        source_deployment_id=origin.source.deployment_id if origin else None,
+        releases=origin.releases if origin else None,
     )
     return site, record

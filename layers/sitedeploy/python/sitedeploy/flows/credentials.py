@@ -47,3 +47,26 @@ def site_credentials(services: Services, hosting: HostingPlatform, site: SiteRec
         return hosting.credentials_model.model_validate(stored)
     except ValidationError:
         raise CredentialsError(f"the stored {name} connection is malformed") from None
+
+
+def stored_credentials(services: Services, hosting: HostingPlatform, owner_id: str) -> UserCredentials:
+    """The owner's stored connection for the platform, as its credentials (400 when there is none
+    or it is no longer usable)."""
+    name = hosting.platform.value
+    try:
+        stored = services.stores.connections.secret(owner_id, hosting.platform)
+    except CredentialsError:
+        stored = None
+    if stored is None:
+        raise BadRequest(
+            f"no {name} credentials: connect your {name} account first "
+            f"(PUT /platform-tokens/{name}) or send the credentials with the request",
+            code="connection_required",
+        )
+    try:
+        return hosting.credentials_model.model_validate(stored)
+    except ValidationError:
+        raise BadRequest(
+            f"your stored {name} connection is no longer usable: connect it again (PUT /platform-tokens/{name})",
+            code="connection_required",
+        ) from None

@@ -13,9 +13,12 @@ InFlight index's "ended" part, where the sweeper finds it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus
+from sitedeploy.domain import clock
+from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus, Target
 from sitedeploy.domain.tenancy import PublishGate
 from sitedeploy.flows import places
 from sitedeploy.observability import logger, metrics
@@ -114,10 +117,52 @@ def finished(services: Services, record: DeploymentRecord) -> None:
         except Exception:  # the site stays marked deleted: the reconciler (or another DELETE) finishes it
             logger.exception("finishing a deleted site failed", extra={"site_id": site.site_id})
         return
-    if site.last_deployment_id and site.last_deployment_id != record.deployment_id:
-        newer = services.stores.deployments.get(site.last_deployment_id)
-        if newer is not None and newer.status is DeploymentStatus.PENDING:
-            tenancy.wake(newer)
+    for newest in (site.last_deployment_id, site.last_preview_id):
+        if newest and newest != record.deployment_id:
+            newer = services.stores.deployments.get(newest)
+            if newer is not None and newer.status is DeploymentStatus.PENDING:
+                tenancy.wake(newer)
+
+
+def record_version(services: Services, record: DeploymentRecord) -> None:
+    """The platform serves the deployment now: it is a version its site keeps (the newest), and
+    production's when it published to production. Recorded before the deployment reads ``ready``,
+    so whoever sees it ready sees the site say so too. Best effort: a version not recorded is one
+    rollback target fewer."""
+    settings = services.settings
+    due = clock.iso(clock.now() + timedelta(seconds=settings.keep_interval_seconds))
+    try:
+        services.stores.sites.record_version(
+            record.site_id,
+            record.deployment_id,
+            generation=record.site_generation,
+            keep=settings.versions_per_site,
+            live=record.target is Target.PRODUCTION,
+            keep_due=due,
+            live_key=f"{record.created_at}#{record.deployment_id}",
+        )
+    except Exception:
+        logger.exception("recording a version failed", extra={"deployment_id": record.deployment_id})
+
+
+def after_ready(services: Services, record: DeploymentRecord) -> None:
+    """What waits for a deployment to read ``ready``: a claim's Quick Deploy site goes."""
+    if record.status is DeploymentStatus.READY and record.releases:
+        _release_claimed(services, record)
+
+
+def _release_claimed(services: Services, record: DeploymentRecord) -> None:
+    """A claimed copy is live on the user's own account: the Quick Deploy site it came from goes.
+    Best effort: a site not torn down now expires as usual."""
+    from sitedeploy.flows import teardown
+
+    assert record.releases is not None
+    try:
+        teardown.delete(services, record.owner_id, record.releases)
+    except Exception:
+        logger.exception("releasing a claimed Quick Deploy site failed", extra={"site_id": record.releases})
+    else:
+        logger.info("claimed Quick Deploy site released", extra={"site_id": record.releases})
 
 
 def retire(services: Services, record: DeploymentRecord) -> None:

@@ -13,7 +13,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus, SiteAddress
+from sitedeploy.domain import naming
+from sitedeploy.domain.models import DeploymentKind, DeploymentRecord, DeploymentStatus, SiteAddress, Target
 from sitedeploy.domain.sitefiles import HEADERS_FILE, REDIRECTS_FILE, ManifestEntry, SiteManifest
 from sitedeploy.domain.tenancy import NameClaim, NameTaken, PublishGate, StaleRead
 from sitedeploy.flows import lifecycle, status
@@ -22,11 +23,14 @@ from sitedeploy.flows.placement import free_names
 from sitedeploy.observability import logger
 from sitedeploy.platforms.base import (
     NAME_UNAVAILABLE,
+    HostingPlatform,
     PlatformError,
+    Published,
     PublishJob,
     SiteConfig,
     SiteFile,
     StreamReader,
+    UserCredentials,
     compute_sha1s,
 )
 from sitedeploy.services import Services
@@ -141,7 +145,13 @@ def _job(
         read=read,
         progress=progress,
         digests=_RememberedDigests(services, record, read),
+        target=record.target,
+        preview_key=preview_key(record),
     )
+
+
+def preview_key(record: DeploymentRecord) -> str | None:
+    return naming.preview_key(record.chat_id) if record.target is Target.PREVIEW else None
 
 
 def _finish_index(writer: IndexWriter) -> None:
@@ -191,9 +201,12 @@ def _publish(
     while True:
         try:
             hosting = services.platforms.get(record.platform)
-            manifest = services.stores.staging.get_manifest(deployment_id)
-            job = _job(services, record, manifest, _ProgressRecorder(deployments, deployment_id), spool)
-            published = hosting.publish(job, deployment_credentials(services, hosting, record))
+            credentials = deployment_credentials(services, hosting, record)
+            published = _activated(services, hosting, record, credentials)
+            if published is None:
+                manifest = services.stores.staging.get_manifest(deployment_id)
+                job = _job(services, record, manifest, _ProgressRecorder(deployments, deployment_id), spool)
+                published = hosting.publish(job, credentials)
         except PlatformError as exc:
             if exc.code == NAME_UNAVAILABLE and record.candidate_names:
                 tried.add(record.address.name)
@@ -216,16 +229,26 @@ def _publish(
         # site, once this deployment lets go of it (lifecycle.finished).
         return _fail(services, deployment_id, f"{lifecycle.SITE_DELETED} while it was being published")
     address = published.address or record.address
+    preview = record.target is Target.PREVIEW
+    # A preview in a place of its own (an Amplify branch) is served at that place's URL.
+    preview_url = published.preview_url or (published.url if preview else None)
     changes: dict[str, object] = {
-        "url": published.url,
-        "externalId": published.external_id,
+        "url": record.url if preview and record.url else published.url,
+        "externalId": published.external_id or record.external_id,
         "progress": published.progress,
+        "versionRef": published.version_ref,
+        "previewUrl": preview_url,
     }
     if published.address is not None:
         changes["accountId"] = published.address.account_id
         services.stores.sites.set_address(record.site_id, published.address.account_id or "")
     if published.status is DeploymentStatus.READY:
+        lifecycle.record_version(services, record)
         changes["localUrl"] = services.site_urls(record.platform, address)
+        if published.preview_url:
+            changes["localPreviewUrl"] = services.preview_urls(record.platform, published.preview_url)
+        elif preview:
+            changes["localPreviewUrl"] = changes["localUrl"]
     try:
         done = deployments.transition(
             deployment_id, published.status, expected=[DeploymentStatus.UPLOADING], changes=changes
@@ -239,7 +262,9 @@ def _publish(
         if ended is not None:
             lifecycle.finished(services, ended)
         return None
-    services.stores.sites.set_url(record.site_id, published.url, deployment_id=deployment_id)
+    if done.target is Target.PRODUCTION:
+        services.stores.sites.set_url(record.site_id, published.url, deployment_id=deployment_id)
+    lifecycle.after_ready(services, done)
     logger.info(
         f"deployment {done.status.value}",
         extra={
@@ -255,6 +280,22 @@ def _publish(
     if done.job_slot:
         return follow_build(services, done)
     return done
+
+
+def _activated(
+    services: Services, hosting: HostingPlatform, record: DeploymentRecord, credentials: UserCredentials | None
+) -> Published | None:
+    """A rollback or promote of a version the platform holds where the site is: made live by the
+    platform's own means, nothing uploaded. None when it cannot be (the files are sent again)."""
+    if record.kind not in {DeploymentKind.ROLLBACK, DeploymentKind.PROMOTE} or not record.version_ref:
+        return None
+    published = hosting.activate(record.address, record.version_ref, credentials)
+    if published is None:
+        logger.info(
+            "the platform no longer holds the version: publishing its files again",
+            extra={"deployment_id": record.deployment_id, "source": record.source_deployment_id},
+        )
+    return published
 
 
 def _rename(services: Services, record: DeploymentRecord, tried: set[str]) -> DeploymentRecord | None:

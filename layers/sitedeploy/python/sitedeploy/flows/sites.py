@@ -26,6 +26,9 @@ class SiteView(CamelModel):
     expires_at: str | None = None
     # Its deletion started and is not finished (DELETE it again to continue).
     deleting: bool = False
+    # The version production serves, and (for a site holding a chat's previews) the site it previews.
+    live_deployment_id: str | None = None
+    preview_of: str | None = None
 
     @classmethod
     def of(cls, site: SiteRecord) -> SiteView:
@@ -43,6 +46,8 @@ class SiteView(CamelModel):
             updated_at=site.updated_at,
             expires_at=expires,
             deleting=site.deleted_at is not None,
+            live_deployment_id=site.live_deployment_id,
+            preview_of=site.preview_of,
         )
 
 

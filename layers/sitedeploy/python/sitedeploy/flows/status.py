@@ -18,6 +18,7 @@ from sitedeploy.domain.models import (
     DeploymentStatus,
     DeploymentStatusResponse,
     Platform,
+    Target,
 )
 from sitedeploy.flows import lifecycle
 from sitedeploy.flows.credentials import deployment_credentials
@@ -70,9 +71,16 @@ def refresh(services: Services, record: DeploymentRecord, *, min_interval: float
         if state.status is DeploymentStatus.ERROR:
             changes["error"] = state.error
         else:
+            lifecycle.record_version(services, record)
             changes["localUrl"] = services.site_urls(record.platform, record.address)
-            if state.url:
+            preview = record.target is Target.PREVIEW
+            if state.url and not preview:
                 changes["url"] = state.url
+            if preview and record.preview_url and record.preview_url != record.url:
+                changes["localPreviewUrl"] = services.preview_urls(record.platform, record.preview_url)
+            elif preview:  # a preview in a place of its own (an Amplify branch): served there
+                changes["previewUrl"] = state.url or record.preview_url or record.url
+                changes["localPreviewUrl"] = changes["localUrl"]
         done = deployments.transition(
             record.deployment_id, state.status, expected=[DeploymentStatus.BUILDING], changes=changes
         )
@@ -87,8 +95,9 @@ def refresh(services: Services, record: DeploymentRecord, *, min_interval: float
             "error": done.error,
         },
     )
-    if state.url and done.status is DeploymentStatus.READY:
+    if state.url and done.status is DeploymentStatus.READY and done.target is Target.PRODUCTION:
         services.stores.sites.set_url(done.site_id, state.url, deployment_id=done.deployment_id)
+    lifecycle.after_ready(services, done)
     lifecycle.finished(services, done)
     lifecycle.retire(services, done)
     return done

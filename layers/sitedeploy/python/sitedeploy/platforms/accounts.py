@@ -16,12 +16,12 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from sitedeploy.domain.errors import BadRequest
-from sitedeploy.domain.models import Platform, WorkerSummary
+from sitedeploy.domain.models import Platform, PreviewMode, SiteAddress, WorkerSummary
 from sitedeploy.domain.naming import derived_names
 from sitedeploy.domain.requests import DeployRequest
 from sitedeploy.domain.tenancy import PoolMember
 from sitedeploy.observability import logger
-from sitedeploy.platforms.base import DeployPlan, PlacedObject, PlatformError, SiteConfig, UserCredentials
+from sitedeploy.platforms.base import DeployPlan, PlacedObject, PlatformError, Published, SiteConfig, UserCredentials
 from sitedeploy.settings import Settings
 from sitedeploy.stores import SecretSource
 from sitedeploy.stores.secrets import CredentialsError
@@ -279,6 +279,12 @@ class AccountPoolPlatform(Generic[A]):
             for row in self.list_sites(credentials)
             if row.name.startswith(prefix)
         ]
+
+    def activate(self, address: SiteAddress, version_ref: str, credentials: UserCredentials | None) -> Published | None:
+        return None  # a platform with its own versions says how to make one live
+
+    def preview_mode(self, plan: DeployPlan) -> PreviewMode:
+        return PreviewMode.IN_PLACE
 
     def list_sites(self, credentials: AccountToken) -> list[WorkerSummary]:
         """Every Worker, site or project the account holds (each platform lists its own)."""

@@ -24,7 +24,9 @@ from sitedeploy.domain.models import (
     DeploymentStatus,
     Platform,
     PlatformStats,
+    PreviewMode,
     SiteAddress,
+    Target,
 )
 from sitedeploy.domain.tenancy import JobSlots, PoolMember
 
@@ -60,6 +62,8 @@ class PublishResult:
     external_id: str | None
     uploaded_files: int
     uploaded_bytes: int
+    version_ref: str | None = None
+    preview_url: str | None = None
 
 
 class UserCredentials(BaseModel):
@@ -129,6 +133,10 @@ class PublishJob:
     progress: Progress
     # None: computed by reading the files (what a job without a digest store does).
     digests: Sha1Digests | None = field(default=None, compare=False)
+    # A preview is published beside production, which keeps serving what it served; ``preview_key``
+    # names the preview URL it takes over (one per chat), where the platform has such URLs.
+    target: Target = Target.PRODUCTION
+    preview_key: str | None = None
 
     def read_all(self, site_file: SiteFile) -> bytes:
         return b"".join(self.read(site_file))
@@ -168,6 +176,10 @@ class Published:
     uploaded_files: int
     uploaded_bytes: int
     address: SiteAddress | None = None
+    # What makes this version live again with no upload (see ``HostingPlatform.activate``), and
+    # the version's own URL where the platform gives one (a preview's is where it is served).
+    version_ref: str | None = None
+    preview_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +200,8 @@ class HostingPlatform(Protocol):
 
     platform: ClassVar[Platform]
     credentials_model: ClassVar[type[UserCredentials]]
+    # The body of its deploy route (what a deployment the service makes itself is built as).
+    request_model: ClassVar[type[DeployRequest]]
 
     @property
     def limits(self) -> PlatformLimits: ...
@@ -252,6 +266,17 @@ class HostingPlatform(Protocol):
     # -- publishing and after ------------------------------------------------------------------
 
     def publish(self, job: PublishJob, credentials: UserCredentials | None) -> Published: ...
+
+    def preview_mode(self, plan: DeployPlan) -> PreviewMode:
+        """Where a preview of a site so planned is published (see PreviewMode)."""
+        ...
+
+    def activate(self, address: SiteAddress, version_ref: str, credentials: UserCredentials | None) -> Published | None:
+        """Make an earlier version of the site at ``address`` the one production serves, by the
+        platform's own means and with no upload (a Cloudflare deployment of a Worker version,
+        Netlify's restore, Vercel's promote). None when the platform has no such means or no longer
+        holds the version: the service then publishes the version's files again."""
+        ...
 
     def refresh(self, address: SiteAddress, external_id: str, credentials: UserCredentials | None) -> BuildState:
         """The state of a build ``publish`` started (only asked while a deployment is ``building``)."""

@@ -8,6 +8,7 @@ Item layout (single table, shared with Site items and the tenancy items of ``sto
     pk = "DEPLOYMENT#<id>", sk = "META", entity = "Deployment"
     gsi1pk = "OWNER#<owner>",               gsi1sk = "<createdAt>#<id>"   (ByOwner: newest first)
     gsi2pk = "OWNER#<owner>#CHAT#<chat>",   gsi2sk = "<createdAt>#<id>"   (ByChat, only with a chat)
+    gsi3pk = "SITE#<siteId>",               gsi3sk = "<createdAt>#<id>"   (BySite: a site's versions)
     inflightStatus = <status> while not terminal, then "ended" until it has let go of what it held
         (its site, a job slot, its place in the owner's in-flight count): the sparse InFlight index,
         sort key updatedAt
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 ENTITY_DEPLOYMENT = "Deployment"
 BY_OWNER_INDEX = "ByOwner"
 BY_CHAT_INDEX = "ByChat"
+BY_SITE_INDEX = "BySite"
 IN_FLIGHT_INDEX = "InFlight"
 MAX_PAGE_SIZE = 100
 # Where a deployment that ended waits in the InFlight index until it has let go of what it held.
@@ -75,6 +77,10 @@ def _pk(deployment_id: str) -> str:
 
 def _owner_key(owner_id: str) -> str:
     return f"OWNER#{owner_id}"
+
+
+def site_versions_key(site_id: str) -> str:
+    return f"SITE#{site_id}"
 
 
 def _chat_key(owner_id: str, chat_id: str) -> str:
@@ -111,6 +117,8 @@ def _to_item(record: DeploymentRecord) -> dict[str, Any]:
         entity=ENTITY_DEPLOYMENT,
         gsi1pk=_owner_key(record.owner_id),
         gsi1sk=sort_key,
+        gsi3pk=site_versions_key(record.site_id),
+        gsi3sk=sort_key,
     )
     if record.chat_id:
         data.update(gsi2pk=_chat_key(record.owner_id, record.chat_id), gsi2sk=sort_key)
@@ -188,6 +196,55 @@ class DeploymentsRepository:
         records = [_from_item(item) for item in answer.get("Items", [])]
         last = answer.get("LastEvaluatedKey")
         return Page(records=records, next_cursor=_encode_cursor(_deserialize(last)) if last else None)
+
+    def list_for_site(self, site_id: str, *, limit: int = 20, cursor: str | None = None) -> Page:
+        """A site's deployments, newest first (every generation of it: the caller tells them apart)."""
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": BY_SITE_INDEX,
+            "KeyConditionExpression": "gsi3pk = :pk",
+            "ExpressionAttributeValues": _serialize({":pk": site_versions_key(site_id)}),
+            "ScanIndexForward": False,
+            "Limit": max(1, min(limit, MAX_PAGE_SIZE)),
+        }
+        if cursor:
+            start = _decode_cursor(cursor, "gsi3pk", "gsi3sk", site_versions_key(site_id))
+            params["ExclusiveStartKey"] = _serialize(start)
+        answer = self._client.query(**params)
+        records = [_from_item(item) for item in answer.get("Items", [])]
+        last = answer.get("LastEvaluatedKey")
+        return Page(records=records, next_cursor=_encode_cursor(_deserialize(last)) if last else None)
+
+    def get_many(self, deployment_ids: Iterable[str]) -> dict[str, DeploymentRecord]:
+        """Several deployments by id (missing ones left out), 100 per request."""
+        wanted = list(dict.fromkeys(deployment_ids))
+        found: dict[str, DeploymentRecord] = {}
+        for start in range(0, len(wanted), 100):
+            keys = [_serialize({"pk": _pk(i), "sk": "META"}) for i in wanted[start : start + 100]]
+            request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                answer = self._client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    record = _from_item(item)
+                    found[record.deployment_id] = record
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
+    def keep(self, deployment_ids: Iterable[str], expires_at: int) -> None:
+        """Push the expiry of versions a site keeps to at least ``expires_at``: a record the
+        rollback promise still needs outlives the ordinary history."""
+        for deployment_id in dict.fromkeys(deployment_ids):
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=_serialize({"pk": _pk(deployment_id), "sk": "META"}),
+                    UpdateExpression="SET expiresAt = :e",
+                    ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(expiresAt) OR expiresAt < :e)",
+                    ExpressionAttributeValues=_serialize({":e": expires_at}),
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
 
     # -- status changes --------------------------------------------------------------------------
 

@@ -53,7 +53,8 @@ class GatesStore(TableStore):
         )
         site_values: dict[str, Any] = {":dep": val(deployment_id)}
         site_condition = (
-            "attribute_exists(pk) AND attribute_not_exists(deletedAt) AND lastDeploymentId = :dep "
+            "attribute_exists(pk) AND attribute_not_exists(deletedAt) "
+            "AND (lastDeploymentId = :dep OR lastPreviewId = :dep) "
             "AND (attribute_not_exists(publishing) OR publishing = :dep)"
         )
         if record.site_generation is not None:
@@ -92,7 +93,8 @@ class GatesStore(TableStore):
                     or (record.site_generation is not None and site.generation != record.site_generation)
                 ):
                     return PublishGate.SITE_DELETED
-                return PublishGate.SITE_BUSY if site.last_deployment_id == deployment_id else PublishGate.SUPERSEDED
+                newest = deployment_id in (site.last_deployment_id, site.last_preview_id)
+                return PublishGate.SITE_BUSY if newest else PublishGate.SUPERSEDED
             if 2 in cancelled.failed:
                 return PublishGate.NO_SLOT
             raise

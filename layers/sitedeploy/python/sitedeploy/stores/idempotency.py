@@ -60,6 +60,20 @@ def deploy_once(
     accept: Callable[[], DeployResponse],
 ) -> DeployResponse:
     """Run ``accept`` once per (owner, platform, key); without a key, every call runs it."""
+    return run_once(store, owner_id, platform.value, key, _fingerprint(request), accept=accept)
+
+
+def run_once(
+    store: BasePersistenceLayer,
+    owner_id: str,
+    scope: str,
+    key: str | None,
+    fingerprint: dict[str, Any],
+    *,
+    accept: Callable[[], DeployResponse],
+) -> DeployResponse:
+    """Run ``accept`` once per (owner, scope, key), the route's ``scope`` keeping keys of different
+    routes apart; ``fingerprint`` is what a retry must repeat (never a secret: it is stored)."""
     if key is None:
         return accept()
 
@@ -73,9 +87,7 @@ def deploy_once(
         return accept()
 
     try:
-        result: DeployResponse = run(
-            data={"owner": owner_id, "platform": platform.value, "key": key, "body": _fingerprint(request)}
-        )
+        result: DeployResponse = run(data={"owner": owner_id, "platform": scope, "key": key, "body": fingerprint})
     except IdempotencyValidationError:
         raise Conflict(
             "this Idempotency-Key was already used with a different request", code="idempotency_key_reused"

@@ -7,6 +7,8 @@ so only they are ever torn down by TTL. Item layout:
     gsi1pk = "SITES#<owner>", gsi1sk = "<createdAt>#<siteId>"   (ByOwner index, apart from deployments)
     memberId, profile: where a platform-managed site sits; publishing: the deployment holding it
     generation, revision, former, deletedAt: see SiteRecord (the books of ``stores.tenancy``)
+    liveDeploymentId, versions: the version production serves, and the versions the site keeps
+    queue = "keep", queuedAt = <when its kept versions are next refreshed> (sparse Queued index)
 
 Every write that changes where a site is goes through ``stores.tenancy`` in a transaction that
 is conditional on the site's ``revision``; this module writes what does not (its URL, the account a
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 ENTITY_SITE = "Site"
+# The Queued index's partition of sites whose kept versions the keeper refreshes, by due time.
+KEEP_QUEUE = "keep"
+VERSION_WRITE_ATTEMPTS = 8
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -95,6 +100,8 @@ def site_update(site: SiteRecord, expected_revision: int | None) -> dict[str, An
         "region": site.region,
         "url": site.url,
         "lastDeploymentId": site.last_deployment_id,
+        "lastPreviewId": site.last_preview_id,
+        "previewOf": site.preview_of,
         "expiresAt": site.expires_at,
         "memberId": site.member_id,
         "profile": site.profile,
@@ -185,6 +192,107 @@ class SitesRepository:
                 return False
             raise
         return True
+
+    def record_version(
+        self,
+        site_id: str,
+        deployment_id: str,
+        *,
+        generation: str | None,
+        keep: int,
+        live: bool,
+        keep_due: str,
+        live_key: str = "",
+    ) -> SiteRecord | None:
+        """A deployment became ready: it is the newest version the site keeps (the oldest beyond
+        ``keep`` are dropped: the promise no longer covers them), and production's when ``live``.
+        The site is queued for the keeper by ``keep_due`` unless it already is. None when the site
+        is gone, deleted or another generation (nothing to record)."""
+        for _ in range(VERSION_WRITE_ATTEMPTS):
+            site = self.get(site_id)
+            if site is None or site.deleted_at is not None or site.generation != generation:
+                return None
+            versions = [deployment_id, *(v for v in site.versions if v != deployment_id)][: max(1, keep)]
+            values: dict[str, Any] = {
+                ":versions": _serializer.serialize(versions),
+                ":now": _serializer.serialize(clock.now_iso()),
+                ":keep": _serializer.serialize(KEEP_QUEUE),
+                ":due": _serializer.serialize(keep_due),
+            }
+            sets = [
+                "versions = :versions",
+                "updatedAt = :now",
+                "#queue = :keep",
+                "#queued = if_not_exists(#queued, :due)",
+            ]
+            # Production's version is the newest accepted one the platform served: a late report of
+            # an older one (a slow poller) never takes it back.
+            if live and (site.live_key is None or site.live_key < live_key):
+                values[":live"] = _serializer.serialize(deployment_id)
+                values[":livekey"] = _serializer.serialize(live_key)
+                sets += ["liveDeploymentId = :live", "liveKey = :livekey"]
+            if site.versions:
+                values[":old"] = _serializer.serialize(site.versions)
+                unchanged = "versions = :old"
+            else:
+                unchanged = "(attribute_not_exists(versions) OR size(versions) = :zero)"
+                values[":zero"] = _serializer.serialize(0)
+            condition = (
+                f"attribute_exists(pk) AND attribute_not_exists(deletedAt) AND {unchanged} AND "
+                f"{generation_condition(generation, values)}"
+            )
+            try:
+                answer = self._client.update_item(
+                    TableName=self._table,
+                    Key=_key(site_id),
+                    UpdateExpression="SET " + ", ".join(sets),
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#queue": "queue", "#queued": "queuedAt"},
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                    continue  # another version was recorded meanwhile: read again
+                raise
+            return _from_item(answer["Attributes"])
+        raise SiteConflict(f"site {site_id}: its versions kept changing")
+
+    def due_for_keeping(self, before: str, *, limit: int = 100) -> list[SiteRecord]:
+        """Sites whose kept versions are due to be refreshed, oldest due first."""
+        answer = self._client.query(
+            TableName=self._table,
+            IndexName="Queued",
+            KeyConditionExpression="#queue = :keep AND queuedAt <= :before",
+            ExpressionAttributeNames={"#queue": "queue"},
+            ExpressionAttributeValues={
+                ":keep": _serializer.serialize(KEEP_QUEUE),
+                ":before": _serializer.serialize(before),
+            },
+            Limit=limit,
+        )
+        return [_from_item(item) for item in answer.get("Items", [])]
+
+    def kept(self, site_id: str, *, due: str | None) -> None:
+        """The keeper refreshed the site's versions: next due at ``due`` (None: nothing to keep)."""
+        write: dict[str, Any] = {"TableName": self._table, "Key": _key(site_id)}
+        if due is None:
+            write.update(UpdateExpression="REMOVE #queue, #queued")
+        else:
+            write.update(
+                UpdateExpression="SET #queued = :due", ExpressionAttributeValues={":due": _serializer.serialize(due)}
+            )
+        try:
+            self._client.update_item(
+                **write,
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#queue": "queue", "#queued": "queuedAt"}
+                if due is None
+                else {"#queued": "queuedAt"},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
     def list_for_owner(self, owner_id: str, *, limit: int = 100) -> list[SiteRecord]:
         answer = self._client.query(

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from sitedeploy.domain import clock
 from sitedeploy.domain.sitefiles import ManifestEntry, SiteManifest
 from sitedeploy.stores import aws
 
@@ -438,3 +439,83 @@ class Staging:
     def get_manifest(self, deployment_id: str) -> SiteManifest:
         answer = self._s3.get_object(Bucket=self.bucket, Key=manifest_key(deployment_id))
         return SiteManifest.model_validate_json(answer["Body"].read())
+
+    def find_manifest(self, deployment_id: str) -> SiteManifest | None:
+        """The deployment's manifest, or None when it is gone (expired with its history)."""
+        try:
+            return self.get_manifest(deployment_id)
+        except ClientError as exc:
+            if _not_found(exc):
+                return None
+            raise
+
+    # -- keeping what versions need -------------------------------------------------------------
+
+    def keep(self, owner_id: str, blobs: Iterable[str], packs: Iterable[str], *, older_than: float) -> Kept:
+        """Refresh the owner's staged objects a kept version needs, those last written before
+        ``older_than`` (epoch seconds): a copy onto itself restarts the bucket's lifecycle clock,
+        so what a site keeps never reaches its expiry, while what nothing keeps still does. One
+        listing per thousand of the owner's objects finds them and their ages."""
+        kept = Kept()
+        for folder, wanted in (("blobs", set(blobs)), ("packs", set(packs))):
+            if not wanted:
+                continue
+            prefix = f"{folder}/{owner_key(owner_id)}/"
+            seen: set[str] = set()
+            stale: list[str] = []
+            for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents") or []:
+                    name = item["Key"][len(prefix) :]
+                    if name not in wanted:
+                        continue
+                    seen.add(name)
+                    if clock.at_wall(item["LastModified"].timestamp()) < older_than:
+                        stale.append(item["Key"])
+            kept.missing += sorted(wanted - seen)
+            self._refresh(stale)
+            kept.refreshed += len(stale)
+        return kept
+
+    def keep_manifests(self, deployment_ids: Iterable[str], *, older_than: float) -> Kept:
+        """The same for the manifests of kept versions (they expire with the deployment history)."""
+        kept = Kept()
+        stale: list[str] = []
+        for deployment_id in dict.fromkeys(deployment_ids):
+            try:
+                answer = self._s3.head_object(Bucket=self.bucket, Key=manifest_key(deployment_id))
+            except ClientError as exc:
+                if not _not_found(exc):
+                    raise
+                kept.missing.append(deployment_id)
+                continue
+            if clock.at_wall(answer["LastModified"].timestamp()) < older_than:
+                stale.append(manifest_key(deployment_id))
+        self._refresh(stale)
+        kept.refreshed += len(stale)
+        return kept
+
+    def _refresh(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        stamp = {"kept": clock.now_iso()}
+
+        def one(key: str) -> None:
+            # The managed copy splits objects over 5 GB into a multipart copy.
+            self._s3.copy(
+                {"Bucket": self.bucket, "Key": key},
+                self.bucket,
+                key,
+                ExtraArgs={"MetadataDirective": "REPLACE", "Metadata": stamp},
+            )
+
+        with ThreadPoolExecutor(max_workers=min(LOOKUP_WORKERS, len(keys))) as pool:
+            list(pool.map(one, keys))
+
+
+@dataclass
+class Kept:
+    """What a keeping pass did: objects refreshed, and those already gone (named by hash, pack id
+    or deployment id)."""
+
+    refreshed: int = 0
+    missing: list[str] = field(default_factory=list)

@@ -22,6 +22,7 @@ from sitedeploy.domain.models import (
     DeploymentStatus,
     Platform,
     PlatformStats,
+    PreviewMode,
     SiteAddress,
 )
 from sitedeploy.domain.naming import derived_names, slug
@@ -273,6 +274,14 @@ class AmplifyPlatform:
             uploaded_bytes=result.uploaded_bytes,
             address=created,
         )
+
+    def preview_mode(self, plan: DeployPlan) -> PreviewMode:
+        return PreviewMode.OWN_SITE  # a branch of its own
+
+    def activate(self, address: SiteAddress, version_ref: str, credentials: UserCredentials | None) -> Published | None:
+        # Manual deploys have no rollback: an earlier version is published again from the
+        # service's own copy of its files (a new job).
+        return None
 
     def refresh(self, address: SiteAddress, external_id: str, credentials: UserCredentials | None) -> BuildState:
         return self._publisher(credentials, region=address.region, quick=True).job(_target(address), external_id)

@@ -27,8 +27,9 @@ from typing import Any
 
 import urllib3
 
-from sitedeploy.domain.naming import is_valid_label
+from sitedeploy.domain.naming import MAX_LABEL, is_valid_label
 from sitedeploy.domain.sitefiles import MIB, extension
+from sitedeploy.observability import logger
 from sitedeploy.platforms.base import Progress, PublishResult, SiteFile, StreamReader
 from sitedeploy.platforms.cloudflare.api import CloudflareApi, CloudflareError
 from sitedeploy.platforms.cloudflare.multipart import MultipartBody
@@ -157,8 +158,17 @@ class CloudflarePublisher:
         return None
 
     def upload_script(
-        self, target: CloudflareTarget, completion_jwt: str, options: AssetsOptions, paths: list[str]
+        self,
+        target: CloudflareTarget,
+        completion_jwt: str,
+        options: AssetsOptions,
+        paths: list[str],
+        *,
+        version_only: bool = False,
+        annotations: dict[str, str] | None = None,
     ) -> Any:
+        """The Worker with these assets: deployed (a script PUT), or with ``version_only`` a new
+        version production does not serve (``wrangler versions upload``)."""
         config: dict[str, Any] = {
             "html_handling": options.html_handling or "auto-trailing-slash",
             "not_found_handling": not_found_handling(paths, options.spa),
@@ -167,12 +177,23 @@ class CloudflarePublisher:
             config["_headers"] = options.headers_text
         if options.redirects_text is not None:
             config["_redirects"] = options.redirects_text
-        metadata = {
+        metadata: dict[str, Any] = {
             "assets": {"jwt": completion_jwt, "config": config},
             "compatibility_date": COMPATIBILITY_DATE,
             "compatibility_flags": [],
         }
+        if annotations:
+            metadata["annotations"] = annotations
         body, content_type = urllib3.encode_multipart_formdata({"metadata": json.dumps(metadata)})
+        if version_only:
+            _, result = self.api.call(
+                "POST",
+                f"{target.script_path}/versions?bindings_inherit=strict",
+                body=body,
+                content_type=content_type,
+                what="uploading a version",
+            )
+            return result
         _, result = self.api.call(
             "PUT",
             target.script_path,
@@ -207,14 +228,26 @@ class CloudflarePublisher:
             _subdomains[key] = (subdomain, time.monotonic() + SUBDOMAIN_CACHE_SECONDS)
         return subdomain
 
-    def enable_workers_dev(self, target: CloudflareTarget) -> None:
+    def enable_workers_dev(self, target: CloudflareTarget, *, production: bool = True) -> None:
+        """The Worker's workers.dev route on (and its preview URLs); ``production`` False: preview
+        URLs only, for a Worker whose first version is a preview."""
+        body: dict[str, Any] = {"enabled": True} if production else {"enabled": False, "previews_enabled": True}
         self.api.call(
             "POST",
             f"/accounts/{target.account_id}/workers/scripts/{target.script_name}/subdomain",
-            json_body={"enabled": True},
+            json_body=body,
             headers={"Cloudflare-Workers-Script-Api-Date": SUBDOMAIN_API_DATE},
             what="enabling the workers.dev route",
         )
+
+    def preview_url(self, target: CloudflareTarget, version_id: str, alias: str | None) -> str | None:
+        """``https://<alias or version id prefix>-<worker>.<subdomain>.workers.dev``; None when the
+        label and the name do not fit one DNS label (Cloudflare then makes no preview URL)."""
+        subdomain = self.account_subdomain(target.account_id)
+        for label in (alias, version_id[:8]):
+            if label and len(label) + 1 + len(target.script_name) <= MAX_LABEL:
+                return f"https://{label}-{target.script_name}.{subdomain}.workers.dev"
+        return None
 
     def site_url(self, target: CloudflareTarget) -> str:
         if target.namespace:
@@ -242,6 +275,8 @@ class CloudflarePublisher:
         progress: Progress | None = None,
         *,
         tenant: str = "",
+        preview: bool = False,
+        preview_alias: str | None = None,
     ) -> PublishResult:
         if not is_valid_label(target.script_name):
             raise CloudflareError(f"{target.script_name!r} is not a valid Worker name")
@@ -298,9 +333,24 @@ class CloudflarePublisher:
         if not completion:
             raise CloudflareError("Cloudflare never confirmed the asset upload (no completion token)")
 
-        script = self.upload_script(target, completion, options, [f.path for f in files])
+        paths = [f.path for f in files]
+        if preview:
+            version_id, preview_url = self._preview(
+                target, completion, options, paths, manifest=manifest, alias=preview_alias
+            )
+            return PublishResult(
+                url=self.site_url(target),
+                external_id=version_id,
+                uploaded_files=uploaded_files,
+                uploaded_bytes=uploaded_bytes,
+                version_ref=version_id,
+                preview_url=preview_url,
+            )
+        script = self.upload_script(target, completion, options, paths)
+        version = None
         if not target.namespace:  # a namespace's scripts are reached through the dispatch Worker
             self.enable_workers_dev(target)
+            version = self.live_version(target)
         url = self.site_url(target)
         external = None
         if isinstance(script, dict):
@@ -310,4 +360,80 @@ class CloudflarePublisher:
             external_id=str(external) if external else None,
             uploaded_files=uploaded_files,
             uploaded_bytes=uploaded_bytes,
+            version_ref=version,
         )
+
+    def _preview(
+        self,
+        target: CloudflareTarget,
+        completion: str,
+        options: AssetsOptions,
+        paths: list[str],
+        *,
+        manifest: dict[str, dict[str, Any]],
+        alias: str | None,
+    ) -> tuple[str, str]:
+        """A version production does not serve, at its preview URL (and the alias's). A Worker
+        that does not exist yet is made with it, its workers.dev route off until production."""
+        if target.namespace:
+            raise CloudflareError("Workers for Platforms sites have no preview URLs")
+        if alias and len(alias) + 1 + len(target.script_name) > MAX_LABEL:
+            alias = None
+        annotations = {"workers/message": "sitedeploy preview"}
+        if alias:
+            annotations["workers/alias"] = alias
+        try:
+            version = self.upload_script(target, completion, options, paths, version_only=True, annotations=annotations)
+        except CloudflareError as exc:
+            if exc.status != 404 and exc.code != 10007:
+                raise
+            # No Worker yet: made with this version, production's route off.
+            self.upload_script(target, completion, options, paths)
+            self.enable_workers_dev(target, production=False)
+            completion, _ = self.open_session(target, manifest)  # every asset is there: no upload
+            version = self.upload_script(target, completion, options, paths, version_only=True, annotations=annotations)
+        version_id = str(version.get("id") or "") if isinstance(version, dict) else ""
+        if not version_id:
+            raise CloudflareError("Cloudflare answered the version upload without a version id")
+        url = self.preview_url(target, version_id, alias)
+        if url is None:
+            raise CloudflareError(
+                f"the Worker name {target.script_name!r} is too long for a preview URL (Cloudflare's limit)"
+            )
+        return version_id, url
+
+    def live_version(self, target: CloudflareTarget) -> str | None:
+        """The version the Worker's newest deployment serves (most of): what a rollback to this
+        deploy makes live again. None when Cloudflare does not say (a rollback then re-uploads)."""
+        try:
+            _, result = self.api.call("GET", f"{target.script_path}/deployments", what="reading the deployments")
+        except CloudflareError:
+            logger.warning("the Worker's deployments are unreadable: its version is not known")
+            return None
+        deployments = result.get("deployments") if isinstance(result, dict) else None
+        if not isinstance(deployments, list) or not deployments or not isinstance(deployments[0], dict):
+            return None
+        split = [v for v in deployments[0].get("versions") or [] if isinstance(v, dict) and v.get("version_id")]
+        if not split:
+            return None
+        return str(max(split, key=lambda v: float(v.get("percentage") or 0))["version_id"])
+
+    def deploy_version(self, target: CloudflareTarget, version_id: str) -> bool:
+        """Serve ``version_id`` to all of production (a Cloudflare deployment; nothing uploaded).
+        False when the Worker or the version is no longer there."""
+        try:
+            self.api.call(
+                "POST",
+                f"{target.script_path}/deployments",
+                json_body={
+                    "strategy": "percentage",
+                    "versions": [{"version_id": version_id, "percentage": 100}],
+                    "annotations": {"workers/message": "sitedeploy: an earlier version made live"},
+                },
+                what="deploying an earlier version",
+            )
+        except CloudflareError as exc:
+            if exc.status in (400, 404) or exc.code == 10007:
+                return False
+            raise
+        return True

@@ -14,7 +14,9 @@ from sitedeploy.domain.models import (
     DeploymentStatus,
     Platform,
     PlatformStats,
+    PreviewMode,
     SiteAddress,
+    Target,
     WorkerSummary,
 )
 from sitedeploy.domain.requests import DeployRequest
@@ -23,6 +25,7 @@ from sitedeploy.observability import logger
 from sitedeploy.platforms.accounts import AccountPool, AccountPoolPlatform, AccountToken, epoch
 from sitedeploy.platforms.base import (
     BuildState,
+    DeployPlan,
     PlacedObject,
     PlatformError,
     PlatformLimits,
@@ -146,8 +149,18 @@ class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
             headers_text=job.config.headers_text,
             redirects_text=job.config.redirects_text,
         )
+        # A namespace has no preview URLs: a preview there is a Worker of its own (its own site),
+        # published as any Worker is.
+        preview = job.target is Target.PREVIEW and not target.namespace
         result = CloudflarePublisher(self._api(token)).publish(
-            target, job.files, options, job.read, job.progress, tenant=job.owner_id
+            target,
+            job.files,
+            options,
+            job.read,
+            job.progress,
+            tenant=job.owner_id,
+            preview=preview,
+            preview_alias=job.preview_key if preview else None,
         )
         return Published(
             status=DeploymentStatus.READY,
@@ -156,6 +169,40 @@ class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
             external_id=result.external_id,
             uploaded_files=result.uploaded_files,
             uploaded_bytes=result.uploaded_bytes,
+            version_ref=result.version_ref,
+            preview_url=result.preview_url,
+        )
+
+    def preview_mode(self, plan: DeployPlan) -> PreviewMode:
+        """A Worker's versions have preview URLs; a dispatch namespace's Workers have none, so a
+        preview there is a Worker of its own."""
+        if plan.pooled:
+            try:
+                pool = self.service_pool()
+            except CredentialsError:
+                pool = None
+            if isinstance(pool, CloudflareServicePool) and pool.dispatch is not None:
+                return PreviewMode.OWN_SITE
+        return PreviewMode.IN_PLACE
+
+    def activate(self, address: SiteAddress, version_ref: str, credentials: UserCredentials | None) -> Published | None:
+        """A Worker version becomes production's again by a deployment of it (Cloudflare keeps
+        the newest 100 a rollback can reach); nothing is uploaded."""
+        token, target = self._target(credentials, address)
+        if target.namespace:
+            return None  # a namespace's Workers are published again instead
+        publisher = CloudflarePublisher(self._api(token))
+        if not publisher.deploy_version(target, version_ref):
+            return None
+        publisher.enable_workers_dev(target)
+        return Published(
+            status=DeploymentStatus.READY,
+            progress=100,
+            url=publisher.site_url(target),
+            external_id=None,
+            uploaded_files=0,
+            uploaded_bytes=0,
+            version_ref=version_ref,
         )
 
     def refresh(self, address: SiteAddress, external_id: str, credentials: UserCredentials | None) -> BuildState:

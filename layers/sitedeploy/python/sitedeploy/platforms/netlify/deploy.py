@@ -215,13 +215,13 @@ class NetlifyDeployer:
             raise NetlifyError("reading the deploy answered without a deploy")
         return deploy
 
-    def create_deploy(self, site_id: str, files: Mapping[str, str]) -> dict[str, Any]:
-        _, deploy = self.api.call(
-            "POST",
-            f"/sites/{site_id}/deploys",
-            json_body={"files": dict(files), "async": True, "draft": False},
-            what="creating the deploy",
-        )
+    def create_deploy(self, site_id: str, files: Mapping[str, str], *, alias: str | None = None) -> dict[str, Any]:
+        """A production deploy, or with ``alias`` a draft (production keeps serving what it served)
+        that ``https://<alias>--<site>.netlify.app`` serves, as ``netlify deploy --draft --alias``."""
+        body: dict[str, Any] = {"files": dict(files), "async": True, "draft": alias is not None}
+        if alias is not None:
+            body["branch"] = alias
+        _, deploy = self.api.call("POST", f"/sites/{site_id}/deploys", json_body=body, what="creating the deploy")
         if not isinstance(deploy, dict) or not deploy.get("id"):
             raise NetlifyError("creating the deploy answered without a deploy")
         return deploy
@@ -306,6 +306,7 @@ class NetlifyDeployer:
         *,
         sha1s: Callable[[Sequence[SiteFile]], Mapping[str, str]],
         progress: Progress | None = None,
+        preview_alias: str | None = None,
     ) -> Published:
         # The publish flow hands over served files only; a caller that passes the rule files too
         # (their text is in ``config``) must not get the user's copies uploaded over ours. Files
@@ -330,7 +331,7 @@ class NetlifyDeployer:
             by_digest.setdefault(extra.sha1, _Upload(extra.path, extra.size, generated=extra))
 
         site = self.ensure_site(target)
-        deploy = self.wait_prepared(self.create_deploy(str(site["id"]), manifest))
+        deploy = self.wait_prepared(self.create_deploy(str(site["id"]), manifest, alias=preview_alias))
         deploy_id = str(deploy["id"])
         required = deploy.get("required") or []
         if not isinstance(required, list):
@@ -347,6 +348,7 @@ class NetlifyDeployer:
         url = str(site.get("ssl_url") or final.get("ssl_url") or f"https://{target.domain}")
         if state.status is DeploymentStatus.BUILDING:
             logger.info("netlify deploy still processing", extra={"job_status": state.job_status})
+        preview = f"https://{preview_alias}--{target.domain}" if preview_alias else None
         return Published(
             status=state.status,
             progress=100 if state.status is DeploymentStatus.READY else PUBLISHED_PROGRESS,
@@ -354,6 +356,32 @@ class NetlifyDeployer:
             external_id=deploy_id,
             uploaded_files=uploaded_files,
             uploaded_bytes=uploaded_bytes,
+            version_ref=deploy_id,
+            preview_url=preview,
+        )
+
+    def restore(self, target: NetlifyTarget, deploy_id: str) -> Published | None:
+        """Publish an earlier deploy of the site (or a draft) again: Netlify's restore, nothing
+        uploaded. None when the site or the deploy is gone (Netlify drops deploys after 90 days)."""
+        site = self.find_site(target)
+        if site is None:
+            return None
+        try:
+            self.api.call(
+                "POST", f"/sites/{site['id']}/deploys/{deploy_id}/restore", what="publishing an earlier deploy"
+            )
+        except NetlifyError as exc:
+            if exc.status in (404, 410, 422):
+                return None
+            raise
+        return Published(
+            status=DeploymentStatus.READY,
+            progress=100,
+            url=str(site.get("ssl_url") or f"https://{target.domain}"),
+            external_id=deploy_id,
+            uploaded_files=0,
+            uploaded_bytes=0,
+            version_ref=deploy_id,
         )
 
 

@@ -14,6 +14,7 @@ from sitedeploy.domain.models import (
     Platform,
     PlatformStats,
     SiteAddress,
+    Target,
     WorkerSummary,
 )
 from sitedeploy.domain.requests import DeployRequest
@@ -97,8 +98,18 @@ class NetlifyPlatform(AccountPoolPlatform[NetlifyServiceAccount]):
         token, account_slug = self._acting(credentials, job.address.account_id)
         target = NetlifyTarget(account_slug, job.address.name)
         return self._deployer(token).publish(
-            target, job.files, job.config, job.read, sha1s=job.sha1s, progress=job.progress
+            target,
+            job.files,
+            job.config,
+            job.read,
+            sha1s=job.sha1s,
+            progress=job.progress,
+            preview_alias=job.preview_key if job.target is Target.PREVIEW else None,
         )
+
+    def activate(self, address: SiteAddress, version_ref: str, credentials: UserCredentials | None) -> Published | None:
+        token, account_slug = self._acting(credentials, address.account_id)
+        return self._deployer(token).restore(NetlifyTarget(account_slug, address.name), version_ref)
 
     def refresh(self, address: SiteAddress, external_id: str, credentials: UserCredentials | None) -> BuildState:
         token, _ = self._acting(credentials, address.account_id)

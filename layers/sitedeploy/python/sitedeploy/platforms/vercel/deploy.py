@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sitedeploy.domain.models import DeploymentStatus
+from sitedeploy.observability import logger
 from sitedeploy.platforms.base import BuildState, PlatformError, Progress, Published, SiteFile, StreamReader
 from sitedeploy.platforms.uploads import resendable, upload_all
 from sitedeploy.platforms.vercel.api import VercelApi, VercelError
@@ -224,21 +225,74 @@ class VercelDeployer:
     # -- the whole job --------------------------------------------------------------------------
 
     def body(
-        self, project: str, files: Sequence[SiteFile], digests: Mapping[str, str], config: SiteFile
+        self,
+        project: str,
+        files: Sequence[SiteFile],
+        digests: Mapping[str, str],
+        config: SiteFile,
+        *,
+        preview: bool = False,
     ) -> dict[str, Any]:
         """The prebuilt deployment: each site file under ``.vercel/output/static/``, and the
-        routing as ``config.json`` (no routing in the body: a prebuilt deployment's is its own)."""
+        routing as ``config.json`` (no routing in the body: a prebuilt deployment's is its own).
+        A preview has no ``target`` (as ``vercel deploy`` without ``--prod`` sends)."""
         listed = [
             {"file": static_path(f.path), "sha": digests[f.sha256], "size": f.size}
             for f in sorted(files, key=lambda f: f.path)
         ]
-        return {
+        body: dict[str, Any] = {
             "name": project,
             "project": project,
-            "target": "production",
             "files": [*listed, {"file": CONFIG, "sha": digests[config.sha256], "size": config.size}],
             "projectSettings": dict(PROJECT_SETTINGS),
         }
+        if not preview:
+            body["target"] = "production"
+        return body
+
+    def alias(self, deployment_id: str, alias: str) -> str | None:
+        """Point ``alias`` (a ``*.vercel.app`` name) at the deployment; None when Vercel refuses it
+        (aliases are global: another team may hold it)."""
+        try:
+            _, answer = self.api.call(
+                "POST",
+                f"/v2/deployments/{deployment_id}/aliases",
+                json_body={"alias": alias},
+                what="assigning an alias",
+            )
+        except VercelError as exc:
+            if exc.transient:
+                raise
+            logger.info("preview alias refused", extra={"reason": exc.message})
+            return None
+        return str(answer.get("alias") or alias) if isinstance(answer, dict) else alias
+
+    def promote(self, project: str, deployment_id: str) -> bool:
+        """An earlier production deployment takes the production domain again, with no build
+        (``vercel promote``; Vercel's own rollback would stop later deployments from taking it).
+        False when Vercel no longer has it; waits for the alias to move, as the CLI does."""
+        name = quote(project, safe="")
+        try:
+            self.api.call("POST", f"/v10/projects/{name}/promote/{deployment_id}", json_body={}, what="promoting")
+        except VercelError as exc:
+            if exc.status in (400, 404, 410):
+                return False
+            if exc.status != 409:  # already the production deployment
+                raise
+        deadline = time.monotonic() + self.follow_seconds
+        wait = POLL_FIRST
+        while True:
+            found = self.project(project)
+            request = found.get("lastAliasRequest") if found else None
+            status = request.get("jobStatus") if isinstance(request, dict) else "succeeded"
+            if status in ("succeeded", "skipped", None):
+                return True
+            if status == "failed":
+                raise VercelError("Vercel could not move the production domain to the deployment")
+            if time.monotonic() >= deadline:
+                raise VercelError("Vercel did not finish promoting the deployment in time")
+            time.sleep(wait)
+            wait = min(POLL_MAX, wait * 1.5)
 
     def publish(
         self,
@@ -249,9 +303,12 @@ class VercelDeployer:
         *,
         read: StreamReader,
         progress: Progress | None = None,
+        preview_alias: str | None = None,
+        preview: bool = False,
     ) -> Published:
         """``digests``: sha256 → SHA-1 for every file. Raises PlatformError when Vercel fails or
-        cancels the deployment, with its reason."""
+        cancels the deployment, with its reason. A preview leaves production as it is and is
+        served at its own URL, and at ``preview_alias`` when Vercel grants it."""
         settings = config_json(routing, [f.path for f in files])
         config = SiteFile(CONFIG, hashlib.sha256(settings).hexdigest(), len(settings), "application/json")
         digests = {**digests, config.sha256: hashlib.sha1(settings, usedforsecurity=False).hexdigest()}
@@ -263,7 +320,7 @@ class VercelDeployer:
         by_digest: dict[str, SiteFile] = {}
         for site_file in [*files, config]:
             by_digest.setdefault(digests[site_file.sha256], site_file)
-        body = self.body(project, files, digests, config)
+        body = self.body(project, files, digests, config, preview=preview)
         done = Uploaded()
         deployment: dict[str, Any] | None = None
         for round_number in range(self.rounds + 1):
@@ -290,11 +347,23 @@ class VercelDeployer:
         deployment, state = self.follow(deployment)
         if state.status is DeploymentStatus.ERROR:
             raise PlatformError(state.error or "Vercel deployment failed", code=state.job_status)
+        deployment_id = str(deployment["id"])
+        preview_url = None
+        if preview:
+            own = deployment.get("url")
+            preview_url = f"https://{own}" if isinstance(own, str) and own else None
+            if preview_alias and state.status is DeploymentStatus.READY:
+                granted = self.alias(deployment_id, preview_alias)
+                preview_url = f"https://{granted}" if granted else preview_url
         return Published(
             status=state.status,
             progress=100 if state.status is DeploymentStatus.READY else state.progress,
             url=deployment_url(deployment, project),
-            external_id=str(deployment["id"]),
+            external_id=deployment_id,
             uploaded_files=done.files,
             uploaded_bytes=done.bytes,
+            # A preview cannot be promoted in place (Vercel would build it again): its files are
+            # deployed to production instead, which Vercel already holds.
+            version_ref=None if preview else deployment_id,
+            preview_url=preview_url,
         )

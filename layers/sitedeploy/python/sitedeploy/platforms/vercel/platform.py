@@ -12,9 +12,12 @@ from sitedeploy.domain import clock
 from sitedeploy.domain.models import (
     Connection,
     DeploymentRecord,
+    DeploymentStatus,
     Platform,
     PlatformStats,
+    PreviewMode,
     SiteAddress,
+    Target,
     WorkerSummary,
 )
 from sitedeploy.domain.requests import DeployRequest
@@ -23,6 +26,7 @@ from sitedeploy.observability import logger
 from sitedeploy.platforms.accounts import AccountPool, AccountPoolPlatform, AccountToken
 from sitedeploy.platforms.base import (
     BuildState,
+    DeployPlan,
     PlatformError,
     PlatformLimits,
     Published,
@@ -31,7 +35,7 @@ from sitedeploy.platforms.base import (
 )
 from sitedeploy.platforms.vercel.api import VercelApi, VercelError
 from sitedeploy.platforms.vercel.credentials import VercelServiceAccount, VercelServicePool, VercelToken
-from sitedeploy.platforms.vercel.deploy import FOLLOW_SECONDS, VercelDeployer, map_ready_state
+from sitedeploy.platforms.vercel.deploy import FOLLOW_SECONDS, VercelDeployer, deployment_url, map_ready_state
 from sitedeploy.platforms.vercel.requests import MAX_FILE_BYTES, VercelDeployRequest
 from sitedeploy.platforms.vercel.routing import vercel_routing
 from sitedeploy.settings import Settings
@@ -43,6 +47,12 @@ MAX_FILES = 15_000
 # Calls inside API functions (see ``_api(quick=True)``).
 QUICK_TIMEOUT = 4.0
 QUICK_RETRY_AFTER_CAP = 2.0
+
+
+def preview_alias(project: str, key: str) -> str:
+    """``<project>-<key>.vercel.app``: one preview URL per chat, a DNS label of its own."""
+    head = project[: 63 - len(key) - 1].rstrip("-")
+    return f"{head}-{key}.vercel.app"
 
 
 class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
@@ -122,7 +132,37 @@ class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
             # Only a count: the lines are the user's and may carry anything.
             logger.info("routing lines Vercel has no counterpart for", extra={"skipped": len(routing.skipped)})
         digests = job.sha1s(job.files)
-        return deployer.publish(job.address.name, job.files, digests, routing, read=job.read, progress=job.progress)
+        preview = job.target is Target.PREVIEW
+        alias = preview_alias(job.address.name, job.preview_key) if preview and job.preview_key else None
+        return deployer.publish(
+            job.address.name,
+            job.files,
+            digests,
+            routing,
+            read=job.read,
+            progress=job.progress,
+            preview=preview,
+            preview_alias=alias,
+        )
+
+    def preview_mode(self, plan: DeployPlan) -> PreviewMode:
+        # Vercel makes a project's first deployment production's, whatever its target.
+        return PreviewMode.IN_PLACE_AFTER_PRODUCTION
+
+    def activate(self, address: SiteAddress, version_ref: str, credentials: UserCredentials | None) -> Published | None:
+        deployer = self._deployer(credentials, address.account_id)
+        if not deployer.promote(address.name, version_ref):
+            return None
+        deployment = deployer.deployment(version_ref)
+        return Published(
+            status=DeploymentStatus.READY,
+            progress=100,
+            url=deployment_url(deployment, address.name),
+            external_id=version_ref,
+            uploaded_files=0,
+            uploaded_bytes=0,
+            version_ref=version_ref,
+        )
 
     def refresh(self, address: SiteAddress, external_id: str, credentials: UserCredentials | None) -> BuildState:
         deployer = self._deployer(credentials, address.account_id, quick=True)
