@@ -201,6 +201,12 @@ def test_connect_netlify_or_vercel_then_deploy_to_your_own_account(
     assert page.input_value(f"#{platform}-token") == ""
     screenshot(page, f"settings-{platform}-connected")
     page.click("#tab-deploy")
+    # The buttons are redrawn once the platforms are read again after connecting: wait for it.
+    page.wait_for_function(
+        "([p, n]) => document.querySelector(`#deploy-buttons button[data-platform=${p}]`)?.textContent"
+        " === `Deploy to your ${n} account`",
+        arg=[platform, platform.capitalize()],
+    )
     button = page.wait_for_selector(f"#deploy-buttons button[data-platform={platform}]")
     assert button is not None
     assert button.inner_text() == f"Deploy to your {platform.capitalize()} account"
