@@ -10,7 +10,7 @@ Worker version, a Netlify deploy, a Vercel deployment) a rollback sends nothing 
 promote deploys the preview's files as production, which Vercel holds already; Amplify publishes
 the kept files again (a new job), the client still sending nothing. Asserts nothing.
 
-    .venv/bin/python -m bench.versions [--rounds 20] [--files 200] [--mb 5] [--platforms cloudflare,netlify]
+    .venv/bin/python -m bench.versions [--rounds 20] [--files 200] [--mb 3] [--platforms cloudflare,netlify]
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--files", type=int, default=200)
-    parser.add_argument("--mb", type=float, default=5.0)
+    parser.add_argument("--mb", type=float, default=3.0)
     parser.add_argument("--platforms", default=",".join(PLATFORMS))
     args = parser.parse_args()
     wanted = [p for p in args.platforms.split(",") if p]
