@@ -8,11 +8,12 @@ TOOLS := .venv-tools
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install test lint typecheck validate build dev demo clean openapi
+.PHONY: help install test test-fast lint typecheck validate build dev demo clean openapi
 
 help:
 	@echo "make demo      start the local stack, run the main job through the API, stop"
 	@echo "make test      run the test suite (creates .venv)"
+	@echo "make test-fast the unit and flow tests only: no local stack, under a minute"
 	@echo "make dev       run the API locally (moto + gateway + stream pump) until Ctrl-C"
 	@echo "make lint      ruff and mypy"
 	@echo "make validate  sam validate --lint and cfn-lint on template.yaml"
@@ -31,6 +32,10 @@ install: $(STAMP)
 test: $(STAMP)
 	scripts/install-chromium >/dev/null
 	$(BIN)/python -m pytest
+
+# What a change to the library needs first: the flows over the fakes and the unit tests, no stack.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit tests/flows
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -77,6 +77,7 @@ def clean(stack: LocalStack) -> LocalStack:
     stack.amplify.delete_apps("sitedeploy-")
     stack.netlify.reset()
     stack.vercel.reset()
+    stack.dns.clear()
     stack.pump.wait_idle() if stack.pump else None
     return stack
 

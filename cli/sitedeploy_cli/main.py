@@ -16,7 +16,7 @@ import webbrowser
 from pathlib import Path
 from typing import Any
 
-from sitedeploy_cli import connections, versions
+from sitedeploy_cli import connections, domains, versions
 from sitedeploy_cli.client import ApiClient, ApiError
 from sitedeploy_cli.config import ConfigError, resolve_config
 from sitedeploy_cli.deploy import AUTH_MODES, PLATFORMS, DeployError, Deployment, DeployOptions
@@ -124,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     opener.add_argument("--browser", action=argparse.BooleanOptionalAction, default=None, help="open it, or don't")
     connections.add_parsers(commands, common)
     versions.add_parsers(commands, common)
+    domains.add_parsers(commands, common)
     return parser
 
 
@@ -230,6 +231,29 @@ def _versions(client: ApiClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _domains(client: ApiClient, args: argparse.Namespace) -> int:
+    try:
+        answer = domains.run(client, args)
+    except domains.DomainError as exc:
+        if not args.json:
+            print("\n".join(domains.lines(exc.answer)) if exc.answer.get("hostname") else "", file=sys.stderr)
+        return _fail(args, exc.message, exc.code, {**exc.answer, "error": exc.message, "code": exc.code})
+    if args.json:
+        print(json.dumps(answer))
+    elif args.domains_command == "list":
+        for domain in answer["domains"]:
+            print("\n".join(domains.lines(domain)))
+        if not answer["domains"]:
+            print("no custom domains (sitedeploy domains add SITE HOSTNAME)")
+    elif args.domains_command == "remove":
+        print(f"removed {answer['removed']}")
+    else:
+        print("\n".join(domains.lines(answer)))
+        if answer.get("status") != "active":
+            print("create these records at your DNS provider; follow with: sitedeploy domains list " + args.site_id)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cancel = threading.Event()
@@ -241,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             return _open(client, args)
         if args.command in {"versions", "rollback", "promote", "claim"}:
             return _versions(client, args)
+        if args.command == "domains":
+            return _domains(client, args)
         if args.command == "connect":
             answer = connections.connect(client, args)
             shown = answer.get("connection", answer)

@@ -310,6 +310,14 @@ async function refreshSites() {
     history.setAttribute("aria-label", `Versions of ${site.projectName} on ${NAMES[site.platform] || site.platform}`);
     history.addEventListener("click", () => toggleVersions(site, row, history));
     actions.append(history);
+    const hostnames = document.createElement("button");
+    hostnames.type = "button";
+    hostnames.className = "secondary";
+    hostnames.textContent = "Domains";
+    hostnames.setAttribute("aria-expanded", "false");
+    hostnames.setAttribute("aria-label", `Domains of ${site.projectName} on ${NAMES[site.platform] || site.platform}`);
+    hostnames.addEventListener("click", () => toggleDomains(site, row, hostnames));
+    actions.append(hostnames);
     if (site.authMode === "platform-managed" && !site.previewOf) {
       const move = document.createElement("button");
       move.type = "button";
@@ -331,6 +339,144 @@ async function refreshSites() {
   });
   $("#sites-table tbody").replaceChildren(...rows);
   $("#sites-empty").hidden = rows.length > 0;
+}
+
+// -- custom domains ------------------------------------------------------------------------------
+
+const DOMAIN_STATES = {
+  pending_verification: "waiting for the DNS records",
+  pending_certificate: "issuing the certificate",
+  active: "active",
+  failed: "failed",
+};
+
+function closePanels(row) {
+  while (row.nextElementSibling && row.nextElementSibling.dataset.panelOf === row.dataset.siteId) {
+    row.nextElementSibling.remove();
+  }
+}
+
+async function toggleDomains(site, row, button) {
+  const open = [...document.querySelectorAll("tr.domains")].find((r) => r.dataset.domainsOf === site.siteId);
+  if (open) {
+    clearTimeout(Number(open.dataset.timer || 0));
+    open.remove();
+    button.setAttribute("aria-expanded", "false");
+    return;
+  }
+  const panel = document.createElement("tr");
+  panel.className = "domains";
+  panel.dataset.domainsOf = site.siteId;
+  const cell = document.createElement("td");
+  cell.colSpan = 6;
+  const form = document.createElement("form");
+  form.className = "domain-form";
+  form.innerHTML =
+    '<label>Add a domain <input name="hostname" placeholder="www.example.com" autocomplete="off" required /></label>' +
+    '<button type="submit">Add</button>';
+  const list = document.createElement("div");
+  list.className = "domain-list";
+  list.textContent = "Loading domains…";
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const hostname = form.elements.hostname.value.trim();
+    clearAlerts();
+    try {
+      await state.client.addDomain(site.siteId, hostname);
+      form.reset();
+      notify("info", `${hostname}: create the records shown, then watch its status`);
+    } catch (error) {
+      notify("error", `${hostname}: ${describe(error)}`);
+    }
+    await renderDomains(site, panel, list);
+  });
+  cell.append(form, list);
+  panel.append(cell);
+  row.after(panel);
+  button.setAttribute("aria-expanded", "true");
+  await renderDomains(site, panel, list);
+}
+
+async function renderDomains(site, panel, list) {
+  clearTimeout(Number(panel.dataset.timer || 0));
+  let answer;
+  try {
+    answer = await state.client.domains(site.siteId);
+  } catch (error) {
+    list.textContent = `cannot list the domains: ${describe(error)}`;
+    return;
+  }
+  if (!answer.domains.length) {
+    list.textContent = "No custom domains yet.";
+    return;
+  }
+  const blocks = answer.domains.map((domain) => {
+    const block = document.createElement("section");
+    block.className = "domain";
+    block.dataset.hostname = domain.hostname;
+    block.dataset.status = domain.status;
+    const head = document.createElement("h4");
+    head.textContent = domain.hostname;
+    const status = document.createElement("span");
+    status.className = `domain-status ${domain.status}`;
+    status.textContent = DOMAIN_STATES[domain.status] || domain.status;
+    head.append(" ", status);
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "danger";
+    remove.textContent = "Remove";
+    remove.setAttribute("aria-label", `Remove ${domain.hostname}`);
+    remove.addEventListener("click", async () => {
+      try {
+        await state.client.removeDomain(site.siteId, domain.hostname);
+        notify("success", `${domain.hostname} removed`);
+      } catch (error) {
+        notify("error", `${domain.hostname}: ${describe(error)}`);
+      }
+      await renderDomains(site, panel, list);
+    });
+    head.append(" ", remove);
+    block.append(head);
+    if (domain.reason) {
+      const reason = document.createElement("p");
+      reason.className = "domain-reason";
+      reason.textContent = domain.reason;
+      block.append(reason);
+    }
+    if (domain.records.length && domain.status !== "active") {
+      const table = document.createElement("table");
+      table.className = "records";
+      table.innerHTML =
+        '<caption>Create these records at your DNS provider</caption><thead><tr><th scope="col">Type</th><th scope="col">Name</th><th scope="col">Value</th><th scope="col">For</th><th scope="col"><span class="visually-hidden">Copy</span></th></tr></thead>';
+      const body = document.createElement("tbody");
+      for (const record of domain.records) {
+        const line = document.createElement("tr");
+        for (const text of [record.type, record.name, record.value, record.purpose]) {
+          const td = document.createElement("td");
+          td.textContent = text;
+          line.append(td);
+        }
+        const copy = document.createElement("td");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "secondary";
+        button.textContent = "Copy";
+        button.setAttribute("aria-label", `Copy the ${record.type} value for ${record.name}`);
+        button.addEventListener("click", () => navigator.clipboard && navigator.clipboard.writeText(record.value));
+        copy.append(button);
+        line.append(copy);
+        body.append(line);
+      }
+      table.append(body);
+      block.append(table);
+    }
+    return block;
+  });
+  list.replaceChildren(...blocks);
+  // While one is pending, look again (the API asks the platform at most every few seconds).
+  if (answer.domains.some((d) => d.status.startsWith("pending")) && panel.isConnected) {
+    panel.dataset.timer = String(setTimeout(() => renderDomains(site, panel, list), 3000));
+  }
 }
 
 // -- versions ------------------------------------------------------------------------------------

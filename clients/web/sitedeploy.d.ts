@@ -168,6 +168,27 @@ export interface VersionList {
   nextCursor?: string | null;
 }
 
+export type DomainStatus = "pending_verification" | "pending_certificate" | "active" | "failed";
+
+/** A record to create at the DNS provider: `routing` sends traffic, `ownership` proves the name, `certificate` lets it be issued. */
+export interface DnsRecord {
+  type: string;
+  name: string;
+  value: string;
+  purpose: "routing" | "ownership" | "certificate";
+}
+
+export interface Domain {
+  hostname: string;
+  siteId: string;
+  status: DomainStatus;
+  records: DnsRecord[];
+  /** The platform's words for where it is (or why it failed). */
+  reason?: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
 export interface VersionActionOptions extends RequestOptions {
   /** For a site on the user's own account; without them the stored connection is used. */
   credentials?: Partial<CloudflareCredentials & AmplifyCredentials & NetlifyCredentials & VercelCredentials>;
@@ -252,6 +273,9 @@ export declare class SitedeployClient {
   deployment(deploymentId: string, options?: RequestOptions): Promise<DeploymentStatusResponse>;
   deploy(platform: Platform, files: SiteFiles, options?: DeployOptions): Promise<DeployResult>;
   versions(siteId: string, options?: RequestOptions & { limit?: number; cursor?: string }): Promise<VersionList>;
+  domains(siteId: string, options?: RequestOptions): Promise<{ siteId: string; domains: Domain[] }>;
+  addDomain(siteId: string, hostname: string, options?: RequestOptions): Promise<Domain>;
+  removeDomain(siteId: string, hostname: string, options?: RequestOptions): Promise<void>;
   rollback(
     siteId: string,
     options?: VersionActionOptions & { deploymentId?: string },

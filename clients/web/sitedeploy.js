@@ -264,6 +264,25 @@ export class SitedeployClient {
     await this.request("DELETE", `/sites/${encodeURIComponent(siteId)}`, options);
   }
 
+  /** A site's custom domains: each one's `status`, `reason` and the DNS `records` to create. */
+  domains(siteId, options) {
+    return this.request("GET", `/sites/${encodeURIComponent(siteId)}/domains`, options);
+  }
+
+  /** Attach a hostname to a site: answers its records (type, name, value, purpose) and `pending_verification`. */
+  addDomain(siteId, hostname, options) {
+    return this.request("POST", `/sites/${encodeURIComponent(siteId)}/domains`, { ...options, body: { hostname } });
+  }
+
+  /** Detach a hostname: it no longer routes to the site. */
+  async removeDomain(siteId, hostname, options) {
+    await this.request(
+      "DELETE",
+      `/sites/${encodeURIComponent(siteId)}/domains/${encodeURIComponent(hostname)}`,
+      options,
+    );
+  }
+
   /** A site's deployments (its versions), newest first: `live` marks production's, `rollbackAvailable` those it keeps. */
   versions(siteId, { limit, cursor, signal } = {}) {
     return this.request("GET", `/sites/${encodeURIComponent(siteId)}/deployments`, { query: { limit, cursor }, signal });

@@ -20,6 +20,7 @@ from sitedeploy_local.console import ConsoleServer
 from sitedeploy_local.control import ControlServer
 from sitedeploy_local.emulators.amplify import AmplifyEmulator
 from sitedeploy_local.emulators.cloudflare import CloudflareEmulator
+from sitedeploy_local.emulators.dns import Dns
 from sitedeploy_local.emulators.netlify import NetlifyEmulator
 from sitedeploy_local.emulators.vercel import VercelEmulator
 from sitedeploy_local.gateway import Gateway
@@ -103,6 +104,12 @@ class LocalStack:
         )
         self.netlify = NetlifyEmulator()
         self.vercel = VercelEmulator()
+        # The DNS users "create" records in (the tests do): every emulator verifies custom domains
+        # against it.
+        self.dns = Dns()
+        for emulator in (self.cloudflare, self.amplify, self.netlify, self.vercel):
+            if hasattr(emulator, "dns"):
+                emulator.dns = self.dns
         self.control = ControlServer()
         self.console = ConsoleServer(
             self.options.root / "clients" / "web", self.console_config, port=self.options.console_port
@@ -309,12 +316,15 @@ class LocalStack:
         if self.options.cloudflare_dispatch is not None:
             namespace, domain = self.options.cloudflare_dispatch
             account = next(iter(self.cloudflare_accounts))
+            # The operator's zone for the domain: Cloudflare for SaaS custom hostnames live there.
+            zone_id = self.cloudflare.add_zone(account, domain)
             cloudflare = {
                 "dispatch": {
                     "apiToken": LOCAL_CLOUDFLARE_TOKEN,
                     "accountId": account,
                     "namespace": namespace,
                     "domain": domain,
+                    "zoneId": zone_id,
                     "publicSuffix": True,
                 },
                 "workerPrefix": "sd",

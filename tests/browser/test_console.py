@@ -338,3 +338,41 @@ def test_deploy_deploy_again_roll_back_and_see_the_old_site_then_preview_and_pro
     )
     assert served(versions["second version"]["localUrl"], "index.html").data == b"<h1>a preview</h1>"
     assert page_errors == []
+
+
+def test_attach_a_domain_see_its_records_and_its_status_become_active(
+    page: Page, page_errors: list[str], stack: LocalStack, tmp_path: Path
+) -> None:
+    folder = tmp_path / "dist"
+    folder.mkdir()
+    (folder / "index.html").write_text("<h1>on my domain</h1>")
+    open_console(page, stack.console.url)
+    choose_folder(page, folder, "branded")
+    deploy_with_console(page, "vercel")
+    page.click("#tab-sites")
+    page.click("#sites-table tbody tr button[aria-label^='Domains of branded']")
+    hostname = f"www.{time.time_ns()}.example"
+    page.fill("tr.domains input[name=hostname]", hostname)
+    page.click("tr.domains button[type=submit]")
+    block = page.wait_for_selector(f"section.domain[data-hostname='{hostname}']")
+    assert block is not None
+    assert block.get_attribute("data-status") == "pending_verification"
+    records = page.query_selector_all(f"section.domain[data-hostname='{hostname}'] table.records tbody tr")
+    assert records
+    screenshot(page, "domain-records")
+    for row in records:
+        kind, name, value = (cell.inner_text() for cell in row.query_selector_all("td")[:3])
+        stack.dns.add(name, kind, value)
+    page.wait_for_selector(f"section.domain[data-hostname='{hostname}'][data-status=active]", timeout=60_000)
+    screenshot(page, "domain-active")
+    answer = urllib3.request(
+        "GET", f"http://127.0.0.1:{stack.vercel.domains_port}/", headers={"Host": hostname}, timeout=10
+    )
+    assert answer.data == b"<h1>on my domain</h1>"
+    page.click(f"section.domain[data-hostname='{hostname}'] button.danger")
+    page.wait_for_function(
+        "!document.querySelector(`section.domain[data-hostname='${arguments[0]}']`)".replace(
+            "${arguments[0]}", hostname
+        )
+    )
+    assert page_errors == []

@@ -176,3 +176,77 @@ def test_rollback_and_previews_in_the_namespace(dispatch: LocalStack) -> None:
     assert status == 202, accepted
     assert wait_terminal(api, accepted["deploymentId"])["status"] == "ready"
     assert _visit(dispatch, site).data == b"preview"
+
+
+def _visit_host(stack: LocalStack, host: str) -> urllib3.BaseHTTPResponse:
+    """What a visitor of ``https://<host>/`` gets once its DNS points at the operator's zone."""
+    port = stack.cloudflare.dispatch_port
+    assert port is not None
+    return urllib3.request("GET", f"http://127.0.0.1:{port}/", headers={"Host": host}, redirect=False, timeout=10)
+
+
+def _until_domain(api: Api, site_id: str, hostname: str, wanted: str, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        status, body, _ = api.get(f"/sites/{site_id}/domains")
+        assert status == 200, body
+        found = next(d for d in body["domains"] if d["hostname"] == hostname)
+        if not seen or seen[-1] != found["status"]:
+            seen.append(found["status"])
+        if found["status"] == wanted:
+            return dict(found)
+        time.sleep(0.5)
+    raise AssertionError(f"{hostname} never {wanted}: saw {seen}")
+
+
+def test_a_custom_hostname_is_validated_served_through_the_dispatcher_and_removed(dispatch: LocalStack) -> None:
+    """Cloudflare for SaaS on the operator's zone: the records to create (a CNAME to the fallback
+    origin, the ownership TXT, the certificate's TXT), then ``active`` and the site's bytes for that
+    Host through the dispatch Worker (its ``HOSTS`` KV mapping); removed, it no longer routes."""
+    api = Api(dispatch, dispatch.mint_token(f"wfp-{uuid.uuid4().hex[:8]}"))
+    body = {"files": {"index.html": "<h1>custom</h1>"}, "projectName": "custom"}
+    site = wait_terminal(api, deploy(api, "cloudflare", body)["deploymentId"])
+    assert site["status"] == "ready", site
+    worker = site["url"].removeprefix("https://").split(".")[0]
+    hostname = f"www.{uuid.uuid4().hex[:8]}.example"
+
+    status, attached, _ = api.request("POST", f"/sites/{site['siteId']}/domains", body={"hostname": hostname})
+    assert status == 202, attached
+    assert attached["status"] == "pending_verification", attached
+    records = {r["purpose"]: r for r in attached["records"]}
+    assert records["routing"] == {
+        "type": "CNAME",
+        "name": hostname,
+        "value": f"fallback.{DOMAIN}",
+        "purpose": "routing",
+    }
+    assert (records["ownership"]["type"], records["ownership"]["name"]) == ("TXT", f"_cf-custom-hostname.{hostname}")
+    assert (records["certificate"]["type"], records["certificate"]["name"]) == ("TXT", f"_acme-challenge.{hostname}")
+    assert _visit_host(dispatch, hostname).status != 200  # not routed before it is active
+    title = f"{NAMESPACE}-custom-hostnames"
+    hosts = dispatch.cloudflare.kv_namespaces(LOCAL_CLOUDFLARE_ACCOUNT)[title]
+    assert dispatch.cloudflare.kv_value(hosts, hostname) == worker.encode()
+
+    for record in attached["records"]:
+        dispatch.dns.add(record["name"], record["type"], record["value"])
+    _until_domain(api, site["siteId"], hostname, "active")
+    served = _visit_host(dispatch, hostname)
+    assert (served.status, served.data) == (200, b"<h1>custom</h1>")
+    assert _visit(dispatch, worker).data == b"<h1>custom</h1>"  # its own hostname still answers
+
+    assert api.request("DELETE", f"/sites/{site['siteId']}/domains/{hostname}")[0] == 204
+    assert _visit_host(dispatch, hostname).status != 200
+    assert dispatch.cloudflare.custom_hostname(hostname) is None
+    assert dispatch.cloudflare.kv_value(hosts, hostname) is None
+    assert _visit(dispatch, worker).data == b"<h1>custom</h1>"
+
+
+def test_a_custom_hostname_under_the_operators_domain_is_refused(dispatch: LocalStack) -> None:
+    api = Api(dispatch, dispatch.mint_token(f"wfp-{uuid.uuid4().hex[:8]}"))
+    site = wait_terminal(
+        api, deploy(api, "cloudflare", {"files": {"index.html": "x"}, "projectName": "mine"})["deploymentId"]
+    )
+    status, body, _ = api.request("POST", f"/sites/{site['siteId']}/domains", body={"hostname": f"other.{DOMAIN}"})
+    assert status == 400, body
+    assert body["code"] == "invalid_hostname"

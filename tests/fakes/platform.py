@@ -15,8 +15,10 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field, SecretStr
 
 from sitedeploy.domain import clock
+from sitedeploy.domain.domains import DnsRecord, DomainState, DomainStatus
 from sitedeploy.domain.errors import BadRequest
 from sitedeploy.domain.models import (
+    AuthMode,
     Connection,
     DeploymentRecord,
     DeploymentStatus,
@@ -110,6 +112,12 @@ class FakePlatform:
     # Whether it keeps versions it can make live again without an upload (Amplify does not).
     versions: bool = True
     previews: PreviewMode = PreviewMode.IN_PLACE
+    # Custom domains: why a site cannot take them (None: it can), the DNS the tests control
+    # (name → (type, value) records the user "created"), and what is attached (hostname → site name,
+    # checks since its records were right).
+    domains_refused: str | None = None
+    dns: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    attached: dict[str, tuple[str, int]] = field(default_factory=dict)
     # version ref → (where, its files); where → the version production serves there.
     version_files: dict[str, tuple[tuple[str, str], dict[str, bytes]]] = field(default_factory=dict)
     serving: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -236,6 +244,59 @@ class FakePlatform:
 
     def preview_mode(self, plan: DeployPlan) -> PreviewMode:
         return self.previews
+
+    # -- custom domains: routing CNAME and ownership TXT; the certificate a check after both --------
+
+    def domain_support(self, auth_mode: AuthMode, member_id: str | None) -> str | None:
+        return self.domains_refused
+
+    def own_domains(self) -> tuple[str, ...]:
+        return ("fake.example",)
+
+    def domain_deadline_seconds(self) -> int:
+        return 3600
+
+    def domain_records(self, address: SiteAddress, hostname: str) -> list[DnsRecord]:
+        return [
+            DnsRecord(type="CNAME", name=hostname, value=f"{address.name}.fake.example", purpose="routing"),
+            DnsRecord(type="TXT", name=f"_fake.{hostname}", value=f"own-{hostname}", purpose="ownership"),
+        ]
+
+    def attach_domain(self, address: SiteAddress, hostname: str, credentials: UserCredentials | None) -> DomainState:
+        self._record("attach_domain", address=address, hostname=hostname, credentials=credentials)
+        held = self.attached.get(hostname)
+        if held is not None and held[0] != address.name:
+            raise PlatformError(f"{hostname} is attached to another site of the platform", status=409)
+        self.attached[hostname] = (address.name, 0)
+        return self.domain_state(address, hostname, f"dom-{hostname}", credentials)
+
+    def domain_state(
+        self, address: SiteAddress, hostname: str, ref: str | None, credentials: UserCredentials | None
+    ) -> DomainState:
+        self._record("domain_state", address=address, hostname=hostname)
+        if hostname not in self.attached:
+            raise PlatformError(f"{hostname} is not attached", status=404)
+        records = self.domain_records(address, hostname)
+        present = all((r.type, r.value) in self.dns.get(r.name, set()) for r in records)
+        name, checks = self.attached[hostname]
+        if not present:
+            self.attached[hostname] = (name, 0)
+            return DomainState(DomainStatus.PENDING_VERIFICATION, records, "the records are not there yet", ref)
+        self.attached[hostname] = (name, checks + 1)
+        status = DomainStatus.ACTIVE if checks >= 1 else DomainStatus.PENDING_CERTIFICATE
+        return DomainState(status, records, None, ref)
+
+    def detach_domain(
+        self, address: SiteAddress, hostname: str, ref: str | None, credentials: UserCredentials | None
+    ) -> None:
+        self._record("detach_domain", address=address, hostname=hostname)
+        if self.attached.pop(hostname, None) is None:
+            raise PlatformError(f"{hostname} is not attached", status=404)
+
+    def create_records(self, address: SiteAddress, hostname: str) -> None:
+        """What the user does at their DNS provider (tests)."""
+        for record in self.domain_records(address, hostname):
+            self.dns.setdefault(record.name, set()).add((record.type, record.value))
 
     def activate(self, address: SiteAddress, version_ref: str, credentials: UserCredentials | None) -> Published | None:
         self._record("activate", address=address, version_ref=version_ref, credentials=credentials)

@@ -25,6 +25,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from sitedeploy.domain import clock
+from sitedeploy.domain.domains import DomainRecord
 from sitedeploy.domain.errors import DeploymentNotFound, InvalidCursor
 from sitedeploy.domain.models import (
     TERMINAL_STATUSES,
@@ -57,6 +58,7 @@ from sitedeploy.domain.tenancy import (
 )
 from sitedeploy.stores import Stores
 from sitedeploy.stores.deployments import Page, TransitionRefused
+from sitedeploy.stores.domains import DomainTaken
 from sitedeploy.stores.secrets import CredentialsError, connection_context
 from sitedeploy.stores.staging import BlobCorrupted, BlobMissing, Kept, Packed, PackMissing, UploadReceipt
 from sitedeploy.stores.tenancy import ClaimRecord, NewPlace, place_claim, site_entry_key
@@ -1183,6 +1185,77 @@ class InMemoryIdempotency(BasePersistenceLayer):
         self.records.pop(data_record.idempotency_key, None)
 
 
+class InMemoryDomains:
+    """Hostname → its record (the claim), with when it is next due and when it was last checked."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, DomainRecord] = {}
+        self.due_at: dict[str, str] = {}
+        self.checked: dict[str, int] = {}
+        self._lock = threading.RLock()
+
+    def claim(self, record: DomainRecord, *, due: str) -> DomainRecord:
+        with self._lock:
+            held = self.records.get(record.hostname)
+            if held is not None:
+                if held.site_id == record.site_id and held.owner_id == record.owner_id:
+                    return held.model_copy(deep=True)
+                raise DomainTaken(f"{record.hostname} is attached to another site", code="domain_taken")
+            self.records[record.hostname] = record.model_copy(deep=True)
+            self.due_at[record.hostname] = due
+            return record
+
+    def get(self, hostname: str) -> DomainRecord | None:
+        with self._lock:
+            found = self.records.get(hostname)
+            return found.model_copy(deep=True) if found else None
+
+    def save(self, record: DomainRecord, *, due: str | None) -> bool:
+        with self._lock:
+            held = self.records.get(record.hostname)
+            if held is None or held.site_id != record.site_id or held.owner_id != record.owner_id:
+                return False
+            self.records[record.hostname] = record.model_copy(deep=True)
+            if due is None:
+                self.due_at.pop(record.hostname, None)
+            else:
+                self.due_at[record.hostname] = due
+            return True
+
+    def release(self, hostname: str, site_id: str) -> bool:
+        with self._lock:
+            held = self.records.get(hostname)
+            if held is None or held.site_id != site_id:
+                return False
+            del self.records[hostname]
+            self.due_at.pop(hostname, None)
+            self.checked.pop(hostname, None)
+            return True
+
+    def list_for_site(self, site_id: str) -> list[DomainRecord]:
+        with self._lock:
+            return sorted(
+                (r.model_copy(deep=True) for r in self.records.values() if r.site_id == site_id),
+                key=lambda r: r.hostname,
+            )
+
+    def due(self, before: str, *, limit: int = 100) -> list[DomainRecord]:
+        with self._lock:
+            ready = sorted((when, host) for host, when in self.due_at.items() if when <= before)
+            return [self.records[h].model_copy(deep=True) for _, h in ready[:limit]]
+
+    def acquire_check(self, hostname: str, *, min_interval: float, now: float | None = None) -> bool:
+        moment = int((now if now is not None else time.time()) * 1000)
+        with self._lock:
+            if hostname not in self.records:
+                return False
+            last = self.checked.get(hostname)
+            if last is not None and last > moment - int(min_interval * 1000):
+                return False
+            self.checked[hostname] = moment
+            return True
+
+
 def memory_stores(secret: dict[str, dict[str, Any]] | None = None) -> Stores:
     sealer = FakeSealer()
     deployments, sites = InMemoryDeployments(), InMemorySites()
@@ -1196,4 +1269,5 @@ def memory_stores(secret: dict[str, dict[str, Any]] | None = None) -> Stores:
         sealer=sealer,
         service_secret=FakeServiceSecret(secret),
         idempotency=InMemoryIdempotency(),
+        domains=InMemoryDomains(),
     )

@@ -156,3 +156,32 @@ def test_rollback_preview_promote_and_versions_from_the_terminal(clean: LocalSta
     unclaimable = _run("claim", str(v1["siteId"]), env=env, cwd=tmp_path)
     assert unclaimable.returncode == 1
     assert "connect your cloudflare account first" in unclaimable.stderr
+
+
+def test_domains_add_list_and_remove_from_the_terminal(clean: LocalStack, owner: str, tmp_path: Path) -> None:
+    env = {"SITEDEPLOY_API_URL": clean.api_url, "SITEDEPLOY_TOKEN": clean.mint_token(owner)}
+    site = tmp_path / "brand"
+    site.mkdir()
+    (site / "index.html").write_text("<h1>brand</h1>")
+    deployed = _run("--json", "deploy", str(site), "-q", "--platform", "vercel", env=env, cwd=tmp_path)
+    assert deployed.returncode == 0, deployed.stderr
+    site_id = json.loads(deployed.stdout)["siteId"]
+    hostname = "www.brand-cli.example"
+    added = _run("--json", "domains", "add", site_id, hostname, env=env, cwd=tmp_path)
+    assert added.returncode == 0, added.stderr
+    domain = json.loads(added.stdout)
+    assert domain["status"] == "pending_verification"
+    shown = _run("domains", "list", site_id, env=env, cwd=tmp_path)
+    assert "routing" in shown.stdout
+    assert hostname in shown.stdout
+    for record in domain["records"]:
+        clean.dns.add(record["name"], record["type"], record["value"])
+    waited = _run("--json", "domains", "add", site_id, hostname, "--wait", "--timeout", "60", env=env, cwd=tmp_path)
+    assert waited.returncode == 0, waited.stderr
+    assert json.loads(waited.stdout)["status"] == "active"
+    removed = _run("domains", "remove", site_id, hostname, env=env, cwd=tmp_path)
+    assert removed.returncode == 0, removed.stderr
+    assert f"removed {hostname}" in removed.stdout
+    bad = _run("domains", "add", site_id, "*.brand.example", env=env, cwd=tmp_path)
+    assert bad.returncode == 1
+    assert "wildcard" in bad.stderr

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from sitedeploy.domain.models import DeploymentStatus, Target
+from sitedeploy.domain.domains import DomainRecord
+from sitedeploy.domain.models import AuthMode, DeploymentStatus, Platform, SiteRecord, Target
 from sitedeploy.domain.sitefiles import ManifestEntry, SiteManifest
 from sitedeploy.stores.deployments import DeploymentsRepository
+from sitedeploy.stores.domains import DomainsRepository
 from sitedeploy.stores.sites import SitesRepository
 from sitedeploy.stores.staging import Staging
 from sitedeploy_local.__main__ import main as local_main
@@ -49,7 +51,7 @@ SAMPLE_CF_ACCOUNT = "0123456789abcdef0123456789abcdef"
 def seeded(clean: LocalStack) -> None:
     clean.cloudflare.add_account(SAMPLE_CF_ACCOUNT, name="Sample account", subdomain="sample")
     clean.cloudflare.add_token(SAMPLE_CF_TOKEN, [SAMPLE_CF_ACCOUNT])
-    from sitedeploy.domain.models import Connection, Platform
+    from sitedeploy.domain.models import Connection
     from sitedeploy.stores.connections import ConnectionsRepository
     from sitedeploy.stores.secrets import KmsSealer
 
@@ -59,7 +61,6 @@ def seeded(clean: LocalStack) -> None:
         Connection(platform=Platform.CLOUDFLARE, account_id=SAMPLE_CF_ACCOUNT, created_at="x", updated_at="x"),
         {"token": SAMPLE_CF_TOKEN, "accountId": SAMPLE_CF_ACCOUNT},
     )
-    from sitedeploy.domain.models import SiteRecord
     from sitedeploy.stores.sites import site_update
 
     clean.moto.client("dynamodb").update_item(
@@ -77,6 +78,35 @@ def seeded(clean: LocalStack) -> None:
             ),
             None,
         ),
+    )
+    # A Vercel site with www.example.com attached (events/domains/*.json).
+    clean.moto.client("dynamodb").update_item(
+        TableName=clean.resource("DeploymentsTable"),
+        **site_update(
+            SiteRecord(
+                site_id="site_domains_sample",
+                owner_id=SAMPLE_OWNER,
+                platform=Platform.VERCEL,
+                project_name="domains-sample",
+                auth_mode="platform-managed",
+                external_name="sd-domains-sample",
+                created_at="x",
+                updated_at="x",
+            ),
+            None,
+        ),
+    )
+    DomainsRepository(clean.resource("DeploymentsTable"), clean.moto.client("dynamodb")).claim(
+        DomainRecord(
+            hostname="www.example.com",
+            site_id="site_domains_sample",
+            owner_id=SAMPLE_OWNER,
+            platform=Platform.VERCEL,
+            auth_mode=AuthMode.PLATFORM_MANAGED,
+            created_at="2026-12-01T00:00:00.000Z",
+            updated_at="2026-12-01T00:00:00.000Z",
+        ),
+        due="9999",
     )
     repo = DeploymentsRepository(clean.resource("DeploymentsTable"), clean.moto.client("dynamodb"))
     sites = SitesRepository(clean.resource("DeploymentsTable"), clean.moto.client("dynamodb"))
@@ -132,6 +162,9 @@ def test_sample_event_replays_with_sitedeploy_local_invoke(
     if path.parent.name == "sweeper":  # nothing is stuck
         assert response == {"timedOut": [], "polled": [], "finished": [], "letGo": []}
         return
+    if path.parent.name == "domain_refresher":  # the sample domain is not due yet
+        assert response == {"checked": 0}
+        return
     if path.parent.name == "keeper":  # nothing is due yet; nothing kept is lost
         assert response["lost"] == {}
         return
@@ -141,8 +174,12 @@ def test_sample_event_replays_with_sitedeploy_local_invoke(
         assert response["members"] >= 1
         return
     assert response["statusCode"] in (200, 202, 204), response
-    if response["statusCode"] == 204:  # DELETE of the seeded connection or site
-        assert event["routeKey"] in {"DELETE /platform-tokens/{platform}", "DELETE /sites/{siteId}"}
+    if response["statusCode"] == 204:  # DELETE of the seeded connection, site or domain
+        assert event["routeKey"] in {
+            "DELETE /platform-tokens/{platform}",
+            "DELETE /sites/{siteId}",
+            "DELETE /sites/{siteId}/domains/{hostname}",
+        }
         return
     body = json.loads(response["body"])
     if event["routeKey"] == "GET /openapi.json":  # no authorizer claims: the packaged document, as is
@@ -150,8 +187,12 @@ def test_sample_event_replays_with_sitedeploy_local_invoke(
         assert response["body"] == (ROOT / "layers/sitedeploy/python/sitedeploy/openapi.json").read_text()
         assert body["info"]["title"] == "sitedeploy"
         return
+    if event["routeKey"].endswith("/domains"):  # the sample site's one domain
+        found = body.get("domains", [body])
+        assert [d["hostname"] for d in found] == ["www.example.com"]
+        return
     if "sites" in body:
-        assert [site["siteId"] for site in body["sites"]] == ["site_sample"]
+        assert sorted(site["siteId"] for site in body["sites"]) == ["site_domains_sample", "site_sample"]
     elif "connections" in body:
         assert [c["platform"] for c in body["connections"]] == ["cloudflare"]
     elif "platforms" in body:

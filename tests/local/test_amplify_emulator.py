@@ -10,6 +10,7 @@ rewrite rules. The emulator starts once for the module, with short job steps so 
 from __future__ import annotations
 
 import io
+import re
 import threading
 import time
 import uuid
@@ -877,3 +878,329 @@ def test_reset_forgets_branches_but_keeps_apps(client: Any) -> None:
         assert em.site_url(app, branch) is None
         with pytest.raises(urllib3.exceptions.HTTPError):
             get(url)
+
+
+# -- custom domains ---------------------------------------------------------------------------------
+
+
+def domain() -> str:
+    return f"d{uuid.uuid4().hex[:10]}.example"
+
+
+def by_host(emulator: AmplifyEmulator, host: str, path: str = "/") -> urllib3.BaseHTTPResponse:
+    """A visitor whose DNS sends ``host`` to the emulator's custom-domain port."""
+    return HTTP.request(
+        "GET", f"http://127.0.0.1:{emulator.domains_port}{path}", headers={"Host": host}, redirect=False
+    )
+
+
+def record(text: str) -> tuple[str, str, str]:
+    """Amplify's ``"<name> <TYPE> <value>"`` (the apex's name is empty: a leading space)."""
+    name, kind, value = text.split(" ", 2)
+    return name, kind, value
+
+
+def validate(emulator: AmplifyEmulator, association: dict[str, Any]) -> None:
+    """Create the certificate's validation CNAME, as its owner would at their DNS provider."""
+    name, kind, value = record(association["certificate"]["certificateVerificationDNSRecord"])
+    assert kind == "CNAME"
+    emulator.dns.add(name, "CNAME", value)
+
+
+def wait_domain(client: Any, app: str, name: str, status: str, timeout: float = 5.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found: dict[str, Any] = client.get_domain_association(appId=app, domainName=name)["domainAssociation"]
+        if found["domainStatus"] == status:
+            return found
+        assert time.monotonic() < deadline, f"{name} still {found['domainStatus']}"
+        time.sleep(0.05)
+
+
+def test_domain_associations_answer_in_botocore_shapes(emulator: AmplifyEmulator, client: Any, app_id: str) -> None:
+    branch = new_branch(client, app_id)
+    name = domain()
+    settings = [{"prefix": "", "branchName": branch}, {"prefix": "www", "branchName": branch}]
+    created = client.create_domain_association(appId=app_id, domainName=name, subDomainSettings=settings)
+    assert_shape("CreateDomainAssociation", created)
+    association = created["domainAssociation"]
+    assert association["domainAssociationArn"] == f"arn:aws:amplify:us-east-1:123456789012:apps/{app_id}/domains/{name}"
+    assert association["domainStatus"] == "PENDING_VERIFICATION"
+    assert association["statusReason"] == ""
+    assert association["certificate"]["type"] == "AMPLIFY_MANAGED"
+    assert (
+        association["certificateVerificationDNSRecord"]
+        == association["certificate"]["certificateVerificationDNSRecord"]
+    )
+    cert_name, _, cert_value = record(association["certificateVerificationDNSRecord"])
+    assert cert_name.startswith("_")
+    assert cert_name.endswith(f".{name}.")  # ACM's form: both sides fully qualified
+    assert cert_value.endswith(".acm-validations.aws.")
+    apex, www = association["subDomains"]
+    target = record(www["dnsRecord"])[2]
+    assert re.fullmatch(r"d[a-z0-9]{13}\.cloudfront\.net", target)
+    assert www["dnsRecord"] == f"www CNAME {target}"
+    assert apex["dnsRecord"] == f" CNAME {target}"  # the apex: an empty name
+    assert [s["verified"] for s in association["subDomains"]] == [False, False]
+    assert set(association) <= members("DomainAssociation")
+
+    assert_shape("GetDomainAssociation", client.get_domain_association(appId=app_id, domainName=name))
+    listed = client.list_domain_associations(appId=app_id)
+    assert_shape("ListDomainAssociations", listed)
+    assert [a["domainName"] for a in listed["domainAssociations"]] == [name]
+    updated = client.update_domain_association(
+        appId=app_id, domainName=name, subDomainSettings=[{"prefix": "www", "branchName": branch}]
+    )
+    assert_shape("UpdateDomainAssociation", updated)
+    assert [s["subDomainSetting"]["prefix"] for s in updated["domainAssociation"]["subDomains"]] == ["www"]
+    deleted = client.delete_domain_association(appId=app_id, domainName=name)
+    assert_shape("DeleteDomainAssociation", deleted)
+    assert deleted["domainAssociation"]["domainName"] == name
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.get_domain_association(appId=app_id, domainName=name)
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.delete_domain_association(appId=app_id, domainName=name)
+
+
+def test_domain_association_requests_are_checked(emulator: AmplifyEmulator, client: Any, app_id: str) -> None:
+    branch = new_branch(client, app_id)
+    name = domain()
+    one = [{"prefix": "www", "branchName": branch}]
+
+    def refused(error: Any, match: str | None = None, **kwargs: Any) -> None:
+        with pytest.raises(error, match=match):
+            client.create_domain_association(
+                **{"appId": app_id, "domainName": name, "subDomainSettings": one, **kwargs}
+            )
+
+    bad_request = client.exceptions.BadRequestException
+    refused(bad_request, domainName="localhost")  # botocore checks no pattern: the service does
+    refused(bad_request, domainName="-bad.example")
+    refused(bad_request, domainName=f"{'a' * 60}.example")  # over 64 characters
+    refused(bad_request, subDomainSettings=[])
+    refused(bad_request, subDomainSettings=[{"prefix": "a b", "branchName": branch}])
+    refused(bad_request, "more than once", subDomainSettings=[*one, *one])
+    refused(client.exceptions.NotFoundException, "Branch", subDomainSettings=[{"prefix": "", "branchName": "nope"}])
+    refused(bad_request, certificateSettings={"type": "CUSTOM"})
+    refused(bad_request, certificateSettings={"type": "CUSTOM", "customCertificateArn": "arn:aws:acm:x"})
+    refused(bad_request, autoSubDomainIAMRole="not-a-role")
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.create_domain_association(appId="dnotthereatall1", domainName=name, subDomainSettings=one)
+    many = [{"prefix": f"p{i}", "branchName": branch} for i in range(51)]
+    refused(bad_request, "Too many sub domains", subDomainSettings=many)
+    assert client.list_domain_associations(appId=app_id)["domainAssociations"] == []  # nothing half-made
+
+    client.create_domain_association(appId=app_id, domainName=name.upper(), subDomainSettings=one)
+    refused(bad_request, "already associated")  # the same domain twice on one app
+    with pytest.raises(bad_request):
+        client.update_domain_association(
+            appId=app_id, domainName=name, subDomainSettings=[{"prefix": "-x", "branchName": branch}]
+        )
+    arn = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+    with pytest.raises(bad_request, match="certificate"):
+        client.update_domain_association(
+            appId=app_id, domainName=name, certificateSettings={"type": "CUSTOM", "customCertificateArn": arn}
+        )
+    with pytest.raises(bad_request):
+        client.list_domain_associations(appId=app_id, maxResults=51)
+    assert client.get_domain_association(appId=app_id, domainName=name)["domainAssociation"]["domainName"] == name
+
+
+def test_five_domains_per_app_and_one_app_per_hostname(emulator: AmplifyEmulator, client: Any, app_id: str) -> None:
+    branch = new_branch(client, app_id)
+    names = [domain() for _ in range(6)]
+    for name in names[:5]:
+        client.create_domain_association(
+            appId=app_id, domainName=name, subDomainSettings=[{"prefix": "www", "branchName": branch}]
+        )
+    with pytest.raises(client.exceptions.LimitExceededException, match="maximum number of custom domains") as limit:
+        client.create_domain_association(
+            appId=app_id, domainName=names[5], subDomainSettings=[{"prefix": "", "branchName": branch}]
+        )
+    assert limit.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    listed = client.list_domain_associations(appId=app_id, maxResults=2)
+    assert len(listed["domainAssociations"]) == 2
+    assert "nextToken" in listed
+    pages = client.get_paginator("list_domain_associations").paginate(appId=app_id, PaginationConfig={"PageSize": 2})
+    assert sorted(a["domainName"] for page in pages for a in page["domainAssociations"]) == sorted(names[:5])
+
+    other = emulator.create_app_directly(f"test-{uuid.uuid4().hex[:8]}")
+    try:
+        theirs = new_branch(client, other)
+        with pytest.raises(client.exceptions.BadRequestException, match="already associated with another Amplify app"):
+            client.create_domain_association(
+                appId=other,
+                domainName=names[0],
+                subDomainSettings=[{"prefix": "", "branchName": theirs}, {"prefix": "www", "branchName": theirs}],
+            )
+        with pytest.raises(client.exceptions.BadRequestException, match=f"www.{names[1]}"):
+            client.create_domain_association(
+                appId=other, domainName=f"www.{names[1]}", subDomainSettings=[{"prefix": "", "branchName": theirs}]
+            )
+        # Another hostname of the same domain is free for another app: uniqueness is per hostname.
+        blog = client.create_domain_association(
+            appId=other, domainName=names[0], subDomainSettings=[{"prefix": "blog", "branchName": theirs}]
+        )
+        assert blog["domainAssociation"]["domainAssociationArn"].endswith(f"apps/{other}/domains/{names[0]}")
+        with pytest.raises(client.exceptions.BadRequestException, match="already associated"):
+            client.update_domain_association(
+                appId=app_id,
+                domainName=names[0],
+                subDomainSettings=[{"prefix": "www", "branchName": branch}, {"prefix": "blog", "branchName": branch}],
+            )
+    finally:
+        client.delete_app(appId=other)
+    # The other app's associations went with it: its hostname is free again.
+    client.update_domain_association(
+        appId=app_id,
+        domainName=names[0],
+        subDomainSettings=[{"prefix": "www", "branchName": branch}, {"prefix": "blog", "branchName": branch}],
+    )
+
+
+def test_domain_lifecycle_follows_the_dns_and_serves_by_host(
+    emulator: AmplifyEmulator, client: Any, app_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(emulator, "creating_seconds", 0.3)
+    monkeypatch.setattr(emulator, "certificate_seconds", 0.3)
+    branch = new_branch(client, app_id)
+    deploy(client, app_id, branch, make_zip({"index.html": "<h1>own domain</h1>", "a/index.html": "a"}))
+    name = domain()
+    settings = [{"prefix": "www", "branchName": branch}, {"prefix": "", "branchName": branch}]
+    creating = client.create_domain_association(appId=app_id, domainName=name, subDomainSettings=settings)
+    association = creating["domainAssociation"]
+    # What Amplify answers first: no certificate record yet, no target yet.
+    assert association["domainStatus"] == "CREATING"
+    assert "certificateVerificationDNSRecord" not in association
+    assert "certificateVerificationDNSRecord" not in association["certificate"]
+    assert association["subDomains"][0]["dnsRecord"] == "www CNAME <pending>"
+
+    association = wait_domain(client, app_id, name, "PENDING_VERIFICATION")
+    target = record(association["subDomains"][0]["dnsRecord"])[2]
+    emulator.dns.add(f"www.{name}", "CNAME", target)  # routing first: nothing happens without the certificate
+    time.sleep(0.35)
+    waiting = client.get_domain_association(appId=app_id, domainName=name)["domainAssociation"]
+    assert waiting["domainStatus"] == "PENDING_VERIFICATION"
+    assert by_host(emulator, f"www.{name}").status == 404
+
+    validate(emulator, association)
+    deploying = client.get_domain_association(appId=app_id, domainName=name)["domainAssociation"]
+    assert deploying["domainStatus"] == "PENDING_DEPLOYMENT"
+    assert by_host(emulator, f"www.{name}").status == 404
+    available = wait_domain(client, app_id, name, "AVAILABLE")
+    assert [s["verified"] for s in available["subDomains"]] == [True, False]  # the apex has no record yet
+    assert "updateStatus" not in available
+    served = by_host(emulator, f"www.{name}")
+    assert served.status == 200
+    assert served.data == b"<h1>own domain</h1>"
+    assert by_host(emulator, f"WWW.{name}.:443", "/a/").data == b"a"  # Host is case-insensitive, port ignored
+    assert by_host(emulator, name).status == 404
+
+    emulator.dns.add(name, "ALIAS", target)  # the apex: an ALIAS/ANAME to the same target
+    assert client.get_domain_association(appId=app_id, domainName=name)["domainAssociation"]["subDomains"][1][
+        "verified"
+    ]
+    assert by_host(emulator, name).data == b"<h1>own domain</h1>"
+
+    # Adding a subdomain to an available association: UPDATING a while; the live hostnames stay live.
+    more = [*settings, {"prefix": "shop", "branchName": branch}]
+    updating = client.update_domain_association(appId=app_id, domainName=name, subDomainSettings=more)
+    assert updating["domainAssociation"]["domainStatus"] == "UPDATING"
+    assert updating["domainAssociation"]["updateStatus"] == "PENDING_DEPLOYMENT"
+    assert by_host(emulator, f"www.{name}").status == 200
+    done = wait_domain(client, app_id, name, "AVAILABLE")
+    assert done["updateStatus"] == "UPDATE_COMPLETE"
+    assert [s["verified"] for s in done["subDomains"]] == [True, True, False]
+    emulator.dns.add(f"shop.{name}", "CNAME", "somewhere-else.example")  # a record to another target: no
+    assert by_host(emulator, f"shop.{name}").status == 404
+
+    emulator.dns.remove(f"www.{name}")  # traffic no longer comes: nothing answers for it
+    assert by_host(emulator, f"www.{name}").status == 404
+    client.delete_domain_association(appId=app_id, domainName=name)
+    assert by_host(emulator, name).status == 404
+
+
+def test_a_new_association_has_a_new_target(emulator: AmplifyEmulator, client: Any, app_id: str) -> None:
+    branch = new_branch(client, app_id)
+    name = domain()
+    settings = [{"prefix": "www", "branchName": branch}]
+    first = client.create_domain_association(appId=app_id, domainName=name, subDomainSettings=settings)
+    client.delete_domain_association(appId=app_id, domainName=name)
+    again = client.create_domain_association(appId=app_id, domainName=name, subDomainSettings=settings)
+    old, new = (a["domainAssociation"]["subDomains"][0]["dnsRecord"] for a in (first, again))
+    assert old != new  # records made for the old one no longer verify
+    assert (
+        first["domainAssociation"]["certificateVerificationDNSRecord"]
+        != again["domainAssociation"]["certificateVerificationDNSRecord"]
+    )
+
+
+def test_domains_fail_past_the_deadline_or_when_told(
+    emulator: AmplifyEmulator, client: Any, app_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(emulator, "domain_deadline_seconds", 0.2)
+    branch = new_branch(client, app_id)
+    late, told = domain(), domain()
+    for name in (late, told):
+        client.create_domain_association(
+            appId=app_id, domainName=name, subDomainSettings=[{"prefix": "", "branchName": branch}]
+        )
+    failed = wait_domain(client, app_id, late, "FAILED")
+    assert "could not be verified" in failed["statusReason"]
+    validate(emulator, failed)  # too late: FAILED is final
+    assert client.get_domain_association(appId=app_id, domainName=late)["domainAssociation"]["domainStatus"] == "FAILED"
+
+    emulator.fail_domain(
+        app_id, told, "One or more of the CNAMEs you provided are already associated with a different resource."
+    )
+    reported = client.get_domain_association(appId=app_id, domainName=told)["domainAssociation"]
+    assert reported["domainStatus"] == "FAILED"
+    assert reported["statusReason"].startswith("One or more of the CNAMEs")
+
+
+def test_custom_certificate_needs_no_validation_record(
+    emulator: AmplifyEmulator, client: Any, app_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(emulator, "certificate_seconds", 0.2)
+    branch = new_branch(client, app_id)
+    name = domain()
+    arn = "arn:aws:acm:us-east-1:123456789012:certificate/0123-abcd"
+    created = client.create_domain_association(
+        appId=app_id,
+        domainName=name,
+        subDomainSettings=[{"prefix": "www", "branchName": branch}],
+        certificateSettings={"type": "CUSTOM", "customCertificateArn": arn},
+    )["domainAssociation"]
+    assert created["domainStatus"] == "IMPORTING_CUSTOM_CERTIFICATE"
+    assert created["certificate"] == {"type": "CUSTOM", "customCertificateArn": arn}
+    assert "certificateVerificationDNSRecord" not in created
+    wait_domain(client, app_id, name, "PENDING_DEPLOYMENT")
+    wait_domain(client, app_id, name, "AVAILABLE")
+
+
+def test_deleting_a_branch_or_the_app_drops_its_domains(emulator: AmplifyEmulator, client: Any) -> None:
+    app = emulator.create_app_directly(f"test-{uuid.uuid4().hex[:8]}")
+    kept, dropped = new_branch(client, app), new_branch(client, app)
+    shared, alone = domain(), domain()
+    client.create_domain_association(
+        appId=app,
+        domainName=shared,
+        subDomainSettings=[{"prefix": "www", "branchName": kept}, {"prefix": "old", "branchName": dropped}],
+    )
+    client.create_domain_association(
+        appId=app, domainName=alone, subDomainSettings=[{"prefix": "", "branchName": dropped}]
+    )
+    client.delete_branch(appId=app, branchName=dropped)
+    left = client.list_domain_associations(appId=app)["domainAssociations"]
+    assert [a["domainName"] for a in left] == [shared]
+    assert [s["subDomainSetting"]["prefix"] for s in left[0]["subDomains"]] == ["www"]
+    client.delete_app(appId=app)
+    assert emulator.domain_association(app, shared) is None
+    other = emulator.create_app_directly(f"test-{uuid.uuid4().hex[:8]}")
+    try:  # the hostnames are free for another app
+        branch = new_branch(client, other)
+        client.create_domain_association(
+            appId=other, domainName=shared, subDomainSettings=[{"prefix": "www", "branchName": branch}]
+        )
+    finally:
+        client.delete_app(appId=other)

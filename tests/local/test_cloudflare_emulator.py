@@ -1054,3 +1054,225 @@ def test_real_wrangler_uploads_a_preview_version_deploys_it_and_rolls_back(
     deployments = emulator.script(ACCOUNT, name)
     assert deployments is not None
     assert deployments.deployments[0]["annotations"].get("workers/message") == "back"
+
+
+# -- custom domains: zones, Workers Custom Domains, Cloudflare for SaaS, KV ---------------------------
+
+
+def _by_host(port: int | None, host: str) -> urllib3.BaseHTTPResponse:
+    assert port is not None
+    return urllib3.request("GET", f"http://127.0.0.1:{port}/", headers={"Host": host}, redirect=False, retries=False)
+
+
+def _zone_name() -> str:
+    return f"{unique('z')}.example"
+
+
+def test_zones_are_found_by_name_for_the_tokens_accounts_only(client: Client, emulator: CloudflareEmulator) -> None:
+    name = _zone_name()
+    zone_id = emulator.add_zone(ACCOUNT, name, status="pending")
+    assert emulator.add_zone(ACCOUNT, name) == zone_id  # restated, same id
+    found = client.call("GET", "/zones", query=f"name={name}&account.id={ACCOUNT}")
+    assert [(z["id"], z["name"], z["status"]) for z in found.result] == [(zone_id, name, "active")]
+    assert found.result[0]["name_servers"]
+    assert found.body["result_info"]["count"] == 1
+    assert client.call("GET", "/zones", query=f"name=www.{name}&account.id={ACCOUNT}").result == []
+    other = Client(emulator, OTHER_TOKEN, OTHER_ACCOUNT)
+    assert other.call("GET", "/zones", query=f"name={name}").result == []
+    assert other.call("GET", f"/zones/{zone_id}").status == 403
+    assert client.call("GET", f"/zones/{zone_id}").result["name"] == name
+    assert client.call("GET", "/zones/0000000000000000000000000000dead").status == 404
+
+
+def test_a_workers_custom_domain_gets_its_record_and_certificate_then_serves(
+    client: Client, emulator: CloudflareEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(emulator, "certificate_seconds", 0.5)
+    name = unique()
+    client.deploy(name, {"/index.html": b"<h1>custom</h1>"})
+    zone = _zone_name()
+    zone_id = emulator.add_zone(ACCOUNT, zone)
+    hostname = f"www.{zone}"
+    body = {"hostname": hostname, "service": name, "zone_id": zone_id, "environment": "production"}
+    assert client.call("POST", "/accounts/{acct}/workers/domains", json_body=body).status == 405
+    attached = client.call("PUT", "/accounts/{acct}/workers/domains", json_body=body)
+    assert attached.status == 200, attached.body
+    domain = attached.result
+    assert {k: domain[k] for k in ("hostname", "service", "zone_id", "zone_name")} == {
+        "hostname": hostname, "service": name, "zone_id": zone_id, "zone_name": zone}  # fmt: skip
+    assert uuid.UUID(domain["cert_id"])
+    again = client.call("PUT", "/accounts/{acct}/workers/domains", json_body={"hostname": hostname, "service": name})
+    assert again.result["id"] == domain["id"]  # the zone found from the hostname; the same attachment
+
+    records = client.call("GET", f"/zones/{zone_id}/dns_records", query=f"name={hostname}").result
+    assert [(r["type"], r["content"], r["proxied"], r["locked"]) for r in records] == [("AAAA", "100::", True, True)]
+    assert client.call("GET", f"/zones/{zone_id}/ssl/certificate_packs").result == []  # active ones only
+    packs = client.call("GET", f"/zones/{zone_id}/ssl/certificate_packs", query="status=all").result
+    assert [(p["id"], p["hosts"], p["status"]) for p in packs] == [
+        (domain["cert_id"], [hostname], "pending_validation")
+    ]
+    assert _by_host(emulator.domains_port, hostname).status == 404  # no certificate yet
+    time.sleep(0.6)
+    assert client.call("GET", f"/zones/{zone_id}/ssl/certificate_packs").result[0]["status"] == "active"
+    served = _by_host(emulator.domains_port, hostname)
+    assert (served.status, served.data) == (200, b"<h1>custom</h1>")
+
+    listed = client.call("GET", "/accounts/{acct}/workers/domains", query=f"hostname={hostname}").result
+    assert [d["id"] for d in listed] == [domain["id"]]
+    assert client.call("GET", "/accounts/{acct}/workers/domains", query="service=nobody").result == []
+    assert client.call("GET", f"/accounts/{{acct}}/workers/domains/{domain['id']}").result == domain
+    assert client.call("DELETE", f"/accounts/{{acct}}/workers/domains/{domain['id']}").status == 200
+    assert client.call("DELETE", f"/accounts/{{acct}}/workers/domains/{domain['id']}").status == 404
+    assert _by_host(emulator.domains_port, hostname).status == 404
+    assert client.call("GET", f"/zones/{zone_id}/dns_records", query=f"name={hostname}").result == []
+    assert client.call("GET", f"/zones/{zone_id}/ssl/certificate_packs", query="status=all").result == []
+
+
+def test_a_workers_custom_domain_is_refused_as_cloudflare_refuses_it(
+    client: Client, emulator: CloudflareEmulator
+) -> None:
+    first, second = unique(), unique()
+    client.deploy(first, {"/index.html": b"1"})
+    client.deploy(second, {"/index.html": b"2"})
+    zone = _zone_name()
+    zone_id = emulator.add_zone(ACCOUNT, zone)
+
+    def put(hostname: str, service: str, **extra: Any) -> CloudflareAnswer:
+        body = {"hostname": hostname, "service": service, **extra}
+        return client.call("PUT", "/accounts/{acct}/workers/domains", json_body=body)
+
+    assert put(f"www.{_zone_name()}", first).codes == [10083]  # no zone of the account holds it
+    assert put(f"www.{zone}", "no-such-worker").codes == [10090]
+    assert put(f"*.{zone}", first).status == 400
+    pending = _zone_name()
+    emulator.add_zone(ACCOUNT, pending, status="pending")
+    refused = put(f"www.{pending}", first)
+    assert (refused.status, "pending" in refused.message) == (400, True)
+    assert put(f"www.{zone}", first).status == 200
+    taken = put(f"www.{zone}", second)
+    assert (taken.status, taken.codes) == (409, [100116])
+    assert put(f"www.{zone}", second, override_existing_origin=True).result["service"] == second
+    external = client.call(
+        "POST", f"/zones/{zone_id}/dns_records", json_body={"type": "CNAME", "name": "shop", "content": "x.example"}
+    )
+    assert external.result["name"] == f"shop.{zone}"
+    blocked = put(f"shop.{zone}", first)
+    assert (blocked.status, blocked.codes) == (409, [100117])
+    other_zone = Client(emulator, OTHER_TOKEN, OTHER_ACCOUNT)
+    assert other_zone.call("GET", f"/zones/{zone_id}/ssl/certificate_packs").status == 403
+    client.call("DELETE", f"/accounts/{{acct}}/workers/scripts/{second}")
+    assert emulator.workers_domains(ACCOUNT) == {}  # a deleted Worker's domains go with it
+
+
+def _saas_zone(client: Client, emulator: CloudflareEmulator) -> tuple[str, str]:
+    zone = _zone_name()
+    zone_id = emulator.add_zone(ACCOUNT, zone)
+    record = {"type": "AAAA", "name": f"fallback.{zone}", "content": "100::", "proxied": True}
+    assert client.call("POST", f"/zones/{zone_id}/dns_records", json_body=record).status == 200
+    return zone, zone_id
+
+
+def test_a_custom_hostname_validates_with_its_records_and_its_certificate_is_issued(
+    client: Client, emulator: CloudflareEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(emulator, "certificate_seconds", 0.3)
+    monkeypatch.setattr(emulator, "fallback_seconds", 0.0)
+    zone, zone_id = _saas_zone(client, emulator)
+    hostnames = f"/zones/{zone_id}/custom_hostnames"
+    assert client.call("GET", f"{hostnames}/fallback_origin").status == 404
+    unproxied = client.call("PUT", f"{hostnames}/fallback_origin", json_body={"origin": f"nothing.{zone}"})
+    assert unproxied.status == 400
+    hostname = f"app.{unique('c')}.example"
+    created = client.call("POST", hostnames, json_body={"hostname": hostname, "ssl": {"method": "txt", "type": "dv"}})
+    assert created.status == 201, created.body
+    view = created.result
+    assert view["status"] == "pending"
+    assert view["verification_errors"] == ["Zone does not have a fallback origin set."]
+    assert view["ssl"]["status"] == "initializing"
+    assert "validation_records" not in view["ssl"]  # they come with a later read
+    assert view["ownership_verification"]["name"] == f"_cf-custom-hostname.{hostname}"
+    fallback = client.call("PUT", f"{hostnames}/fallback_origin", json_body={"origin": f"fallback.{zone}"})
+    assert fallback.result["origin"] == f"fallback.{zone}"
+    read = client.call("GET", f"{hostnames}/{view['id']}").result
+    assert read["verification_errors"] == ["custom hostname does not CNAME to this zone."]
+    assert read["ssl"]["status"] == "pending_validation"
+    [acme] = read["ssl"]["validation_records"]
+    assert acme["txt_name"] == f"_acme-challenge.{hostname}"
+
+    emulator.dns.add(view["ownership_verification"]["name"], "TXT", view["ownership_verification"]["value"])
+    emulator.dns.add(acme["txt_name"], "TXT", acme["txt_value"])
+    read = client.call("GET", hostnames, query=f"hostname={hostname}").result[0]
+    assert (read["status"], read["ssl"]["status"]) == ("active", "pending_issuance")
+    assert "verification_errors" not in read
+    time.sleep(0.4)
+    assert client.call("GET", f"{hostnames}/{view['id']}").result["ssl"]["status"] == "active"
+    assert emulator.custom_hostname(hostname) is not None
+
+    duplicate = client.call("POST", hostnames, json_body={"hostname": hostname, "ssl": {"method": "txt", "type": "dv"}})
+    assert (duplicate.status, duplicate.codes) == (409, [1406])
+    assert client.call("POST", hostnames, json_body={"hostname": "x.example.org"}).codes == [1440]
+    metadata = {"hostname": "y.example.org", "ssl": {"method": "txt", "type": "dv"}, "custom_metadata": {"a": "b"}}
+    assert client.call("POST", hostnames, json_body=metadata).codes == [1413]
+    apex = {"hostname": zone, "ssl": {"method": "txt", "type": "dv"}}
+    assert client.call("POST", hostnames, json_body=apex).codes == [1407]  # the zone's own name
+    assert client.call("GET", hostnames, query=f"hostname={hostname}&id={view['id']}").codes == [1438]
+    assert client.call("DELETE", f"{hostnames}/{view['id']}").result == {"id": view["id"]}
+    assert client.call("GET", f"{hostnames}/{view['id']}").codes == [1436]
+    assert emulator.custom_hostname(hostname) is None
+
+
+def test_a_custom_hostname_never_validated_is_moved(
+    client: Client, emulator: CloudflareEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(emulator, "hostname_validation_seconds", 0.2)
+    _, zone_id = _saas_zone(client, emulator)
+    body = {"hostname": f"late.{unique('c')}.example", "ssl": {"method": "txt", "type": "dv"}}
+    made = client.call("POST", f"/zones/{zone_id}/custom_hostnames", json_body=body).result
+    time.sleep(0.3)
+    read = client.call("GET", f"/zones/{zone_id}/custom_hostnames/{made['id']}").result
+    assert read["status"] == "moved"
+    assert read["verification_errors"]
+
+
+def test_kv_values_and_a_dispatchers_kv_binding(client: Client, emulator: CloudflareEmulator) -> None:
+    title = unique("hosts")
+    made = client.call("POST", "/accounts/{acct}/storage/kv/namespaces", json_body={"title": title})
+    assert made.status == 200
+    assert client.call("POST", "/accounts/{acct}/storage/kv/namespaces", json_body={"title": title}).status == 400
+    kv = made.result["id"]
+    assert [n["title"] for n in client.call("GET", "/accounts/{acct}/storage/kv/namespaces").result] == [title]
+    put = client.call("PUT", f"/accounts/{{acct}}/storage/kv/namespaces/{kv}/values/www.a.example", body=b"sd-site")
+    assert put.status == 200
+    assert emulator.kv_value(kv, "www.a.example") == b"sd-site"
+    assert client.call("DELETE", f"/accounts/{{acct}}/storage/kv/namespaces/{kv}/values/www.a.example").status == 200
+    assert emulator.kv_value(kv, "www.a.example") is None
+    assert (
+        Client(emulator, OTHER_TOKEN, OTHER_ACCOUNT)
+        .call("PUT", f"/accounts/{{acct}}/storage/kv/namespaces/{kv}/values/k", body=b"v")
+        .status
+        == 404
+    )  # another account's namespace
+
+    namespace = unique("ns")
+    client.call("POST", "/accounts/{acct}/workers/dispatch/namespaces", json_body={"name": namespace})
+    bindings = [
+        {"type": "dispatch_namespace", "name": "DISPATCHER", "namespace": namespace},
+        {"type": "plain_text", "name": "DOMAIN", "text": "sites.example"},
+        {"type": "kv_namespace", "name": "HOSTS", "namespace_id": "0" * 32},
+    ]
+
+    def dispatcher(bound: list[dict[str, str]]) -> CloudflareAnswer:
+        meta = {"main_module": "d.mjs", "compatibility_date": "2025-06-01", "bindings": bound}
+        body, multipart_type = urllib3.encode_multipart_formdata(
+            {"metadata": json.dumps(meta), "d.mjs": ("d.mjs", "export default {}", "application/javascript+module")}
+        )
+        return client.call(
+            "PUT", "/accounts/{acct}/workers/scripts/disp", body=body, headers={"Content-Type": multipart_type}
+        )
+
+    assert dispatcher(bindings).codes == [10041]  # no such KV namespace
+    assert emulator.script(ACCOUNT, "disp") is None
+    bindings[2]["namespace_id"] = kv
+    assert dispatcher(bindings).status == 200
+    settings = client.call("GET", "/accounts/{acct}/workers/scripts/disp/settings").result
+    assert settings["bindings"] == bindings

@@ -808,3 +808,161 @@ def test_official_client_drafts_an_aliased_deploy_and_restores_it(
     assert report["restored"] == report["draft"]
     assert report["publishedAfter"] == report["draft"]
     assert fetch(emulator, name, "/").data == b"<h1>draft</h1>"
+
+
+# -- custom domains and their certificates --------------------------------------------------------------
+
+
+def _hostname(label: str = "www") -> str:
+    return f"{label}.{unique('dom')}.example"
+
+
+def _patch(client: Client, site_id: str, body: dict[str, Any]) -> Answer:
+    return client.call("PATCH", f"/sites/{site_id}", json_body=body)
+
+
+def _by_host(emulator: NetlifyEmulator, host: str) -> Any:
+    return urllib3.request(
+        "GET", f"http://127.0.0.1:{emulator.domains_port}/", headers={"Host": host}, retries=False, timeout=5
+    )
+
+
+def _until_issued(client: Client, site_id: str, hostname: str, timeout: float = 5.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = client.call("GET", f"/sites/{site_id}/ssl")
+        if answer.status == 200 and answer.body["state"] == "issued" and hostname in answer.body["domains"]:
+            return dict(answer.body)
+        assert time.monotonic() < deadline, answer.body
+        time.sleep(0.05)
+
+
+def test_domain_fields_are_set_replaced_and_shown(client: Client) -> None:
+    site = client.create_site(unique("doms"))
+    assert (site["custom_domain"], site["domain_aliases"]) == (None, [])
+    primary, alias, other = _hostname("www"), _hostname("blog"), _hostname("docs")
+    answer = _patch(client, site["id"], {"custom_domain": primary.upper() + ".", "domain_aliases": [alias, alias]})
+    assert answer.status == 200, answer.body
+    assert (answer.body["custom_domain"], answer.body["domain_aliases"]) == (primary, [alias])
+    # domain_aliases replaces the whole list (read-modify-write is the client's job)
+    replaced = _patch(client, site["id"], {"domain_aliases": [other]})
+    assert (replaced.body["custom_domain"], replaced.body["domain_aliases"]) == (primary, [other])
+    shown = client.call("GET", f"/sites/{site['id']}").body
+    assert (shown["custom_domain"], shown["domain_aliases"]) == (primary, [other])
+    cleared = _patch(client, site["id"], {"custom_domain": None, "domain_aliases": []})
+    assert (cleared.body["custom_domain"], cleared.body["domain_aliases"]) == (None, [])
+    invalid: list[tuple[dict[str, Any], str]] = [
+        ({"domain_aliases": ["not a host"]}, "domain_aliases"),
+        ({"domain_aliases": "www.example.com"}, "domain_aliases"),
+        ({"custom_domain": "someone.netlify.app"}, "custom_domain"),
+    ]
+    for body, field_name in invalid:
+        refused = _patch(client, site["id"], body)
+        assert refused.status == 422, body
+        assert list(refused.body["errors"]) == [field_name]
+    assert _patch(client, "no-such-site", {"domain_aliases": []}).status == 404
+
+
+def test_a_hostname_belongs_to_one_site_across_accounts(client: Client, emulator: NetlifyEmulator) -> None:
+    hostname = _hostname()
+    mine = client.create_site(unique("holder"))
+    assert _patch(client, mine["id"], {"domain_aliases": [hostname]}).status == 200
+    sibling = client.create_site(unique("sibling"))
+    same_account = _patch(client, sibling["id"], {"custom_domain": hostname})
+    assert same_account.status == 422
+    assert same_account.body["errors"] == {"custom_domain": ["must be unique"]}
+    other = Client(emulator, token=OTHER_TOKEN)
+    theirs = other.create_site(unique("theirs"), OTHER_ACCOUNT)
+    refused = _patch(other, theirs["id"], {"domain_aliases": [hostname]})
+    assert (refused.status, refused.body["errors"]) == (422, {"domain_aliases": ["must be unique"]})
+    assert _patch(client, mine["id"], {"domain_aliases": []}).status == 200  # given back
+    assert _patch(other, theirs["id"], {"domain_aliases": [hostname]}).status == 200
+
+
+def test_another_accounts_apex_needs_the_txt_proof(client: Client, emulator: NetlifyEmulator) -> None:
+    held = _hostname("www")
+    apex = held.split(".", 1)[1]
+    mine = client.create_site(unique("apexheld"))
+    assert _patch(client, mine["id"], {"domain_aliases": [held]}).status == 200
+    assert _patch(client, mine["id"], {"domain_aliases": [held, f"shop.{apex}"]}).status == 200  # same account
+    other = Client(emulator, token=OTHER_TOKEN)
+    theirs = other.create_site(unique("apexwant"), OTHER_ACCOUNT)
+    wanted = f"blog.{apex}"
+    refused = _patch(other, theirs["id"], {"domain_aliases": [wanted]})
+    assert refused.status == 422
+    assert f"netlify-challenge.{wanted}" in refused.body["errors"]["domain_aliases"][0]
+    assert _patch(other, theirs["id"], {"domain_aliases": [wanted], "txt_record_value": "proof-1"}).status == 422
+    emulator.dns.add(f"netlify-challenge.{wanted}", "TXT", "proof-1")
+    assert _patch(other, theirs["id"], {"domain_aliases": [wanted], "txt_record_value": "wrong"}).status == 422
+    accepted = _patch(other, theirs["id"], {"domain_aliases": [wanted], "txt_record_value": "proof-1"})
+    assert (accepted.status, accepted.body["domain_aliases"]) == (200, [wanted])
+
+
+def test_the_certificate_is_refused_while_the_dns_is_wrong_then_issued(
+    client: Client, emulator: NetlifyEmulator
+) -> None:
+    name = unique("certs")
+    site = client.create_site(name)
+    none = client.call("POST", f"/sites/{site['id']}/ssl")
+    assert (none.status, none.body["message"]) == (422, "No custom domain configured")
+    subdomain, apex = _hostname("www"), unique("apex") + ".example"
+    assert _patch(client, site["id"], {"domain_aliases": [subdomain, apex]}).status == 200
+    assert client.call("GET", f"/sites/{site['id']}/ssl").status == 404
+    bad = client.call("POST", f"/sites/{site['id']}/ssl")
+    assert (bad.status, bad.body) == (422, {"code": 422, "message": "bad dns for custom domain"})
+    emulator.dns.add(subdomain, "CNAME", "someone-else.netlify.app")  # another site's name
+    emulator.dns.add(apex, "A", "75.2.60.5")
+    assert client.call("POST", f"/sites/{site['id']}/ssl").status == 422
+    emulator.dns.remove(subdomain)
+    emulator.dns.add(subdomain, "CNAME", f"{name}.netlify.app.")
+    ordered = client.call("POST", f"/sites/{site['id']}/ssl")
+    assert ordered.status == 200, ordered.body
+    assert ordered.body["state"] in {"pending", "issued"}
+    issued = _until_issued(client, site["id"], subdomain)
+    assert sorted(issued["domains"]) == sorted([subdomain, apex])
+    assert {"created_at", "updated_at", "expires_at"} <= set(issued)
+    assert emulator.certificate(name) == issued
+    custom = client.call("POST", f"/sites/{site['id']}/ssl", query="certificate=PEM&key=PEM")
+    assert custom.status == 422
+
+
+def test_a_custom_domain_is_served_by_host_once_covered_until_removed(
+    client: Client, emulator: NetlifyEmulator
+) -> None:
+    name = unique("hosted")
+    deploy = client.publish(name, {"/index.html": b"<h1>on my domain</h1>", "/about.html": b"about"})
+    site_id = deploy["site_id"]
+    hostname = _hostname()
+    assert _by_host(emulator, hostname).status == 404  # not a domain of any site
+    assert _patch(client, site_id, {"domain_aliases": [hostname]}).status == 200
+    assert _by_host(emulator, hostname).status == 404  # no certificate yet
+    emulator.dns.add(hostname, "CNAME", f"{name}.netlify.app")
+    _until_issued(client, site_id, hostname)
+    served = _by_host(emulator, hostname)
+    assert (served.status, served.data) == (200, b"<h1>on my domain</h1>")
+    assert (
+        urllib3.request(
+            "GET", f"http://127.0.0.1:{emulator.domains_port}/about", headers={"Host": f"{hostname.upper()}:443"}
+        ).data
+        == b"about"
+    )
+    assert _patch(client, site_id, {"domain_aliases": []}).status == 200
+    assert _by_host(emulator, hostname).status == 404
+    assert client.call("GET", f"/sites/{site_id}/ssl").status == 404
+
+
+def test_deleting_a_site_or_resetting_frees_its_domains(client: Client, emulator: NetlifyEmulator) -> None:
+    name = unique("freed")
+    deploy = client.publish(name, {"/index.html": b"gone soon"})
+    hostname = _hostname()
+    assert _patch(client, deploy["site_id"], {"domain_aliases": [hostname]}).status == 200
+    emulator.dns.add(hostname, "CNAME", f"{name}.netlify.app")
+    _until_issued(client, deploy["site_id"], hostname)
+    assert client.call("DELETE", f"/sites/{deploy['site_id']}").status == 204
+    assert _by_host(emulator, hostname).status == 404
+    other = Client(emulator, token=OTHER_TOKEN)
+    theirs = other.create_site(unique("next"), OTHER_ACCOUNT)
+    assert _patch(other, theirs["id"], {"domain_aliases": [hostname]}).status == 200
+    emulator.reset()
+    again = client.create_site(unique("after"))
+    assert _patch(client, again["id"], {"domain_aliases": [hostname]}).status == 200

@@ -353,6 +353,14 @@ class SitePorts(Generic[K, V]):
             self.closed = close
             return servers
 
+    def answer(self, key: K, method: str, target: str, headers: Mapping[str, str]) -> SiteAnswer:
+        """What the site of ``key`` answers, however the request reached it (a custom hostname)."""
+        with self._lock:
+            found = self._visit(key)
+        if found is None:
+            return self._gone()
+        return self._respond(found, method, target, headers)
+
     def _answer(self, key: K, server: SiteServer, method: str, target: str, headers: Mapping[str, str]) -> SiteAnswer:
         with self._lock:
             found = self._visit(key) if self._servers.get(key) is server else None

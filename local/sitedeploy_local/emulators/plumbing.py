@@ -317,6 +317,9 @@ class LoopbackEmulator(Lifecycle):
         self._stopping.set()
         for server in self._site_ports.withdraw_all(close=True):
             server.stop()
+        stop_hosts = getattr(self, "_stop_hosts", None)
+        if stop_hosts is not None:  # the custom hostnames' port (emulators/hosts.py)
+            stop_hosts()
         self._server.stop()
 
     def reset(self) -> None:

@@ -12,7 +12,8 @@ Modules: ``state`` (apps, branches, jobs and served sites, and the service's rul
 ``jobs`` (a job's record, its lazily computed progress, unpacking its zip), ``api`` (dispatch,
 errors, access keys, faults, the zip upload and job log doors), ``routes`` (the operations' route
 table and handlers), ``sites`` (what a visitor of a branch gets: customRules, redirects,
-customHeaders, content types), ``emulator`` (the lifecycle).
+customHeaders, content types), ``domains`` (custom domains: domain associations, their lifecycle
+against the stack's DNS, and the hostnames served by Host), ``emulator`` (the lifecycle).
 """
 
 from sitedeploy_local.emulators.amplify.api import JOB_LOG_ROUTE, ZIP_UPLOAD_ROUTE, RecordedRequest

@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 from xml.sax.saxutils import escape
 
+from sitedeploy_local.emulators.amplify.domains import AmplifyDomains, Association
 from sitedeploy_local.emulators.amplify.sites import SiteVersion
 from sitedeploy_local.emulators.amplify.state import ZIP_URL_EXPIRES, AmplifyError, AmplifyState, bad
 from sitedeploy_local.emulators.faults import FaultAction, FaultInjector
@@ -178,10 +179,11 @@ def _operation_path(segments: list[str]) -> str:
     return "/" + "/".join(quote(unquote(segment), safe="") for segment in segments)
 
 
-class AmplifyApi(AmplifyState):
+class AmplifyApi(AmplifyState, AmplifyDomains):
     """The state behind the Amplify API's operations, with the request log (``requests``), the
-    fault rules (``faults``, named by operation) and the access-key check (``require_access_keys``,
-    ``unknown_key_error``)."""
+    fault rules (``faults``, named by operation), the access-key check (``require_access_keys``,
+    ``unknown_key_error``) and the apps' custom domains (``AmplifyDomains``: their associations, and
+    the hostnames served by Host on ``domains_port``)."""
 
     def __init__(
         self,
@@ -210,10 +212,13 @@ class AmplifyApi(AmplifyState):
         self.faults = FaultInjector()
         self.requests: list[RecordedRequest] = []
         self._routes = routes
+        self._associations: dict[tuple[str, str], Association] = {}
+        self._init_hosts(self._host_answer, name="amplify-domains", server_version="AmazonS3")
 
     def _forget(self) -> tuple[list[SiteServer], list[SiteVersion | None]]:
         with self._lock:
             forgotten = super()._forget()
+            self._associations.clear()  # every branch went: nothing is left to point at
             self.faults.clear()
             self.requests.clear()
             return forgotten

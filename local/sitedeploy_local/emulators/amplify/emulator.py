@@ -1,13 +1,16 @@
 """The Amplify emulator as tests and the local stack use it: the Amplify Hosting API on a loopback
 port (``endpoint_url``, or ``environment`` for a boto3 process), each branch's deployed site on a
 loopback port of its own (``site_url``), and the handles to seed it (``create_app_directly``),
-inspect it (``app``, ``branch``, ``job``, ``requests``, ``running_jobs``, ``waiting_jobs``,
-``max_running_seen``) and make it misbehave (``faults``, ``job_faults``, ``fail_next_job``,
-``require_access_keys``).
+inspect it (``app``, ``branch``, ``job``, ``domain_association``, ``requests``, ``running_jobs``,
+``waiting_jobs``, ``max_running_seen``) and make it misbehave (``faults``, ``job_faults``,
+``fail_next_job``, ``fail_domain``, ``require_access_keys``). Custom domains are served by Host on
+``domains_port`` once the DNS (``dns``, the stack's) holds their records (see ``domains``).
 
 Quotas, each a constructor keyword (small numbers make tests fast): ``max_apps`` (25 apps per
 region), ``max_branches_per_app`` (50), ``max_concurrent_jobs`` (None: unlimited; Amplify's quota is
-5, and jobs beyond it wait PENDING rather than fail; also settable later as an attribute).
+5, and jobs beyond it wait PENDING rather than fail; also settable later as an attribute). The
+domain quotas and timings are attributes (``max_domains_per_app``, ``max_subdomains_per_domain``,
+``creating_seconds``, ``certificate_seconds``, ``domain_deadline_seconds``).
 
 The layers, each in its own module, build on one another: ``AmplifyState`` (the data and its
 rules) ← ``AmplifyApi`` (HTTP: dispatch, errors, access keys, faults, the zip and log doors) ←
@@ -87,6 +90,7 @@ class AmplifyEmulator(AmplifyApi, Lifecycle):
         if self._server is not None:
             self._server.stop()
             self._server = None
+        self._stop_hosts()
         for thread in list(self._threads):
             thread.join(timeout=5)
         if self._workdir is not None:
@@ -120,6 +124,7 @@ class AmplifyEmulator(AmplifyApi, Lifecycle):
                 for branch in app.branches.values():
                     self._orphan(branch)
                 del self._apps[app.app_id]
+                self._drop_domains(app.app_id)
             self._deleting = {k: v for k, v in self._deleting.items() if k[0] in self._apps}
         for server in servers:
             server.stop()

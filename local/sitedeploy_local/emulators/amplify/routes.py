@@ -1,8 +1,9 @@
 """The Amplify Hosting operations the emulator answers, and their handlers.
 
 These are what a manual deploy needs (apps, branches, CreateDeployment / the zip PUT /
-StartDeployment, jobs), with the URIs, members, status codes and errors of botocore's ``amplify``
-model, so the adapter runs unchanged against the emulator. ``ROUTES`` at the bottom is the table:
+StartDeployment, jobs) and what a custom domain needs (the domain associations; their rules and
+lifecycle are in ``domains``), with the URIs, members, status codes and errors of botocore's
+``amplify`` model, so the adapter runs unchanged against the emulator. ``ROUTES`` at the bottom is the table:
 method, URI template, operation name (what fault rules and the request log use), handler. An extra
 operation, DeleteApp, tears down everything under an app; the fileMap upload flow of
 CreateDeployment is not emulated (BadRequestException).
@@ -114,6 +115,7 @@ def delete_app(api: AmplifyApi, call: Call) -> dict[str, Any]:
         for branch in app.branches.values():
             api._orphan(branch)
         api._deleting = {k: v for k, v in api._deleting.items() if k[0] != app.app_id}
+        api._drop_domains(app.app_id)
     for server in servers:
         server.stop()
     for version in versions:
@@ -198,6 +200,7 @@ def delete_branch(api: AmplifyApi, call: Call) -> dict[str, Any]:
         del app.branches[branch.name]
         api._deleting[(app.app_id, branch.name)] = time.time() + api.branch_delete_seconds
         api._orphan(branch)
+        api._drop_domains(app.app_id, branch.name)
         server, branch.server = branch.server, None
         versions = (branch.site, branch.previous)
     if server is not None:
@@ -324,6 +327,44 @@ def stop_job(api: AmplifyApi, call: Call) -> dict[str, Any]:
         return {"jobSummary": api._summary(branch, job)}
 
 
+# -- custom domains ----------------------------------------------------------------------------------
+
+
+def create_domain_association(api: AmplifyApi, call: Call) -> dict[str, Any]:
+    with api._lock:
+        association = api._new_association(call.params["appId"], call.body)
+        return {"domainAssociation": api._association_view(association)}
+
+
+def get_domain_association(api: AmplifyApi, call: Call) -> dict[str, Any]:
+    with api._lock:
+        association = api._get_association(call.params["appId"], call.params["domainName"])
+        return {"domainAssociation": api._association_view(association)}
+
+
+def list_domain_associations(api: AmplifyApi, call: Call) -> dict[str, Any]:
+    with api._lock:
+        app = api._get_app(call.params["appId"])  # NotFound: the model names none here, Amplify answers one
+        views = [api._association_view(a) for key, a in api._associations.items() if key[0] == app.app_id]
+    chunk, token = _page(views, call.query, 50)
+    return {"domainAssociations": chunk, **({"nextToken": token} if token else {})}
+
+
+def update_domain_association(api: AmplifyApi, call: Call) -> dict[str, Any]:
+    with api._lock:
+        association = api._get_association(call.params["appId"], call.params["domainName"])
+        api._update_association(association, call.body)
+        return {"domainAssociation": api._association_view(association)}
+
+
+def delete_domain_association(api: AmplifyApi, call: Call) -> dict[str, Any]:
+    with api._lock:
+        association = api._get_association(call.params["appId"], call.params["domainName"])
+        view = api._association_view(association)
+        del api._associations[(association.app_id, association.name)]
+        return {"domainAssociation": view}
+
+
 # -- the table --------------------------------------------------------------------------------------
 
 ROUTES: RouteTable[Handler] = RouteTable(
@@ -342,6 +383,11 @@ ROUTES: RouteTable[Handler] = RouteTable(
         Route("GET", "/apps/{appId}/branches/{branchName}/jobs/{jobId}", "GetJob", get_job),
         Route("GET", "/apps/{appId}/branches/{branchName}/jobs", "ListJobs", list_jobs),
         Route("DELETE", "/apps/{appId}/branches/{branchName}/jobs/{jobId}/stop", "StopJob", stop_job),
+        Route("POST", "/apps/{appId}/domains", "CreateDomainAssociation", create_domain_association),
+        Route("GET", "/apps/{appId}/domains/{domainName}", "GetDomainAssociation", get_domain_association),
+        Route("GET", "/apps/{appId}/domains", "ListDomainAssociations", list_domain_associations),
+        Route("POST", "/apps/{appId}/domains/{domainName}", "UpdateDomainAssociation", update_domain_association),
+        Route("DELETE", "/apps/{appId}/domains/{domainName}", "DeleteDomainAssociation", delete_domain_association),
     ],
     # An empty segment is a member too (``/apps//branches`` asks for app ""): the service answers
     # NotFoundException for it, not an unknown operation.

@@ -10,13 +10,16 @@ back and a person can open the site in a browser. Faults (429 + retry-after, 5xx
 slowness, a lost completion token) are injected per route through ``faults.FaultInjector``.
 
 Modules: ``state`` (accounts, tokens, Workers, versions, upload sessions, assets, and the platform's
-rules over them), ``api`` (dispatch, envelopes, auth, rate limits, faults), ``routes`` (the route
-table and its handlers), ``sites`` and ``rules`` (what a visitor of a deployed Worker gets:
-html_handling, not_found_handling, ``_redirects``, ``_headers``), ``emulator`` (the lifecycle).
+rules over them), ``domains`` (zones, Workers Custom Domains, Cloudflare for SaaS custom hostnames,
+Workers KV, and what answers a custom hostname), ``api`` (dispatch, envelopes, auth, rate limits,
+faults), ``routes`` and ``domain_routes`` (the route table and its handlers), ``sites`` and ``rules``
+(what a visitor of a deployed Worker gets: html_handling, not_found_handling, ``_redirects``,
+``_headers``), ``errors`` (the envelope's error), ``emulator`` (the lifecycle).
 """
 
 from sitedeploy_local.emulators.cloudflare.api import API_PREFIX, RequestLogEntry
 from sitedeploy_local.emulators.cloudflare.emulator import CloudflareEmulator
+from sitedeploy_local.emulators.cloudflare.errors import ApiError
 from sitedeploy_local.emulators.cloudflare.routes import ROUTE_NAMES, ROUTES
 from sitedeploy_local.emulators.cloudflare.state import (
     BUCKET_MAX_BYTES,
@@ -24,7 +27,6 @@ from sitedeploy_local.emulators.cloudflare.state import (
     MAX_ASSET_SIZE,
     MAX_FILES,
     WORKER_LIMIT,
-    ApiError,
     ScriptState,
     ScriptVersion,
 )

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from sitedeploy_local.emulators import plumbing
+from sitedeploy_local.emulators.cloudflare.errors import ApiError
 from sitedeploy_local.emulators.cloudflare.state import (
     CODE_AUTH,
     CODE_BAD_REQUEST,
@@ -27,7 +28,6 @@ from sitedeploy_local.emulators.cloudflare.state import (
     CODE_RATE_LIMITED,
     CODE_UNKNOWN,
     Account,
-    ApiError,
     CloudflareState,
     Token,
     bad_request,

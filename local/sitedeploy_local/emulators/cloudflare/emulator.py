@@ -1,8 +1,9 @@
 """The Cloudflare emulator as tests and the local stack use it: the v4 API on a loopback port
 (``api_base``), one loopback site server per deployed Worker (``site_url``), and the handles to
 seed it (``add_account``, ``add_token``, ``set_worker_limit``: the Workers an account may hold,
-500 by default), inspect it (``script``, ``asset``, ``requests``, ``requests_for``) and make it
-misbehave (``faults``).
+500 by default; ``add_zone``: a domain of an account), inspect it (``script``, ``asset``,
+``requests``, ``requests_for``) and make it misbehave (``faults``). Custom domains answer by Host
+on ``domains_port``, and through the zone's routes on ``dispatch_port``.
 
 The layers, each in its own module, build on one another: ``CloudflareState`` (the data and its
 rules) ← ``CloudflareApi`` (HTTP: dispatch, envelopes, auth, rate limits, faults) ←

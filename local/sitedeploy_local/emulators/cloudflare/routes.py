@@ -22,13 +22,14 @@ from sitedeploy_local.emulators.cloudflare.api import (
     json_body,
     parse_multipart,
 )
+from sitedeploy_local.emulators.cloudflare.domain_routes import DOMAIN_ROUTES
+from sitedeploy_local.emulators.cloudflare.errors import ApiError
 from sitedeploy_local.emulators.cloudflare.state import (
     AUTHOR_EMAIL,
     CODE_AUTH,
     CODE_INVALID_MANIFEST,
     CODE_INVALID_TOKEN,
     Account,
-    ApiError,
     ScriptState,
     ScriptVersion,
     bad_request,
@@ -65,11 +66,6 @@ def account_get(api: CloudflareApi, call: Call) -> tuple[int, Any]:
 def account_subdomain(api: CloudflareApi, call: Call) -> tuple[int, Any]:
     _, account = api._account_call(call)
     return 200, {"subdomain": account.subdomain}
-
-
-def kv_namespaces(api: CloudflareApi, call: Call) -> tuple[int, Any]:
-    api._account_call(call)
-    return 200, []
 
 
 # -- scripts and their assets -------------------------------------------------------------------------
@@ -131,7 +127,8 @@ def script_put(api: CloudflareApi, call: Call) -> tuple[int, Any]:
     if dispatch is not None:
         with api._lock:
             api._namespace(account, dispatch)
-        return 200, script_view(api._put_dispatcher(account, name, dispatch))
+        bindings = [b for b in metadata.get("bindings") or [] if isinstance(b, dict)]
+        return 200, script_view(api._put_dispatcher(account, name, dispatch, bindings))
     version = api._version_from(account, name, metadata, "upload")
     with api._lock:
         script = api._activate(account, name, version, "upload")
@@ -258,7 +255,7 @@ def script_routes_put(api: CloudflareApi, call: Call) -> tuple[int, Any]:
         if zone is not None and not (isinstance(zone, str) and re.fullmatch(r"[0-9a-f]{32}", zone)):
             raise ApiError(400, 10000, f"Could not route to {route['pattern']}: invalid zone_id")
     patterns = [str(r["pattern"]) for r in body]
-    api._set_routes(account, name, patterns)
+    api._set_routes(account, name, [(str(r["pattern"]), r.get("zone_id")) for r in body])
     return 200, [{"id": hashlib.sha256(p.encode()).hexdigest()[:32], "pattern": p, "script": name} for p in patterns]
 
 
@@ -530,7 +527,7 @@ def version_view(version: ScriptVersion, script: ScriptState) -> dict[str, Any]:
 
 def settings_view(script: ScriptState) -> dict[str, Any]:
     return {
-        "bindings": [],
+        "bindings": [dict(b) for b in script.bindings],
         "compatibility_date": script.compatibility_date,
         "compatibility_flags": list(script.compatibility_flags),
         "logpush": False,
@@ -607,9 +604,9 @@ ROUTES: RouteTable[Handler] = RouteTable(
             "script-settings-patch",
             script_settings_patch,
         ),
-        Route("GET", "/accounts/{account_id}/storage/kv/namespaces", "kv-namespaces-list", kv_namespaces),
         Route("GET", "/accounts/{account_id}/workers/scripts/{name}/references", "references-get", references),
         Route("GET", "/accounts/{account_id}/workers/tails/by-consumer/{name}", "tails-by-consumer", tails_by_consumer),
+        *DOMAIN_ROUTES,
     ],
     prefix=API_PREFIX,
 )

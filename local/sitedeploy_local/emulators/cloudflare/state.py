@@ -45,6 +45,8 @@ from urllib.parse import urlsplit
 
 import jwt
 
+from sitedeploy_local.emulators.cloudflare.domains import CODE_KV_NOT_FOUND, CloudflareDomains
+from sitedeploy_local.emulators.cloudflare.errors import ApiError
 from sitedeploy_local.emulators.cloudflare.rules import SiteRules
 from sitedeploy_local.emulators.cloudflare.sites import (
     HTML_HANDLING,
@@ -56,6 +58,7 @@ from sitedeploy_local.emulators.cloudflare.sites import (
     WorkerSites,
     resolve,
 )
+from sitedeploy_local.emulators.hosts import host_of
 from sitedeploy_local.emulators.loopback import SiteAnswer, SitePorts, SiteServer
 from sitedeploy_local.emulators.plumbing import PlatformState
 
@@ -88,17 +91,6 @@ CODE_NAMESPACE_NOT_FOUND = 100119  # what Workers for Platforms answers for an u
 CODE_NAMESPACE_EXISTS = 100120
 
 SCRIPT_NOT_FOUND = "This Worker does not exist on your account."
-
-
-class ApiError(Exception):
-    """An answer in the platform's error envelope: HTTP ``status``, Cloudflare error ``code``."""
-
-    def __init__(self, status: int, code: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
 
 
 def bad_request(message: str, code: int = CODE_BAD_REQUEST) -> ApiError:
@@ -180,8 +172,10 @@ class ScriptState:
     script_settings: dict[str, Any] = field(default_factory=dict)
     rule_warnings: list[str] = field(default_factory=list)
     # A dispatch Worker: the namespace its ``dispatch_namespace`` binding names (it runs natively:
-    # each request goes to the namespace's Worker named by the hostname's first label).
+    # each request goes to the namespace's Worker its hostname names), and all its bindings (a
+    # ``DOMAIN`` text, a ``HOSTS`` KV namespace of custom hostnames).
     dispatch_namespace: str | None = None
+    bindings: list[dict[str, Any]] = field(default_factory=list)
 
     def snapshot(self) -> ScriptState:
         return replace(
@@ -193,6 +187,7 @@ class ScriptState:
             deployments=[dict(d) for d in self.deployments],
             script_settings=dict(self.script_settings),
             rule_warnings=list(self.rule_warnings),
+            bindings=[dict(b) for b in self.bindings],
         )
 
     def active_version(self) -> ScriptVersion:
@@ -226,6 +221,7 @@ class Account:
     # with its own scripts and assets and no Worker limit), and its Workers' routes (pattern → Worker).
     namespaces: dict[str, Account] = field(default_factory=dict)
     routes: dict[str, str] = field(default_factory=dict)
+    route_zones: dict[str, str | None] = field(default_factory=dict)  # pattern → the zone it names
     # For a namespace: the account it belongs to, and its name.
     parent: str | None = None
     namespace: str | None = None
@@ -259,9 +255,10 @@ def _preview_version(script: ScriptState, label: str) -> ScriptVersion | None:
     return None
 
 
-class CloudflareState(PlatformState):
+class CloudflareState(CloudflareDomains, PlatformState):
     """Accounts, tokens, Workers, upload sessions and assets, with the rules that change them, and
-    the loopback site of every deployed Worker (``_site_ports``)."""
+    the loopback site of every deployed Worker (``_site_ports``); zones, custom domains and KV
+    (``domains.CloudflareDomains``), served by Host on ``domains_port``."""
 
     def __init__(
         self,
@@ -284,6 +281,8 @@ class CloudflareState(PlatformState):
         self._sessions: dict[str, UploadSession] = {}
         self._site_ports: SitePorts[WorkerKey, Visit] = WorkerSites(self._lock, self._visit)
         self._dispatch_server: SiteServer | None = None
+        self._init_domains()
+        self._init_hosts(self._host_answer, name="cloudflare-domains", server_version="cloudflare")
 
     # -- seeding and inspecting (tests and the local stack) ---------------------------------------
 
@@ -369,7 +368,9 @@ class CloudflareState(PlatformState):
                 account.scripts.clear()
                 account.namespaces.clear()
                 account.routes.clear()
+                account.route_zones.clear()
             self._sessions.clear()
+            self._forget_domains()
             return sites
 
     # -- Workers for Platforms -------------------------------------------------------------------
@@ -399,10 +400,19 @@ class CloudflareState(PlatformState):
             del account.namespaces[name]
             self._accounts.pop(held.id, None)
 
-    def _put_dispatcher(self, account: Account, name: str, namespace: str) -> ScriptState:
-        """A dispatch Worker: it holds no assets; its binding names the namespace it dispatches to."""
+    def _put_dispatcher(
+        self, account: Account, name: str, namespace: str, bindings: list[dict[str, Any]]
+    ) -> ScriptState:
+        """A dispatch Worker: it holds no assets; its binding names the namespace it dispatches to,
+        and a ``kv_namespace`` binding must name a namespace of the account (400, 10041)."""
         moment = now()
         with self._lock:
+            for binding in bindings:
+                if (
+                    binding.get("type") == "kv_namespace"
+                    and self._kv_binding(account.id, [binding], str(binding.get("name"))) is None
+                ):
+                    raise bad_request(f"KV namespace '{binding.get('namespace_id')}' is not valid.", CODE_KV_NOT_FOUND)
             script = account.scripts.get(name)
             if script is None:
                 if len(account.scripts) >= account.worker_limit:
@@ -413,16 +423,20 @@ class CloudflareState(PlatformState):
                 )  # fmt: skip
                 account.scripts[name] = script
             script.dispatch_namespace = namespace
+            script.bindings = [dict(b) for b in bindings]
             script.modified_on = moment
             script.etag = hashlib.sha256(f"{name}:{namespace}:{moment}".encode()).hexdigest()
             return script
 
-    def _set_routes(self, account: Account, name: str, patterns: list[str]) -> None:
-        """A Worker's routes, all of them (what PUT .../scripts/{name}/routes does)."""
+    def _set_routes(self, account: Account, name: str, routes: list[tuple[str, str | None]]) -> None:
+        """A Worker's routes, all of them, each with the zone it names if it does (what PUT
+        .../scripts/{name}/routes does)."""
         with self._lock:
             self._existing(account, name)
             account.routes = {p: w for p, w in account.routes.items() if w != name}
-            account.routes.update({pattern: name for pattern in patterns})
+            account.route_zones = {p: z for p, z in account.route_zones.items() if p in account.routes}
+            account.routes.update({pattern: name for pattern, _ in routes})
+            account.route_zones.update(dict(routes))
             if self._dispatch_server is None:
                 self._dispatch_server = SiteServer(
                     self._dispatched, name="cloudflare-dispatch", server_version="cloudflare"
@@ -430,29 +444,74 @@ class CloudflareState(PlatformState):
                 self._dispatch_server.start()
 
     def _dispatched(self, method: str, target: str, headers: Mapping[str, str]) -> SiteAnswer:
-        """A request to the operator's zone: the Worker its route names; a dispatch Worker hands it
-        to its namespace's Worker named by the hostname's first label (Cloudflare's example)."""
-        host = headers.get("host", "").split(":")[0].lower()
+        """A request reaching the operator's zones: the Worker the first matching route names (a
+        route naming a zone sees that zone's names and its routed custom hostnames); a dispatch
+        Worker hands it on as ``dispatch_name`` says."""
+        host = host_of(headers)
         path = urlsplit(target).path or "/"
         with self._lock:
-            for account in [a for a in self._accounts.values() if a.namespace is None]:
-                for pattern, worker in account.routes.items():
-                    if not _route_regex(pattern).match(f"{host}{path}"):
-                        continue
-                    script = account.scripts.get(worker)
-                    if script is None or script.dispatch_namespace is None:
-                        break
-                    held = account.namespaces.get(script.dispatch_namespace)
-                    user = held.scripts.get(host.split(".")[0]) if held else None
-                    if held is None or user is None:
-                        return SiteAnswer(404, [("Content-Type", "text/plain")], b"This site does not exist.")
-                    site, assets = user.active_version().site, held.assets.get
-                    break
-                else:
-                    continue
-                break
-            else:
+            routed = self._routed(host, path)
+            if routed is None:
                 return SiteAnswer(522, [("Content-Type", "text/plain")], b"No Worker route matches this host.")
+            account, script = routed
+            if script.dispatch_namespace is None:
+                if not script.versions:
+                    return SiteAnswer(500, [("Content-Type", "text/plain")], b"The Worker has nothing to serve.")
+                site, assets = script.active_version().site, account.assets.get
+            else:
+                held = account.namespaces.get(script.dispatch_namespace)
+                own, name = self._dispatch_name(account, script, host)
+                if not own and name is None:  # passed on to the origin: the emulator has none
+                    return SiteAnswer(522, [("Content-Type", "text/plain")], b"No origin answers this hostname.")
+                user = held.scripts.get(name) if held is not None and name else None
+                if held is None or user is None:
+                    return SiteAnswer(404, [("Content-Type", "text/plain")], b"This site does not exist.")
+                site, assets = user.active_version().site, held.assets.get
+        return resolve(site, assets, method=method, target=target, request_headers=headers)
+
+    def _routed(self, host: str, path: str) -> tuple[Account, ScriptState] | None:
+        """The account and Worker of the first route matching ``host`` + ``path``. Caller holds the
+        lock."""
+        for account in [a for a in self._accounts.values() if a.namespace is None]:
+            for pattern, worker in account.routes.items():
+                if not _route_regex(pattern).match(f"{host}{path}"):
+                    continue
+                if not self._route_applies(account.route_zones.get(pattern), host):
+                    continue
+                script = account.scripts.get(worker)
+                if script is not None:
+                    return account, script
+        return None
+
+    def _dispatch_name(self, account: Account, script: ScriptState, host: str) -> tuple[bool, str | None]:
+        """What the dispatch Worker (``dispatch.DISPATCHER_SOURCE``) does: whether ``host`` is a
+        site's own, and the Worker it names. A hostname under its ``DOMAIN`` names its Worker by its
+        first label; any other (a custom hostname) is looked up in its ``HOSTS`` KV namespace, and
+        one not there is passed on to its origin. Without a ``DOMAIN`` every hostname is a site's."""
+        texts = {b.get("name"): b.get("text") for b in script.bindings if b.get("type") == "plain_text"}
+        domain = texts.get("DOMAIN")
+        if not isinstance(domain, str) or host.endswith(f".{domain}"):
+            return True, host.split(".", maxsplit=1)[0]
+        hosts = self._kv_binding(account.id, script.bindings, "HOSTS")
+        value = hosts.values.get(host) if hosts is not None else None
+        return False, value.decode() if value is not None else None
+
+    def _host_answer(self, host: str, method: str, target: str, headers: Mapping[str, str]) -> SiteAnswer | None:
+        """What answers ``host`` on ``domains_port``: a Workers Custom Domain whose certificate is
+        issued, its Worker's production version (whether its workers.dev route is on or not); else
+        an active custom hostname, through the zone's routes as on the dispatch port."""
+        with self._lock:
+            domain = self._worker_domain_live(host)
+            if domain is None:
+                routed = self._routed_hostname(host) is not None
+            else:
+                account = self._accounts.get(domain.account_id)
+                script = account.scripts.get(domain.service) if account else None
+                if account is None or script is None or not script.versions:
+                    return None
+                site, assets = script.active_version().site, account.assets.get
+        if domain is None:
+            return self._dispatched(method, target, headers) if routed else None
         return resolve(site, assets, method=method, target=target, request_headers=headers)
 
     @property
@@ -753,6 +812,7 @@ class CloudflareState(PlatformState):
     def _delete(self, account: Account, name: str) -> None:
         with self._lock:
             account.scripts.pop(name, None)
+            self._drop_worker_domains(account.id, name)
             site = self._site_ports.withdraw((account.id, name))
         if site is not None:
             site.stop()

@@ -9,11 +9,14 @@ dedup per site, the deploy state machine, rate limits, and it serves every publi
 loopback port of its own with Netlify's semantics (pretty URLs, ``_redirects``, ``_headers``,
 ``404.html``). Faults (429 with ``X-RateLimit-Reset``, 5xx, resets, slowness, lost answers) are
 injected per route through ``faults.FaultInjector``; ``fail_next_deploy`` makes a deploy end in
-``error``.
+``error``. Sites take custom domains (``custom_domain``, ``domain_aliases``), unique across
+accounts, with a Let's Encrypt certificate issued once the stack's DNS (``dns``) points them at
+Netlify, and are served by Host on ``domains_port`` once covered.
 
 Modules: ``state`` (accounts, tokens, sites, deploys, files and the platform's rules over them),
-``api`` (dispatch, JSON errors, auth, rate limits, faults), ``routes`` (the route table, named by
-the platform's OpenAPI operation ids), ``sites`` (what a visitor gets), ``emulator`` (the lifecycle).
+``domains`` (custom domains and certificates over the state), ``api`` (dispatch, JSON errors, auth,
+rate limits, faults), ``routes`` (the route table, named by the platform's OpenAPI operation ids),
+``sites`` (what a visitor gets), ``emulator`` (the lifecycle).
 """
 
 from sitedeploy_local.emulators.netlify.api import API_PREFIX, RequestLogEntry

@@ -18,7 +18,8 @@ from typing import Any
 
 from sitedeploy_local.emulators import plumbing
 from sitedeploy_local.emulators.faults import FaultAction
-from sitedeploy_local.emulators.netlify.state import ApiError, NetlifyState, Token, rate_limited
+from sitedeploy_local.emulators.netlify.domains import NetlifyDomains
+from sitedeploy_local.emulators.netlify.state import ApiError, Token, rate_limited
 from sitedeploy_local.emulators.plumbing import HttpApi, Reply, loggable_headers, parse_json, retry_after
 from sitedeploy_local.emulators.routes import RouteTable
 
@@ -78,10 +79,10 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
-class NetlifyApi(HttpApi[Call, RequestLogEntry, Handler], NetlifyState):
-    """The state behind the API's routes, with the request log (``requests``), the fault rules
-    (``faults``, named by route) and the per-token rate limit (``set_rate_limit``), through
-    ``plumbing.HttpApi``."""
+class NetlifyApi(HttpApi[Call, RequestLogEntry, Handler], NetlifyDomains):
+    """The state behind the API's routes (the sites' custom domains over the rest), with the request
+    log (``requests``), the fault rules (``faults``, named by route) and the per-token rate limit
+    (``set_rate_limit``), through ``plumbing.HttpApi``."""
 
     max_request_bytes = MAX_REQUEST_BYTES
 

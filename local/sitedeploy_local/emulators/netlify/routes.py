@@ -135,6 +135,37 @@ def delete_site(api: NetlifyApi, call: Call) -> tuple[int, Any]:
     return 204, None
 
 
+def update_site(api: NetlifyApi, call: Call) -> tuple[int, Any]:
+    """``PATCH /sites/{site_id}``: the emulator models the custom domain fields (``domains``)."""
+    token = api._authorize(call)
+    site = api._visible_site(token, call.params["site_id"])
+    body = json_body(call, default={})
+    if not isinstance(body, dict):
+        raise unprocessable("the site must be a JSON object")
+    api._update_domains(site, body)
+    with api._lock:
+        return 200, api._site_view(site)
+
+
+# -- TLS certificates -------------------------------------------------------------------------------------
+
+
+def provision_site_tls_certificate(api: NetlifyApi, call: Call) -> tuple[int, Any]:
+    token = api._authorize(call)
+    site = api._visible_site(token, call.params["site_id"])
+    return 200, api._provision(site, call.query)
+
+
+def show_site_tls_certificate(api: NetlifyApi, call: Call) -> tuple[int, Any]:
+    token = api._authorize(call)
+    site = api._visible_site(token, call.params["site_id"])
+    with api._lock:
+        certificate = api._certificate_view(site)
+    if certificate is None:
+        raise not_found()
+    return 200, certificate
+
+
 # -- deploys ----------------------------------------------------------------------------------------------
 
 
@@ -229,7 +260,10 @@ _ROUTES: list[Route[Handler]] = [
     Route("GET", "/sites", "listSites", list_sites),
     Route("POST", "/sites", "createSite", create_site),
     Route("GET", "/sites/{site_id}", "getSite", get_site),
+    Route("PATCH", "/sites/{site_id}", "updateSite", update_site),
     Route("DELETE", "/sites/{site_id}", "deleteSite", delete_site),
+    Route("POST", "/sites/{site_id}/ssl", "provisionSiteTLSCertificate", provision_site_tls_certificate),
+    Route("GET", "/sites/{site_id}/ssl", "showSiteTLSCertificate", show_site_tls_certificate),
     Route("GET", "/sites/{site_id}/deploys", "listSiteDeploys", list_site_deploys),
     Route("POST", "/sites/{site_id}/deploys", "createSiteDeploy", create_site_deploy),
     Route("GET", "/sites/{site_id}/deploys/{deploy_id}", "getSiteDeploy", get_site_deploy),

@@ -185,6 +185,9 @@ class Site:
     blobs: dict[str, bytes] = field(default_factory=dict)  # sha1 -> bytes (the site's content)
     deploys: list[str] = field(default_factory=list)  # deploy ids, oldest first
     published_deploy_id: str | None = None
+    # Its custom domains (``domains``: the rules over them, and their certificate).
+    custom_domain: str | None = None
+    domain_aliases: list[str] = field(default_factory=list)
 
 
 # -- the state --------------------------------------------------------------------------------------
@@ -675,8 +678,8 @@ class NetlifyState(PlatformState):
             "name": site.name,
             "state": "current",
             "plan": "nf_team_dev",
-            "custom_domain": None,
-            "domain_aliases": [],
+            "custom_domain": site.custom_domain,
+            "domain_aliases": list(site.domain_aliases),
             "url": f"http://{site.name}.{SITE_DOMAIN}",
             "ssl_url": f"https://{site.name}.{SITE_DOMAIN}",
             "admin_url": f"{ADMIN_BASE}/{site.name}",

@@ -13,11 +13,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from typing import Any
 
 from sitedeploy_local.emulators.plumbing import NO_ROUTE
 from sitedeploy_local.emulators.routes import Route, RouteTable
 from sitedeploy_local.emulators.vercel.api import Call, Handler, VercelApi, json_body
+from sitedeploy_local.emulators.vercel.domains import ProjectDomain
 from sitedeploy_local.emulators.vercel.output import Output, OutputError, build_output, detect
 from sitedeploy_local.emulators.vercel.rules import RuleError, SiteConfig
 from sitedeploy_local.emulators.vercel.state import (
@@ -349,6 +351,69 @@ def deployment_aliases_post(api: VercelApi, call: Call) -> tuple[int, Any]:
         return 200, api._assign_alias(account, deployment, alias.lower())
 
 
+DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _project_domain(api: VercelApi, project: Project, name: str) -> ProjectDomain:
+    domain = api._domains.get(name.lower())
+    if domain is None or domain.project_id != project.id:
+        raise VercelError(404, "not_found", f"The domain {name} is not assigned to the project.")
+    return domain
+
+
+def project_domains_add(api: VercelApi, call: Call) -> tuple[int, Any]:
+    account, project = _project_call(api, call)
+    body = json_body(call)
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not DOMAIN_NAME.match(name.lower()):
+        raise bad_request(f"Invalid request: `name` should be a valid domain, not {name!r}.", "invalid_domain")
+    with api._lock:
+        try:
+            domain = api._add_domain(account.id, project.id, name.lower(), api._ms())
+        except ValueError:
+            raise VercelError(
+                400, "domain_already_in_project", f"{name} is already assigned to this project."
+            ) from None
+        except LookupError:
+            raise VercelError(409, "domain_already_in_use", f"{name} is already in use by another project.") from None
+        return 200, api._domain_view(domain)
+
+
+def project_domain_get(api: VercelApi, call: Call) -> tuple[int, Any]:
+    _, project = _project_call(api, call)
+    with api._lock:
+        domain = _project_domain(api, project, call.params["domain"])
+        api._verify_if_challenged(domain)
+        return 200, api._domain_view(domain)
+
+
+def project_domain_verify(api: VercelApi, call: Call) -> tuple[int, Any]:
+    _, project = _project_call(api, call)
+    with api._lock:
+        domain = _project_domain(api, project, call.params["domain"])
+        api._verify_if_challenged(domain)
+        if not domain.verified:
+            raise VercelError(400, "missing_txt_record", f"The TXT record _vercel.{domain.apex} was not found.")
+        return 200, api._domain_view(domain)
+
+
+def project_domain_delete(api: VercelApi, call: Call) -> tuple[int, Any]:
+    _, project = _project_call(api, call)
+    with api._lock:
+        domain = _project_domain(api, project, call.params["domain"])
+        del api._domains[domain.name]
+    return 200, {}
+
+
+def domain_config(api: VercelApi, call: Call) -> tuple[int, Any]:
+    _, _, account = api._authorize(call)
+    with api._lock:
+        domain = api._domains.get(call.params["domain"].lower())
+        if domain is None or domain.account_id != account.id:
+            raise VercelError(404, "not_found", "The domain was not found.")
+        return 200, api._config_view(domain)
+
+
 def project_delete(api: VercelApi, call: Call) -> tuple[int, Any]:
     account, project = _project_call(api, call)
     with api._lock:
@@ -460,6 +525,11 @@ ROUTES: RouteTable[Handler] = RouteTable(
         Route("DELETE", "/v9/projects/{project}", "project-delete", project_delete),
         Route("POST", "/v10/projects/{project}/promote/{deployment}", "project-promote", project_promote),
         Route("POST", "/v2/deployments/{deployment}/aliases", "deployment-aliases", deployment_aliases_post),
+        Route("POST", "/v10/projects/{project}/domains", "project-domains-add", project_domains_add),
+        Route("GET", "/v9/projects/{project}/domains/{domain}", "project-domain-get", project_domain_get),
+        Route("POST", "/v9/projects/{project}/domains/{domain}/verify", "project-domain-verify", project_domain_verify),
+        Route("DELETE", "/v9/projects/{project}/domains/{domain}", "project-domain-delete", project_domain_delete),
+        Route("GET", "/v6/domains/{domain}/config", "domain-config", domain_config),
     ]
 )
 

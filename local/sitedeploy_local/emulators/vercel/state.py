@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 from sitedeploy_local.emulators.loopback import SitePorts, SiteServer
 from sitedeploy_local.emulators.plumbing import PlatformState
+from sitedeploy_local.emulators.vercel.domains import ProjectDomain, VercelDomains
 from sitedeploy_local.emulators.vercel.output import Detection, Output
 from sitedeploy_local.emulators.vercel.rules import SiteConfig
 from sitedeploy_local.emulators.vercel.sites import ProjectKey, ProjectSites, ServedDeployment, Visit
@@ -194,7 +195,7 @@ def datetime_iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-class VercelState(PlatformState):
+class VercelState(VercelDomains, PlatformState):
     """Users, teams, tokens, files, projects and deployments, with the rules that change them, and
     the loopback site of every project with a production deployment (``_site_ports``)."""
 
@@ -211,6 +212,8 @@ class VercelState(PlatformState):
         self._failures: dict[str, tuple[str, str]] = {}  # project name -> (code, message)
         self._last_ms = 0
         self._site_ports: SitePorts[ProjectKey, Visit] = ProjectSites(self._lock, self._visit)
+        self._domains: dict[str, ProjectDomain] = {}
+        self._init_hosts(self._host_answer, name="vercel-domains", server_version="Vercel")
 
     # -- seeding (tests and the local stack) -------------------------------------------------------
 
@@ -530,6 +533,8 @@ class VercelState(PlatformState):
             self._deployments.pop(deployment_id, None)
         if project.alias is not None:
             self._aliases.pop(project.alias, None)
+        for name in [n for n, d in self._domains.items() if d.project_id == project.id]:
+            del self._domains[name]
         return self._site_ports.withdraw((account.id, project.id))
 
     def _forget(self) -> list[SiteServer]:
@@ -542,6 +547,7 @@ class VercelState(PlatformState):
                 account.projects.clear()
             self._deployments.clear()
             self._aliases.clear()
+            self._domains.clear()
             self._failures.clear()
             return sites
 

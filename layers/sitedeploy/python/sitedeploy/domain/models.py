@@ -386,6 +386,11 @@ class PlatformAvailability(CamelModel):
     # Whether each Quick Deploy site here is an origin of its own (no other tenant's pages are
     # same-site to it or can set its cookies).
     quick_deploy_isolated: bool | None = None
+    # Whether sites here can take custom domains: on the user's own account, and in Quick Deploy
+    # (and why not, when not).
+    custom_domains: bool | None = None
+    quick_deploy_custom_domains: bool | None = None
+    quick_deploy_custom_domains_reason: str | None = None
 
 
 class QuotaUsage(CamelModel):

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sitedeploy.domain import clock
 from sitedeploy.domain.errors import BadRequest, NotFound
 from sitedeploy.domain.models import (
+    AuthMode,
     Connection,
     Platform,
     PlatformAvailability,
@@ -94,8 +95,11 @@ def overview(services: Services, owner_id: str) -> PlatformsOverview:
         QuotaUsage(quota=Quota.FILES_PER_UPLOAD.value, limit=quotas.files_per_upload, used=0),
     ]
     for platform in services.platforms:
-        quick = services.platforms.get(platform).quick_deploy_available()
+        hosting = services.platforms.get(platform)
+        quick = hosting.quick_deploy_available()
         sites_used = usage.get(f"SITES#{platform.value}", 0)
+        fixed = hosting.fixed_members() if quick else []
+        quick_domains = hosting.domain_support(AuthMode.PLATFORM_MANAGED, fixed[0].member_id if fixed else None)
         rows.append(
             PlatformAvailability(
                 platform=platform,
@@ -104,7 +108,10 @@ def overview(services: Services, owner_id: str) -> PlatformsOverview:
                 connection=connections.get(platform),
                 quick_deploy_room=quick_deploy_room(services, platform) if quick else None,
                 quick_deploy_sites_left=max(0, quotas.sites_per_platform - sites_used) if quick else None,
-                quick_deploy_isolated=services.platforms.get(platform).quick_deploy_isolated() if quick else None,
+                quick_deploy_isolated=hosting.quick_deploy_isolated() if quick else None,
+                custom_domains=hosting.domain_support(AuthMode.USER_TOKEN, None) is None,
+                quick_deploy_custom_domains=quick_domains is None if quick else None,
+                quick_deploy_custom_domains_reason=quick_domains if quick else None,
             )
         )
         if quick:

@@ -39,8 +39,8 @@ def site_credentials(services: Services, hosting: HostingPlatform, site: SiteRec
     stored = services.stores.connections.secret(site.owner_id, site.platform)
     if stored is None:
         raise BadRequest(
-            f"deleting a site on your own {name} account needs your connection: "
-            f"connect it first (PUT /platform-tokens/{name})",
+            f"acting on a site on your own {name} account (deleting it, its domains) needs your stored "
+            f"connection: connect it first (PUT /platform-tokens/{name})",
             code="connection_required",
         )
     try:

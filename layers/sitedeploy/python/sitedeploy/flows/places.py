@@ -14,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from sitedeploy.domain.models import AuthMode, Place, Platform, SiteRecord
 from sitedeploy.domain.tenancy import StaleRead
+from sitedeploy.flows import domains
 from sitedeploy.flows.credentials import site_credentials
 from sitedeploy.observability import logger, metrics
 from sitedeploy.platforms.base import PlatformError, UserCredentials
@@ -71,6 +72,7 @@ def finish_deletion(services: Services, site_id: str, *, credentials: UserCreden
             return existed
         hosting = services.platforms.get(site.platform)
         creds = credentials if credentials is not None else site_credentials(services, hosting, site)
+        domains.detach_all(services, site, creds)
         active = tenancy.active_places(site, site.places())
         existed = _tear_down(services, site, active, creds) or existed
         entry = site.auth_mode is AuthMode.PLATFORM_MANAGED and tenancy.site_quota_entry(site)[0]
@@ -90,6 +92,7 @@ def release_expired(services: Services, site: SiteRecord) -> bool:
     generation still holds and give them back, with its quota entry. Safe to repeat."""
     tenancy = services.stores.tenancy
     existed = False
+    domains.detach_all(services, site, None)
     for _ in range(ATTEMPTS):
         active = tenancy.active_places(site, site.places())
         existed = _tear_down(services, site, active, None) or existed

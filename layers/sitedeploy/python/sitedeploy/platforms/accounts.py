@@ -15,8 +15,9 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from sitedeploy.domain.domains import DomainState
 from sitedeploy.domain.errors import BadRequest
-from sitedeploy.domain.models import Platform, PreviewMode, SiteAddress, WorkerSummary
+from sitedeploy.domain.models import AuthMode, Platform, PreviewMode, SiteAddress, WorkerSummary
 from sitedeploy.domain.naming import derived_names
 from sitedeploy.domain.requests import DeployRequest
 from sitedeploy.domain.tenancy import PoolMember
@@ -285,6 +286,30 @@ class AccountPoolPlatform(Generic[A]):
 
     def preview_mode(self, plan: DeployPlan) -> PreviewMode:
         return PreviewMode.IN_PLACE
+
+    # -- custom domains (each platform says how; these are the answers of one that cannot) ------
+
+    def domain_support(self, auth_mode: AuthMode, member_id: str | None) -> str | None:
+        return f"{self.TITLE} sites cannot take custom domains through the service yet"
+
+    def own_domains(self) -> tuple[str, ...]:
+        return ()
+
+    def domain_deadline_seconds(self) -> int:
+        return 72 * 3600
+
+    def attach_domain(self, address: SiteAddress, hostname: str, credentials: UserCredentials | None) -> DomainState:
+        raise PlatformError(self.domain_support(AuthMode.USER_TOKEN, None) or "no custom domains", status=409)
+
+    def domain_state(
+        self, address: SiteAddress, hostname: str, ref: str | None, credentials: UserCredentials | None
+    ) -> DomainState:
+        raise PlatformError("no custom domains", status=404)
+
+    def detach_domain(
+        self, address: SiteAddress, hostname: str, ref: str | None, credentials: UserCredentials | None
+    ) -> None:
+        return None
 
     def list_sites(self, credentials: AccountToken) -> list[WorkerSummary]:
         """Every Worker, site or project the account holds (each platform lists its own)."""

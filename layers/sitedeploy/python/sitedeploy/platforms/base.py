@@ -18,7 +18,9 @@ from pydantic import BaseModel
 from urllib3 import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from sitedeploy.domain.domains import DomainState
 from sitedeploy.domain.models import (
+    AuthMode,
     Connection,
     DeploymentRecord,
     DeploymentStatus,
@@ -269,6 +271,35 @@ class HostingPlatform(Protocol):
 
     def preview_mode(self, plan: DeployPlan) -> PreviewMode:
         """Where a preview of a site so planned is published (see PreviewMode)."""
+        ...
+
+    # -- custom domains ---------------------------------------------------------------------------
+
+    def domain_support(self, auth_mode: AuthMode, member_id: str | None) -> str | None:
+        """None when a site in this mode (and pool member) can take custom domains; else why not."""
+        ...
+
+    def own_domains(self) -> tuple[str, ...]:
+        """Domains the service serves sites under here, which no user can attach (the Workers for
+        Platforms domain)."""
+        ...
+
+    def domain_deadline_seconds(self) -> int:
+        """How long the platform waits for a hostname's DNS before it gives up."""
+        ...
+
+    def attach_domain(self, address: SiteAddress, hostname: str, credentials: UserCredentials | None) -> DomainState:
+        """Attach ``hostname`` to the site: what the platform says, with the records to create."""
+        ...
+
+    def domain_state(
+        self, address: SiteAddress, hostname: str, ref: str | None, credentials: UserCredentials | None
+    ) -> DomainState: ...
+
+    def detach_domain(
+        self, address: SiteAddress, hostname: str, ref: str | None, credentials: UserCredentials | None
+    ) -> None:
+        """Detach it; a hostname already gone is no error (PlatformError 404 at most)."""
         ...
 
     def activate(self, address: SiteAddress, version_ref: str, credentials: UserCredentials | None) -> Published | None:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sitedeploy.domain.domains import DomainRecord
 from sitedeploy.domain.models import Connection, DeploymentRecord, DeploymentStatus, Place, Platform, SiteRecord
 from sitedeploy.domain.sitefiles import ManifestEntry, SiteManifest
 from sitedeploy.domain.tenancy import ClaimHolder, JobSlots, NameClaim, PoolMember, PublishGate, Quotas, SiteQuota
@@ -96,6 +97,16 @@ class BlobStore(Protocol):
     def find_manifest(self, deployment_id: str) -> SiteManifest | None: ...
     def keep(self, owner_id: str, blobs: Iterable[str], packs: Iterable[str], *, older_than: float) -> Kept: ...
     def keep_manifests(self, deployment_ids: Iterable[str], *, older_than: float) -> Kept: ...
+
+
+class DomainStore(Protocol):
+    def claim(self, record: DomainRecord, *, due: str) -> DomainRecord: ...
+    def get(self, hostname: str) -> DomainRecord | None: ...
+    def save(self, record: DomainRecord, *, due: str | None) -> bool: ...
+    def release(self, hostname: str, site_id: str) -> bool: ...
+    def list_for_site(self, site_id: str) -> list[DomainRecord]: ...
+    def due(self, before: str, *, limit: int = 100) -> list[DomainRecord]: ...
+    def acquire_check(self, hostname: str, *, min_interval: float, now: float | None = None) -> bool: ...
 
 
 class PackIndexStore(Protocol):
@@ -193,12 +204,14 @@ class Stores:
     sealer: Sealer
     service_secret: SecretSource
     idempotency: BasePersistenceLayer
+    domains: DomainStore
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Stores:
         """The AWS-backed stores: DynamoDB, S3, Secrets Manager and KMS."""
         from sitedeploy.stores.connections import ConnectionsRepository
         from sitedeploy.stores.deployments import DeploymentsRepository
+        from sitedeploy.stores.domains import DomainsRepository
         from sitedeploy.stores.idempotency import persistence
         from sitedeploy.stores.packs import PackIndex
         from sitedeploy.stores.secrets import KmsSealer, ServiceSecret
@@ -217,4 +230,5 @@ class Stores:
             sealer=sealer,
             service_secret=ServiceSecret(settings.platform_credentials_secret),
             idempotency=persistence(settings.idempotency_table),
+            domains=DomainsRepository(settings.deployments_table),
         )

@@ -13,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sitedeploy.domain import clock
+from sitedeploy.domain.domains import DomainState
 from sitedeploy.domain.errors import BadRequest
 from sitedeploy.domain.models import (
     AppSummary,
@@ -32,6 +33,8 @@ from sitedeploy.observability import logger
 from sitedeploy.platforms.accounts import parse_section
 from sitedeploy.platforms.amplify.client import AmplifyError, amplify_client
 from sitedeploy.platforms.amplify.credentials import AmplifyAccess, AmplifyKeys, AmplifyServiceSecret
+from sitedeploy.platforms.amplify.domains import DEADLINE_SECONDS as DOMAIN_DEADLINE_SECONDS
+from sitedeploy.platforms.amplify.domains import DomainAssociations
 from sitedeploy.platforms.amplify.publisher import AmplifyPublisher, AmplifyTarget
 from sitedeploy.platforms.amplify.requests import AmplifyDeployRequest
 from sitedeploy.platforms.amplify.routing import RoutingProfile, routing_profile
@@ -277,6 +280,57 @@ class AmplifyPlatform:
 
     def preview_mode(self, plan: DeployPlan) -> PreviewMode:
         return PreviewMode.OWN_SITE  # a branch of its own
+
+    # -- custom domains: subdomains of the app's domain associations (see ``domains``) ----------
+
+    def domain_support(self, auth_mode: AuthMode, member_id: str | None) -> str | None:
+        """A user's app takes its sites' domains. A Quick Deploy app is shared by up to
+        AmplifyBranchesPerApp sites, and an app holds at most 5 associations (one per domain): only
+        an app per site leaves every site its own."""
+        if auth_mode is AuthMode.USER_TOKEN:
+            return None
+        shared = self._settings.amplify_branches_per_app
+        if shared == 1:
+            return None
+        return (
+            f"Quick Deploy Amplify apps are shared by up to {shared} sites and an app holds at most 5 domain "
+            "associations: set AmplifyBranchesPerApp=1 (an app per site) or claim the site into your own account"
+        )
+
+    def own_domains(self) -> tuple[str, ...]:
+        return ()  # amplifyapp.com is among every platform's domains already
+
+    def domain_deadline_seconds(self) -> int:
+        return DOMAIN_DEADLINE_SECONDS
+
+    def _associations(
+        self, address: SiteAddress, credentials: UserCredentials | None
+    ) -> tuple[DomainAssociations, str]:
+        """The site's app, and its associations as the user's keys (a user's app) or the service's
+        (its pool) reach them in the site's region, with the status function's budget (few retries,
+        short timeouts): every domain call answers an API request or the refresher."""
+        if not address.account_id or not address.name:
+            raise PlatformError("the site has no Amplify app and branch yet: deploy it first", status=409)
+        client = amplify_client(self._access(credentials, address.region), quick=True)
+        return DomainAssociations(client), address.account_id
+
+    def attach_domain(self, address: SiteAddress, hostname: str, credentials: UserCredentials | None) -> DomainState:
+        associations, app_id = self._associations(address, credentials)
+        return associations.attach(app_id, address.name, hostname)
+
+    def domain_state(
+        self, address: SiteAddress, hostname: str, ref: str | None, credentials: UserCredentials | None
+    ) -> DomainState:
+        associations, app_id = self._associations(address, credentials)
+        return associations.state(app_id, address.name, hostname, ref)
+
+    def detach_domain(
+        self, address: SiteAddress, hostname: str, ref: str | None, credentials: UserCredentials | None
+    ) -> None:
+        if not address.account_id:
+            return  # never published: nothing was attached
+        associations, app_id = self._associations(address, credentials)
+        associations.detach(app_id, address.name, hostname, ref)
 
     def activate(self, address: SiteAddress, version_ref: str, credentials: UserCredentials | None) -> Published | None:
         # Manual deploys have no rollback: an earlier version is published again from the

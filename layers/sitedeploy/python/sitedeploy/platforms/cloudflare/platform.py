@@ -1,5 +1,9 @@
 """Cloudflare Workers Static Assets as a hosting platform of the service: an assets-only Worker per
-site, on the service's account (Quick Deploy) or on the user's own."""
+site, on the service's account (Quick Deploy) or on the user's own.
+
+Custom domains: a site in the user's own account takes Workers Custom Domains (``domains``); a
+Quick Deploy site on Workers for Platforms takes Cloudflare for SaaS custom hostnames on the
+operator's zone (``hostnames``); a Quick Deploy site on the account pool takes none (workers.dev)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 
 from sitedeploy.domain import clock
+from sitedeploy.domain.domains import DomainState
 from sitedeploy.domain.models import (
+    AuthMode,
     Connection,
     DeploymentRecord,
     DeploymentStatus,
@@ -41,11 +47,35 @@ from sitedeploy.platforms.cloudflare.credentials import (
     CloudflareServicePool,
     CloudflareToken,
 )
-from sitedeploy.platforms.cloudflare.dispatch import ensure_dispatch, namespace_scripts
+from sitedeploy.platforms.cloudflare.dispatch import (
+    ensure_dispatch,
+    ensure_hostname_routing,
+    fallback_origin,
+    namespace_scripts,
+)
+from sitedeploy.platforms.cloudflare.domains import (
+    attach_custom_domain,
+    custom_domain_state,
+    detach_custom_domain,
+)
+from sitedeploy.platforms.cloudflare.hostnames import (
+    DEADLINE_SECONDS,
+    attach_hostname,
+    detach_hostname,
+    hostname_state_of,
+)
 from sitedeploy.platforms.cloudflare.requests import CloudflareDeployRequest
 from sitedeploy.stores.secrets import CredentialsError
 
 MAX_FILES = 20_000  # the Free plan's; the Paid plan allows 100,000
+WORKERS_DEV_DOMAINS = (
+    "Quick Deploy sites on Cloudflare accounts are served from workers.dev, which takes no custom domains: "
+    "the operator's Workers for Platforms backend with a zone does, or claim the site into your own account"
+)
+NO_SAAS_ZONE = (
+    "the operator's Workers for Platforms backend names no zone (zoneId in the platform secret): custom "
+    "hostnames are Cloudflare for SaaS on that zone, or claim the site into your own account"
+)
 
 
 class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
@@ -84,6 +114,18 @@ class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
         pool = self.service_pool()
         found = pool.account(member_id) if pool else None
         return found if isinstance(found, CloudflareServiceAccount) and found.namespace else None
+
+    def _saas_member(self, address: SiteAddress, credentials: UserCredentials | None) -> CloudflareServiceAccount:
+        """The dispatch member serving a Quick Deploy site's custom hostnames, with its zone;
+        PlatformError 409 saying why when there is none."""
+        try:
+            member = self._dispatch_member(credentials, address.account_id)
+        except CredentialsError:
+            member = None
+        if member is None or not member.zone_id or not member.domain or not member.namespace:
+            why = self.domain_support(AuthMode.PLATFORM_MANAGED, address.account_id) or NO_SAAS_ZONE
+            raise PlatformError(why, status=409)
+        return member
 
     def quick_deploy_isolated(self) -> bool:
         """Each Quick Deploy site an origin of its own: only with Workers for Platforms under a
@@ -204,6 +246,92 @@ class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
             uploaded_bytes=0,
             version_ref=version_ref,
         )
+
+    # -- custom domains -------------------------------------------------------------------------
+
+    def domain_support(self, auth_mode: AuthMode, member_id: str | None) -> str | None:
+        if auth_mode is AuthMode.USER_TOKEN:
+            return None  # Workers Custom Domains on the user's own zones
+        if not member_id or not member_id.startswith(DISPATCH_MEMBER):
+            return WORKERS_DEV_DOMAINS
+        try:
+            member = self._dispatch_member(None, member_id)
+        except CredentialsError:
+            member = None
+        if member is None:
+            return "the site's Workers for Platforms namespace is no longer in the service's configuration"
+        return None if member.zone_id else NO_SAAS_ZONE
+
+    def own_domains(self) -> tuple[str, ...]:
+        """The Workers for Platforms domain: its names are the sites' own (workers.dev is every
+        platform's)."""
+        try:
+            pool = self.service_pool()
+        except CredentialsError:
+            return ()
+        dispatch = pool.dispatch if isinstance(pool, CloudflareServicePool) else None
+        return (dispatch.domain,) if dispatch is not None and dispatch.domain else ()
+
+    def domain_deadline_seconds(self) -> int:
+        """Cloudflare for SaaS validates for 7 days; a Workers Custom Domain's certificate takes
+        minutes, and the same bound does no harm there."""
+        return DEADLINE_SECONDS
+
+    def attach_domain(self, address: SiteAddress, hostname: str, credentials: UserCredentials | None) -> DomainState:
+        if credentials is not None:
+            token, account_id = self._account(credentials, address.account_id)
+            return attach_custom_domain(self._api(token), account_id, address.name, hostname)
+        member = self._saas_member(address, credentials)
+        api, zone_id, kv_id = self._hostname_routing(member)
+        return attach_hostname(
+            api,
+            zone_id,
+            account_id=member.account_id,
+            kv_id=kv_id,
+            hostname=hostname,
+            worker=address.name,
+            target=fallback_origin(str(member.domain)),
+        )
+
+    def domain_state(
+        self, address: SiteAddress, hostname: str, ref: str | None, credentials: UserCredentials | None
+    ) -> DomainState:
+        if credentials is not None:
+            token, account_id = self._account(credentials, address.account_id)
+            return custom_domain_state(self._api(token, attempts=3, timeout=20.0), account_id, address.name, hostname)
+        member = self._saas_member(address, credentials)
+        api = self._api(member.api_token, attempts=3, timeout=20.0)
+        return hostname_state_of(api, str(member.zone_id), hostname, ref, fallback_origin(str(member.domain)))
+
+    def detach_domain(
+        self, address: SiteAddress, hostname: str, ref: str | None, credentials: UserCredentials | None
+    ) -> None:
+        if credentials is not None:
+            token, account_id = self._account(credentials, address.account_id)
+            detach_custom_domain(self._api(token), account_id, address.name, hostname, ref)
+            return
+        try:
+            member = self._saas_member(address, credentials)
+        except PlatformError:
+            return  # no custom hostnames here: nothing was attached
+        api, zone_id, kv_id = self._hostname_routing(member)
+        detach_hostname(api, zone_id, account_id=member.account_id, kv_id=kv_id, hostname=hostname, ref=ref)
+
+    def _hostname_routing(self, member: CloudflareServiceAccount) -> tuple[CloudflareApi, str, str]:
+        """The operator's API, zone and ``HOSTS`` KV namespace, once routing is made sure of."""
+        assert member.namespace is not None
+        assert member.domain is not None
+        assert member.zone_id is not None
+        api = self._api(member.api_token)
+        kv_id = ensure_hostname_routing(
+            api,
+            member.account_id,
+            member.namespace,
+            dispatcher=member.dispatcher,
+            domain=member.domain,
+            zone_id=member.zone_id,
+        )
+        return api, member.zone_id, kv_id
 
     def refresh(self, address: SiteAddress, external_id: str, credentials: UserCredentials | None) -> BuildState:
         # A Worker serves the moment its upload is accepted: there is never a build to follow.

@@ -8,7 +8,9 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 
 from sitedeploy.domain import clock
+from sitedeploy.domain.domains import DomainState
 from sitedeploy.domain.models import (
+    AuthMode,
     Connection,
     DeploymentRecord,
     Platform,
@@ -31,6 +33,7 @@ from sitedeploy.platforms.base import (
 from sitedeploy.platforms.netlify.api import NetlifyApi, NetlifyError
 from sitedeploy.platforms.netlify.credentials import NetlifyServiceAccount, NetlifyServicePool, NetlifyToken
 from sitedeploy.platforms.netlify.deploy import APP_DOMAIN, NetlifyDeployer, NetlifyTarget, map_deploy
+from sitedeploy.platforms.netlify.domains import DEADLINE_SECONDS, NetlifyDomains
 from sitedeploy.platforms.netlify.requests import MAX_FILE_BYTES, NetlifyDeployRequest
 
 # Netlify has no per-deploy file limit (only 54,000 files per directory); the service's own bound.
@@ -118,6 +121,37 @@ class NetlifyPlatform(AccountPoolPlatform[NetlifyServiceAccount]):
     def tear_down(self, address: SiteAddress, credentials: UserCredentials | None) -> bool:
         token, account_slug = self._acting(credentials, address.account_id)
         return self._deployer(token).delete(NetlifyTarget(account_slug, address.name))
+
+    # -- custom domains: a site's aliases, served once Netlify's certificate covers them ----------
+
+    def domain_support(self, auth_mode: AuthMode, member_id: str | None) -> str | None:
+        return None  # a site takes custom domains on the service's teams and on the user's alike
+
+    def domain_deadline_seconds(self) -> int:
+        return DEADLINE_SECONDS
+
+    def _domains(
+        self, address: SiteAddress, credentials: UserCredentials | None
+    ) -> tuple[NetlifyDomains, NetlifyTarget]:
+        """Domain calls are made inside API functions (a request or the refresher): quick calls."""
+        token, account_slug = self._acting(credentials, address.account_id)
+        return NetlifyDomains(NetlifyDeployer(self._quick_api(token))), NetlifyTarget(account_slug, address.name)
+
+    def attach_domain(self, address: SiteAddress, hostname: str, credentials: UserCredentials | None) -> DomainState:
+        domains, target = self._domains(address, credentials)
+        return domains.attach(target, hostname)
+
+    def domain_state(
+        self, address: SiteAddress, hostname: str, ref: str | None, credentials: UserCredentials | None
+    ) -> DomainState:
+        domains, target = self._domains(address, credentials)
+        return domains.state(target, hostname)
+
+    def detach_domain(
+        self, address: SiteAddress, hostname: str, ref: str | None, credentials: UserCredentials | None
+    ) -> None:
+        domains, target = self._domains(address, credentials)
+        domains.detach(target, hostname)
 
     # -- a user's account -----------------------------------------------------------------------
 

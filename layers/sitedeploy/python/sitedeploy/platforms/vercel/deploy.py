@@ -198,6 +198,47 @@ class VercelDeployer:
             raise
         return True
 
+    # -- custom domains -----------------------------------------------------------------------------
+
+    def add_domain(self, project: str, hostname: str) -> dict[str, Any]:
+        _, answer = self.api.call(
+            "POST",
+            f"/v10/projects/{quote(project, safe='')}/domains",
+            json_body={"name": hostname},
+            what=f"adding the domain {hostname}",
+        )
+        return answer if isinstance(answer, dict) else {}
+
+    def project_domain(self, project: str, hostname: str) -> dict[str, Any]:
+        _, answer = self.api.call(
+            "GET", f"/v9/projects/{quote(project, safe='')}/domains/{hostname}", what=f"reading the domain {hostname}"
+        )
+        return answer if isinstance(answer, dict) else {}
+
+    def verify_domain(self, project: str, hostname: str) -> bool:
+        try:
+            self.api.call(
+                "POST",
+                f"/v9/projects/{quote(project, safe='')}/domains/{hostname}/verify",
+                what=f"verifying the domain {hostname}",
+            )
+        except VercelError as exc:
+            if exc.status in (400, 409):  # the TXT record is not there yet
+                return False
+            raise
+        return True
+
+    def domain_config(self, hostname: str) -> dict[str, Any]:
+        _, answer = self.api.call("GET", f"/v6/domains/{hostname}/config", what=f"reading {hostname}'s DNS")
+        return answer if isinstance(answer, dict) else {}
+
+    def remove_domain(self, project: str, hostname: str) -> None:
+        self.api.call(
+            "DELETE",
+            f"/v9/projects/{quote(project, safe='')}/domains/{hostname}",
+            what=f"removing the domain {hostname}",
+        )
+
     def project(self, name: str) -> dict[str, Any] | None:
         try:
             _, project = self.api.call("GET", f"/v9/projects/{quote(name, safe='')}", what="reading the project")

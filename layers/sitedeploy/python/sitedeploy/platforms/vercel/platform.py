@@ -9,7 +9,9 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 
 from sitedeploy.domain import clock
+from sitedeploy.domain.domains import DnsRecord, DomainState, DomainStatus
 from sitedeploy.domain.models import (
+    AuthMode,
     Connection,
     DeploymentRecord,
     DeploymentStatus,
@@ -47,6 +49,18 @@ MAX_FILES = 15_000
 # Calls inside API functions (see ``_api(quick=True)``).
 QUICK_TIMEOUT = 4.0
 QUICK_RETRY_AFTER_CAP = 2.0
+
+
+APEX_IP = "76.76.21.21"  # Vercel's documented address for an apex domain
+
+
+def _rank_one(recommended: object) -> object:
+    """The rank-1 value of a ``recommendedIPv4`` / ``recommendedCNAME`` list."""
+    if isinstance(recommended, list):
+        for item in recommended:
+            if isinstance(item, dict) and item.get("rank") == 1:
+                return item.get("value")
+    return None
 
 
 def preview_alias(project: str, key: str) -> str:
@@ -144,6 +158,60 @@ class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
             preview=preview,
             preview_alias=alias,
         )
+
+    # -- custom domains: a project's domains; Vercel issues the certificate once the DNS is right --
+
+    def domain_support(self, auth_mode: AuthMode, member_id: str | None) -> str | None:
+        return None  # a project takes custom domains in either mode
+
+    def attach_domain(self, address: SiteAddress, hostname: str, credentials: UserCredentials | None) -> DomainState:
+        deployer = self._deployer(credentials, address.account_id, quick=True)
+        deployer.add_domain(address.name, hostname)
+        return self._domain_state(deployer, address.name, hostname)
+
+    def domain_state(
+        self, address: SiteAddress, hostname: str, ref: str | None, credentials: UserCredentials | None
+    ) -> DomainState:
+        return self._domain_state(self._deployer(credentials, address.account_id, quick=True), address.name, hostname)
+
+    def detach_domain(
+        self, address: SiteAddress, hostname: str, ref: str | None, credentials: UserCredentials | None
+    ) -> None:
+        self._deployer(credentials, address.account_id, quick=True).remove_domain(address.name, hostname)
+
+    @staticmethod
+    def _domain_state(deployer: VercelDeployer, project: str, hostname: str) -> DomainState:
+        domain = deployer.project_domain(project, hostname)
+        records: list[DnsRecord] = []
+        challenges = [v for v in domain.get("verification") or [] if isinstance(v, dict)]
+        records += [
+            DnsRecord(
+                type=str(v.get("type", "TXT")),
+                name=str(v.get("domain")),
+                value=str(v.get("value")),
+                purpose="ownership",
+            )
+            for v in challenges
+        ]
+        verified = bool(domain.get("verified"))
+        if not verified and challenges:
+            verified = deployer.verify_domain(project, hostname)
+        config = deployer.domain_config(hostname)
+        apex = hostname == str(domain.get("apexName") or hostname)
+        if apex:
+            ips = _rank_one(config.get("recommendedIPv4"))
+            value = ips[0] if isinstance(ips, list) and ips else APEX_IP
+            records.append(DnsRecord(type="A", name=hostname, value=str(value), purpose="routing"))
+        else:
+            cname = _rank_one(config.get("recommendedCNAME")) or "cname.vercel-dns.com."
+            records.append(DnsRecord(type="CNAME", name=hostname, value=str(cname).rstrip("."), purpose="routing"))
+        if not verified:
+            return DomainState(DomainStatus.PENDING_VERIFICATION, records, "Vercel waits for the TXT record")
+        if not config.get("configuredBy"):
+            return DomainState(DomainStatus.PENDING_VERIFICATION, records, "the DNS does not point at Vercel yet")
+        if config.get("misconfigured", True):
+            return DomainState(DomainStatus.PENDING_CERTIFICATE, records, "Vercel is issuing the certificate")
+        return DomainState(DomainStatus.ACTIVE, records)
 
     def preview_mode(self, plan: DeployPlan) -> PreviewMode:
         # Vercel makes a project's first deployment production's, whatever its target.

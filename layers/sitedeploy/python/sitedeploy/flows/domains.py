@@ -1,0 +1,195 @@
+"""Custom domains: attach a hostname to a site, tell the owner the DNS records to create, and follow
+the platform's verification and certificate to ``active`` (or ``failed``, with its reason).
+
+The hostname's item is its claim, written before the platform is asked, so two owners racing for
+one name never both get it; a platform that refuses gives the claim back. A pending domain is asked
+about at most once per ``CHECK_SECONDS`` however many read it, and the scheduled refresher asks
+about the ones nobody reads; past the platform's own deadline it ends ``failed``. A site's domains
+go with it when it is deleted or expires; a redeploy, rollback or promote keeps them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from sitedeploy.domain import clock
+from sitedeploy.domain.domains import (
+    DomainList,
+    DomainRecord,
+    DomainState,
+    DomainStatus,
+    DomainView,
+    normalize_hostname,
+)
+from sitedeploy.domain.errors import Conflict, NotFound, PlatformFailed
+from sitedeploy.domain.models import SiteRecord
+from sitedeploy.flows.credentials import site_credentials
+from sitedeploy.observability import logger, metrics
+from sitedeploy.platforms.base import HostingPlatform, PlatformError, UserCredentials
+from sitedeploy.services import Services
+
+# A pending domain is asked about at most this often; the refresher asks every REFRESH_SECONDS.
+CHECK_SECONDS = 5.0
+REFRESH_SECONDS = 300.0
+# Platform answers that mean "not this, not now", as opposed to the platform failing.
+REFUSALS = frozenset({400, 403, 404, 409, 422})
+
+
+def _site(services: Services, owner_id: str, site_id: str) -> SiteRecord:
+    site = services.stores.sites.get_for_owner(site_id[:64], owner_id)
+    if site is None:
+        raise NotFound(f"site {site_id[:64]} not found", code="site_not_found")
+    return site
+
+
+def _due(seconds: float) -> str:
+    return clock.iso(clock.now() + timedelta(seconds=seconds))
+
+
+def add(services: Services, owner_id: str, site_id: str, hostname: str) -> DomainView:
+    """Attach ``hostname`` to the site: 409 when another site holds it, when the site is being
+    deleted or when its platform and mode cannot take custom domains (saying why)."""
+    site = _site(services, owner_id, site_id)
+    if site.deleted_at is not None:
+        raise Conflict("this site is being deleted", code="site_deleting")
+    hosting = services.platforms.get(site.platform)
+    why_not = hosting.domain_support(site.auth_mode, site.member_id)
+    if why_not:
+        raise Conflict(why_not, code="domains_unsupported")
+    name = normalize_hostname(hostname, forbidden=hosting.own_domains())
+    now = clock.now_iso()
+    record = DomainRecord(
+        hostname=name,
+        site_id=site.site_id,
+        owner_id=owner_id,
+        platform=site.platform,
+        auth_mode=site.auth_mode,
+        site_generation=site.generation,
+        created_at=now,
+        updated_at=now,
+        deadline=clock.epoch_seconds() + hosting.domain_deadline_seconds(),
+    )
+    claimed = services.stores.domains.claim(record, due=_due(REFRESH_SECONDS))
+    if claimed is not record and claimed.status is not DomainStatus.FAILED:
+        return DomainView.of(claimed)  # attached already: the same answer again
+    if claimed is not record:  # it failed: adding it again tries again, with a new deadline
+        record = claimed.model_copy(update={"deadline": record.deadline, "updated_at": now})
+    credentials = site_credentials(services, hosting, site)
+    try:
+        state = hosting.attach_domain(site.address, name, credentials)
+    except PlatformError as exc:
+        services.stores.domains.release(name, site.site_id)
+        if exc.status in REFUSALS:
+            raise Conflict(f"{site.platform.value} refused {name}: {exc.message}", code="domain_refused") from None
+        raise PlatformFailed(f"{site.platform.value} could not attach {name}: {exc.message}") from None
+    saved = _record(services, record, state)
+    metrics.add_metric(name="DomainsAttached", unit=MetricUnit.Count, value=1)
+    logger.info("domain attached", extra={"site_id": site.site_id, "hostname": name, "status": saved.status.value})
+    return DomainView.of(saved)
+
+
+def list_domains(services: Services, owner_id: str, site_id: str) -> DomainList:
+    """The site's domains; a pending one is asked about first (at most once per CHECK_SECONDS)."""
+    site = _site(services, owner_id, site_id)
+    found = []
+    for stored in services.stores.domains.list_for_site(site.site_id):
+        if stored.owner_id != owner_id:
+            continue
+        current = stored
+        if stored.status.pending and services.stores.domains.acquire_check(
+            stored.hostname, min_interval=CHECK_SECONDS, now=clock.epoch()
+        ):
+            current = refresh(services, stored, site=site)
+        found.append(DomainView.of(current))
+    return DomainList(site_id=site.site_id, domains=found)
+
+
+def remove(services: Services, owner_id: str, site_id: str, hostname: str) -> None:
+    """Detach the hostname from the site on the platform and give it back: it no longer routes."""
+    site = _site(services, owner_id, site_id)
+    name = normalize_hostname(hostname)
+    record = services.stores.domains.get(name)
+    if record is None or record.site_id != site.site_id or record.owner_id != owner_id:
+        raise NotFound(f"{name} is not a domain of this site", code="domain_not_found")
+    hosting = services.platforms.get(site.platform)
+    _detach(hosting, site, record, site_credentials(services, hosting, site))
+    services.stores.domains.release(name, site.site_id)
+    logger.info("domain removed", extra={"site_id": site.site_id, "hostname": name})
+
+
+def refresh(services: Services, record: DomainRecord, *, site: SiteRecord | None = None) -> DomainRecord:
+    """Ask the platform where a pending hostname is, and record it; past the deadline it fails."""
+    if not record.status.pending:
+        return record
+    site = site or services.stores.sites.get(record.site_id)
+    if site is None or site.deleted_at is not None or site.generation != record.site_generation:
+        services.stores.domains.save(record, due=None)  # its site went: detach_all finishes it
+        return record
+    hosting = services.platforms.get(site.platform)
+    try:
+        credentials = site_credentials(services, hosting, site)
+        if record.platform_ref is None and not record.records:
+            state = hosting.attach_domain(site.address, record.hostname, credentials)  # an attach cut short
+        else:
+            state = hosting.domain_state(site.address, record.hostname, record.platform_ref, credentials)
+    except PlatformError as exc:
+        logger.warning("domain check failed", extra={"hostname": record.hostname, "reason": exc.message})
+        return record
+    except Exception:
+        logger.exception("domain check failed", extra={"hostname": record.hostname})
+        return record
+    if state.status.pending and record.deadline is not None and clock.epoch() > record.deadline:
+        reason = state.reason or "the DNS records were not found before the platform's deadline"
+        state = DomainState(DomainStatus.FAILED, state.records, f"{reason} (gave up at the deadline)", state.ref)
+        metrics.add_metric(name="DomainsFailed", unit=MetricUnit.Count, value=1)
+    return _record(services, record, state)
+
+
+def refresh_due(services: Services, *, limit: int = 100) -> int:
+    """The scheduled refresher: every pending hostname nobody has read lately."""
+    due = services.stores.domains.due(clock.now_iso(), limit=limit)
+    for record in due:
+        if services.stores.domains.acquire_check(record.hostname, min_interval=CHECK_SECONDS, now=clock.epoch()):
+            refresh(services, record)
+        else:
+            services.stores.domains.save(record, due=_due(REFRESH_SECONDS))
+    return len(due)
+
+
+def detach_all(services: Services, site: SiteRecord, credentials: UserCredentials | None) -> None:
+    """Before a site's places are torn down: its domains off the platform, and given back. Raises
+    PlatformError when the platform refuses (the deletion retries)."""
+    hosting = services.platforms.get(site.platform)
+    for record in services.stores.domains.list_for_site(site.site_id):
+        _detach(hosting, site, record, credentials)
+        services.stores.domains.release(record.hostname, site.site_id)
+
+
+def _detach(
+    hosting: HostingPlatform, site: SiteRecord, record: DomainRecord, credentials: UserCredentials | None
+) -> None:
+    try:
+        hosting.detach_domain(site.address, record.hostname, record.platform_ref, credentials)
+    except PlatformError as exc:
+        if exc.status not in (404, 410):
+            raise
+
+
+def _record(services: Services, record: DomainRecord, state: DomainState) -> DomainRecord:
+    updated = record.model_copy(
+        update={
+            "status": state.status,
+            "records": state.records or record.records,
+            "reason": state.reason,
+            "platform_ref": state.ref or record.platform_ref,
+            "updated_at": clock.now_iso(),
+        }
+    )
+    services.stores.domains.save(updated, due=_due(REFRESH_SECONDS) if state.status.pending else None)
+    if state.status is not record.status:
+        logger.info(
+            "domain status changed",
+            extra={"hostname": record.hostname, "from": record.status.value, "to": state.status.value},
+        )
+    return updated

@@ -1,0 +1,176 @@
+"""Custom domains in DynamoDB: one item per hostname, which is its claim (a hostname belongs to at
+most one site across all owners: the item is written only where none is, or where it is this
+site's already).
+
+Item layout (in the deployments table):
+    pk = "DOMAIN#<hostname>", sk = "META", entity = "Domain"
+    gsi3pk = "DOMAINS#<siteId>", gsi3sk = "<hostname>"   (BySite: a site's domains)
+    queue = "domains", queuedAt = <when it is next asked about>   (sparse Queued index: pending ones)
+    lastCheckedAt: epoch ms of the last time the platform was asked (a lease: once per interval)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from sitedeploy.domain.domains import DomainRecord
+from sitedeploy.domain.errors import Conflict
+from sitedeploy.stores import aws
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+ENTITY_DOMAIN = "Domain"
+DOMAIN_QUEUE = "domains"
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class DomainTaken(Conflict):
+    """The hostname is attached to another site (anyone's)."""
+
+    code = "domain_taken"
+
+
+def _key(hostname: str) -> dict[str, Any]:
+    return {"pk": {"S": f"DOMAIN#{hostname}"}, "sk": {"S": "META"}}
+
+
+def _ser(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in values.items()}
+
+
+def _from_item(item: Mapping[str, Any]) -> DomainRecord:
+    return DomainRecord.model_validate({k: _deserializer.deserialize(v) for k, v in item.items()})
+
+
+def _failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class DomainsRepository:
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+        self._table = table_name
+        self._client = client or aws.dynamodb()
+
+    def _item(self, record: DomainRecord, due: str | None) -> dict[str, Any]:
+        data: dict[str, Any] = record.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data.update(
+            pk=f"DOMAIN#{record.hostname}",
+            sk="META",
+            entity=ENTITY_DOMAIN,
+            gsi3pk=f"DOMAINS#{record.site_id}",
+            gsi3sk=record.hostname,
+        )
+        if due is not None:
+            data.update(queue=DOMAIN_QUEUE, queuedAt=due)
+        return _ser(data)
+
+    def claim(self, record: DomainRecord, *, due: str) -> DomainRecord:
+        """Write the hostname's item for this site: where none is, or where it is this site's
+        already (then the one there is answered). Raises DomainTaken when another site holds it."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=self._item(record, due),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if not _failed(exc):
+                raise
+            held = self.get(record.hostname)
+            if held is not None and held.site_id == record.site_id and held.owner_id == record.owner_id:
+                return held
+            raise DomainTaken(
+                f"{record.hostname} is attached to another site: remove it there first", code="domain_taken"
+            ) from None
+        return record
+
+    def get(self, hostname: str) -> DomainRecord | None:
+        answer = self._client.get_item(TableName=self._table, Key=_key(hostname), ConsistentRead=True)
+        item = answer.get("Item")
+        return _from_item(item) if item else None
+
+    def save(self, record: DomainRecord, *, due: str | None) -> bool:
+        """Record what the platform said, while the hostname is still this site's; ``due``: when to
+        ask again (None: it is settled, no more asking). False when it is no longer this site's."""
+        item = self._item(record, due)
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_exists(pk) AND siteId = :site AND ownerId = :owner",
+                ExpressionAttributeValues=_ser({":site": record.site_id, ":owner": record.owner_id}),
+            )
+        except ClientError as exc:
+            if _failed(exc):
+                return False
+            raise
+        return True
+
+    def release(self, hostname: str, site_id: str) -> bool:
+        """Forget the hostname, if it is still this site's."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=_key(hostname),
+                ConditionExpression="siteId = :site",
+                ExpressionAttributeValues=_ser({":site": site_id}),
+            )
+        except ClientError as exc:
+            if _failed(exc):
+                return False
+            raise
+        return True
+
+    def list_for_site(self, site_id: str) -> list[DomainRecord]:
+        found: list[DomainRecord] = []
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "BySite",
+            "KeyConditionExpression": "gsi3pk = :pk",
+            "ExpressionAttributeValues": _ser({":pk": f"DOMAINS#{site_id}"}),
+        }
+        while True:
+            answer = self._client.query(**params)
+            found += [_from_item(item) for item in answer.get("Items", [])]
+            last = answer.get("LastEvaluatedKey")
+            if not last:
+                return found
+            params["ExclusiveStartKey"] = last
+
+    def due(self, before: str, *, limit: int = 100) -> list[DomainRecord]:
+        """Pending hostnames due to be asked about again, oldest due first."""
+        answer = self._client.query(
+            TableName=self._table,
+            IndexName="Queued",
+            KeyConditionExpression="#queue = :q AND queuedAt <= :before",
+            ExpressionAttributeNames={"#queue": "queue"},
+            ExpressionAttributeValues=_ser({":q": DOMAIN_QUEUE, ":before": before}),
+            Limit=limit,
+        )
+        return [_from_item(item) for item in answer.get("Items", [])]
+
+    def acquire_check(self, hostname: str, *, min_interval: float, now: float | None = None) -> bool:
+        """At most one platform check per ``min_interval`` per hostname, however many read it."""
+        moment = int((now if now is not None else time.time()) * 1000)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(hostname),
+                UpdateExpression="SET lastCheckedAt = :now",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(lastCheckedAt) OR lastCheckedAt <= :cutoff)"
+                ),
+                ExpressionAttributeValues=_ser({":now": moment, ":cutoff": moment - int(min_interval * 1000)}),
+            )
+        except ClientError as exc:
+            if _failed(exc):
+                return False
+            raise
+        return True

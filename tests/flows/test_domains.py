@@ -1,0 +1,198 @@
+"""Custom domains over the fakes: attach (the records to create), follow to active as the DNS gets
+them, fail at the deadline, one site per hostname across all owners, bad hostnames refused, and a
+site's domains going with it when it is deleted or expires."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from sitedeploy.domain import clock
+from sitedeploy.domain.domains import DomainStatus, normalize_hostname
+from sitedeploy.domain.errors import BadRequest, Conflict, NotFound
+from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus, SiteAddress
+from sitedeploy.flows import accept, domains, publish, sites, teardown
+from sitedeploy.services import Services
+from tests.fakes.platform import FakePlatform
+from tests.fakes.stores import InMemoryDomains, InMemorySites
+from tests.flows.conftest import OWNER, PLATFORM, request
+
+
+@pytest.fixture(autouse=True)
+def _clock() -> Iterator[None]:
+    clock.reset()
+    yield
+    clock.reset()
+
+
+def live_site(services: Services, owner: str = OWNER, project: str = "shop") -> DeploymentRecord:
+    answer = accept.accept(services, PLATFORM, owner, request(projectName=project))
+    done = publish.publish(services, answer.deployment_id)
+    assert done is not None
+    assert done.status is DeploymentStatus.READY
+    return done
+
+
+def address(record: DeploymentRecord) -> SiteAddress:
+    return SiteAddress(record.account_id, record.external_name or "")
+
+
+def settle(services: Services, site_id: str, owner: str = OWNER) -> list[DomainStatus]:
+    """Read the site's domains as a client polls (the check lease passes with time)."""
+    clock.travel(domains.CHECK_SECONDS + 1)
+    return [d.status for d in domains.list_domains(services, owner, site_id).domains]
+
+
+def test_attach_the_records_then_active_once_the_dns_has_them(services: Services, platform: FakePlatform) -> None:
+    site = live_site(services)
+    view = domains.add(services, OWNER, site.site_id, "WWW.Example.com.")
+    assert view.hostname == "www.example.com"
+    assert view.status is DomainStatus.PENDING_VERIFICATION
+    assert {(r.type, r.purpose) for r in view.records} == {("CNAME", "routing"), ("TXT", "ownership")}
+    assert settle(services, site.site_id) == [DomainStatus.PENDING_VERIFICATION]
+    platform.create_records(address(site), "www.example.com")
+    assert settle(services, site.site_id) == [DomainStatus.PENDING_CERTIFICATE]
+    assert settle(services, site.site_id) == [DomainStatus.ACTIVE]
+    checks = len(platform.called("domain_state"))
+    assert settle(services, site.site_id) == [DomainStatus.ACTIVE]
+    assert len(platform.called("domain_state")) == checks  # an active domain is not asked about
+
+
+def test_reading_asks_the_platform_at_most_once_per_interval(services: Services, platform: FakePlatform) -> None:
+    site = live_site(services)
+    domains.add(services, OWNER, site.site_id, "a.example.com")
+    clock.travel(domains.CHECK_SECONDS + 1)
+    for _ in range(5):
+        domains.list_domains(services, OWNER, site.site_id)
+    assert len(platform.called("domain_state")) == 2  # attach's own, then one for the five reads
+
+
+def test_attaching_again_is_the_same_answer_and_another_owner_is_refused(
+    services: Services, platform: FakePlatform
+) -> None:
+    mine = live_site(services)
+    theirs = live_site(services, owner="someone-else")
+    first = domains.add(services, OWNER, mine.site_id, "shop.example.com")
+    again = domains.add(services, OWNER, mine.site_id, "shop.example.com")
+    assert again.hostname == first.hostname
+    assert len(platform.called("attach_domain")) == 1
+    attaches = len(platform.called("attach_domain"))
+    with pytest.raises(Conflict) as taken:
+        domains.add(services, "someone-else", theirs.site_id, "shop.example.com")
+    assert taken.value.code == "domain_taken"
+    assert len(platform.called("attach_domain")) == attaches  # nothing asked of the platform
+    other = live_site(services, project="blog")
+    with pytest.raises(Conflict):
+        domains.add(services, OWNER, other.site_id, "shop.example.com")  # one site per hostname, even mine
+
+
+@pytest.mark.parametrize(
+    "hostname",
+    [
+        "*.example.com",
+        "localhost",
+        "https://www.example.com",
+        "www.example.com:8080",
+        "192.0.2.1",
+        "-bad.example.com",
+        "a" * 64 + ".example.com",
+        ".".join(["abcdefghij"] * 25) + ".com",
+        "shop.example.123",
+        "mysite.netlify.app",
+        "x.fake.example",
+        "",
+    ],
+)
+def test_a_bad_hostname_is_a_400_naming_it_and_writes_nothing(
+    services: Services, platform: FakePlatform, hostname: str
+) -> None:
+    site = live_site(services)
+    with pytest.raises(BadRequest) as bad:
+        domains.add(services, OWNER, site.site_id, hostname)
+    assert bad.value.code == "invalid_hostname"
+    stored = services.stores.domains
+    assert isinstance(stored, InMemoryDomains)
+    assert stored.records == {}
+    assert not platform.called("attach_domain")
+
+
+def test_internationalised_names_are_stored_in_their_dns_form() -> None:
+    assert normalize_hostname("Bücher.example") == "xn--bcher-kva.example"
+
+
+def test_a_platform_that_refuses_gives_the_hostname_back(services: Services, platform: FakePlatform) -> None:
+    site = live_site(services)
+    platform.attached["taken.example.com"] = ("somebody-elses-site", 0)  # held on the platform, outside us
+    with pytest.raises(Conflict) as refused:
+        domains.add(services, OWNER, site.site_id, "taken.example.com")
+    assert refused.value.code == "domain_refused"
+    assert services.stores.domains.get("taken.example.com") is None
+
+
+def test_where_the_platform_takes_no_domains_the_409_says_why(services: Services, platform: FakePlatform) -> None:
+    platform.domains_refused = "Quick Deploy sites here are served from the platform's own domain"
+    site = live_site(services)
+    with pytest.raises(Conflict) as unsupported:
+        domains.add(services, OWNER, site.site_id, "www.example.com")
+    assert unsupported.value.code == "domains_unsupported"
+    assert "platform's own domain" in unsupported.value.message
+
+
+def test_records_never_created_fail_at_the_deadline_with_the_reason(services: Services, platform: FakePlatform) -> None:
+    site = live_site(services)
+    domains.add(services, OWNER, site.site_id, "late.example.com")
+    clock.travel(platform.domain_deadline_seconds() + 60)
+    assert domains.refresh_due(services) == 1
+    view = domains.list_domains(services, OWNER, site.site_id).domains[0]
+    assert view.status is DomainStatus.FAILED
+    assert view.reason is not None
+    assert "deadline" in view.reason
+
+
+def test_remove_detaches_and_frees_the_hostname(services: Services, platform: FakePlatform) -> None:
+    site = live_site(services)
+    domains.add(services, OWNER, site.site_id, "www.example.com")
+    with pytest.raises(NotFound):
+        domains.remove(services, "someone-else", site.site_id, "www.example.com")
+    domains.remove(services, OWNER, site.site_id, "WWW.example.com")
+    assert "www.example.com" not in platform.attached
+    with pytest.raises(NotFound):
+        domains.remove(services, OWNER, site.site_id, "www.example.com")
+    other = live_site(services, owner="someone-else")
+    assert domains.add(services, "someone-else", other.site_id, "www.example.com").hostname == "www.example.com"
+
+
+def test_a_redeploy_keeps_the_domains_and_deleting_the_site_takes_them(
+    services: Services, platform: FakePlatform
+) -> None:
+    site = live_site(services)
+    domains.add(services, OWNER, site.site_id, "www.example.com")
+    live_site(services)  # a redeploy
+    assert [d.hostname for d in domains.list_domains(services, OWNER, site.site_id).domains] == ["www.example.com"]
+    sites.delete_site(services, OWNER, site.site_id)
+    assert "www.example.com" not in platform.attached
+    assert services.stores.domains.get("www.example.com") is None
+
+
+def test_an_expired_site_takes_its_domains_too(services: Services, platform: FakePlatform) -> None:
+    site = live_site(services)
+    domains.add(services, OWNER, site.site_id, "gone.example.com")
+    stored_sites = services.stores.sites
+    assert isinstance(stored_sites, InMemorySites)
+    image = stored_sites.expire(site.site_id)
+    teardown.reap(services, {"type": "Service", "principalId": "dynamodb.amazonaws.com"}, image)
+    assert "gone.example.com" not in platform.attached
+    assert services.stores.domains.get("gone.example.com") is None
+
+
+def test_adding_a_failed_domain_again_tries_again(services: Services, platform: FakePlatform) -> None:
+    site = live_site(services)
+    domains.add(services, OWNER, site.site_id, "again.example.com")
+    clock.travel(platform.domain_deadline_seconds() + 60)
+    domains.refresh_due(services)
+    assert domains.list_domains(services, OWNER, site.site_id).domains[0].status is DomainStatus.FAILED
+    platform.create_records(address(site), "again.example.com")
+    retried = domains.add(services, OWNER, site.site_id, "again.example.com")
+    assert retried.status is DomainStatus.PENDING_CERTIFICATE
+    assert settle(services, site.site_id) == [DomainStatus.ACTIVE]
