@@ -8,7 +8,7 @@ TOOLS := .venv-tools
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help install test test-fast lint typecheck validate build dev demo clean openapi
+.PHONY: help install test test-fast lint typecheck validate build dev demo clean openapi bench
 
 help:
 	@echo "make demo      start the local stack, run the main job through the API, stop"
@@ -19,6 +19,7 @@ help:
 	@echo "make validate  sam validate --lint and cfn-lint on template.yaml"
 	@echo "make build     sam build (the layer and the functions, for arm64 / python3.13)"
 	@echo "make openapi   regenerate openapi.json from the functions' resolvers and template.yaml"
+	@echo "make bench     the benchmarks against the platforms' own clients, the browser and cold starts"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,9 +30,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The browser tests drive Debian's Chromium; scripts/install-chromium installs it when missing.
+# Two workers (pytest-xdist), each with a local stack of its own; tests go to whichever is free
+# (worksteal: the few long end-to-end tests do not hold the rest back). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	scripts/install-chromium >/dev/null
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 # What a change to the library needs first: the flows over the fakes and the unit tests, no stack.
 test-fast: $(STAMP)
@@ -59,6 +63,16 @@ validate: $(TOOLS)/.installed
 # The document GET /openapi.json serves; tests/unit/test_openapi.py fails while it is stale.
 openapi: $(STAMP)
 	$(BIN)/python -m sitedeploy_local.openapi
+
+# Each benchmark installs the official client it races (wrangler, @netlify/api, @vercel/client) itself.
+bench: $(STAMP)
+	scripts/install-chromium >/dev/null
+	$(BIN)/python -m bench.versus_wrangler --rounds 5
+	$(BIN)/python -m bench.versus_clients --rounds 5
+	$(BIN)/python -m bench.versus_amplify --rounds 5
+	$(BIN)/python -m bench.browser_deploy --rounds 3
+	$(BIN)/python -m bench.cold_start --runs 7
+	$(BIN)/python -m bench.cold_import --runs 7
 
 build: $(TOOLS)/.installed
 	PATH="$(abspath $(TOOLS))/bin:$$PATH" $(TOOLS)/bin/sam build --template template.yaml

@@ -15,6 +15,7 @@ from sitedeploy.domain.models import DeploymentList, DeploymentStatusResponse, P
 from sitedeploy.flows import status
 from sitedeploy.observability import logger, metrics, tracer
 from sitedeploy.services import services
+from sitedeploy.snapstart import prepare_for_snapshot
 
 app = create_resolver()
 
@@ -68,6 +69,9 @@ def list_deployments(
 )
 def openapi_document() -> Response[str]:
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document_text())
+
+
+prepare_for_snapshot(services)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

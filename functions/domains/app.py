@@ -15,6 +15,7 @@ from sitedeploy.domain.domains import DomainList, DomainView
 from sitedeploy.flows import domains
 from sitedeploy.observability import logger, metrics, tracer
 from sitedeploy.services import services
+from sitedeploy.snapstart import prepare_for_snapshot
 
 app = create_resolver()
 
@@ -65,6 +66,9 @@ def list_domains(siteId: SiteId) -> DomainList:
 def remove_domain(siteId: SiteId, hostname: Annotated[str, Path(min_length=1, max_length=300)]) -> Response[str]:
     domains.remove(services(), current_owner(app), siteId, hostname)
     return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
+
+
+prepare_for_snapshot(services)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -10,10 +10,13 @@ from sitedeploy.api.deploy_route import add_deploy_route
 from sitedeploy.domain.models import Platform
 from sitedeploy.observability import logger, metrics, tracer
 from sitedeploy.platforms.netlify.requests import NetlifyDeployRequest
+from sitedeploy.services import services
+from sitedeploy.snapstart import prepare_for_snapshot
 from sitedeploy.stores import idempotency
 
 app = create_resolver()
 add_deploy_route(app, Platform.NETLIFY, NetlifyDeployRequest)
+prepare_for_snapshot(services)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -14,6 +14,7 @@ from sitedeploy.domain.models import CamelModel, Connection, Platform, Platforms
 from sitedeploy.flows import connections
 from sitedeploy.observability import logger, metrics, tracer
 from sitedeploy.services import services
+from sitedeploy.snapstart import prepare_for_snapshot
 
 app = create_resolver()
 
@@ -69,6 +70,9 @@ def platforms() -> PlatformsOverview:
 @tracer.capture_method
 def stats(platform: PlatformParam) -> PlatformStats:
     return connections.stats(services(), current_owner(app), platform)
+
+
+prepare_for_snapshot(services)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

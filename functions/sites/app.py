@@ -12,6 +12,7 @@ from sitedeploy.api import create_resolver, current_owner
 from sitedeploy.flows import sites
 from sitedeploy.observability import logger, metrics, tracer
 from sitedeploy.services import services
+from sitedeploy.snapstart import prepare_for_snapshot
 
 app = create_resolver()
 
@@ -28,6 +29,9 @@ def delete_site(siteId: Annotated[str, Path(min_length=1, max_length=64)]) -> Re
     sites.delete_site(services(), current_owner(app), siteId)
     metrics.add_metric(name="SitesDeleted", unit="Count", value=1)
     return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
+
+
+prepare_for_snapshot(services)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

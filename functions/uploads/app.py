@@ -11,6 +11,7 @@ from sitedeploy.api import create_resolver, current_owner
 from sitedeploy.flows import uploads
 from sitedeploy.observability import logger, metrics, tracer
 from sitedeploy.services import services
+from sitedeploy.snapstart import prepare_for_snapshot
 
 app = create_resolver()
 
@@ -21,6 +22,9 @@ def plan_uploads(request: Annotated[uploads.UploadsRequest, Body()]) -> uploads.
     answer = uploads.plan_uploads(services(), current_owner(app), request)
     metrics.add_metric(name="BlobsRequested", unit="Count", value=len(answer.uploads))
     return answer
+
+
+prepare_for_snapshot(services)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

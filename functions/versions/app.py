@@ -15,6 +15,7 @@ from sitedeploy.domain.models import DeployResponse, VersionList
 from sitedeploy.flows import versions
 from sitedeploy.observability import logger, metrics, tracer
 from sitedeploy.services import services
+from sitedeploy.snapstart import prepare_for_snapshot
 from sitedeploy.stores import idempotency
 
 app = create_resolver()
@@ -86,6 +87,9 @@ def claim(
     )
     metrics.add_metric(name="Claims", unit="Count", value=1)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=answer)
+
+
+prepare_for_snapshot(services)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -313,7 +313,8 @@ def test_deploy_deploy_again_roll_back_and_see_the_old_site_then_preview_and_pro
     page.click("tr.versions tbody tr:nth-child(2) button[data-action=rollback]")
     page.wait_for_selector("#alerts .alert[data-kind=success]", timeout=60_000)
     assert "rolled back" in alerts(page)[-1]["text"]
-    page.wait_for_selector("tr.versions tbody tr.live")
+    # The panel is redrawn after the rollback: wait for the new live row, not the old table's.
+    page.wait_for_selector("tr.versions tbody tr.live:has-text('rollback of')")
     assert "rollback of" in page.inner_text("tr.versions tbody tr.live")
     screenshot(page, "versions-rolled-back")
     # The site's URL serves the old content again, byte for byte.

@@ -40,6 +40,15 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield stack
 
 
+@pytest.fixture(autouse=True)
+def _settled(limited: LocalStack) -> Iterator[None]:
+    """Each test ends with some deploys accepted and still publishing (a room-freed check is one):
+    their Workers and branches must land before the next test counts what a refusal left alone."""
+    yield
+    if limited.pump:
+        limited.pump.wait_idle()
+
+
 def _api(stack: LocalStack) -> Api:
     return Api(stack, stack.mint_token(f"tenant-{uuid.uuid4().hex[:8]}"))
 

@@ -122,7 +122,8 @@ def test_layer_requirements_cover_the_library_imports() -> None:
         "pydantic": "pydantic",
         "urllib3": "urllib3",
     }
-    runtime = {"boto3", "botocore", "sitedeploy", "mypy_boto3_dynamodb", "mypy_boto3_s3"}
+    # snapshot_restore_py: SnapStart's runtime hooks, shipped by Lambda's Python 3.12+ runtimes.
+    runtime = {"boto3", "botocore", "sitedeploy", "mypy_boto3_dynamodb", "mypy_boto3_s3", "snapshot_restore_py"}
     sources = [*(ROOT / "layers/sitedeploy/python/sitedeploy").rglob("*.py"), *(ROOT / "functions").rglob("*.py")]
     seen: set[str] = set()
     for path in sources:

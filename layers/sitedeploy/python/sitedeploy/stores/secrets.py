@@ -30,13 +30,21 @@ class ServiceSecret:
 
     def __init__(self, secret_name: str) -> None:
         self._name = secret_name
+        self._provider: parameters.SecretsProvider | None = None
+
+    def _secrets(self) -> parameters.SecretsProvider:
+        """A provider on the service's shared Secrets Manager client: Powertools' default one
+        makes a boto3 session and client of its own, which a cold start pays for again."""
+        if self._provider is None:
+            self._provider = parameters.SecretsProvider(boto3_client=aws.client("secretsmanager"))
+        return self._provider
 
     def section(self, name: str) -> Mapping[str, Any] | None:
         """One platform's section, or None when the service has none for it."""
         if not self._name:
             return None
         try:
-            raw: Any = parameters.get_secret(self._name, transform="json", max_age=SECRET_CACHE_SECONDS)
+            raw: Any = self._secrets().get(self._name, transform="json", max_age=SECRET_CACHE_SECONDS)
         except parameters.exceptions.GetParameterError:
             raise CredentialsError("the platform credentials secret cannot be read") from None
         except parameters.exceptions.TransformParameterError:

@@ -183,8 +183,14 @@ _PRESIGN = Config(signature_version="s3v4", request_checksum_calculation="when_r
 class Staging:
     def __init__(self, bucket: str, client: S3Client | None = None, presigner: Any = None) -> None:
         self.bucket = bucket
-        self._s3: S3Client = client or aws.client("s3")
+        self._client = client
         self._presigner = presigner
+
+    @property
+    def _s3(self) -> S3Client:
+        """Made on first use: most routes never touch S3, and making a client costs a cold start
+        tens of milliseconds (botocore loads the service's model)."""
+        return self._client or aws.client("s3")
 
     def presign_put(self, owner_id: str, sha256: str, size: int, *, expires: int) -> str:
         """A PUT URL for one blob whose signature binds its length and SHA-256 checksum

@@ -1,0 +1,56 @@
+"""Lambda SnapStart for the API functions (the template's ``SnapStart`` parameter).
+
+With SnapStart, Lambda runs a function's init once, when a version is published, snapshots the
+memory of that environment and starts every later environment from the snapshot. Two things follow:
+
+* Work done at init is paid once per version instead of once per cold start, so the API functions
+  do at init what their first request would otherwise do: build the services, load botocore's
+  service models and make the AWS clients. None of it opens a connection (a socket in a snapshot
+  is dead on restore) or reads a secret (a secret in a snapshot outlives its rotation).
+* Whatever init left in memory is shared by every restored environment. ``random``'s state is: left
+  alone, every environment restored from one snapshot draws the same numbers, so a burst of new
+  sites on fresh environments all pick the same pool member (the spread in
+  ``flows.placement`` exists to avoid exactly that) and retry jitter is identical everywhere. It is
+  re-seeded after each restore. Identifiers come from ``uuid4``/``secrets`` (the OS's randomness,
+  read at each call) and are safe as they are. Credentials: under SnapStart the runtime serves them
+  from the container credentials endpoint, which botocore's refreshable credentials re-read when
+  they expire, so a client made at init keeps working after a restore of any age.
+
+Outside SnapStart (``AWS_LAMBDA_INITIALIZATION_TYPE`` is ``on-demand``, the local stack, the tests)
+nothing here runs: a cold start there pays for the warm-up only when a request needs it."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+
+SNAPSTART = "snap-start"
+AWS_CLIENTS = ("dynamodb", "s3", "kms", "secretsmanager")
+
+
+def under_snapstart() -> bool:
+    return os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == SNAPSTART
+
+
+def prepare_for_snapshot(*warmups: Callable[[], object]) -> bool:
+    """At init under SnapStart: run the warm-ups and the shared one (the AWS clients), and register
+    what each restored environment must redo. Answers whether it ran."""
+    if not under_snapstart():
+        return False
+    # Lambda's managed Python runtimes (3.12 and later) ship this module; nothing else has it.
+    from snapshot_restore_py import register_after_restore
+
+    from sitedeploy.stores import aws
+
+    for name in AWS_CLIENTS:
+        aws.client(name)
+    for warm in warmups:
+        warm()
+    register_after_restore(after_restore)
+    return True
+
+
+def after_restore() -> None:
+    """Runs in every environment restored from the snapshot, before its first request."""
+    random.seed()  # from the OS's randomness: each environment its own sequence
