@@ -60,6 +60,12 @@ async ({apiUrl, token, platform, project}) => {
 """
 
 
+def tagged(data: bytes, tag: str) -> bytes:
+    """The same length, other bytes: the tag over the file's first bytes."""
+    mark = f"<{tag}>".encode()
+    return (mark + data[len(mark) :]) if len(data) > len(mark) else data + mark
+
+
 def chromium() -> str:
     found = os.environ.get("SITEDEPLOY_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     if not found:
@@ -132,12 +138,15 @@ def main() -> None:
             page.wait_for_selector("body[data-ready=true]")
             for platform in platforms:
                 for number in range(args.rounds):
-                    token = stack.mint_token(f"bench-browser-{platform}-{number}-{os.getpid()}")
                     order = ("browser", "cli") if number % 2 == 0 else ("cli", "browser")
+                    # Each its own owner and its own bytes (same sizes): neither finds the other's
+                    # files already staged or already on the platform.
+                    tokens = {who: stack.mint_token(f"bench-{who}-{platform}-{number}-{os.getpid()}") for who in order}
+                    site = synthetic_site(args.files, int(args.mb * MIB), seed=number)
                     folders = {}
                     for who in order:
                         folder = Path(sites) / f"{platform}-{number}-{who}"
-                        write_site(folder, synthetic_site(args.files, int(args.mb * MIB), seed=number))
+                        write_site(folder, {path: tagged(data, who) for path, data in site.items()})
                         folders[who] = folder
                     for run in ("first deploy", "1 file changed"):
                         for who in order:
@@ -146,10 +155,10 @@ def main() -> None:
                                 (folder / CHANGED_FILE).write_bytes(b"changed " + os.urandom(4096))
                             project = f"bench-{who}-{number}"
                             if who == "cli":
-                                seconds = run_cli(stack, folder, project, platform, token)
+                                seconds = run_cli(stack, folder, project, platform, tokens[who])
                             else:
                                 answer = run_browser(
-                                    page, stack, folder, project=project, platform=platform, token=token
+                                    page, stack, folder, project=project, platform=platform, token=tokens[who]
                                 )
                                 seconds = answer["seconds"]
                                 browser_phases[(platform, run)] = phases(answer["marks"], seconds)

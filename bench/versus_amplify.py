@@ -28,6 +28,7 @@ from typing import Any
 
 from bench.cli_deploy import write_site
 from bench.synthetic import synthetic_site
+from bench.versus_clients import run_sitedeploy
 from bench.versus_wrangler import PHASES, phases
 from sitedeploy_local.stack import LocalStack, StackOptions
 
@@ -59,19 +60,6 @@ def run_script(stack: LocalStack, folder: Path, name: str, app_id: str | None, p
     return seconds, report
 
 
-def run_sitedeploy(stack: LocalStack, folder: Path, project: str, owner: str) -> tuple[float, dict[str, Any]]:
-    env = {**os.environ, "SITEDEPLOY_API_URL": stack.api_url, "SITEDEPLOY_TOKEN": stack.mint_token(owner)}
-    args = [sys.executable, "-m", "sitedeploy_cli", "deploy", str(folder), "--project", project]
-    args += ["--platform", "amplify", "--json", "-q"]
-    started = time.monotonic()
-    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900, check=False)
-    seconds = time.monotonic() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"sitedeploy failed: {done.stdout[-2000:]}{done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return seconds, result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=1000)
@@ -101,7 +89,14 @@ def main() -> None:
                             app_id = report["appId"]
                             steps.setdefault(run, []).append(report["steps"])
                         else:
-                            seconds, result = run_sitedeploy(stack, folder, f"sd-amplify-{number}", owner)
+                            seconds, result = run_sitedeploy(
+                                stack,
+                                folder,
+                                platform_name="amplify",
+                                project=f"sd-amplify-{number}",
+                                owner=owner,
+                                cache=Path(work) / "cache",
+                            )
                             split.setdefault(run, []).append(phases(stack, owner, result, seconds))
                         times.setdefault((tool, run), []).append(seconds)
                         print(f"round {number + 1} {run:<15} {tool:<10} {seconds:6.2f} s", flush=True)

@@ -73,3 +73,26 @@ def scratch_table(stack: Any, name: str) -> str:
         BillingMode="PAY_PER_REQUEST",
     )
     return name
+
+
+def create_records(stack: Any, records: list[dict[str, str]]) -> None:
+    """What the user does at their DNS provider: create each record a domain's answer lists."""
+    for record in records:
+        stack.dns.add(record["name"], record["type"], record["value"])
+
+
+def until_domain(api: Api, site_id: str, hostname: str, wanted: str, timeout: float = 40.0) -> dict[str, Any]:
+    """Read the site's domains (as the console does) until ``hostname`` is ``wanted``; the statuses
+    seen on the way are in the failure's message."""
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        status, body, _ = api.get(f"/sites/{site_id}/domains")
+        assert status == 200, body
+        found = next(d for d in body["domains"] if d["hostname"] == hostname)
+        if not seen or seen[-1] != found["status"]:
+            seen.append(found["status"])
+        if found["status"] == wanted:
+            return dict(found)
+        time.sleep(0.5)
+    raise AssertionError(f"{hostname} never {wanted}: saw {seen}")

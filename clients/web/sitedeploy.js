@@ -21,6 +21,8 @@ const MAX_POLL_MS = 2000;
 // For the first seconds polls stay this quick at most: most sites are ready within them.
 const QUICK_POLL_MS = 300;
 const QUICK_PHASE_MS = 10_000;
+// Hashes a client remembers of picked files (path, size, modification time), at most.
+const REMEMBERED_FILE_HASHES = 100_000;
 
 /** An API or network failure. `status` is 0 when nothing answered; `code` is the API's. */
 export class SitedeployError extends Error {
@@ -87,6 +89,31 @@ function toBlob(data) {
 export async function sha256Hex(data) {
   const blob = toBlob(data);
   return toHex(await crypto.subtle.digest("SHA-256", await blob.arrayBuffer()));
+}
+
+// A redeploy hashes only what changed, as the CLI's cache does, whichever client the page makes: a
+// Blob's bytes never change, so its hash is kept by the Blob itself; a File picked again is a new
+// object, so it is known by its path, size and modification time (an edit on disk changes the time).
+const blobHashes = new WeakMap();
+const fileHashes = new Map();
+
+function fileKey(entry) {
+  const { blob } = entry;
+  if (typeof File === "undefined" || !(blob instanceof File) || !blob.lastModified) return null;
+  return `${entry.path}\u0000${blob.size}\u0000${blob.lastModified}`;
+}
+
+function knownHash(entry) {
+  const key = fileKey(entry);
+  return blobHashes.get(entry.blob) || (key && fileHashes.get(key)) || null;
+}
+
+function rememberHash(entry) {
+  blobHashes.set(entry.blob, entry.sha256);
+  const key = fileKey(entry);
+  if (!key) return;
+  if (fileHashes.size >= REMEMBERED_FILE_HASHES) fileHashes.clear();
+  fileHashes.set(key, entry.sha256);
 }
 
 function ignored(path) {
@@ -474,7 +501,11 @@ export class SitedeployClient {
       while (next < entries.length) {
         const entry = entries[next++];
         throwIfAborted(signal);
-        entry.sha256 = await sha256Hex(entry.blob);
+        entry.sha256 = knownHash(entry);
+        if (!entry.sha256) {
+          entry.sha256 = await sha256Hex(entry.blob);
+          rememberHash(entry);
+        }
         done += 1;
         bytes += entry.blob.size;
         onHashed(done, bytes);

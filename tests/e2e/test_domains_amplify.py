@@ -26,7 +26,7 @@ from sitedeploy.platforms.amplify.credentials import AmplifyAccess
 from sitedeploy.platforms.amplify.domains import DomainAssociations, parse_record
 from sitedeploy_local.stack import LocalStack
 from tests.conftest import Api
-from tests.helpers import amplify_app, deploy, inline_files, wait_terminal
+from tests.helpers import amplify_app, create_records, deploy, inline_files, until_domain, wait_terminal
 
 pytestmark = pytest.mark.e2e
 
@@ -36,26 +36,6 @@ USER_KEYS = {
     "secretAccessKey": "user-secret-access-key-domains",
     "region": "us-east-1",
 }
-
-
-def _create(stack: LocalStack, records: list[dict[str, str]]) -> None:
-    for record in records:
-        stack.dns.add(record["name"], record["type"], record["value"])
-
-
-def _until(api: Api, site_id: str, hostname: str, wanted: str, timeout: float = 40.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        status, body, _ = api.get(f"/sites/{site_id}/domains")
-        assert status == 200, body
-        found = next(d for d in body["domains"] if d["hostname"] == hostname)
-        if not seen or seen[-1] != found["status"]:
-            seen.append(found["status"])
-        if found["status"] == wanted:
-            return dict(found)
-        time.sleep(0.5)
-    raise AssertionError(f"{hostname} never {wanted}: saw {seen}")
 
 
 def _by_host(port: int, host: str) -> urllib3.BaseHTTPResponse:
@@ -100,8 +80,8 @@ def test_user_app_attach_verify_serve_remove(api: Api, stack: LocalStack) -> Non
     assert [s["subDomainSetting"]["prefix"] for s in association["subDomains"]] == ["www"]
     assert _by_host(stack.amplify.domains_port, www).status == 404
 
-    _create(stack, attached["records"])
-    _until(api, site["siteId"], www, "active")
+    create_records(stack, attached["records"])
+    until_domain(api, site["siteId"], www, "active")
     assert _by_host(stack.amplify.domains_port, www).data == b"<h1>on my domain</h1>"
 
     # The apex joins the same association (its certificate is validated already): an ALIAS to route.
@@ -114,8 +94,8 @@ def test_user_app_attach_verify_serve_remove(api: Api, stack: LocalStack) -> Non
     association = stack.amplify.domain_association(app_id, apex)
     assert association is not None
     assert [s["subDomainSetting"]["prefix"] for s in association["subDomains"]] == ["www", ""]
-    _create(stack, [routing])
-    _until(api, site["siteId"], apex, "active")
+    create_records(stack, [routing])
+    until_domain(api, site["siteId"], apex, "active")
     assert _by_host(stack.amplify.domains_port, apex).data == b"<h1>on my domain</h1>"
 
     assert api.request("DELETE", f"/sites/{site['siteId']}/domains/{www}")[0] == 204

@@ -10,7 +10,6 @@ custom domains. (Quick Deploy on Workers for Platforms, Cloudflare for SaaS cust
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -24,7 +23,7 @@ from sitedeploy.platforms.cloudflare import dispatch, domains, hostnames
 from sitedeploy.platforms.cloudflare.api import CloudflareApi, CloudflareError
 from sitedeploy_local.stack import LocalStack
 from tests.conftest import Api
-from tests.helpers import deploy, wait_terminal
+from tests.helpers import deploy, until_domain, wait_terminal
 
 pytestmark = pytest.mark.e2e
 
@@ -61,21 +60,6 @@ def _zone(stack: LocalStack, status: str = "active") -> str:
     return name
 
 
-def _until(api: Api, site_id: str, hostname: str, wanted: str, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        status, body, _ = api.get(f"/sites/{site_id}/domains")
-        assert status == 200, body
-        found = next(d for d in body["domains"] if d["hostname"] == hostname)
-        if not seen or seen[-1] != found["status"]:
-            seen.append(found["status"])
-        if found["status"] == wanted:
-            return dict(found)
-        time.sleep(0.5)
-    raise AssertionError(f"{hostname} never {wanted}: saw {seen}")
-
-
 def _by_host(port: int, host: str) -> urllib3.BaseHTTPResponse:
     return urllib3.request("GET", f"http://127.0.0.1:{port}/", headers={"Host": host}, timeout=10, redirect=False)
 
@@ -96,7 +80,7 @@ def test_a_workers_custom_domain_is_issued_served_and_removed(
     assert stack.cloudflare.workers_domains(USER_ACCOUNT) == {hostname: worker}
     assert _by_host(stack.cloudflare.domains_port, hostname).status == 404  # no certificate yet
 
-    _until(api, site["siteId"], hostname, "active")
+    until_domain(api, site["siteId"], hostname, "active")
     served = _by_host(stack.cloudflare.domains_port, hostname)
     assert (served.status, served.data) == (200, b"<h1>on my own domain</h1>")
     # Attaching it again is the same attachment.

@@ -6,38 +6,16 @@ bytes answer for that Host; remove it and the hostname no longer routes. Records
 
 from __future__ import annotations
 
-import time
 import uuid
-from typing import Any
 
 import pytest
 import urllib3
 
 from sitedeploy_local.stack import LocalStack
 from tests.conftest import Api
-from tests.helpers import deploy, wait_terminal
+from tests.helpers import create_records, deploy, until_domain, wait_terminal
 
 pytestmark = pytest.mark.e2e
-
-
-def _create(stack: LocalStack, records: list[dict[str, str]]) -> None:
-    for record in records:
-        stack.dns.add(record["name"], record["type"], record["value"])
-
-
-def _until(api: Api, site_id: str, hostname: str, wanted: str, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        status, body, _ = api.get(f"/sites/{site_id}/domains")
-        assert status == 200, body
-        found = next(d for d in body["domains"] if d["hostname"] == hostname)
-        if not seen or seen[-1] != found["status"]:
-            seen.append(found["status"])
-        if found["status"] == wanted:
-            return dict(found)
-        time.sleep(0.5)
-    raise AssertionError(f"{hostname} never {wanted}: saw {seen}")
 
 
 def _by_host(port: int, host: str) -> urllib3.BaseHTTPResponse:
@@ -61,8 +39,8 @@ def test_vercel_attach_verify_serve_remove(api: Api, stack: LocalStack, mode: st
     assert attached["status"] == "pending_verification"
     assert [r["purpose"] for r in attached["records"]] == ["routing"]
     assert _by_host(stack.vercel.domains_port, hostname).status == 404
-    _create(stack, attached["records"])
-    _until(api, site["siteId"], hostname, "active")
+    create_records(stack, attached["records"])
+    until_domain(api, site["siteId"], hostname, "active")
     assert _by_host(stack.vercel.domains_port, hostname).data == b"<h1>mine</h1>"
     assert api.request("DELETE", f"/sites/{site['siteId']}/domains/{hostname}")[0] == 204
     assert _by_host(stack.vercel.domains_port, hostname).status == 404

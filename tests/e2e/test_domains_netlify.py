@@ -7,7 +7,6 @@ hostname under an apex another Netlify account uses needs the TXT proof, which i
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -16,7 +15,7 @@ import urllib3
 
 from sitedeploy_local.stack import LocalStack
 from tests.conftest import Api
-from tests.helpers import deploy, wait_terminal
+from tests.helpers import create_records, deploy, until_domain, wait_terminal
 
 pytestmark = pytest.mark.e2e
 
@@ -47,26 +46,6 @@ def _site(api: Api, stack: LocalStack, mode: str, html: bytes = b"<h1>mine</h1>"
 
 def _hostname(label: str = "www") -> str:
     return f"{label}.{uuid.uuid4().hex[:8]}.example"
-
-
-def _create(stack: LocalStack, records: list[dict[str, str]]) -> None:
-    for record in records:
-        stack.dns.add(record["name"], record["type"], record["value"])
-
-
-def _until(api: Api, site_id: str, hostname: str, wanted: str, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        status, body, _ = api.get(f"/sites/{site_id}/domains")
-        assert status == 200, body
-        found = next(d for d in body["domains"] if d["hostname"] == hostname)
-        if not seen or seen[-1] != found["status"]:
-            seen.append(found["status"])
-        if found["status"] == wanted:
-            return dict(found)
-        time.sleep(0.5)
-    raise AssertionError(f"{hostname} never {wanted}: saw {seen}")
 
 
 def _by_host(stack: LocalStack, host: str) -> urllib3.BaseHTTPResponse:
@@ -112,8 +91,8 @@ def test_netlify_attach_verify_serve_remove(api: Api, stack: LocalStack, mode: s
     if mode == "user-token":
         assert on_netlify["account_slug"] == USER_ACCOUNT  # the user's own team, with their token
     assert _by_host(stack, hostname).status == 404
-    _create(stack, attached["records"])
-    _until(api, site["siteId"], hostname, "active")
+    create_records(stack, attached["records"])
+    until_domain(api, site["siteId"], hostname, "active")
     assert _by_host(stack, hostname).data == b"<h1>mine</h1>"
     assert api.request("DELETE", f"/sites/{site['siteId']}/domains/{hostname}")[0] == 204
     assert _by_host(stack, hostname).status == 404
@@ -127,8 +106,8 @@ def test_netlify_apex_takes_the_load_balancer_address(api: Api, stack: LocalStac
     status, attached = _attach(api, site["siteId"], apex)
     assert status == 202, attached
     assert attached["records"] == [{"type": "A", "name": apex, "value": "75.2.60.5", "purpose": "routing"}]
-    _create(stack, attached["records"])
-    _until(api, site["siteId"], apex, "active")
+    create_records(stack, attached["records"])
+    until_domain(api, site["siteId"], apex, "active")
     assert _by_host(stack, apex).data == b"<h1>apex</h1>"
 
 
@@ -160,8 +139,8 @@ def test_netlify_another_accounts_apex_needs_the_txt_record(api: Api, stack: Loc
         ("TXT", f"netlify-challenge.{hostname}", "ownership"),
         ("CNAME", hostname, "routing"),
     ]
-    _create(stack, attached["records"])
-    _until(api, site["siteId"], hostname, "active")
+    create_records(stack, attached["records"])
+    until_domain(api, site["siteId"], hostname, "active")
     assert _by_host(stack, hostname).data == b"<h1>proved</h1>"
 
 
@@ -170,8 +149,8 @@ def test_netlify_deleting_the_site_frees_its_domain(api: Api, stack: LocalStack)
     hostname = _hostname()
     status, attached = _attach(api, site["siteId"], hostname)
     assert status == 202, attached
-    _create(stack, attached["records"])
-    _until(api, site["siteId"], hostname, "active")
+    create_records(stack, attached["records"])
+    until_domain(api, site["siteId"], hostname, "active")
     status, _, _ = api.request("DELETE", f"/sites/{site['siteId']}")
     assert status in (200, 204)
     assert _by_host(stack, hostname).status == 404

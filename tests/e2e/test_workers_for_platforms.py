@@ -18,7 +18,7 @@ import urllib3
 from sitedeploy_local.stack import LOCAL_CLOUDFLARE_ACCOUNT, LocalStack, StackOptions
 from tests.conftest import Api
 from tests.e2e.test_routing_parity import PLAIN_SITE, SPA_SITE, TABLE, answer_of, mismatches
-from tests.helpers import TERMINAL, deploy, inline_files, wait_terminal
+from tests.helpers import TERMINAL, deploy, inline_files, until_domain, wait_terminal
 
 pytestmark = pytest.mark.e2e
 
@@ -185,21 +185,6 @@ def _visit_host(stack: LocalStack, host: str) -> urllib3.BaseHTTPResponse:
     return urllib3.request("GET", f"http://127.0.0.1:{port}/", headers={"Host": host}, redirect=False, timeout=10)
 
 
-def _until_domain(api: Api, site_id: str, hostname: str, wanted: str, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        status, body, _ = api.get(f"/sites/{site_id}/domains")
-        assert status == 200, body
-        found = next(d for d in body["domains"] if d["hostname"] == hostname)
-        if not seen or seen[-1] != found["status"]:
-            seen.append(found["status"])
-        if found["status"] == wanted:
-            return dict(found)
-        time.sleep(0.5)
-    raise AssertionError(f"{hostname} never {wanted}: saw {seen}")
-
-
 def test_a_custom_hostname_is_validated_served_through_the_dispatcher_and_removed(dispatch: LocalStack) -> None:
     """Cloudflare for SaaS on the operator's zone: the records to create (a CNAME to the fallback
     origin, the ownership TXT, the certificate's TXT), then ``active`` and the site's bytes for that
@@ -230,7 +215,7 @@ def test_a_custom_hostname_is_validated_served_through_the_dispatcher_and_remove
 
     for record in attached["records"]:
         dispatch.dns.add(record["name"], record["type"], record["value"])
-    _until_domain(api, site["siteId"], hostname, "active")
+    until_domain(api, site["siteId"], hostname, "active")
     served = _visit_host(dispatch, hostname)
     assert (served.status, served.data) == (200, b"<h1>custom</h1>")
     assert _visit(dispatch, worker).data == b"<h1>custom</h1>"  # its own hostname still answers

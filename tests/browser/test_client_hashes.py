@@ -1,0 +1,74 @@
+"""The web client hashes only what changed on a redeploy, as the CLI does: a folder picked again is
+a new FileList of new File objects, known by path, size and modification time; an edited file is
+hashed again and its new bytes are what the site serves."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import urllib3
+from playwright.sync_api import Page
+
+from sitedeploy_local.stack import LocalStack
+from tests.browser.conftest import open_console
+
+pytestmark = pytest.mark.e2e
+
+# Counts the page's SHA-256 digests (WebCrypto), then deploys the folder input's files.
+COUNT_DIGESTS = """
+() => {
+  if (window.__digests !== undefined) return;
+  window.__digests = 0;
+  const digest = crypto.subtle.digest.bind(crypto.subtle);
+  crypto.subtle.digest = (algorithm, data) => { window.__digests += 1; return digest(algorithm, data); };
+}
+"""
+DEPLOY = """
+async ({apiUrl, token}) => {
+  const { SitedeployClient, filesFromFileList } = await import("/sitedeploy.js");
+  const client = new SitedeployClient({ apiUrl, token });  // a new client each time, as a page may
+  const before = window.__digests;
+  const files = filesFromFileList(document.querySelector("#folder").files);
+  const result = await client.deploy("cloudflare", files, { projectName: "hashed-once", inline: false });
+  return { status: result.status, localUrl: result.localUrl, digests: window.__digests - before,
+           uploadedFiles: result.uploadedFiles };
+}
+"""
+
+
+def _pick(page: Page, folder: Path) -> None:
+    page.set_input_files("#folder", str(folder))
+    count = sum(1 for path in folder.rglob("*") if path.is_file())
+    page.wait_for_function(f"document.querySelector('#folder').files.length === {count}")
+
+
+def test_a_redeploy_from_the_browser_hashes_only_the_changed_file(
+    page: Page, stack: LocalStack, tmp_path: Path
+) -> None:
+    folder = tmp_path / "site"
+    (folder / "assets").mkdir(parents=True)
+    (folder / "index.html").write_text("<h1>first</h1>")
+    for number in range(12):
+        (folder / "assets" / f"part{number}.js").write_bytes(os.urandom(2048))
+    open_console(page, stack.console.url)
+    page.evaluate(COUNT_DIGESTS)
+    token = stack.mint_token("browser-hashes")
+
+    _pick(page, folder)
+    first: dict[str, Any] = page.evaluate(DEPLOY, {"apiUrl": stack.api_url, "token": token})
+    assert first["status"] == "ready", first
+    assert first["digests"] == 13  # every file, once
+
+    time.sleep(0.01)  # a later modification time than the picked copy's
+    (folder / "index.html").write_text("<h1>second</h1>")
+    _pick(page, folder)
+    second: dict[str, Any] = page.evaluate(DEPLOY, {"apiUrl": stack.api_url, "token": token})
+    assert second["status"] == "ready", second
+    assert second["digests"] == 1  # the edited file only
+    assert second["uploadedFiles"] == 1
+    served = urllib3.request("GET", second["localUrl"])
+    assert served.data == b"<h1>second</h1>"
