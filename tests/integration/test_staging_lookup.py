@@ -30,7 +30,9 @@ def staging(stack: LocalStack) -> tuple[Staging, Counter[str]]:
 
 
 def _blobs(count: int) -> dict[str, bytes]:
-    datas = [os.urandom(1 + i % 300) for i in range(count)]
+    # At least 16 random bytes: a one-byte blob repeats across calls one time in 256, and a digest
+    # "absent" or "another owner's" would then be this owner's too.
+    datas = [os.urandom(16 + i % 300) for i in range(count)]
     return {hashlib.sha256(d).hexdigest(): d for d in datas}
 
 
