@@ -302,43 +302,35 @@ async function refreshSites() {
     expires.textContent = site.expiresAt ? new Date(site.expiresAt).toLocaleString() : "never";
     const actions = document.createElement("td");
     actions.className = "actions";
-    const history = document.createElement("button");
-    history.type = "button";
-    history.className = "secondary";
-    history.textContent = "Versions";
+    const where = `${site.projectName} on ${NAMES[site.platform] || site.platform}`;
+    const history = siteButton("Versions", `Versions of ${where}`, "secondary", () => toggleVersions(site, row, history));
     history.setAttribute("aria-expanded", "false");
-    history.setAttribute("aria-label", `Versions of ${site.projectName} on ${NAMES[site.platform] || site.platform}`);
-    history.addEventListener("click", () => toggleVersions(site, row, history));
-    actions.append(history);
-    const hostnames = document.createElement("button");
-    hostnames.type = "button";
-    hostnames.className = "secondary";
-    hostnames.textContent = "Domains";
+    const hostnames = siteButton("Domains", `Domains of ${where}`, "secondary", () =>
+      toggleDomains(site, row, hostnames),
+    );
     hostnames.setAttribute("aria-expanded", "false");
-    hostnames.setAttribute("aria-label", `Domains of ${site.projectName} on ${NAMES[site.platform] || site.platform}`);
-    hostnames.addEventListener("click", () => toggleDomains(site, row, hostnames));
-    actions.append(hostnames);
+    actions.append(history, hostnames);
     if (site.authMode === "platform-managed" && !site.previewOf) {
-      const move = document.createElement("button");
-      move.type = "button";
-      move.className = "secondary";
-      move.textContent = "Move to my account";
-      move.setAttribute("aria-label", `Move ${site.projectName} to your own ${NAMES[site.platform] || site.platform} account`);
-      move.addEventListener("click", () => claimSite(site));
-      actions.append(move);
+      const label = `Move ${site.projectName} to your own ${NAMES[site.platform] || site.platform} account`;
+      actions.append(siteButton("Move to my account", label, "secondary", () => claimSite(site)));
     }
-    const remove = document.createElement("button");
-    remove.type = "button";
-    remove.className = "danger";
-    remove.textContent = "Delete";
-    remove.setAttribute("aria-label", `Delete ${site.projectName} on ${NAMES[site.platform] || site.platform}`);
-    remove.addEventListener("click", () => deleteSite(site));
-    actions.append(remove);
+    actions.append(siteButton("Delete", `Delete ${where}`, "danger", () => deleteSite(site)));
     row.append(urlCell, expires, actions);
     return row;
   });
   $("#sites-table tbody").replaceChildren(...rows);
   $("#sites-empty").hidden = rows.length > 0;
+}
+
+/** A button of a site's row: its text, what a screen reader hears, its look and what it does. */
+function siteButton(text, label, className, onClick) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = className;
+  button.textContent = text;
+  button.setAttribute("aria-label", label);
+  button.addEventListener("click", onClick);
+  return button;
 }
 
 // -- custom domains ------------------------------------------------------------------------------

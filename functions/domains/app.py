@@ -9,7 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from sitedeploy.api import create_resolver, current_owner
+from sitedeploy.api import accepted, create_resolver, current_owner
 from sitedeploy.api.openapi import error_responses
 from sitedeploy.domain.domains import DomainList, DomainView
 from sitedeploy.flows import domains
@@ -45,8 +45,7 @@ class AddDomain(BaseModel):
 )
 @tracer.capture_method
 def add_domain(siteId: SiteId, request: Annotated[AddDomain, Body()]) -> Response[DomainView]:
-    answer = domains.add(services(), current_owner(app), siteId, request.hostname)
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=answer)
+    return accepted(domains.add(services(), current_owner(app), siteId, request.hostname))  # counted by the flow
 
 
 @app.get("/sites/<siteId>/domains", responses=error_responses({404: "no such site for this owner"}))

@@ -3,13 +3,13 @@
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sitedeploy.api import create_resolver, current_owner
+from sitedeploy.api import accepted, create_resolver, current_owner
 from sitedeploy.api.openapi import error_responses
 from sitedeploy.domain.models import DeployResponse, VersionList
 from sitedeploy.flows import versions
@@ -55,8 +55,7 @@ def rollback(
     answer = versions.rollback_once(
         services(), current_owner(app), siteId, request, idempotency.check_key(idempotency_key)
     )
-    metrics.add_metric(name="Rollbacks", unit="Count", value=1)
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=answer)
+    return accepted(answer, "Rollbacks")
 
 
 @app.post("/deployments/<deploymentId>/promote", responses=ACCEPTED)
@@ -70,8 +69,7 @@ def promote(
     answer = versions.promote_once(
         services(), current_owner(app), deploymentId, request, idempotency.check_key(idempotency_key)
     )
-    metrics.add_metric(name="Promotions", unit="Count", value=1)
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=answer)
+    return accepted(answer, "Promotions")
 
 
 @app.post("/sites/<siteId>/claim", responses=ACCEPTED)
@@ -85,8 +83,7 @@ def claim(
     answer = versions.claim_once(
         services(), current_owner(app), siteId, request, idempotency.check_key(idempotency_key)
     )
-    metrics.add_metric(name="Claims", unit="Count", value=1)
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=answer)
+    return accepted(answer, "Claims")
 
 
 prepare_for_snapshot(services)

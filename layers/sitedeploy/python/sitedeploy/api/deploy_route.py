@@ -5,16 +5,17 @@ request model and Powertools reads them at runtime to validate the body and to d
 
 from typing import Annotated, TypeVar
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from sitedeploy.api.auth import current_owner
 from sitedeploy.api.openapi import error_responses
+from sitedeploy.api.resolver import accepted
 from sitedeploy.domain.models import DeployResponse, Platform
 from sitedeploy.domain.requests import DeployRequest
 from sitedeploy.flows import accept
-from sitedeploy.observability import metrics, tracer
+from sitedeploy.observability import tracer
 from sitedeploy.services import services
 from sitedeploy.stores.idempotency import check_key
 
@@ -29,8 +30,7 @@ def add_deploy_route(app: APIGatewayHttpResolver, platform: Platform, model: typ
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
     ) -> Response[DeployResponse]:
         answer = accept.deploy(services(), platform, current_owner(app), request, check_key(idempotency_key))
-        metrics.add_metric(name="DeploymentsAccepted", unit="Count", value=1)
-        return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=answer)
+        return accepted(answer, "DeploymentsAccepted")
 
     deploy.__name__ = f"deploy_to_{platform.value}"
     responses: dict[int, OpenAPIResponse] = {

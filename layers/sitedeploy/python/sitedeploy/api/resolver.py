@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import binascii
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
@@ -14,8 +14,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 
 from sitedeploy.api.errors import register_error_handlers
+from sitedeploy.observability import metrics
 
 JSON_CONTENT_TYPE = "application/json"
+T = TypeVar("T")
 
 
 class JsonBodiesOnly(OpenAPIRequestValidationMiddleware):
@@ -56,3 +58,11 @@ def create_resolver() -> APIGatewayHttpResolver:
     app._request_validation_middleware = JsonBodiesOnly()
     register_error_handlers(app)
     return app
+
+
+def accepted(body: T, metric: str | None = None) -> Response[T]:
+    """202 Accepted: the work goes on after the answer (the status routes follow it); ``metric``
+    counts it where the flow does not already."""
+    if metric:
+        metrics.add_metric(name=metric, unit="Count", value=1)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)
