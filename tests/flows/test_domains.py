@@ -196,3 +196,24 @@ def test_adding_a_failed_domain_again_tries_again(services: Services, platform: 
     retried = domains.add(services, OWNER, site.site_id, "again.example.com")
     assert retried.status is DomainStatus.PENDING_CERTIFICATE
     assert settle(services, site.site_id) == [DomainStatus.ACTIVE]
+
+
+def test_an_add_racing_the_sites_delete_gives_the_hostname_back(
+    services: Services, platform: FakePlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The DELETE lists the site's domains (none yet) and detaches them just before the add's claim
+    lands: the add must not leave the hostname held by a site that is gone, nor attach it."""
+    site = live_site(services)
+    store = services.stores.domains
+    claim = store.claim
+
+    def claim_after_the_delete(*args: object, **kwargs: object) -> object:
+        sites.delete_site(services, OWNER, site.site_id)
+        return claim(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "claim", claim_after_the_delete)
+    with pytest.raises(Conflict) as refused:
+        domains.add(services, OWNER, site.site_id, "late.example.com")
+    assert refused.value.code == "site_deleting"
+    assert store.get("late.example.com") is None
+    assert "late.example.com" not in platform.attached

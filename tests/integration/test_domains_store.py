@@ -85,3 +85,20 @@ def test_the_check_lease_lets_one_reader_through_per_interval(repo: DomainsRepos
     assert not repo.acquire_check(host, min_interval=5, now=1003.0)
     assert repo.acquire_check(host, min_interval=5, now=1006.0)
     assert not repo.acquire_check("missing.example", min_interval=5, now=1006.0)
+
+
+def test_saving_what_the_platform_said_keeps_the_check_lease_and_clears_what_is_gone(
+    repo: DomainsRepository,
+) -> None:
+    """A save after a check must not erase the lease the check took (every reader would then ask
+    the platform at once); a reason that no longer applies and a settled domain's queue go."""
+    host = f"kept.{uuid.uuid4().hex[:8]}.example"
+    mine = record(host, "site_a", "ann")
+    repo.claim(mine.model_copy(update={"reason": "not verified yet"}), due="2026")
+    assert repo.acquire_check(host, min_interval=5, now=2000.0)
+    assert repo.save(mine.model_copy(update={"status": DomainStatus.ACTIVE}), due=None)
+    assert not repo.acquire_check(host, min_interval=5, now=2001.0)  # the lease survived the save
+    stored = repo.get(host)
+    assert stored is not None
+    assert (stored.status, stored.reason) == (DomainStatus.ACTIVE, None)
+    assert host not in [r.hostname for r in repo.due("2099", limit=1000)]

@@ -70,12 +70,18 @@ def add(services: Services, owner_id: str, site_id: str, hostname: str) -> Domai
         updated_at=now,
         deadline=clock.epoch_seconds() + hosting.domain_deadline_seconds(),
     )
+    credentials = site_credentials(services, hosting, site)  # before the claim: a 400 here holds nothing
     claimed = services.stores.domains.claim(record, due=_due(REFRESH_SECONDS))
     if claimed is not record and claimed.status is not DomainStatus.FAILED:
         return DomainView.of(claimed)  # attached already: the same answer again
     if claimed is not record:  # it failed: adding it again tries again, with a new deadline
         record = claimed.model_copy(update={"deadline": record.deadline, "updated_at": now})
-    credentials = site_credentials(services, hosting, site)
+    # A DELETE of the site may have listed its domains (to detach them) before this claim landed:
+    # read the site again, and give the hostname back rather than leave it held by a site that is going.
+    current = services.stores.sites.get(site.site_id)
+    if current is None or current.deleted_at is not None or current.generation != site.generation:
+        services.stores.domains.release(name, site.site_id)
+        raise Conflict("this site is being deleted", code="site_deleting")
     try:
         state = hosting.attach_domain(site.address, name, credentials)
     except PlatformError as exc:

@@ -99,13 +99,25 @@ class DomainsRepository:
     def save(self, record: DomainRecord, *, due: str | None) -> bool:
         """Record what the platform said, while the hostname is still this site's; ``due``: when to
         ask again (None: it is settled, no more asking). False when it is no longer this site's."""
+        # An update, not a put: the item also carries the check lease (lastCheckedAt), which a put of
+        # the record would erase, letting every reader ask the platform again at once.
         item = self._item(record, due)
+        written = [name for name in item if name not in ("pk", "sk")]
+        known = {field.alias or name for name, field in DomainRecord.model_fields.items()} | {"queue", "queuedAt"}
+        cleared = sorted(known - set(written))
+        names = {f"#w{i}": name for i, name in enumerate(written)} | {f"#c{i}": n for i, n in enumerate(cleared)}
+        values = {f":w{i}": item[name] for i, name in enumerate(written)}
+        expression = "SET " + ", ".join(f"#w{i} = :w{i}" for i in range(len(written)))
+        if cleared:
+            expression += " REMOVE " + ", ".join(f"#c{i}" for i in range(len(cleared)))
         try:
-            self._client.put_item(
+            self._client.update_item(
                 TableName=self._table,
-                Item=item,
+                Key=_key(record.hostname),
+                UpdateExpression=expression,
                 ConditionExpression="attribute_exists(pk) AND siteId = :site AND ownerId = :owner",
-                ExpressionAttributeValues=_ser({":site": record.site_id, ":owner": record.owner_id}),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values | _ser({":site": record.site_id, ":owner": record.owner_id}),
             )
         except ClientError as exc:
             if _failed(exc):
