@@ -18,6 +18,7 @@ from sitedeploy.domain.models import (
     SiteAddress,
     Target,
 )
+from sitedeploy.domain.tenancy import StaleRead
 from sitedeploy.flows import accept, keeper, publish, versions
 from sitedeploy.services import Services
 from tests.fakes import fake_services
@@ -402,3 +403,36 @@ def test_the_keeper_pushes_the_records_of_kept_versions_past_the_history(platfor
     assert kept.expires_at > clock.epoch_seconds() + 80 * DAY
     report = keeper.keep(services)
     assert report.sites == 0  # not due again until a keeping interval has passed
+
+
+def test_a_rollback_whose_site_was_deleted_and_made_again_meanwhile_is_refused(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit finds the site changed; read again, it is another generation of the same id (a
+    DELETE and a new deploy landed between): the old site's version must not go onto the new one."""
+    v1 = deploy(services, "v1")
+    deploy(services, "v2")
+    tenancy, sites_store = services.stores.tenancy, services.stores.sites
+    commit, read = tenancy.commit_deploy, sites_store.get_for_owner
+    calls: list[str] = []
+
+    def commit_once_stale(*args: object, **kwargs: object) -> object:
+        calls.append("commit")
+        if len(calls) == 1:
+            raise StaleRead("the site changed")
+        return commit(*args, **kwargs)  # type: ignore[arg-type]
+
+    def read_a_new_generation(site_id: str, owner_id: str) -> object:
+        found = read(site_id, owner_id)
+        if calls and found is not None:
+            return found.model_copy(update={"generation": f"{found.generation}-again"})
+        return found
+
+    monkeypatch.setattr(tenancy, "commit_deploy", commit_once_stale)
+    monkeypatch.setattr(sites_store, "get_for_owner", read_a_new_generation)
+    before = snapshot(services)
+    with pytest.raises(ApiError) as refused:
+        versions.rollback(services, OWNER, v1.site_id, versions.VersionRequest(deployment_id=v1.deployment_id))
+    assert refused.value.code == "site_deleting"
+    assert calls == ["commit"]
+    assert snapshot(services) == before

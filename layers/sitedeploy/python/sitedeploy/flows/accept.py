@@ -291,9 +291,13 @@ def accept_version(
         if attempt:
             time.sleep(random.uniform(0, RETRY_JITTER_SECONDS * attempt))  # noqa: S311 - jitter
             fresh = services.stores.sites.get_for_owner(site.site_id, site.owner_id)
-            if fresh is None:
+            # Deleted and made again meanwhile: the version belongs to the site that went.
+            if fresh is None or fresh.generation != site.generation:
                 raise SiteDeleting("this site was deleted", code="site_deleting")
             site = fresh
+            if native and source.address != site.address:  # moved meanwhile: the platform's copy is elsewhere
+                native = False
+                require_staged(services.stores, site.owner_id, manifest)
         if site.deleted_at is not None:
             raise SiteDeleting("this site is being deleted", code="site_deleting")
         now = clock.now_iso()
