@@ -50,6 +50,9 @@ def _visit(stack: LocalStack, site: str, path: str = "/") -> urllib3.BaseHTTPRes
     )
 
 
+# 165-230 s alone on two vCPUs beside another worker, once past the suite's 300 s default on a busy
+# machine: its own deadline (600 s for every site to end) is what it asserts, not pytest-timeout's.
+@pytest.mark.timeout(900)
 def test_six_hundred_sites_from_one_namespace_each_on_its_own_hostname(dispatch: LocalStack) -> None:
     stack = dispatch
     owners = [Api(stack, stack.mint_token(f"wfp-{uuid.uuid4().hex[:8]}")) for _ in range(20)]
