@@ -190,6 +190,9 @@ class StreamPump:
         self._last_ttl = 0.0
         self._lock = threading.Lock()
         self._read_lock = threading.Lock()
+        # One TTL pass at a time: two overlapping passes both mark a key, one deletes it and the
+        # other's failed condition unmarked it, so the REMOVE reached the reaper as a user's delete.
+        self._ttl_pass = threading.Lock()
         self.poll_interval = poll_interval
         self.ttl_interval = ttl_interval
         self.retry_delay = retry_delay
@@ -305,6 +308,10 @@ class StreamPump:
     def expire_now(self, *, now: float | None = None) -> int:
         """Delete every item whose TTL has passed, as DynamoDB's TTL process would; returns the count.
         (DynamoDB may take days; locally it is at most ``ttl_interval`` seconds.)"""
+        with self._ttl_pass:
+            return self._expire(now)
+
+    def _expire(self, now: float | None) -> int:
         self._last_ttl = time.monotonic()
         moment = int(now if now is not None else time.time())
         deleted = 0

@@ -4,6 +4,7 @@ function running in its own execution environment, TTL expiry as service-identit
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -145,6 +146,31 @@ def test_expired_item_becomes_a_ttl_remove_record(clean: LocalStack, subscribe: 
         TableName=clean.resource("DeploymentsTable"), Key={"pk": alive["pk"], "sk": alive["sk"]}
     )
     assert "Item" in item
+
+
+def test_overlapping_ttl_passes_still_mark_every_expiry_as_ttl(clean: LocalStack, subscribe: Any) -> None:
+    """The pump's own TTL pass and a test's (or two of anything) may overlap: each expired item
+    must still reach the reaper as DynamoDB's REMOVE, never as a user's delete that it ignores."""
+    every_remove = subscribe({"eventName": ["REMOVE"]})
+    now = int(time.time())
+    expired = {_put(clean, entity="Site", expiresAt=now - 10)["pk"]["S"] for _ in range(12)}
+    assert clean.pump is not None
+    pump = clean.pump
+    start = threading.Barrier(4)
+
+    def one_pass() -> None:
+        start.wait()
+        pump.expire_now()
+
+    threads = [threading.Thread(target=one_pass) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    pump.wait_idle()
+    removes = {r["dynamodb"]["Keys"]["pk"]["S"]: r for r in every_remove.records()}
+    assert set(removes) == expired
+    assert [pk for pk, r in removes.items() if "userIdentity" not in r] == []
 
 
 def test_batch_item_failures_are_retried_then_given_up(clean: LocalStack, subscribe: Any) -> None:
