@@ -90,7 +90,7 @@ def test_the_first_failure_stops_uploads_not_yet_started() -> None:
 
     with pytest.raises(RuntimeError, match="refused"):
         upload_all(list(range(200)), send, lambda item: 1, concurrency=2, progress=None)
-    assert len(started) < 20
+    assert len(started) <= 3  # the failing one and what the other worker had begun
 
 
 def test_a_failure_behind_a_slow_upload_still_stops_the_queue() -> None:
@@ -120,4 +120,4 @@ def test_a_failure_behind_a_slow_upload_still_stops_the_queue() -> None:
     threading.Thread(target=watch, daemon=True).start()
     with pytest.raises(RuntimeError, match="refused"):
         upload_all(list(range(200)), send, lambda item: 1, concurrency=2, progress=None)
-    assert len(started) < 20
+    assert len(started) <= 3  # the failing one and what the other worker had begun

@@ -56,9 +56,17 @@ def upload_all(
     if progress and items:
         progress(sent, total)
 
+    stopped = threading.Event()
+
     def one(item: T) -> None:
         nonlocal sent, files
-        send(item)
+        if stopped.is_set():
+            return  # the job has failed: the workers stop starting uploads at once, not when the caller wakes
+        try:
+            send(item)
+        except BaseException:
+            stopped.set()
+            raise
         with lock:
             sent += size(item)
             files += 1
