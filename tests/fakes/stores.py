@@ -1239,10 +1239,22 @@ class InMemoryDomains:
                 key=lambda r: r.hostname,
             )
 
-    def due(self, before: str, *, limit: int = 100) -> list[DomainRecord]:
+    def reschedule(self, hostname: str, site_id: str, *, due: str | None) -> bool:
+        with self._lock:
+            held = self.records.get(hostname)
+            if held is None or held.site_id != site_id:
+                return False
+            if due is None:
+                self.due_at.pop(hostname, None)
+            else:
+                self.due_at[hostname] = due
+            return True
+
+    def due(self, before: str, *, page: int = 100) -> Iterator[DomainRecord]:
         with self._lock:
             ready = sorted((when, host) for host, when in self.due_at.items() if when <= before)
-            return [self.records[h].model_copy(deep=True) for _, h in ready[:limit]]
+            found = [self.records[h].model_copy(deep=True) for _, h in ready]
+        yield from found
 
     def acquire_check(self, hostname: str, *, min_interval: float, now: float | None = None) -> bool:
         moment = int((now if now is not None else time.time()) * 1000)

@@ -10,9 +10,10 @@ import pytest
 
 from sitedeploy.domain import clock
 from sitedeploy.domain.domains import DomainStatus, normalize_hostname
-from sitedeploy.domain.errors import BadRequest, Conflict, NotFound
+from sitedeploy.domain.errors import BadRequest, Conflict, NotFound, PlatformFailed
 from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus, SiteAddress
 from sitedeploy.flows import accept, domains, publish, sites, teardown
+from sitedeploy.platforms.base import PlatformError
 from sitedeploy.services import Services
 from tests.fakes.platform import FakePlatform
 from tests.fakes.stores import InMemoryDomains, InMemorySites
@@ -217,3 +218,136 @@ def test_an_add_racing_the_sites_delete_gives_the_hostname_back(
     assert refused.value.code == "site_deleting"
     assert store.get("late.example.com") is None
     assert "late.example.com" not in platform.attached
+
+
+def _attached_then_lost(platform: FakePlatform, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The platform attaches the hostname, then its answer is lost (a 502, a reset)."""
+    attach = platform.attach_domain
+
+    def lost(*args: object, **kwargs: object) -> object:
+        attach(*args, **kwargs)  # type: ignore[arg-type]
+        raise PlatformError("bad gateway", status=502)
+
+    monkeypatch.setattr(platform, "attach_domain", lost)
+
+
+def test_an_attach_whose_answer_is_lost_is_taken_off_before_the_hostname_is_given_back(
+    services: Services, platform: FakePlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = live_site(services)
+    _attached_then_lost(platform, monkeypatch)
+    with pytest.raises(PlatformFailed):
+        domains.add(services, OWNER, site.site_id, "lost.example.com")
+    assert "lost.example.com" not in platform.attached  # not left routing to a site nobody records
+    assert services.stores.domains.get("lost.example.com") is None
+
+
+def test_an_attach_that_cannot_be_undone_keeps_its_claim_and_the_refresher_finishes_it(
+    services: Services, platform: FakePlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = live_site(services)
+    _attached_then_lost(platform, monkeypatch)
+    platform.fail_next("detach_domain", PlatformError("unavailable", status=503))
+    with pytest.raises(PlatformFailed):
+        domains.add(services, OWNER, site.site_id, "kept.example.com")
+    held = services.stores.domains.get("kept.example.com")
+    assert held is not None  # another owner cannot take a hostname the platform routes to this site
+    assert held.site_id == site.site_id
+    monkeypatch.undo()
+    clock.travel(domains.REFRESH_SECONDS + 1)
+    assert domains.refresh_due(services) == 1
+    finished = services.stores.domains.get("kept.example.com")
+    assert finished is not None
+    assert finished.status is DomainStatus.PENDING_VERIFICATION
+    assert {r.purpose for r in finished.records} == {"routing", "ownership"}
+
+
+def test_a_domain_removed_while_it_is_attached_does_not_stay_on_the_platform(
+    services: Services, platform: FakePlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = live_site(services)
+    attach = platform.attach_domain
+
+    def removed_meanwhile(*args: object, **kwargs: object) -> object:
+        domains.remove(services, OWNER, site.site_id, "race.example.com")  # nothing on the platform yet
+        return attach(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(platform, "attach_domain", removed_meanwhile)
+    with pytest.raises(Conflict) as refused:
+        domains.add(services, OWNER, site.site_id, "race.example.com")
+    assert refused.value.code == "domain_removed"
+    assert "race.example.com" not in platform.attached
+    assert services.stores.domains.get("race.example.com") is None
+
+
+def test_a_check_that_put_a_removed_domain_back_takes_it_off_again(
+    services: Services, platform: FakePlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Netlify and Amplify checks add a hostname the site lost: one racing a DELETE of the domain
+    must not leave it attached once the DELETE has given it back."""
+    site = live_site(services)
+    domains.add(services, OWNER, site.site_id, "back.example.com")
+    store = services.stores.domains
+    save = store.save
+
+    def released_first(record: object, **kwargs: object) -> bool:
+        store.release("back.example.com", site.site_id)  # the DELETE landed during the check
+        return save(record, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "save", released_first)
+    clock.travel(domains.CHECK_SECONDS + 1)
+    domains.list_domains(services, OWNER, site.site_id)  # its check lands after the DELETE
+    assert "back.example.com" not in platform.attached
+    assert store.get("back.example.com") is None
+
+
+def test_a_platform_that_cannot_be_asked_fails_the_domain_at_the_deadline(
+    services: Services, platform: FakePlatform
+) -> None:
+    site = live_site(services)
+    domains.add(services, OWNER, site.site_id, "silent.example.com")
+    platform.fail_next("domain_state", PlatformError("unavailable", status=503), times=1000)
+    clock.travel(domains.REFRESH_SECONDS + 1)
+    assert domains.refresh_due(services) == 1
+    still = services.stores.domains.get("silent.example.com")
+    assert still is not None
+    assert still.status is DomainStatus.PENDING_VERIFICATION  # before the deadline: asked again later
+    assert domains.refresh_due(services) == 0  # put off, not asked again at once
+    clock.travel(platform.domain_deadline_seconds())
+    assert domains.refresh_due(services) == 1
+    failed = services.stores.domains.get("silent.example.com")
+    assert failed is not None
+    assert failed.status is DomainStatus.FAILED
+    assert failed.reason is not None
+    assert "could not be asked" in failed.reason
+    assert "unavailable" in failed.reason
+
+
+def test_the_refresher_never_writes_an_old_copy_over_what_a_reader_saved(
+    services: Services, platform: FakePlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = live_site(services)
+    domains.add(services, OWNER, site.site_id, "fresh.example.com")
+    store = services.stores.domains
+    old = store.get("fresh.example.com")
+    assert old is not None
+    platform.create_records(address(site), "fresh.example.com")
+    assert settle(services, site.site_id) == [DomainStatus.PENDING_CERTIFICATE]  # a reader just asked
+    monkeypatch.setattr(store, "due", lambda before, page=100: iter([old]))  # the index lags
+    assert domains.refresh_due(services) == 0  # the reader holds the lease
+    stored = store.get("fresh.example.com")
+    assert stored is not None
+    assert stored.status is DomainStatus.PENDING_CERTIFICATE
+
+
+def test_the_refresher_reaches_every_pending_domain_and_stops_when_its_time_is_up(
+    services: Services, platform: FakePlatform
+) -> None:
+    site = live_site(services)
+    hosts = [f"h{n}.example.com" for n in range(130)]
+    for host in hosts:
+        domains.add(services, OWNER, site.site_id, host)
+    clock.travel(domains.REFRESH_SECONDS + 1)
+    assert domains.refresh_due(services, budget_seconds=-1) == 0
+    assert domains.refresh_due(services) == len(hosts)  # more than one page
+    assert domains.refresh_due(services) == 0

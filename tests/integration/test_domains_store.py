@@ -74,7 +74,7 @@ def test_a_sites_domains_and_the_pending_ones_due(repo: DomainsRepository) -> No
     settled = repo.get(hosts[0])
     assert settled is not None
     repo.save(settled.model_copy(update={"status": DomainStatus.ACTIVE}), due=None)
-    due = [r.hostname for r in repo.due("2026-01-02T99", limit=100) if r.site_id == site]
+    due = [r.hostname for r in repo.due("2026-01-02T99", page=100) if r.site_id == site]
     assert due == [hosts[1]]
 
 
@@ -101,4 +101,32 @@ def test_saving_what_the_platform_said_keeps_the_check_lease_and_clears_what_is_
     stored = repo.get(host)
     assert stored is not None
     assert (stored.status, stored.reason) == (DomainStatus.ACTIVE, None)
-    assert host not in [r.hostname for r in repo.due("2099", limit=1000)]
+    assert host not in [r.hostname for r in repo.due("2099")]
+
+
+def test_every_due_hostname_is_read_page_after_page(repo: DomainsRepository) -> None:
+    site = f"site_{uuid.uuid4().hex[:12]}"
+    hosts = [f"p{n}.{uuid.uuid4().hex[:6]}.example" for n in range(5)]
+    for n, host in enumerate(hosts):
+        repo.claim(record(host, site, "ann"), due=f"2025-06-0{n + 1}")
+    found = [r.hostname for r in repo.due("2025-06-09", page=2) if r.site_id == site]
+    assert found == hosts  # oldest due first, past the first page
+
+
+def test_rescheduling_moves_only_when_it_is_asked_about(repo: DomainsRepository) -> None:
+    """The refresher holds a copy read from an index: putting it off must not write that copy
+    back over what a reader saved meanwhile, nor touch a hostname another site holds now."""
+    host = f"later.{uuid.uuid4().hex[:8]}.example"
+    mine = record(host, "site_a", "ann")
+    repo.claim(mine, due="2025-01-01")
+    repo.save(mine.model_copy(update={"status": DomainStatus.PENDING_CERTIFICATE}), due="2025-01-01")
+    assert repo.reschedule(host, "site_a", due="2025-03-01")
+    stored = repo.get(host)
+    assert stored is not None
+    assert stored.status is DomainStatus.PENDING_CERTIFICATE
+    assert host not in [r.hostname for r in repo.due("2025-02-01")]
+    assert host in [r.hostname for r in repo.due("2025-03-01")]
+    assert not repo.reschedule(host, "site_b", due=None)
+    assert repo.reschedule(host, "site_a", due=None)
+    assert host not in [r.hostname for r in repo.due("2099")]
+    assert not repo.reschedule("missing.example", "site_a", due="2025-01-01")

@@ -440,3 +440,24 @@ def test_parallel_publishes_of_two_sites(emulator: VercelEmulator) -> None:
     for thread in threads:
         thread.join()
     assert results == [DeploymentStatus.READY, DeploymentStatus.READY]
+
+
+def test_attaching_a_domain_again_is_where_it_stands_and_another_project_is_refused(
+    emulator: VercelEmulator,
+) -> None:
+    """An attach whose answer was lost is finished by the refresher's attach: Vercel's 400
+    ``domain_already_in_project`` is then where the domain stands, not a refusal."""
+    platform = _platform(emulator)
+    mine, theirs = _address(), _address()
+    platform.publish(_site().job(mine), None)
+    platform.publish(_site().job(theirs), None)
+    hostname = f"www.{uuid.uuid4().hex[:8]}.example"
+    first = platform.attach_domain(mine, hostname, None)
+    again = platform.attach_domain(mine, hostname, None)
+    assert again.status is first.status
+    assert again.records == first.records
+    adds = [r.status for r in emulator.requests_for("project-domains-add")]
+    assert adds == [200, 400]
+    with pytest.raises(PlatformError) as refused:
+        platform.attach_domain(theirs, hostname, None)
+    assert refused.value.status == 409

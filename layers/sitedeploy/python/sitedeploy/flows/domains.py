@@ -9,6 +9,7 @@ go with it when it is deleted or expires; a redeploy, rollback or promote keeps 
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -22,7 +23,7 @@ from sitedeploy.domain.domains import (
     DomainView,
     normalize_hostname,
 )
-from sitedeploy.domain.errors import Conflict, NotFound, PlatformFailed
+from sitedeploy.domain.errors import ApiError, Conflict, NotFound, PlatformFailed
 from sitedeploy.domain.models import SiteRecord
 from sitedeploy.flows.credentials import site_credentials
 from sitedeploy.observability import logger, metrics
@@ -85,11 +86,18 @@ def add(services: Services, owner_id: str, site_id: str, hostname: str) -> Domai
     try:
         state = hosting.attach_domain(site.address, name, credentials)
     except PlatformError as exc:
-        services.stores.domains.release(name, site.site_id)
         if exc.status in REFUSALS:
+            services.stores.domains.release(name, site.site_id)
             raise Conflict(f"{site.platform.value} refused {name}: {exc.message}", code="domain_refused") from None
+        # The platform may have attached it and lost the answer. Give the hostname back only once
+        # it is off the platform; otherwise the claim stays and the refresher finishes the attach.
+        if _detached(hosting, site, record, credentials):
+            services.stores.domains.release(name, site.site_id)
         raise PlatformFailed(f"{site.platform.value} could not attach {name}: {exc.message}") from None
     saved = _record(services, record, state)
+    if saved is None:  # removed, or its site deleted, while the platform attached it: take it off
+        _forget(services, hosting, site, record, credentials)
+        raise Conflict(f"{name} was removed from this site while it was being attached", code="domain_removed")
     metrics.add_metric(name="DomainsAttached", unit=MetricUnit.Count, value=1)
     logger.info("domain attached", extra={"site_id": site.site_id, "hostname": name, "status": saved.status.value})
     return DomainView.of(saved)
@@ -125,42 +133,67 @@ def remove(services: Services, owner_id: str, site_id: str, hostname: str) -> No
 
 
 def refresh(services: Services, record: DomainRecord, *, site: SiteRecord | None = None) -> DomainRecord:
-    """Ask the platform where a pending hostname is, and record it; past the deadline it fails."""
+    """Ask the platform where a pending hostname is, and record it; past the deadline it fails,
+    whether the platform said it is still pending or could not be asked at all."""
     if not record.status.pending:
         return record
+    store = services.stores.domains
     site = site or services.stores.sites.get(record.site_id)
     if site is None or site.deleted_at is not None or site.generation != record.site_generation:
-        services.stores.domains.save(record, due=None)  # its site went: detach_all finishes it
+        store.reschedule(record.hostname, record.site_id, due=None)  # its site went: detach_all finishes it
         return record
     hosting = services.platforms.get(site.platform)
+    credentials: UserCredentials | None = None
     try:
         credentials = site_credentials(services, hosting, site)
         if record.platform_ref is None and not record.records:
             state = hosting.attach_domain(site.address, record.hostname, credentials)  # an attach cut short
         else:
             state = hosting.domain_state(site.address, record.hostname, record.platform_ref, credentials)
-    except PlatformError as exc:
-        logger.warning("domain check failed", extra={"hostname": record.hostname, "reason": exc.message})
-        return record
-    except Exception:
-        logger.exception("domain check failed", extra={"hostname": record.hostname})
-        return record
-    if state.status.pending and record.deadline is not None and clock.epoch() > record.deadline:
+    except Exception as exc:
+        reason = exc.message if isinstance(exc, (PlatformError, ApiError)) else type(exc).__name__
+        logger.warning("domain check failed", extra={"hostname": record.hostname, "reason": reason})
+        if not _past_deadline(record):
+            store.reschedule(record.hostname, record.site_id, due=_due(REFRESH_SECONDS))
+            return record
+        state = DomainState(
+            DomainStatus.PENDING_VERIFICATION,
+            record.records,
+            f"{site.platform.value} could not be asked before the deadline: {reason}",
+            record.platform_ref,
+        )
+    if state.status.pending and _past_deadline(record):
         reason = state.reason or "the DNS records were not found before the platform's deadline"
         state = DomainState(DomainStatus.FAILED, state.records, f"{reason} (gave up at the deadline)", state.ref)
         metrics.add_metric(name="DomainsFailed", unit=MetricUnit.Count, value=1)
-    return _record(services, record, state)
+    saved = _record(services, record, state)
+    if saved is None:  # removed meanwhile: a check may have put it back on the platform
+        _forget(services, hosting, site, record, credentials)
+        return record
+    return saved
 
 
-def refresh_due(services: Services, *, limit: int = 100) -> int:
-    """The scheduled refresher: every pending hostname nobody has read lately."""
-    due = services.stores.domains.due(clock.now_iso(), limit=limit)
-    for record in due:
-        if services.stores.domains.acquire_check(record.hostname, min_interval=CHECK_SECONDS, now=clock.epoch()):
-            refresh(services, record)
-        else:
-            services.stores.domains.save(record, due=_due(REFRESH_SECONDS))
-    return len(due)
+def refresh_due(services: Services, *, budget_seconds: float = 240.0) -> int:
+    """The scheduled refresher: every pending hostname nobody has read lately, oldest due first,
+    until the budget is spent (the rest are the next run's). Each is read again before it is
+    asked about: the index's copy may be older than what a reader saved."""
+    started = time.monotonic()
+    store = services.stores.domains
+    checked = 0
+    for queued in store.due(clock.now_iso()):
+        if time.monotonic() - started > budget_seconds:
+            break
+        if not store.acquire_check(queued.hostname, min_interval=CHECK_SECONDS, now=clock.epoch()):
+            continue  # a reader is asking right now, and will record when to ask next
+        current = store.get(queued.hostname)
+        if current is None or current.site_id != queued.site_id:
+            continue
+        if not current.status.pending:
+            store.reschedule(current.hostname, current.site_id, due=None)
+            continue
+        refresh(services, current)
+        checked += 1
+    return checked
 
 
 def detach_all(services: Services, site: SiteRecord, credentials: UserCredentials | None) -> None:
@@ -182,7 +215,40 @@ def _detach(
             raise
 
 
-def _record(services: Services, record: DomainRecord, state: DomainState) -> DomainRecord:
+def _detached(
+    hosting: HostingPlatform, site: SiteRecord, record: DomainRecord, credentials: UserCredentials | None
+) -> bool:
+    """Take the hostname off the site on the platform if it can be; whether it is off now."""
+    try:
+        _detach(hosting, site, record, credentials)
+    except Exception:
+        logger.exception("domain detach failed", extra={"hostname": record.hostname})
+        return False
+    return True
+
+
+def _forget(
+    services: Services,
+    hosting: HostingPlatform,
+    site: SiteRecord,
+    record: DomainRecord,
+    credentials: UserCredentials | None,
+) -> None:
+    """After a save found the hostname no longer this site's: what the platform was just asked may
+    have attached it again, so take it off, unless the site holds it again already (added anew)."""
+    held = services.stores.domains.get(record.hostname)
+    if held is not None and held.site_id == site.site_id:
+        return
+    if _detached(hosting, site, record, credentials):
+        logger.info("domain taken off after it was removed", extra={"hostname": record.hostname})
+
+
+def _past_deadline(record: DomainRecord) -> bool:
+    return record.deadline is not None and clock.epoch() > record.deadline
+
+
+def _record(services: Services, record: DomainRecord, state: DomainState) -> DomainRecord | None:
+    """Save what the platform said; None when the hostname is no longer this site's."""
     updated = record.model_copy(
         update={
             "status": state.status,
@@ -192,7 +258,8 @@ def _record(services: Services, record: DomainRecord, state: DomainState) -> Dom
             "updated_at": clock.now_iso(),
         }
     )
-    services.stores.domains.save(updated, due=_due(REFRESH_SECONDS) if state.status.pending else None)
+    if not services.stores.domains.save(updated, due=_due(REFRESH_SECONDS) if state.status.pending else None):
+        return None
     if state.status is not record.status:
         logger.info(
             "domain status changed",

@@ -12,7 +12,7 @@ Item layout (in the deployments table):
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -156,17 +156,47 @@ class DomainsRepository:
                 return found
             params["ExclusiveStartKey"] = last
 
-    def due(self, before: str, *, limit: int = 100) -> list[DomainRecord]:
-        """Pending hostnames due to be asked about again, oldest due first."""
-        answer = self._client.query(
-            TableName=self._table,
-            IndexName="Queued",
-            KeyConditionExpression="#queue = :q AND queuedAt <= :before",
-            ExpressionAttributeNames={"#queue": "queue"},
-            ExpressionAttributeValues=_ser({":q": DOMAIN_QUEUE, ":before": before}),
-            Limit=limit,
-        )
-        return [_from_item(item) for item in answer.get("Items", [])]
+    def reschedule(self, hostname: str, site_id: str, *, due: str | None) -> bool:
+        """Move when the hostname is next asked about (None: never again), touching nothing else:
+        a refresher holding an old copy must not write it back over a newer one."""
+        if due is None:
+            update, values = "REMOVE #queue, queuedAt", _ser({":site": site_id})
+        else:
+            update = "SET #queue = :q, queuedAt = :due"
+            values = _ser({":site": site_id, ":q": DOMAIN_QUEUE, ":due": due})
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(hostname),
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(pk) AND siteId = :site",
+                ExpressionAttributeNames={"#queue": "queue"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _failed(exc):
+                return False
+            raise
+        return True
+
+    def due(self, before: str, *, page: int = 100) -> Iterator[DomainRecord]:
+        """Pending hostnames due to be asked about again, oldest due first, a page at a time (the
+        caller stops when its time is up; the rest are next run's)."""
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "Queued",
+            "KeyConditionExpression": "#queue = :q AND queuedAt <= :before",
+            "ExpressionAttributeNames": {"#queue": "queue"},
+            "ExpressionAttributeValues": _ser({":q": DOMAIN_QUEUE, ":before": before}),
+            "Limit": page,
+        }
+        while True:
+            answer = self._client.query(**params)
+            yield from (_from_item(item) for item in answer.get("Items", []))
+            last = answer.get("LastEvaluatedKey")
+            if not last:
+                return
+            params["ExclusiveStartKey"] = last
 
     def acquire_check(self, hostname: str, *, min_interval: float, now: float | None = None) -> bool:
         """At most one platform check per ``min_interval`` per hostname, however many read it."""

@@ -166,8 +166,23 @@ class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
 
     def attach_domain(self, address: SiteAddress, hostname: str, credentials: UserCredentials | None) -> DomainState:
         deployer = self._deployer(credentials, address.account_id, quick=True)
-        deployer.add_domain(address.name, hostname)
+        try:
+            deployer.add_domain(address.name, hostname)
+        except VercelError as exc:
+            # Already on this project (an attach whose answer was lost, finished by the refresher):
+            # Vercel answers 400 ``domain_already_in_project``; on another project it is a refusal.
+            if exc.status not in (400, 409) or not self._on_project(deployer, address.name, hostname):
+                raise
         return self._domain_state(deployer, address.name, hostname)
+
+    @staticmethod
+    def _on_project(deployer: VercelDeployer, project: str, hostname: str) -> bool:
+        try:
+            return bool(deployer.project_domain(project, hostname))
+        except VercelError as exc:
+            if exc.status == 404:
+                return False
+            raise
 
     def domain_state(
         self, address: SiteAddress, hostname: str, ref: str | None, credentials: UserCredentials | None
