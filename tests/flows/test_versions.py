@@ -97,6 +97,36 @@ def test_the_listing_says_which_version_is_live_and_which_can_come_back(services
         versions.list_versions(services, "someone-else", v1.site_id)
 
 
+def test_a_version_whose_deployment_ended_otherwise_is_never_offered_for_rollback(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The platform served it and the site recorded it, then its deployment was ended elsewhere
+    (the sweeper's deadline) before it read ready: a rollback to it is refused
+    (version_not_ready), so the listing must not offer it."""
+    from sitedeploy.flows import lifecycle
+
+    v1 = deploy(services, "v1")
+    record = lifecycle.record_version
+    records = services.stores.deployments.records  # type: ignore[attr-defined]
+
+    def then_ended_elsewhere(services_: Services, deployment: DeploymentRecord) -> None:
+        record(services_, deployment)
+        held = records[deployment.deployment_id]
+        records[deployment.deployment_id] = held.model_copy(update={"status": DeploymentStatus.ERROR})
+
+    monkeypatch.setattr(lifecycle, "record_version", then_ended_elsewhere)
+    answer = accept.accept(services, PLATFORM, OWNER, request(files={"index.html": "v2"}))
+    publish.publish(services, answer.deployment_id)
+    monkeypatch.undo()
+    v3 = deploy(services, "v3")
+    listing = versions.list_versions(services, OWNER, v1.site_id)
+    offered = {v.deployment_id: v.rollback_available for v in listing.deployments}
+    assert offered == {v3.deployment_id: False, answer.deployment_id: False, v1.deployment_id: True}
+    with pytest.raises(Conflict) as refused:
+        versions.rollback(services, OWNER, v1.site_id, versions.VersionRequest(deployment_id=answer.deployment_id))
+    assert refused.value.code == "version_not_ready"
+
+
 def test_rolling_back_a_rollback_goes_to_the_version_live_before_it(services: Services, platform: FakePlatform) -> None:
     v1 = deploy(services, "v1")
     deploy(services, "v2")

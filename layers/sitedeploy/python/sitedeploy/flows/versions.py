@@ -69,7 +69,9 @@ def list_versions(
         VersionView.of(record).model_copy(
             update={
                 "live": record.deployment_id == site.live_deployment_id,
-                "rollback_available": record.deployment_id in kept and record.deployment_id != site.live_deployment_id,
+                "rollback_available": record.status is DeploymentStatus.READY
+                and record.deployment_id in kept
+                and record.deployment_id != site.live_deployment_id,
             }
         )
         for record in page.records
