@@ -11,18 +11,75 @@ day (a name already held, a pool member that filled, a publish that must wait it
 - a transaction checks every condition first and writes only when all hold (no copy, no
   put-back): all or nothing, as DynamoDB promises, with the stream intact;
 - answers are sent without Nagle's algorithm, so a kept-alive client never waits on a delayed ACK;
-- the list of moto's services is read once, not on every request.
+- the list of moto's services is read once, not on every request;
+- the item calls' answers (already in DynamoDB's wire shape) are written as JSON directly: moto's
+  model-driven serializer walked every attribute of every item against botocore's shapes, and was
+  half of all the time the server spent under the lock once a stack held thousands of items.
 
     python -m sitedeploy_local.moto_server -H 127.0.0.1 -p PORT
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 _lock = threading.RLock()
+# Answers that are items, keys and counts: plain JSON with bytes as base64 and times as epoch seconds.
+_WIRE_SHAPED = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+        "GetRecords",
+        "GetShardIterator",
+    }
+)
+
+
+class _NotWire(Exception):
+    """A value the direct path does not know how to write: moto's own serializer takes it."""
+
+
+def _wire(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _wire(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_wire(v) for v in value]
+    if isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise _NotWire(type(value).__name__)
+
+
+def _direct(original: Callable[..., Any]) -> Callable[..., Any]:
+    def execute_result(self: Any, context: Any) -> Any:
+        operation = context.operation_model.name
+        service = context.service_model
+        if operation in _WIRE_SHAPED and service.service_name in ("dynamodb", "dynamodbstreams"):
+            try:
+                body = json.dumps(_wire(self.result), separators=(",", ":"))
+            except _NotWire:
+                return original(self, context)
+            content_type = f"application/x-amz-json-{service.metadata.get('jsonVersion', '1.0')}"
+            return 200, {"Content-Type": content_type}, body
+        return original(self, context)
+
+    return execute_result
 
 
 def _serialised(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -105,6 +162,7 @@ def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> 
 
 def main() -> None:
     import moto.backends
+    from moto.core.responses import ActionResult
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.responses import DynamoHandler
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
@@ -121,6 +179,7 @@ def main() -> None:
     for handler in (DynamoHandler, DynamoDBStreamsHandler):
         handler.call_action = _serialised(handler.call_action)  # type: ignore[method-assign]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign,assignment]
+    ActionResult.execute_result = _direct(ActionResult.execute_result)  # type: ignore[method-assign]
     serve()
 
 

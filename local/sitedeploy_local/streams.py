@@ -4,6 +4,9 @@ function's FilterCriteria admit, and invoke the function with Lambda-shaped batc
 moto never expires TTL items, so the pump also plays DynamoDB's TTL process: it deletes items
 whose TTL attribute has passed and marks the REMOVE records of those deletions with the service
 identity (``userIdentity: {type: Service, principalId: dynamodb.amazonaws.com}``), as DynamoDB does.
+For a table with a stream it knows each item's TTL from the stream's own records (a scan of every
+item every second made moto the bottleneck of a stack holding thousands of sites); a table without
+one is scanned, every ``scan_interval`` seconds (its expired items are already invisible to readers).
 
 Per function, records are processed in order per item key (ParallelizationFactor lanes, each lane
 strictly in order); a failed batch is retried from the first failure (ReportBatchItemFailures),
@@ -175,6 +178,7 @@ class StreamPump:
         *,
         poll_interval: float = 0.1,
         ttl_interval: float = 1.0,
+        scan_interval: float = 30.0,
         retry_delay: float = 0.5,
     ) -> None:
         self._ddb = moto_client("dynamodb")
@@ -185,6 +189,12 @@ class StreamPump:
         self._consumers: dict[str, list[_Consumer]] = {}
         self._iterators: dict[str, dict[str, str]] = {}
         self._ttl_keys: set[str] = set()
+        # Per streamed table with a TTL: item key id → (its keys, its TTL), fed by the stream.
+        self._expiring: dict[str, dict[str, tuple[dict[str, Any], int]]] = {
+            table: {} for table in ttl_attributes if table in stream_arns
+        }
+        self._last_scan = 0.0
+        self.scan_interval = scan_interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_ttl = 0.0
@@ -269,7 +279,8 @@ class StreamPump:
         while not self._stop.is_set():
             try:
                 if self.ttl_enabled and time.monotonic() - self._last_ttl >= self.ttl_interval:
-                    self.expire_now()
+                    with self._ttl_pass:
+                        self._expire(None, scan=time.monotonic() - self._last_scan >= self.scan_interval)
                 self.poll_once()
             except Exception as exc:  # the pump must outlive a hiccup of the local AWS
                 print(f"stream pump: {type(exc).__name__}: {exc}", flush=True)
@@ -287,6 +298,7 @@ class StreamPump:
                     iterators[shard] = answer.get("NextShardIterator") or iterator
                     for raw in answer.get("Records", []):
                         record = self._lambda_record(table, raw)
+                        self._note_ttl(table, record)
                         count += 1
                         for consumer in self._consumers.get(table, []):
                             consumer.offer(record)
@@ -305,44 +317,79 @@ class StreamPump:
                     record["userIdentity"] = dict(TTL_IDENTITY)
         return record
 
+    def _note_ttl(self, table: str, record: dict[str, Any]) -> None:
+        expiring = self._expiring.get(table)
+        if expiring is None:
+            return
+        data = record["dynamodb"]
+        keys = data.get("Keys", {})
+        key = _key_id(keys)
+        value = (data.get("NewImage") or {}).get(self._ttl[table], {}).get("N")
+        with self._lock:
+            if record.get("eventName") == "REMOVE" or value is None:
+                expiring.pop(key, None)
+            else:
+                expiring[key] = (keys, int(float(value)))
+
     def expire_now(self, *, now: float | None = None) -> int:
         """Delete every item whose TTL has passed, as DynamoDB's TTL process would; returns the count.
         (DynamoDB may take days; locally it is at most ``ttl_interval`` seconds.)"""
         with self._ttl_pass:
-            return self._expire(now)
+            return self._expire(now, scan=True)
 
-    def _expire(self, now: float | None) -> int:
+    def _expire(self, now: float | None, *, scan: bool) -> int:
         self._last_ttl = time.monotonic()
         moment = int(now if now is not None else time.time())
+        if self._expiring:
+            self.poll_once()  # what was written up to now is known: a TTL just set in the past counts
         deleted = 0
         for table_id, attribute in self._ttl.items():
-            table = self._tables[table_id]
-            key_names = [k["AttributeName"] for k in self._ddb.describe_table(TableName=table)["Table"]["KeySchema"]]
-            pages = self._ddb.get_paginator("scan").paginate(
-                TableName=table,
-                FilterExpression="#ttl <= :now",
+            expiring = self._expiring.get(table_id)
+            if expiring is not None:
+                with self._lock:
+                    due = [keys for keys, at in expiring.values() if at <= moment]
+                deleted += sum(self._delete_expired(table_id, attribute, keys, moment) for keys in due)
+            elif scan:
+                deleted += self._scan_expired(table_id, attribute, moment)
+        if scan:
+            self._last_scan = time.monotonic()
+        return deleted
+
+    def _scan_expired(self, table_id: str, attribute: str, moment: int) -> int:
+        table = self._tables[table_id]
+        key_names = [k["AttributeName"] for k in self._ddb.describe_table(TableName=table)["Table"]["KeySchema"]]
+        pages = self._ddb.get_paginator("scan").paginate(
+            TableName=table,
+            FilterExpression="#ttl <= :now",
+            ProjectionExpression=", ".join(f"#k{i}" for i in range(len(key_names))),
+            ExpressionAttributeNames={"#ttl": attribute} | {f"#k{i}": name for i, name in enumerate(key_names)},
+            ExpressionAttributeValues={":now": {"N": str(moment)}},
+        )
+        deleted = 0
+        for page in pages:
+            for item in page.get("Items", []):
+                deleted += self._delete_expired(table_id, attribute, {name: item[name] for name in key_names}, moment)
+        return deleted
+
+    def _delete_expired(self, table_id: str, attribute: str, keys: dict[str, Any], moment: int) -> int:
+        key = _key_id(_jsonable(keys))
+        with self._lock:
+            self._ttl_keys.add(key)
+        try:
+            self._ddb.delete_item(
+                TableName=self._tables[table_id],
+                Key=keys,
+                ConditionExpression="#ttl <= :now",
                 ExpressionAttributeNames={"#ttl": attribute},
                 ExpressionAttributeValues={":now": {"N": str(moment)}},
             )
-            for page in pages:
-                for item in page.get("Items", []):
-                    keys = {name: item[name] for name in key_names}
-                    with self._lock:
-                        self._ttl_keys.add(_key_id(_jsonable(keys)))
-                    try:
-                        self._ddb.delete_item(
-                            TableName=table,
-                            Key=keys,
-                            ConditionExpression="#ttl <= :now",
-                            ExpressionAttributeNames={"#ttl": attribute},
-                            ExpressionAttributeValues={":now": {"N": str(moment)}},
-                        )
-                        deleted += 1
-                    except self._ddb.exceptions.ConditionalCheckFailedException:
-                        # Pushed forward (or deleted) since the scan: not expired after all.
-                        with self._lock:
-                            self._ttl_keys.discard(_key_id(_jsonable(keys)))
-        return deleted
+        except self._ddb.exceptions.ConditionalCheckFailedException:
+            # Pushed forward (or deleted) since it was read: not expired after all. Its stream
+            # record (a MODIFY or a REMOVE) tells the index; until then it is only asked again.
+            with self._lock:
+                self._ttl_keys.discard(key)
+            return 0
+        return 1
 
     def pause(self, function: str) -> None:
         """Disable a function's event source mapping: its records wait (as when Lambda throttles
