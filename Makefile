@@ -30,9 +30,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The browser tests drive Debian's Chromium; scripts/install-chromium installs it when missing.
-# Two workers (pytest-xdist), each with a local stack of its own; tests go to whichever is free
-# (worksteal: the few long end-to-end tests do not hold the rest back). TEST_WORKERS=0: one process.
-TEST_WORKERS ?= 2
+# Three workers (pytest-xdist), each with a local stack of its own: much of a test is waiting on a
+# stack, so three beat two on two vCPUs (14.3 against 16.5 minutes here). Each worker starts with
+# its share of the few long end-to-end modules (tests/conftest.py), then takes whatever is free
+# (worksteal). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 3
 test: $(STAMP)
 	scripts/install-chromium >/dev/null
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal

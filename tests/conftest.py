@@ -16,6 +16,43 @@ import urllib3
 from sitedeploy_local.stack import REPO_ROOT, LocalStack, StackOptions
 
 ROOT = REPO_ROOT
+# The modules that each hold minutes of work on a stack of their own, with what they take on two
+# vCPUs (seconds, measured). Each worker starts with its share of them, the longest spread first:
+# started last, the 600-site one alone kept a worker busy minutes after the others had finished.
+HEAVY_MODULES = {
+    "tests/e2e/test_workers_for_platforms.py": 350,
+    "tests/e2e/test_tenancy_at_scale.py": 185,
+    "tests/e2e/test_books_e2e.py": 110,
+    "tests/e2e/test_tenancy.py": 75,
+    "tests/e2e/test_load.py": 65,
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Order for pytest-xdist's worksteal, which first hands worker i the i-th contiguous share of
+    the list: put each worker's heavy modules at the head of its share (whole, so a module's stack
+    starts once). Only the order changes; every worker computes the same one."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 0))
+    if workers < 2:
+        return
+    heavy = {module: [i for i in items if i.nodeid.startswith(module + "::")] for module in HEAVY_MODULES}
+    placed = {id(i) for group in heavy.values() for i in group}
+    rest = [i for i in items if id(i) not in placed]
+    buckets: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for module, weight in sorted(HEAVY_MODULES.items(), key=lambda kv: -kv[1]):
+        lightest = loads.index(min(loads))
+        buckets[lightest] += heavy[module]
+        loads[lightest] += weight
+    ordered: list[pytest.Item] = []
+    remaining = len(items)
+    for n, bucket in enumerate(buckets):
+        share = remaining // (workers - n)  # worksteal's first share for the n-th worker
+        fill = max(0, share - len(bucket))
+        ordered += bucket + rest[:fill]
+        rest = rest[fill:]
+        remaining -= share
+    items[:] = ordered + rest
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -57,12 +94,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 
 def _truncate(local: LocalStack, logical_id: str) -> None:
+    """Every item deleted, 25 to a call (every test's setup: one call per item was most of it)."""
     ddb = local.moto.client("dynamodb")
     table = local.resource(logical_id)
     keys = [k["AttributeName"] for k in ddb.describe_table(TableName=table)["Table"]["KeySchema"]]
-    for page in ddb.get_paginator("scan").paginate(TableName=table):
-        for item in page.get("Items", []):
-            ddb.delete_item(TableName=table, Key={k: item[k] for k in keys})
+    projection = {
+        "ProjectionExpression": ", ".join(f"#k{i}" for i in range(len(keys))),
+        "ExpressionAttributeNames": {f"#k{i}": name for i, name in enumerate(keys)},
+    }
+    found = [
+        {name: item[name] for name in keys}
+        for page in ddb.get_paginator("scan").paginate(TableName=table, **projection)
+        for item in page.get("Items", [])
+    ]
+    for start in range(0, len(found), 25):
+        requests = [{"DeleteRequest": {"Key": key}} for key in found[start : start + 25]]
+        while requests:
+            answer = ddb.batch_write_item(RequestItems={table: requests})
+            requests = answer.get("UnprocessedItems", {}).get(table, [])
 
 
 @pytest.fixture
