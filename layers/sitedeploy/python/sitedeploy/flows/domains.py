@@ -26,6 +26,7 @@ from sitedeploy.domain.domains import (
 from sitedeploy.domain.errors import ApiError, Conflict, NotFound, PlatformFailed
 from sitedeploy.domain.models import SiteRecord
 from sitedeploy.flows.credentials import site_credentials
+from sitedeploy.flows.owned import owned_site
 from sitedeploy.observability import logger, metrics
 from sitedeploy.platforms.base import HostingPlatform, PlatformError, UserCredentials
 from sitedeploy.services import Services
@@ -37,13 +38,6 @@ REFRESH_SECONDS = 300.0
 REFUSALS = frozenset({400, 403, 404, 409, 422})
 
 
-def _site(services: Services, owner_id: str, site_id: str) -> SiteRecord:
-    site = services.stores.sites.get_for_owner(site_id[:64], owner_id)
-    if site is None:
-        raise NotFound(f"site {site_id[:64]} not found", code="site_not_found")
-    return site
-
-
 def _due(seconds: float) -> str:
     return clock.iso(clock.now() + timedelta(seconds=seconds))
 
@@ -51,7 +45,7 @@ def _due(seconds: float) -> str:
 def add(services: Services, owner_id: str, site_id: str, hostname: str) -> DomainView:
     """Attach ``hostname`` to the site: 409 when another site holds it, when the site is being
     deleted or when its platform and mode cannot take custom domains (saying why)."""
-    site = _site(services, owner_id, site_id)
+    site = owned_site(services, owner_id, site_id)
     if site.deleted_at is not None:
         raise Conflict("this site is being deleted", code="site_deleting")
     hosting = services.platforms.get(site.platform)
@@ -105,7 +99,7 @@ def add(services: Services, owner_id: str, site_id: str, hostname: str) -> Domai
 
 def list_domains(services: Services, owner_id: str, site_id: str) -> DomainList:
     """The site's domains; a pending one is asked about first (at most once per CHECK_SECONDS)."""
-    site = _site(services, owner_id, site_id)
+    site = owned_site(services, owner_id, site_id)
     found = []
     for stored in services.stores.domains.list_for_site(site.site_id):
         if stored.owner_id != owner_id:
@@ -121,7 +115,7 @@ def list_domains(services: Services, owner_id: str, site_id: str) -> DomainList:
 
 def remove(services: Services, owner_id: str, site_id: str, hostname: str) -> None:
     """Detach the hostname from the site on the platform and give it back: it no longer routes."""
-    site = _site(services, owner_id, site_id)
+    site = owned_site(services, owner_id, site_id)
     name = normalize_hostname(hostname)
     record = services.stores.domains.get(name)
     if record is None or record.site_id != site.site_id or record.owner_id != owner_id:

@@ -32,6 +32,7 @@ from sitedeploy.domain.naming import PREVIEW_PROJECT
 from sitedeploy.domain.requests import ProjectName
 from sitedeploy.flows.accept import DAY, Origin, accept, accept_version
 from sitedeploy.flows.credentials import stored_credentials
+from sitedeploy.flows.owned import owned_site
 from sitedeploy.platforms.base import UserCredentials
 from sitedeploy.services import Services
 from sitedeploy.stores.idempotency import run_once
@@ -48,13 +49,6 @@ class VersionRequest(BaseModel):
 
     deployment_id: str | None = Field(default=None, pattern=DEPLOYMENT_ID)
     credentials: dict[str, Any] | None = None
-
-
-def owned_site(services: Services, owner_id: str, site_id: str) -> SiteRecord:
-    site = services.stores.sites.get_for_owner(site_id[:64], owner_id)
-    if site is None:
-        raise NotFound(f"site {site_id[:64]} not found", code="site_not_found")
-    return site
 
 
 def list_versions(
