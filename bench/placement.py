@@ -3,10 +3,14 @@
 
 Runs the accept flow in-process against the local stack's moto server (the real DynamoDB API over
 HTTP, the real stores), for new sites and for redeploys of placed sites, counting every DynamoDB
-call by operation and timing the placement steps apart from the rest. Prints tables; asserts
-nothing.
+call by operation and timing the placement steps apart from the rest, with the pool already
+holding each of ``--existing`` Quick Deploy sites (30 accounts of 500 Workers; the pool is topped
+up between levels by accepting sites for 50 other owners). Placement must stay flat as the pool
+fills: the same DynamoDB calls per deploy at every level. The milliseconds are moto's, which reads
+a whole table for every index query, so they grow with the table where DynamoDB's would not.
+Prints tables; asserts nothing.
 
-    .venv/bin/python -m bench.placement [--sites 40]
+    .venv/bin/python -m bench.placement [--sites 40] [--existing 0,100,1000]
 """
 
 from __future__ import annotations
@@ -71,12 +75,42 @@ def _run(services: Services, owner: str, projects: list[str]) -> tuple[list[floa
     return seconds, Counter(calls), dict(spent)
 
 
+POOL = {f"{n:032x}": 500 for n in range(0xB0, 0xB0 + 30)}  # 30 accounts × 500 Workers
+
+
+def _fill(services: Services, have: int, want: int) -> None:
+    for n in range(have, want):
+        body = {"files": {"index.html": f"<p>{n}</p>"}, "projectName": f"fill-{n}"}
+        request = CloudflareDeployRequest.model_validate(body)
+        accept.accept(services, Platform.CLOUDFLARE, f"fill-owner-{n % 50}", request)
+
+
+def _report(label: str, seconds: list[float], counted: Counter[str], timed: dict[str, float]) -> None:
+    n = len(seconds)
+    print(f"\n{label}: {n} deploys, accept p50 {statistics.median(seconds) * 1000:.1f} ms")
+    print(f"  {'DynamoDB call':<22} {'per deploy':>10}")
+    for name, count in sorted(counted.items()):
+        print(f"  {name:<22} {count / n:>10.2f}")
+    print(f"  {'placement step':<28} {'ms per deploy':>13}")
+    for name, total in sorted(timed.items()):
+        print(f"  {name:<28} {total / n * 1000:>13.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sites", type=int, default=40)
+    parser.add_argument("--existing", default="0,100,1000", help="pool sizes to measure at, ascending")
     args = parser.parse_args()
+    levels = sorted(int(n) for n in args.existing.split(","))
+    rows: list[tuple[int, float, float, float, float, float]] = []
     with tempfile.TemporaryDirectory() as state:
-        options = StackOptions(state_dir=Path(state), write_local_json=False, run_schedules=False)
+        options = StackOptions(
+            state_dir=Path(state),
+            write_local_json=False,
+            run_schedules=False,
+            cloudflare_accounts=dict(POOL),
+            parameters={"QuickDeploySitesPerOwner": 100000, "DeploymentsInFlightPerOwner": 100000},
+        )
         stack = LocalStack(options).start()
         try:
             env = stack.function_environment(stack.functions["CloudflareDeployFunction"])
@@ -90,23 +124,41 @@ def main() -> None:
             _wrap(type(services.stores.tenancy), "commit_deploy", "commit: one transaction")
             _wrap(lifecycle, "supersede", "supersede the previous")
             stack.pump.pause("PublisherFunction")  # type: ignore[union-attr]  # accepting only
-            projects = [f"bench-{n}" for n in range(args.sites)]
-            new_seconds, new_calls, new_spent = _run(services, "bench-owner", projects)
-            again_seconds, again_calls, again_spent = _run(services, "bench-owner", projects)
+            placed = 0
+            for level in levels:
+                _fill(services, placed, level)
+                placed = level
+                projects = [f"bench-{level}-{n}" for n in range(args.sites)]
+                new_seconds, new_calls, new_spent = _run(services, "bench-owner", projects)
+                again_seconds, again_calls, again_spent = _run(services, "bench-owner", projects)
+                placed += len(projects)
+                print(f"\n== with {level} Quick Deploy sites already in the pool ==")
+                _report("new sites", new_seconds, new_calls, new_spent)
+                _report("redeploys of placed sites", again_seconds, again_calls, again_spent)
+                n = len(projects)
+                rows.append(
+                    (
+                        level,
+                        statistics.median(new_seconds) * 1000,
+                        new_spent.get("commit: one transaction", 0.0) / n * 1000,
+                        statistics.median(again_seconds) * 1000,
+                        sum(new_calls.values()) / n,
+                        sum(again_calls.values()) / n,
+                    )
+                )
         finally:
             stack.stop()
-    for label, seconds, counted, timed in (
-        ("new sites", new_seconds, new_calls, new_spent),
-        ("redeploys of placed sites", again_seconds, again_calls, again_spent),
-    ):
-        n = len(seconds)
-        print(f"\n{label}: {n} deploys, accept p50 {statistics.median(seconds) * 1000:.1f} ms")
-        print(f"  {'DynamoDB call':<22} {'per deploy':>10}")
-        for name, count in sorted(counted.items()):
-            print(f"  {name:<22} {count / n:>10.2f}")
-        print(f"  {'placement step':<28} {'ms per deploy':>13}")
-        for name, total in sorted(timed.items()):
-            print(f"  {name:<28} {total / n * 1000:>13.2f}")
+    header = ("sites in the pool", "new p50 ms", "commit ms", "redeploy p50 ms", "calls new", "calls again")
+    print("\n" + " ".join(f"{h:>17}" for h in header))
+    for level, new_p50, commit, again_p50, calls_new, calls_again in rows:
+        timings = (f"{v:.1f}" for v in (new_p50, commit, again_p50))
+        cells = (str(level), *timings, f"{calls_new:.2f}", f"{calls_again:.2f}")
+        print(" ".join(f"{c:>17}" for c in cells))
+    if len(rows) > 1:
+        print(
+            f"largest / smallest pool: accept {rows[-1][1] / rows[0][1]:.2f}x, commit {rows[-1][2] / rows[0][2]:.2f}x"
+            " (goal: within 1.2x; moto's index queries read the whole table, DynamoDB's do not)"
+        )
     print(
         "\nBefore tenancy a deploy wrote the Site (UpdateItem) and the Deployment (PutItem) apart; now"
         " they go in one TransactWriteItems with the name claim and the seat. What placement adds:"
