@@ -351,3 +351,52 @@ def test_the_refresher_reaches_every_pending_domain_and_stops_when_its_time_is_u
     assert domains.refresh_due(services, budget_seconds=-1) == 0
     assert domains.refresh_due(services) == len(hosts)  # more than one page
     assert domains.refresh_due(services) == 0
+
+
+def test_a_hostname_another_site_took_meanwhile_is_left_on_the_platform(
+    services: Services, platform: FakePlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check of A's hostname lands after A removed it and B attached it: taking it off again
+    would take it from B where the platform detaches by hostname alone (Cloudflare for SaaS)."""
+    mine = live_site(services)
+    theirs = live_site(services, owner="someone-else", project="theirs")
+    domains.add(services, OWNER, mine.site_id, "moved.example.com")
+    store = services.stores.domains
+    save = store.save
+
+    def removed_and_taken(record: object, **kwargs: object) -> bool:
+        monkeypatch.setattr(store, "save", save)
+        domains.remove(services, OWNER, mine.site_id, "moved.example.com")
+        domains.add(services, "someone-else", theirs.site_id, "moved.example.com")
+        return save(record, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "save", removed_and_taken)
+    clock.travel(domains.CHECK_SECONDS + 1)
+    domains.list_domains(services, OWNER, mine.site_id)
+    assert platform.attached["moved.example.com"][0] == address(theirs).name
+    held = store.get("moved.example.com")
+    assert held is not None
+    assert held.site_id == theirs.site_id
+
+
+def test_a_check_that_never_reached_the_platform_takes_nothing_off(
+    services: Services, platform: FakePlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the deadline with the platform unreachable, and the hostname removed meanwhile: nothing
+    was put back, so nothing is detached (with credentials that may never have been read)."""
+    site = live_site(services)
+    domains.add(services, OWNER, site.site_id, "quiet.example.com")
+    platform.fail_next("domain_state", PlatformError("unavailable", status=503))
+    store = services.stores.domains
+    save = store.save
+
+    def released_first(record: object, **kwargs: object) -> bool:
+        store.release("quiet.example.com", site.site_id)
+        return save(record, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "save", released_first)
+    clock.travel(platform.domain_deadline_seconds() + 60)
+    held = store.get("quiet.example.com")
+    assert held is not None
+    domains.refresh(services, held)
+    assert platform.called("detach_domain") == []

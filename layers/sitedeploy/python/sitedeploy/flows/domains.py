@@ -138,12 +138,14 @@ def refresh(services: Services, record: DomainRecord, *, site: SiteRecord | None
         return record
     hosting = services.platforms.get(site.platform)
     credentials: UserCredentials | None = None
+    asked = False
     try:
         credentials = site_credentials(services, hosting, site)
         if record.platform_ref is None and not record.records:
             state = hosting.attach_domain(site.address, record.hostname, credentials)  # an attach cut short
         else:
             state = hosting.domain_state(site.address, record.hostname, record.platform_ref, credentials)
+        asked = True
     except Exception as exc:
         reason = exc.message if isinstance(exc, (PlatformError, ApiError)) else type(exc).__name__
         logger.warning("domain check failed", extra={"hostname": record.hostname, "reason": reason})
@@ -161,8 +163,9 @@ def refresh(services: Services, record: DomainRecord, *, site: SiteRecord | None
         state = DomainState(DomainStatus.FAILED, state.records, f"{reason} (gave up at the deadline)", state.ref)
         metrics.add_metric(name="DomainsFailed", unit=MetricUnit.Count, value=1)
     saved = _record(services, record, state)
-    if saved is None:  # removed meanwhile: a check may have put it back on the platform
-        _forget(services, hosting, site, record, credentials)
+    if saved is None:  # removed meanwhile: a check that answered may have put it back on the platform
+        if asked:
+            _forget(services, hosting, site, record, credentials)
         return record
     return saved
 
@@ -229,9 +232,11 @@ def _forget(
     credentials: UserCredentials | None,
 ) -> None:
     """After a save found the hostname no longer this site's: what the platform was just asked may
-    have attached it again, so take it off, unless the site holds it again already (added anew)."""
-    held = services.stores.domains.get(record.hostname)
-    if held is not None and held.site_id == site.site_id:
+    have attached it again, so take it off while nobody holds it. A hostname held again (this site
+    added it anew, or another site took it) is its holder's on the platform: some platforms detach
+    by hostname alone (a Cloudflare for SaaS custom hostname is the zone's), which would take it
+    from the other tenant."""
+    if services.stores.domains.get(record.hostname) is not None:
         return
     if _detached(hosting, site, record, credentials):
         logger.info("domain taken off after it was removed", extra={"hostname": record.hostname})

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 ENTITY_DOMAIN = "Domain"
 DOMAIN_QUEUE = "domains"
+# What a save writes or, when the record leaves it unset, removes (never the lease, lastCheckedAt).
+_SAVED_ATTRIBUTES = frozenset(
+    {field.alias or name for name, field in DomainRecord.model_fields.items()} | {"queue", "queuedAt"}
+)
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -103,8 +107,7 @@ class DomainsRepository:
         # the record would erase, letting every reader ask the platform again at once.
         item = self._item(record, due)
         written = [name for name in item if name not in ("pk", "sk")]
-        known = {field.alias or name for name, field in DomainRecord.model_fields.items()} | {"queue", "queuedAt"}
-        cleared = sorted(known - set(written))
+        cleared = sorted(_SAVED_ATTRIBUTES - set(written))
         names = {f"#w{i}": name for i, name in enumerate(written)} | {f"#c{i}": n for i, n in enumerate(cleared)}
         values = {f":w{i}": item[name] for i, name in enumerate(written)}
         expression = "SET " + ", ".join(f"#w{i} = :w{i}" for i in range(len(written)))
