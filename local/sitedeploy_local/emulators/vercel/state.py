@@ -209,7 +209,7 @@ class VercelState(VercelDomains, PlatformState):
         self._tokens: dict[str, Token] = {}
         self._deployments: dict[str, Deployment] = {}
         self._aliases: dict[str, ProjectKey] = {}
-        self._failures: dict[str, tuple[str, str]] = {}  # project name -> (code, message)
+        self._failures: dict[str, tuple[str, str, int]] = {}  # project name -> (code, message, times left)
         self._last_ms = 0
         self._site_ports: SitePorts[ProjectKey, Visit] = ProjectSites(self._lock, self._visit)
         self._domains: dict[str, ProjectDomain] = {}
@@ -256,11 +256,22 @@ class VercelState(VercelDomains, PlatformState):
                 raise ValueError(f"unknown account {account!r}")
             found.project_limit = limit
 
-    def fail_next_deployment(self, project: str, message: str = "Build failed", *, code: str = "BUILD_FAILED") -> None:
-        """The next deployment of the project named ``project`` (in any account) ends in ERROR with
-        this errorCode/errorMessage instead of READY."""
+    def fail_next_deployment(
+        self, project: str, message: str = "Build failed", *, code: str = "BUILD_FAILED", times: int = 1
+    ) -> None:
+        """The next ``times`` deployments of the project named ``project`` (in any account) end in
+        ERROR with this errorCode/errorMessage instead of READY."""
         with self._lock:
-            self._failures[project] = (code, message)
+            self._failures[project] = (code, message, times)
+
+    def _next_failure(self, project: str) -> tuple[str, str] | None:
+        held = self._failures.pop(project, None)
+        if held is None:
+            return None
+        code, message, times = held
+        if times > 1:
+            self._failures[project] = (code, message, times - 1)
+        return code, message
 
     def cancel(self, deployment_id: str) -> bool:
         """Cancel a deployment still in progress (what ``PATCH /v12/deployments/{id}/cancel``
@@ -382,7 +393,7 @@ class VercelState(VercelDomains, PlatformState):
             created_ms=self._ms(),
             started=time.monotonic(),
             step=self.step_seconds,
-            fail=self._failures.pop(project.name, None),
+            fail=self._next_failure(project.name),
             output=output,
             detection=detection or Detection(prebuilt=output is not None),
         )
