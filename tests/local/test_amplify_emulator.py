@@ -1161,7 +1161,9 @@ def test_domains_fail_past_the_deadline_or_when_told(
 def test_custom_certificate_needs_no_validation_record(
     emulator: AmplifyEmulator, client: Any, app_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(emulator, "certificate_seconds", 0.2)
+    # Each phase lasts this long: long enough for a poll on a busy machine to see PENDING_DEPLOYMENT
+    # (at 0.2 s a poll once went from IMPORTING_CUSTOM_CERTIFICATE straight to AVAILABLE).
+    monkeypatch.setattr(emulator, "certificate_seconds", 1.0)
     branch = new_branch(client, app_id)
     name = domain()
     arn = "arn:aws:acm:us-east-1:123456789012:certificate/0123-abcd"
