@@ -123,6 +123,7 @@ def test_forty_owners_past_one_accounts_quotas(small: LocalStack) -> None:
     assert not failed
     http = urllib3.PoolManager(retries=False)
     for job in jobs:  # each serves its own bytes
+        assert job["final"].get("localUrl"), job["final"]
         local = job["final"]["localUrl"].rstrip("/")
         answer = http.request("GET", local + "/assets/blob.bin", timeout=10)
         assert answer.data == job["files"]["/assets/blob.bin"], job["final"]["url"]

@@ -34,7 +34,11 @@ def no_preview_urls(_platform: Platform, _url: str) -> str | None:
 def _control_lookup(controls: Mapping[str, str]) -> Callable[[Platform, str, dict[str, str]], str | None]:
     import urllib3
 
-    http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=1.0, read=2.0))
+    # The stack's machine may be busy with a hundred deploys at once (the emulators' lookups wait
+    # for their state's lock): a missed answer leaves a ready deployment without its localUrl for
+    # good, so it waits longer than an API call would and asks up to twice more on a reset or timeout.
+    retry = urllib3.Retry(total=2, connect=2, read=2, backoff_factor=0.2)
+    http = urllib3.PoolManager(retries=retry, timeout=urllib3.Timeout(connect=2.0, read=10.0))
 
     def ask(platform: Platform, path: str, fields: dict[str, str]) -> str | None:
         base = controls.get(platform.value)
