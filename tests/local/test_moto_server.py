@@ -3,7 +3,9 @@ stream (and the stream pump reading it) alive — what DynamoDB promises and mot
 
 from __future__ import annotations
 
+import random
 import uuid
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -43,3 +45,141 @@ def test_a_cancelled_transaction_writes_nothing_and_the_stream_goes_on(stack: Lo
     ]
     assert keys == [f"TEST#{run}#c"]  # the cancelled writes never happened; the next write is seen
     ddb.delete_item(TableName=table, Key={"pk": {"S": f"TEST#{run}#c"}, "sk": {"S": "META"}})
+
+
+def _answers(ddb: Any, **query: Any) -> list[dict[str, Any]]:
+    """Every page of a query (or scan), three items a page, so moto's paging runs too."""
+    call = ddb.query if "KeyConditionExpression" in query else ddb.scan
+    found: list[dict[str, Any]] = []
+    start: dict[str, Any] | None = None
+    while True:
+        page = call(**query, Limit=3, **({"ExclusiveStartKey": start} if start else {}))
+        found += page["Items"]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return found
+
+
+def _key(item: dict[str, Any]) -> tuple[str, str]:
+    return item["pk"]["S"], item["sk"]["S"]
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_queries_read_their_partition_and_agree_with_a_scan_after_every_kind_of_write(
+    stack: LocalStack, seed: int
+) -> None:
+    """Queries read a partition map kept current by the writes themselves (``moto_index``): after
+    random puts, updates that move an item between index partitions or out of the index, deletes,
+    batch writes and transactions (cancelled ones too), every query, on the table and on the index,
+    forwards and backwards, answers exactly the items a full scan finds, in DynamoDB's order."""
+    ddb = stack.moto.client("dynamodb")
+    table = f"index-check-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "group", "order")],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "ByGroup",
+                "KeySchema": [
+                    {"AttributeName": "group", "KeyType": "HASH"},
+                    {"AttributeName": "order", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    rng = random.Random(seed)
+    pks, sks, groups = ["p1", "p2", "p3"], [f"s{n}" for n in range(6)], ["g1", "g2", "g3"]
+
+    def key() -> dict[str, Any]:
+        return {"pk": {"S": rng.choice(pks)}, "sk": {"S": rng.choice(sks)}}
+
+    def item() -> dict[str, Any]:
+        body = {**key(), "n": {"N": str(rng.randrange(100))}}
+        if rng.random() < 0.8:  # the rest are not in the index at all
+            body |= {"group": {"S": rng.choice(groups)}, "order": {"S": f"{rng.randrange(50):02d}"}}
+        return body
+
+    def check() -> None:
+        everything = _answers(ddb, TableName=table)
+        for pk in pks:
+            for forward in (True, False):
+                want = sorted((i for i in everything if i["pk"]["S"] == pk), key=_key, reverse=not forward)
+                got = _answers(
+                    ddb,
+                    TableName=table,
+                    KeyConditionExpression="pk = :v",
+                    ExpressionAttributeValues={":v": {"S": pk}},
+                    ScanIndexForward=forward,
+                )
+                assert got == want
+        for group in groups:
+            want = sorted(
+                (i for i in everything if i.get("group", {}).get("S") == group),
+                key=lambda i: (i["order"]["S"], *_key(i)),
+            )
+            got = _answers(
+                ddb,
+                TableName=table,
+                IndexName="ByGroup",
+                KeyConditionExpression="#g = :v",
+                ExpressionAttributeNames={"#g": "group"},
+                ExpressionAttributeValues={":v": {"S": group}},
+            )
+            assert [_key(i) for i in got] == [_key(i) for i in want]
+            assert got == want
+
+    check()  # builds the maps on an empty table
+    for step in range(160):
+        kind = rng.choice(["put", "put", "move", "unindex", "delete", "batch", "transact"])
+        if kind == "put":
+            ddb.put_item(TableName=table, Item=item())
+        elif kind == "move":
+            ddb.update_item(
+                TableName=table,
+                Key=key(),
+                UpdateExpression="SET #g = :g, #o = :o",
+                ExpressionAttributeNames={"#g": "group", "#o": "order"},
+                ExpressionAttributeValues={":g": {"S": rng.choice(groups)}, ":o": {"S": f"{rng.randrange(50):02d}"}},
+            )
+        elif kind == "unindex":
+            ddb.update_item(
+                TableName=table, Key=key(), UpdateExpression="REMOVE #g", ExpressionAttributeNames={"#g": "group"}
+            )
+        elif kind == "delete":
+            ddb.delete_item(TableName=table, Key=key())
+        elif kind == "batch":
+            requests: dict[tuple[str, str], dict[str, Any]] = {}
+            for _ in range(rng.randrange(1, 5)):
+                request = {"PutRequest": {"Item": item()}} if rng.random() < 0.6 else {"DeleteRequest": {"Key": key()}}
+                body = request.get("PutRequest", {}).get("Item") or request["DeleteRequest"]["Key"]
+                requests[_key(body)] = request  # one request per key, as DynamoDB demands
+            ddb.batch_write_item(RequestItems={table: list(requests.values())})
+        else:
+            first, second = item(), key()
+            if _key(first) == _key(second):
+                continue
+            transaction = [
+                {"Put": {"TableName": table, "Item": first}},
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": second,
+                        "UpdateExpression": "SET #g = :g, #o = :o",
+                        "ExpressionAttributeNames": {"#g": "group", "#o": "order"},
+                        "ExpressionAttributeValues": {":g": {"S": rng.choice(groups)}, ":o": {"S": "00"}},
+                        **({"ConditionExpression": "attribute_exists(pk)"} if rng.random() < 0.5 else {}),
+                    }
+                },
+            ]
+            try:
+                ddb.transact_write_items(TransactItems=transaction)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+        if step % 8 == 7:
+            check()
+    check()
+    ddb.delete_table(TableName=table)
