@@ -89,7 +89,9 @@ def until_domain(api: Api, site_id: str, hostname: str, wanted: str, timeout: fl
     while time.monotonic() < deadline:
         status, body, _ = api.get(f"/sites/{site_id}/domains")
         assert status == 200, body
-        found = next(d for d in body["domains"] if d["hostname"] == hostname)
+        found = next((d for d in body["domains"] if d["hostname"] == hostname), None)
+        if found is None:
+            raise AssertionError(f"{hostname} is not among the site's domains: {body['domains']} (saw {seen})")
         if not seen or seen[-1] != found["status"]:
             seen.append(found["status"])
         if found["status"] == wanted:
