@@ -10,6 +10,7 @@ custom domains. (Quick Deploy on Workers for Platforms, Cloudflare for SaaS cust
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,8 +20,13 @@ import urllib3
 from pydantic import SecretStr
 
 from sitedeploy.domain.domains import DomainStatus
+from sitedeploy.domain.models import SiteAddress
+from sitedeploy.platforms.base import PlatformError
 from sitedeploy.platforms.cloudflare import dispatch, domains, hostnames
 from sitedeploy.platforms.cloudflare.api import CloudflareApi, CloudflareError
+from sitedeploy.platforms.cloudflare.credentials import CloudflareToken
+from sitedeploy.platforms.cloudflare.platform import CloudflarePlatform
+from sitedeploy.settings import Settings
 from sitedeploy_local.stack import LocalStack
 from tests.conftest import Api
 from tests.helpers import deploy, until_domain, wait_terminal
@@ -277,3 +283,33 @@ def test_a_refused_custom_hostname_leaves_no_mapping_and_a_retried_one_is_found(
     hostnames.detach_hostname(api, zone_id, account_id=OPERATOR, kv_id=kv, hostname="www.shop.example", ref=first.ref)
     assert stack.cloudflare.kv_value(kv, "www.shop.example") is None
     assert stack.cloudflare.custom_hostname("www.shop.example") is None
+
+
+class _NoSecret:
+    def section(self, name: str) -> None:
+        return None
+
+
+def test_a_throttled_custom_domain_attach_or_check_answers_within_seconds(stack: LocalStack) -> None:
+    """Attaching runs inside a 29 s API function and checking inside the refresher: Cloudflare
+    asking for half a minute's wait must not hold either (the call fails with the platform's
+    error; the domain stays pending for the next check), as on Netlify and Vercel."""
+    stack.cloudflare.add_account(USER_ACCOUNT, name="a user with domains", subdomain="domains-user")
+    stack.cloudflare.add_token(USER_TOKEN, [USER_ACCOUNT])
+    settings = Settings(cloudflare_api_base=stack.cloudflare.api_base, retry_after_cap_seconds=30.0)
+    platform = CloudflarePlatform(settings, _NoSecret())
+    credentials = CloudflareToken.model_validate({"token": USER_TOKEN, "accountId": USER_ACCOUNT})
+    address = SiteAddress(account_id=USER_ACCOUNT, name="my-worker")
+    hostname = f"www.{_zone(stack)}"
+    try:
+        for route in ("workers-domain-put", "workers-domains-list"):
+            stack.cloudflare.faults.add(route, status=429, retry_after=30, times=None)
+        started = time.monotonic()
+        with pytest.raises(PlatformError):
+            platform.attach_domain(address, hostname, credentials)
+        with pytest.raises(PlatformError):
+            platform.domain_state(address, hostname, None, credentials)
+        assert time.monotonic() - started < 12
+        assert len(stack.cloudflare.requests_for("workers-domain-put")) == 2  # one retry, after 2 s at most
+    finally:
+        stack.cloudflare.faults.clear()

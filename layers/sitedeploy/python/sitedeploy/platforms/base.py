@@ -56,6 +56,13 @@ Progress = Callable[[int, int], None]
 # by sha256). The publish flow remembers what it has computed, so a redeploy reads only new content.
 Sha1Digests = Callable[[Sequence[SiteFile]], Mapping[str, str]]
 DIGEST_READERS = 8
+# Platform calls made inside API functions (a request, status polls, the domain refresher: 10-29 s
+# Lambdas): one retry, short reads, and a 429's wait capped, so that a slow or throttled platform
+# answers the caller with an error rather than timing the function out halfway through.
+QUICK_ATTEMPTS = 2
+QUICK_TIMEOUT = 4.0
+QUICK_RETRY_AFTER_CAP = 2.0
+QUICK_BACKOFF_CAP = 0.5
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,10 @@ from sitedeploy.domain.tenancy import JobSlots, PoolMember
 from sitedeploy.observability import logger
 from sitedeploy.platforms.accounts import AccountPool, AccountPoolPlatform, AccountToken, epoch
 from sitedeploy.platforms.base import (
+    QUICK_ATTEMPTS,
+    QUICK_BACKOFF_CAP,
+    QUICK_RETRY_AFTER_CAP,
+    QUICK_TIMEOUT,
     BuildState,
     DeployPlan,
     PlacedObject,
@@ -146,6 +150,18 @@ class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
             retry_after_cap=self._settings.retry_after_cap_seconds,
             attempts=attempts,
             timeout=timeout,
+        )
+
+    def _quick_api(self, token: SecretStr) -> CloudflareApi:
+        """For calls made inside API functions (``QUICK_*`` in ``platforms.base``): a custom
+        domain's attach, check and detach, from a 29 s request or the refresher."""
+        return CloudflareApi(
+            token,
+            base_url=self._settings.cloudflare_api_base,
+            backoff=min(self._settings.retry_backoff_seconds, QUICK_BACKOFF_CAP),
+            retry_after_cap=min(self._settings.retry_after_cap_seconds, QUICK_RETRY_AFTER_CAP),
+            attempts=QUICK_ATTEMPTS,
+            timeout=QUICK_TIMEOUT,
         )
 
     # -- deploying ------------------------------------------------------------------------------
@@ -280,7 +296,7 @@ class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
     def attach_domain(self, address: SiteAddress, hostname: str, credentials: UserCredentials | None) -> DomainState:
         if credentials is not None:
             token, account_id = self._account(credentials, address.account_id)
-            return attach_custom_domain(self._api(token), account_id, address.name, hostname)
+            return attach_custom_domain(self._quick_api(token), account_id, address.name, hostname)
         member = self._saas_member(address, credentials)
         api, zone_id, kv_id = self._hostname_routing(member)
         return attach_hostname(
@@ -298,9 +314,9 @@ class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
     ) -> DomainState:
         if credentials is not None:
             token, account_id = self._account(credentials, address.account_id)
-            return custom_domain_state(self._api(token, attempts=3, timeout=20.0), account_id, address.name, hostname)
+            return custom_domain_state(self._quick_api(token), account_id, address.name, hostname)
         member = self._saas_member(address, credentials)
-        api = self._api(member.api_token, attempts=3, timeout=20.0)
+        api = self._quick_api(member.api_token)
         return hostname_state_of(api, str(member.zone_id), hostname, ref, fallback_origin(str(member.domain)))
 
     def detach_domain(
@@ -308,7 +324,7 @@ class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
     ) -> None:
         if credentials is not None:
             token, account_id = self._account(credentials, address.account_id)
-            detach_custom_domain(self._api(token), account_id, address.name, hostname, ref)
+            detach_custom_domain(self._quick_api(token), account_id, address.name, hostname, ref)
             return
         try:
             member = self._saas_member(address, credentials)
@@ -322,7 +338,7 @@ class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
         assert member.namespace is not None
         assert member.domain is not None
         assert member.zone_id is not None
-        api = self._api(member.api_token)
+        api = self._quick_api(member.api_token)
         kv_id = ensure_hostname_routing(
             api,
             member.account_id,

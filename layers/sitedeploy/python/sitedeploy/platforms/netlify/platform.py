@@ -23,6 +23,10 @@ from sitedeploy.domain.requests import DeployRequest
 from sitedeploy.domain.tenancy import JobSlots, PoolMember
 from sitedeploy.platforms.accounts import AccountPool, AccountPoolPlatform, AccountToken
 from sitedeploy.platforms.base import (
+    QUICK_ATTEMPTS,
+    QUICK_BACKOFF_CAP,
+    QUICK_RETRY_AFTER_CAP,
+    QUICK_TIMEOUT,
     BuildState,
     PlatformError,
     PlatformLimits,
@@ -39,9 +43,6 @@ from sitedeploy.platforms.netlify.requests import MAX_FILE_BYTES, NetlifyDeployR
 # Netlify has no per-deploy file limit (only 54,000 files per directory); the service's own bound.
 MAX_FILES = 20_000
 STATS_PAGE_SIZE = 100
-# Calls inside API functions (see ``_quick_api``).
-QUICK_TIMEOUT = 4.0
-QUICK_RETRY_AFTER_CAP = 2.0
 STATS_MAX_PAGES = 10
 
 
@@ -77,9 +78,9 @@ class NetlifyPlatform(AccountPoolPlatform[NetlifyServiceAccount]):
         return NetlifyApi(
             token,
             base_url=self._settings.netlify_api_base,
-            backoff=min(self._settings.retry_backoff_seconds, 0.5),
+            backoff=min(self._settings.retry_backoff_seconds, QUICK_BACKOFF_CAP),
             retry_after_cap=min(self._settings.retry_after_cap_seconds, QUICK_RETRY_AFTER_CAP),
-            attempts=2,
+            attempts=QUICK_ATTEMPTS,
             timeout=QUICK_TIMEOUT,
         )
 

@@ -27,6 +27,10 @@ from sitedeploy.domain.tenancy import JobSlots, PoolMember
 from sitedeploy.observability import logger
 from sitedeploy.platforms.accounts import AccountPool, AccountPoolPlatform, AccountToken
 from sitedeploy.platforms.base import (
+    QUICK_ATTEMPTS,
+    QUICK_BACKOFF_CAP,
+    QUICK_RETRY_AFTER_CAP,
+    QUICK_TIMEOUT,
     BuildState,
     DeployPlan,
     PlatformError,
@@ -46,9 +50,6 @@ from sitedeploy.stores.secrets import CredentialsError
 
 # Vercel's CLI limits a deployment to 15,000 source files (Hobby), below the service's 20,000.
 MAX_FILES = 15_000
-# Calls inside API functions (see ``_api(quick=True)``).
-QUICK_TIMEOUT = 4.0
-QUICK_RETRY_AFTER_CAP = 2.0
 
 
 APEX_IP = "76.76.21.21"  # Vercel's documented address for an apex domain
@@ -96,13 +97,17 @@ class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
             token,
             team_id=team_id,
             base_url=self._settings.vercel_api_base,
-            backoff=min(self._settings.retry_backoff_seconds, 0.5) if quick else self._settings.retry_backoff_seconds,
+            backoff=(
+                min(self._settings.retry_backoff_seconds, QUICK_BACKOFF_CAP)
+                if quick
+                else self._settings.retry_backoff_seconds
+            ),
             retry_after_cap=(
                 min(self._settings.retry_after_cap_seconds, QUICK_RETRY_AFTER_CAP)
                 if quick
                 else self._settings.retry_after_cap_seconds
             ),
-            attempts=2 if quick else attempts,
+            attempts=QUICK_ATTEMPTS if quick else attempts,
             timeout=QUICK_TIMEOUT if quick else timeout,
         )
 
