@@ -16,6 +16,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -32,6 +33,9 @@ from sitedeploy_local.emulators.amplify import AmplifyEmulator
 from sitedeploy_local.emulators.amplify.sites import compile_header_pattern
 
 STEP = 0.1
+# For the tests that watch a job pass through its phases: a poll on a busy machine can take longer
+# than 0.1 s and miss one (in make test one never saw DEPLOY RUNNING).
+OBSERVED_STEP = 1.0
 DELETE_SECONDS = 0.5
 MODEL = botocore.session.get_session().get_service_model("amplify")
 HTTP = urllib3.PoolManager(retries=False)
@@ -46,6 +50,17 @@ def emulator() -> Iterator[AmplifyEmulator]:
         yield em
     finally:
         em.stop()
+
+
+@contextmanager
+def observed_steps(em: AmplifyEmulator) -> Iterator[None]:
+    """Jobs started inside take OBSERVED_STEP per phase (the emulator reads it as it answers)."""
+    before = em.job_step_seconds
+    em.job_step_seconds = OBSERVED_STEP
+    try:
+        yield
+    finally:
+        em.job_step_seconds = before
 
 
 def make_client(em: AmplifyEmulator, *, attempts: int = 1, key: str = "x") -> Any:
@@ -168,12 +183,13 @@ def test_every_operation_answers_in_botocore_shapes(emulator: AmplifyEmulator, c
         job_id = deployment["jobId"]
         assert_shape("GetJob", client.get_job(appId=app, branchName="main", jobId=job_id))  # CREATED
         HTTP.request("PUT", deployment["zipUploadUrl"], body=make_zip({"index.html": "<p>hi</p>"}))
-        assert_shape("StartDeployment", client.start_deployment(appId=app, branchName="main", jobId=job_id))
-        time.sleep(STEP * 1.5)  # RUNNING: a step without its end yet still carries every required member
-        running = client.get_job(appId=app, branchName="main", jobId=job_id)
-        assert running["job"]["summary"]["status"] == "RUNNING"
-        assert_shape("GetJob", running)
-        wait_job(client, app, "main", job_id)
+        with observed_steps(emulator):
+            assert_shape("StartDeployment", client.start_deployment(appId=app, branchName="main", jobId=job_id))
+            time.sleep(OBSERVED_STEP * 1.5)  # RUNNING: a step without its end yet carries every required member
+            running = client.get_job(appId=app, branchName="main", jobId=job_id)
+            assert running["job"]["summary"]["status"] == "RUNNING"
+            assert_shape("GetJob", running)
+            wait_job(client, app, "main", job_id, timeout=20.0)
         assert_shape("GetJob", client.get_job(appId=app, branchName="main", jobId=job_id))
         assert_shape("ListJobs", client.list_jobs(appId=app, branchName="main"))
 
@@ -275,20 +291,20 @@ def test_job_lifecycle_and_served_bytes(emulator: AmplifyEmulator, client: Any, 
     upload = [r for r in emulator.requests if r.route == "zip-upload"][-1]
     assert upload.status == 200
     assert upload.bytes_in == len(archive)
-    client.start_deployment(appId=app_id, branchName=branch, jobId=job_id)
-
     statuses: list[str] = []
     steps_seen: set[tuple[str, str]] = set()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        job = client.get_job(appId=app_id, branchName=branch, jobId=job_id)["job"]
-        status = job["summary"]["status"]
-        if not statuses or statuses[-1] != status:
-            statuses.append(status)
-        steps_seen.update((s["stepName"], s["status"]) for s in job["steps"])
-        if status in ("SUCCEED", "FAILED"):
-            break
-        time.sleep(STEP / 5)
+    with observed_steps(emulator):
+        client.start_deployment(appId=app_id, branchName=branch, jobId=job_id)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            job = client.get_job(appId=app_id, branchName=branch, jobId=job_id)["job"]
+            status = job["summary"]["status"]
+            if not statuses or statuses[-1] != status:
+                statuses.append(status)
+            steps_seen.update((s["stepName"], s["status"]) for s in job["steps"])
+            if status in ("SUCCEED", "FAILED"):
+                break
+            time.sleep(OBSERVED_STEP / 5)
     assert statuses == ["PENDING", "RUNNING", "SUCCEED"]
     assert ("DEPLOY", "RUNNING") in steps_seen
     assert ("VERIFY", "RUNNING") in steps_seen
