@@ -16,7 +16,7 @@ import urllib3
 from sitedeploy_local.emulators.amplify import APPS_LIMIT_MESSAGE, AmplifyEmulator
 from tests.local.test_amplify_emulator import deploy, get, make_client, make_zip, new_branch, wait_job
 
-STEP = 0.2  # long enough that a test sees each phase, short enough that four jobs take ~1.5 s
+STEP = 0.5  # long enough that a test sees each phase on a busy machine (0.2 left a loaded one 0.35 s)
 
 
 @pytest.fixture

@@ -267,20 +267,27 @@ def test_async_deploy_prepares_then_requires_distinct_missing_digests(
     assert via_site.body["state"] == "ready"
 
 
-def test_states_are_seen_in_order(client: Client) -> None:
-    site = client.create_site(unique("states"))
-    deploy = client.start_deploy(site["id"], {"/index.html": b"x"})
-    seen = [deploy["state"]]
-    while seen[-1] != "prepared":
-        state = client.get_deploy(deploy["id"])["state"]
-        if state != seen[-1]:
-            seen.append(state)
-    assert client.upload(deploy["id"], "/index.html", b"x").status == 200
-    while seen[-1] != "ready":
-        state = client.get_deploy(deploy["id"])["state"]
-        if state != seen[-1]:
-            seen.append(state)
-        time.sleep(0.005)
+def test_states_are_seen_in_order(client: Client, emulator: NetlifyEmulator) -> None:
+    # Phases long enough that a poll on a busy machine sees each one (at the module's 0.05 s,
+    # ``uploaded`` lasts 25 ms).
+    emulator.prepare_seconds, emulator.process_seconds = 0.5, 1.0
+    try:
+        site = client.create_site(unique("states"))
+        deploy = client.start_deploy(site["id"], {"/index.html": b"x"})
+        seen = [deploy["state"]]
+        while seen[-1] != "prepared":
+            state = client.get_deploy(deploy["id"])["state"]
+            if state != seen[-1]:
+                seen.append(state)
+            time.sleep(0.02)
+        assert client.upload(deploy["id"], "/index.html", b"x").status == 200
+        while seen[-1] != "ready":
+            state = client.get_deploy(deploy["id"])["state"]
+            if state != seen[-1]:
+                seen.append(state)
+            time.sleep(0.02)
+    finally:
+        emulator.prepare_seconds, emulator.process_seconds = 0.05, 0.05
     assert seen == ["preparing", "prepared", "uploaded", "processing", "ready"]
 
 

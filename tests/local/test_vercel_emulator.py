@@ -258,7 +258,7 @@ def test_invalid_deployment_bodies(client: Client) -> None:
 
 
 def test_ready_state_progression_and_alias(client: Client, emulator: VercelEmulator) -> None:
-    emulator.step_seconds = 0.25
+    emulator.step_seconds = 0.5  # each state long enough for a poll on a busy machine to see it
     name = unique()
     client.upload(b"<p>ready</p>")
     created = client.create(name, {"index.html": b"<p>ready</p>"})
