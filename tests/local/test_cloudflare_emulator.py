@@ -805,7 +805,7 @@ def test_redeploy_and_delete_change_what_is_served(client: Client, emulator: Clo
     client.deploy(name, {"/index.html": b"v1"})
     url = emulator.site_url(ACCOUNT, name)
     assert url is not None
-    browser = urllib3.PoolManager(retries=False, timeout=2)  # keeps its connection open, as browsers do
+    browser = urllib3.PoolManager(retries=False, timeout=10)  # keeps its connection open, as browsers do
     assert browser.request("GET", url).data == b"v1"
     client.deploy(name, {"/index.html": b"v2"})
     assert emulator.site_url(ACCOUNT, name) == url  # the port is stable across redeploys
