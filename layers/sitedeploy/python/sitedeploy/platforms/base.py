@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypedDict, TypeVar, overload
 
 from pydantic import BaseModel
 from urllib3 import BaseHTTPResponse
@@ -34,6 +34,7 @@ from sitedeploy.domain.tenancy import JobSlots, PoolMember
 
 if TYPE_CHECKING:
     from sitedeploy.domain.requests import DeployRequest
+    from sitedeploy.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,28 @@ QUICK_ATTEMPTS = 2
 QUICK_TIMEOUT = 4.0
 QUICK_RETRY_AFTER_CAP = 2.0
 QUICK_BACKOFF_CAP = 0.5
+
+
+class ClientBounds(TypedDict):
+    """How a platform API client retries and waits (its constructor's keyword arguments)."""
+
+    backoff: float
+    retry_after_cap: float
+    attempts: int
+    timeout: float
+
+
+def client_bounds(settings: Settings, *, quick: bool, attempts: int = 5, timeout: float = 60.0) -> ClientBounds:
+    """A client's bounds from the operator's settings; ``quick`` for calls inside API functions."""
+    backoff, retry_after_cap = settings.retry_backoff_seconds, settings.retry_after_cap_seconds
+    if not quick:
+        return ClientBounds(backoff=backoff, retry_after_cap=retry_after_cap, attempts=attempts, timeout=timeout)
+    return ClientBounds(
+        backoff=min(backoff, QUICK_BACKOFF_CAP),
+        retry_after_cap=min(retry_after_cap, QUICK_RETRY_AFTER_CAP),
+        attempts=QUICK_ATTEMPTS,
+        timeout=QUICK_TIMEOUT,
+    )
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,6 @@ from sitedeploy.domain.tenancy import JobSlots, PoolMember
 from sitedeploy.observability import logger
 from sitedeploy.platforms.accounts import AccountPool, AccountPoolPlatform, AccountToken, epoch
 from sitedeploy.platforms.base import (
-    QUICK_ATTEMPTS,
-    QUICK_BACKOFF_CAP,
-    QUICK_RETRY_AFTER_CAP,
-    QUICK_TIMEOUT,
     BuildState,
     DeployPlan,
     PlacedObject,
@@ -42,6 +38,7 @@ from sitedeploy.platforms.base import (
     Published,
     PublishJob,
     UserCredentials,
+    client_bounds,
 )
 from sitedeploy.platforms.cloudflare.api import CloudflareApi, CloudflareError
 from sitedeploy.platforms.cloudflare.assets import MAX_FILE_BYTES, AssetsOptions, CloudflarePublisher, CloudflareTarget
@@ -142,27 +139,15 @@ class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
         dispatch = pool.dispatch if isinstance(pool, CloudflareServicePool) else None
         return bool(dispatch and dispatch.public_suffix)
 
-    def _api(self, token: SecretStr, *, attempts: int = 5, timeout: float = 60.0) -> CloudflareApi:
-        return CloudflareApi(
-            token,
-            base_url=self._settings.cloudflare_api_base,
-            backoff=self._settings.retry_backoff_seconds,
-            retry_after_cap=self._settings.retry_after_cap_seconds,
-            attempts=attempts,
-            timeout=timeout,
-        )
+    def _api(self, token: SecretStr, *, attempts: int = 5, timeout: float = 60.0, quick: bool = False) -> CloudflareApi:
+        """``quick``: for calls made inside API functions (``client_bounds``): a custom domain's
+        attach, check and detach, from a 29 s request or the refresher."""
+        settings = self._settings
+        bounds = client_bounds(settings, quick=quick, attempts=attempts, timeout=timeout)
+        return CloudflareApi(token, base_url=settings.cloudflare_api_base, **bounds)
 
     def _quick_api(self, token: SecretStr) -> CloudflareApi:
-        """For calls made inside API functions (``QUICK_*`` in ``platforms.base``): a custom
-        domain's attach, check and detach, from a 29 s request or the refresher."""
-        return CloudflareApi(
-            token,
-            base_url=self._settings.cloudflare_api_base,
-            backoff=min(self._settings.retry_backoff_seconds, QUICK_BACKOFF_CAP),
-            retry_after_cap=min(self._settings.retry_after_cap_seconds, QUICK_RETRY_AFTER_CAP),
-            attempts=QUICK_ATTEMPTS,
-            timeout=QUICK_TIMEOUT,
-        )
+        return self._api(token, quick=True)
 
     # -- deploying ------------------------------------------------------------------------------
 

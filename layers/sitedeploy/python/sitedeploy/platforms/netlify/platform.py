@@ -23,16 +23,13 @@ from sitedeploy.domain.requests import DeployRequest
 from sitedeploy.domain.tenancy import JobSlots, PoolMember
 from sitedeploy.platforms.accounts import AccountPool, AccountPoolPlatform, AccountToken
 from sitedeploy.platforms.base import (
-    QUICK_ATTEMPTS,
-    QUICK_BACKOFF_CAP,
-    QUICK_RETRY_AFTER_CAP,
-    QUICK_TIMEOUT,
     BuildState,
     PlatformError,
     PlatformLimits,
     Published,
     PublishJob,
     UserCredentials,
+    client_bounds,
 )
 from sitedeploy.platforms.netlify.api import NetlifyApi, NetlifyError
 from sitedeploy.platforms.netlify.credentials import NetlifyServiceAccount, NetlifyServicePool, NetlifyToken
@@ -73,16 +70,11 @@ class NetlifyPlatform(AccountPoolPlatform[NetlifyServiceAccount]):
 
     def _quick_api(self, token: SecretStr) -> NetlifyApi:
         """For calls made inside an API function (status polls, verify, stats: 10-20 s Lambdas):
-        one retry, short reads, and a 429's wait capped at two seconds, so that a throttled
-        platform answers the caller rather than timing the function out."""
-        return NetlifyApi(
-            token,
-            base_url=self._settings.netlify_api_base,
-            backoff=min(self._settings.retry_backoff_seconds, QUICK_BACKOFF_CAP),
-            retry_after_cap=min(self._settings.retry_after_cap_seconds, QUICK_RETRY_AFTER_CAP),
-            attempts=QUICK_ATTEMPTS,
-            timeout=QUICK_TIMEOUT,
-        )
+        ``client_bounds(quick=True)``, so that a throttled platform answers the caller rather than
+        timing the function out."""
+        settings = self._settings
+        bounds = client_bounds(settings, quick=True)
+        return NetlifyApi(token, base_url=settings.netlify_api_base, **bounds)
 
     def _deployer(self, token: SecretStr) -> NetlifyDeployer:
         return NetlifyDeployer(self._api(token))

@@ -27,10 +27,6 @@ from sitedeploy.domain.tenancy import JobSlots, PoolMember
 from sitedeploy.observability import logger
 from sitedeploy.platforms.accounts import AccountPool, AccountPoolPlatform, AccountToken
 from sitedeploy.platforms.base import (
-    QUICK_ATTEMPTS,
-    QUICK_BACKOFF_CAP,
-    QUICK_RETRY_AFTER_CAP,
-    QUICK_TIMEOUT,
     BuildState,
     DeployPlan,
     PlatformError,
@@ -38,6 +34,7 @@ from sitedeploy.platforms.base import (
     Published,
     PublishJob,
     UserCredentials,
+    client_bounds,
 )
 from sitedeploy.platforms.vercel.api import VercelApi, VercelError
 from sitedeploy.platforms.vercel.credentials import VercelServiceAccount, VercelServicePool, VercelToken
@@ -93,23 +90,9 @@ class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
         """``quick``: for calls made inside an API function (status polls, verify, stats, the URL
         at accept: 10-29 s Lambdas): a 429's wait is capped at two seconds and reads are short, so
         a throttled platform answers the caller rather than timing the function out."""
-        return VercelApi(
-            token,
-            team_id=team_id,
-            base_url=self._settings.vercel_api_base,
-            backoff=(
-                min(self._settings.retry_backoff_seconds, QUICK_BACKOFF_CAP)
-                if quick
-                else self._settings.retry_backoff_seconds
-            ),
-            retry_after_cap=(
-                min(self._settings.retry_after_cap_seconds, QUICK_RETRY_AFTER_CAP)
-                if quick
-                else self._settings.retry_after_cap_seconds
-            ),
-            attempts=QUICK_ATTEMPTS if quick else attempts,
-            timeout=QUICK_TIMEOUT if quick else timeout,
-        )
+        settings = self._settings
+        bounds = client_bounds(settings, quick=quick, attempts=attempts, timeout=timeout)
+        return VercelApi(token, team_id=team_id, base_url=settings.vercel_api_base, **bounds)
 
     def _deployer(self, credentials: UserCredentials | None, account_id: str | None, **kwargs: Any) -> VercelDeployer:
         token, team_id = self._acting(credentials, account_id)
