@@ -973,3 +973,13 @@ def test_deleting_a_site_or_resetting_frees_its_domains(client: Client, emulator
     emulator.reset()
     again = client.create_site(unique("after"))
     assert _patch(client, again["id"], {"domain_aliases": [hostname]}).status == 200
+
+
+def test_fail_next_deploy_times_fails_that_many_then_none(client: Client, emulator: NetlifyEmulator) -> None:
+    """A failure set for two deploys covers a client that creates the deploy again after a lost
+    answer (the e2e fault test relies on it), and then stops."""
+    name = unique("fails-twice")
+    site = client.create_site(name)
+    emulator.fail_next_deploy(name, "Build failed", times=2)
+    states = [client.publish(name, {"/index.html": b"x"}, site_id=site["id"])["state"] for _ in range(3)]
+    assert states == ["error", "error", "ready"]

@@ -109,6 +109,33 @@ def send(handler: QuietHandler, reply: Reply) -> None:
         handler.close_connection = True
 
 
+V = TypeVar("V")
+
+
+class Countdowns(Generic[V]):
+    """Per-name values handed out a set number of times (an injected build failure for the next
+    ``times`` deploys of a site): enough to cover a client's retries of one deploy. The caller
+    holds its own lock."""
+
+    def __init__(self) -> None:
+        self._left: dict[str, tuple[V, int]] = {}
+
+    def set(self, name: str, value: V, times: int = 1) -> None:
+        self._left[name] = (value, times)
+
+    def take(self, name: str) -> V | None:
+        held = self._left.pop(name, None)
+        if held is None:
+            return None
+        value, times = held
+        if times > 1:
+            self._left[name] = (value, times - 1)
+        return value
+
+    def clear(self) -> None:
+        self._left.clear()
+
+
 class PlatformState:
     """The part of a platform's state (``CloudflareState``, ``NetlifyState``, ``VercelState``) the
     shared plumbing relies on: the one re-entrant lock, and ``_forget``, which drops the platform's

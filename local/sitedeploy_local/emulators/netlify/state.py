@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from sitedeploy_local.emulators.loopback import SitePorts, SiteServer
 from sitedeploy_local.emulators.netlify.sites import NetlifySites, SiteVersion
-from sitedeploy_local.emulators.plumbing import PlatformState
+from sitedeploy_local.emulators.plumbing import Countdowns, PlatformState
 
 SITE_LIMIT = 500  # sites per account: the emulator's default (the plans' quotas differ)
 SITE_DOMAIN = "netlify.app"
@@ -212,7 +212,7 @@ class NetlifyState(PlatformState):
         self._sites: dict[str, Site] = {}  # id -> site
         self._names: dict[str, str] = {}  # name -> site id (names are global)
         self._deploys: dict[str, Deploy] = {}
-        self._failures: dict[str, tuple[str, int]] = {}  # site name -> (message, deploys left to fail)
+        self._failures: Countdowns[str] = Countdowns()  # site name -> message for its next deploys
         self._deploy_times: dict[str, deque[float]] = {}  # site id -> creation times (rate limit)
         self._site_ports: SitePorts[str, SiteVersion] = NetlifySites(self._lock, self._visit)
 
@@ -259,16 +259,7 @@ class NetlifyState(PlatformState):
         """The next ``times`` deploys created for the site named ``site_name`` end in ``error``
         with ``message`` instead of going live."""
         with self._lock:
-            self._failures[site_name] = (message, times)
-
-    def _next_failure(self, site_name: str) -> str | None:
-        held = self._failures.pop(site_name, None)
-        if held is None:
-            return None
-        message, times = held
-        if times > 1:
-            self._failures[site_name] = (message, times - 1)
-        return message
+            self._failures.set(site_name, message, times)
 
     def site(self, site_id_or_name: str) -> dict[str, Any] | None:
         """The site (by id, name or ``NAME.netlify.app``) as the API shows it; None when unknown."""
@@ -444,7 +435,7 @@ class NetlifyState(PlatformState):
             deploy.draft = bool(body.get("draft", False))
             branch = body.get("branch")
             deploy.branch = branch if isinstance(branch, str) else None
-            deploy.fail_message = self._next_failure(site.name)
+            deploy.fail_message = self._failures.take(site.name)
             self._deploys[deploy.id] = deploy
             site.deploys.append(deploy.id)
             site.updated_at = moment

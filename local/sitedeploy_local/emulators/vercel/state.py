@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sitedeploy_local.emulators.loopback import SitePorts, SiteServer
-from sitedeploy_local.emulators.plumbing import PlatformState
+from sitedeploy_local.emulators.plumbing import Countdowns, PlatformState
 from sitedeploy_local.emulators.vercel.domains import ProjectDomain, VercelDomains
 from sitedeploy_local.emulators.vercel.output import Detection, Output
 from sitedeploy_local.emulators.vercel.rules import SiteConfig
@@ -209,7 +209,7 @@ class VercelState(VercelDomains, PlatformState):
         self._tokens: dict[str, Token] = {}
         self._deployments: dict[str, Deployment] = {}
         self._aliases: dict[str, ProjectKey] = {}
-        self._failures: dict[str, tuple[str, str, int]] = {}  # project name -> (code, message, times left)
+        self._failures: Countdowns[tuple[str, str]] = Countdowns()  # project name -> (code, message)
         self._last_ms = 0
         self._site_ports: SitePorts[ProjectKey, Visit] = ProjectSites(self._lock, self._visit)
         self._domains: dict[str, ProjectDomain] = {}
@@ -262,16 +262,7 @@ class VercelState(VercelDomains, PlatformState):
         """The next ``times`` deployments of the project named ``project`` (in any account) end in
         ERROR with this errorCode/errorMessage instead of READY."""
         with self._lock:
-            self._failures[project] = (code, message, times)
-
-    def _next_failure(self, project: str) -> tuple[str, str] | None:
-        held = self._failures.pop(project, None)
-        if held is None:
-            return None
-        code, message, times = held
-        if times > 1:
-            self._failures[project] = (code, message, times - 1)
-        return code, message
+            self._failures.set(project, (code, message), times)
 
     def cancel(self, deployment_id: str) -> bool:
         """Cancel a deployment still in progress (what ``PATCH /v12/deployments/{id}/cancel``
@@ -393,7 +384,7 @@ class VercelState(VercelDomains, PlatformState):
             created_ms=self._ms(),
             started=time.monotonic(),
             step=self.step_seconds,
-            fail=self._next_failure(project.name),
+            fail=self._failures.take(project.name),
             output=output,
             detection=detection or Detection(prebuilt=output is not None),
         )
