@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -49,7 +49,7 @@ class _Flaky:
 
 
 @pytest.fixture
-def flaky() -> Iterator[_Flaky]:
+def flaky() -> Iterator[Callable[[int], _Flaky]]:
     made: list[_Flaky] = []
 
     def make(drops: int) -> _Flaky:
@@ -58,14 +58,14 @@ def flaky() -> Iterator[_Flaky]:
         made.append(endpoint)
         return endpoint
 
-    yield make  # type: ignore[misc]
+    yield make
     for endpoint in made:
         endpoint.server.shutdown()
         endpoint.server.server_close()
 
 
-def test_a_dropped_answer_is_asked_again(flaky: Any) -> None:
-    endpoint = flaky(drops=1)
+def test_a_dropped_answer_is_asked_again(flaky: Callable[[int], _Flaky]) -> None:
+    endpoint = flaky(1)  # answers dropped first
     lookup = local_site_urls({"cloudflare": endpoint.base})
     url = lookup(Platform.CLOUDFLARE, SiteAddress(account_id="acc", name="site"))
     assert url == "http://127.0.0.1:1/site/"
@@ -74,15 +74,15 @@ def test_a_dropped_answer_is_asked_again(flaky: Any) -> None:
     assert "name=site" in endpoint.seen[-1]
 
 
-def test_an_endpoint_that_never_answers_gives_no_url_after_three_tries(flaky: Any) -> None:
-    endpoint = flaky(drops=10)
+def test_an_endpoint_that_never_answers_gives_no_url_after_three_tries(flaky: Callable[[int], _Flaky]) -> None:
+    endpoint = flaky(10)  # answers dropped first
     lookup = local_preview_urls({"cloudflare": endpoint.base})
     assert lookup(Platform.CLOUDFLARE, "https://a.example") is None
     assert len(endpoint.seen) == 3
 
 
-def test_a_platform_without_a_control_endpoint_is_not_asked(flaky: Any) -> None:
-    endpoint = flaky(drops=0)
+def test_a_platform_without_a_control_endpoint_is_not_asked(flaky: Callable[[int], _Flaky]) -> None:
+    endpoint = flaky(0)  # answers dropped first
     lookup = local_site_urls({"cloudflare": endpoint.base})
     assert lookup(Platform.NETLIFY, SiteAddress(account_id="acc", name="site")) is None
     assert endpoint.seen == []
