@@ -271,15 +271,34 @@ async function deploy(platform, mode) {
 
 // -- sites ---------------------------------------------------------------------------------------
 
+// Which refresh of the list is the latest: an earlier one answered late must not draw over it.
+let sitesTurn = 0;
+
 async function refreshSites() {
   if (!state.client) return;
+  const turn = ++sitesTurn;
+  const body = $("#sites-table tbody");
+  // Until the answer is drawn the rows on screen are stale: a click there would act on a row, or
+  // toggle a panel, about to be replaced. Their buttons wait, disabled, for the list they belong to.
+  body.setAttribute("aria-busy", "true");
+  for (const button of body.querySelectorAll("button:not(:disabled)")) {
+    button.disabled = true;
+    button.dataset.stale = "true";
+  }
   let sites;
   try {
     sites = (await state.client.sites()).sites;
   } catch (error) {
+    if (turn !== sitesTurn) return;
+    body.removeAttribute("aria-busy");
+    for (const button of body.querySelectorAll("button[data-stale]")) {
+      button.disabled = false;
+      delete button.dataset.stale;
+    }
     notify("error", `cannot list the sites: ${describe(error)}`);
     return;
   }
+  if (turn !== sitesTurn) return;
   const rows = sites.map((site) => {
     const row = document.createElement("tr");
     row.dataset.siteId = site.siteId;
@@ -318,7 +337,8 @@ async function refreshSites() {
     row.append(urlCell, expires, actions);
     return row;
   });
-  $("#sites-table tbody").replaceChildren(...rows);
+  body.replaceChildren(...rows);
+  body.removeAttribute("aria-busy");
   $("#sites-empty").hidden = rows.length > 0;
 }
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import urllib3
-from playwright.sync_api import Page
+from playwright.sync_api import Page, Route
 
 from sitedeploy_local.console import ConsoleServer
 from sitedeploy_local.stack import LOCAL_CLOUDFLARE_ACCOUNT, LOCAL_CLOUDFLARE_TOKEN, LocalStack
@@ -376,4 +376,71 @@ def test_attach_a_domain_see_its_records_and_its_status_become_active(
             "${arguments[0]}", hostname
         )
     )
+    assert page_errors == []
+
+
+def test_the_sites_list_cannot_be_clicked_while_stale_nor_overwritten_by_an_older_answer(
+    page: Page, page_errors: list[str], stack: LocalStack
+) -> None:
+    """Opening the Sites tab redraws the list from the API. Until the answer is drawn, the rows on
+    screen are the old ones: a click there would toggle a panel about to be replaced (a click on
+    "Versions" then shows nothing). And of two refreshes, the older answer must not win."""
+    http = urllib3.PoolManager()
+    auth = {"Authorization": f"Bearer {stack.mint_token('dev-user')}"}
+    page_html = b"<h1>listed</h1>"
+    files = {"/index.html": page_html.decode()}
+    accepted = http.request(
+        "POST",
+        stack.api_url + "/deployments/cloudflare",
+        json={"files": files, "projectName": "listed", "authMode": "platform-managed"},
+        headers=auth,
+    ).json()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        got = http.request("GET", f"{stack.api_url}/deployments/{accepted['deploymentId']}", headers=auth).json()
+        if got["status"] in ("ready", "failed"):
+            break
+        time.sleep(0.2)
+    assert got["status"] == "ready", got
+    versions_button = "#sites-table tbody tr button[aria-label^='Versions of listed']"
+
+    open_console(page, stack.console.url)
+    page.click("#tab-sites")
+    page.click(versions_button)
+    page.wait_for_selector("tr.versions .versions-table")
+    page.click("#tab-deploy")
+
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        if route.request.method == "GET":
+            held.append(route)
+        else:
+            route.continue_()  # the CORS preflight
+
+    sites_url = stack.api_url + "/sites"
+    page.route(sites_url, hold)
+    busy = "document.querySelector('#sites-table tbody').getAttribute('aria-busy') === 'true'"
+    page.click("#tab-sites")
+    page.wait_for_function(busy, timeout=5_000)
+    assert page.is_disabled(versions_button)  # the stale row waits for the list it belongs to
+    page.click("#tab-deploy")
+    page.click("#tab-sites")  # a second refresh while the first is unanswered
+    deadline = time.monotonic() + 10
+    while len(held) < 2 and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert len(held) == 2
+    first, second = held
+    second.continue_()
+    page.wait_for_function(f"!({busy})", timeout=10_000)
+    origin = stack.console.url.rstrip("/")
+    # An older answer, arriving last (a valid one: CORS allows it), must not empty the list.
+    first.fulfill(json={"sites": []}, headers={"Access-Control-Allow-Origin": origin})
+    page.unroute(sites_url)
+    page.wait_for_timeout(300)
+    assert "listed" in page.inner_text("#sites-table tbody")
+    assert page.is_hidden("#sites-empty")
+    page.click(versions_button)  # the fresh row's button
+    page.wait_for_selector("tr.versions .versions-table")
+    assert all(a["kind"] != "error" for a in alerts(page)), alerts(page)
     assert page_errors == []
