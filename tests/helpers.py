@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,29 @@ def wait_terminal(api: Api, deployment_id: str, timeout: float = 60.0) -> dict[s
             return dict(body)
         time.sleep(0.1)
     raise AssertionError(f"{deployment_id} still {seen[-1] if seen else '?'} after {timeout}s (saw {seen})")
+
+
+def wait_all_terminal(
+    jobs: Sequence[tuple[Api, str]], *, timeout: float, interval: float = 0.5
+) -> list[dict[str, Any]]:
+    """Each deployment's terminal status, in order, each read with its own GET as the front end
+    reads it. The oldest unfinished one is asked until it ends, then the next: deployments end
+    roughly in the order they were accepted, so each is read about once, where asking every pending
+    one each pass read hundreds per pass and made the stack busier than the deploys did."""
+    deadline = time.monotonic() + timeout
+    finals: list[dict[str, Any]] = []
+    for api, deployment_id in jobs:
+        while True:
+            status, body, _ = api.get(f"/deployments/{deployment_id}")
+            assert status == 200, body
+            if body["status"] in TERMINAL:
+                finals.append(dict(body))
+                break
+            if time.monotonic() >= deadline:
+                unfinished = [d for _, d in jobs[len(finals) :]]
+                raise AssertionError(f"{len(unfinished)} deployments not ended after {timeout}s: {unfinished[:20]}")
+            time.sleep(interval)
+    return finals
 
 
 def deploy(api: Api, platform: str, body: dict[str, Any], **headers: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import urllib3
 
 from sitedeploy_local.stack import LocalStack, StackOptions
 from tests.conftest import Api
-from tests.helpers import TERMINAL, inline_files
+from tests.helpers import inline_files, wait_all_terminal
 
 pytestmark = pytest.mark.e2e
 
@@ -67,20 +67,8 @@ def _table(stack: LocalStack) -> list[dict[str, Any]]:
 
 
 def _wait(api: Api, deployment_ids: list[str], timeout: float = 240.0) -> dict[str, dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    final: dict[str, dict[str, Any]] = {}
-    while len(final) < len(deployment_ids) and time.monotonic() < deadline:
-        for deployment_id in deployment_ids:
-            if deployment_id in final:
-                continue
-            status, body, _ = api.get(f"/deployments/{deployment_id}")
-            assert status == 200, body
-            if body["status"] in TERMINAL:
-                final[deployment_id] = body
-        time.sleep(0.5)
-    missing = [d for d in deployment_ids if d not in final]
-    assert not missing, f"still in flight: {missing}"
-    return final
+    finals = wait_all_terminal([(api, d) for d in deployment_ids], timeout=timeout)
+    return dict(zip(deployment_ids, finals, strict=True))
 
 
 def test_tenants_racing_deploys_moves_and_deletes_never_unbalance_the_books(pools: LocalStack) -> None:

@@ -23,7 +23,7 @@ import urllib3
 
 from sitedeploy_local.stack import LocalStack, StackOptions
 from tests.conftest import Api
-from tests.helpers import TERMINAL, inline_files
+from tests.helpers import inline_files, wait_all_terminal
 
 pytestmark = pytest.mark.e2e
 
@@ -77,18 +77,10 @@ def _items(stack: LocalStack, prefix: str) -> list[dict[str, Any]]:
 
 
 def _wait_all(jobs: list[dict[str, Any]], timeout: float = 300.0) -> None:
-    """Poll every accepted deployment (each every second or so) until all have ended."""
-    deadline = time.monotonic() + timeout
-    pending = [j for j in jobs if j["status"] == 202]
-    while pending and time.monotonic() < deadline:
-        for job in list(pending):
-            status, body, _ = job["api"].get(f"/deployments/{job['answer']['deploymentId']}")
-            assert status == 200, body
-            if body["status"] in TERMINAL:
-                job["final"] = body
-                pending.remove(job)
-        time.sleep(1.0)
-    assert not pending, [j["answer"]["deploymentId"] for j in pending]
+    accepted = [j for j in jobs if j["status"] == 202]
+    finals = wait_all_terminal([(j["api"], j["answer"]["deploymentId"]) for j in accepted], timeout=timeout)
+    for job, final in zip(accepted, finals, strict=True):
+        job["final"] = final
 
 
 def test_forty_owners_past_one_accounts_quotas(small: LocalStack) -> None:

@@ -18,7 +18,7 @@ import urllib3
 from sitedeploy_local.stack import LOCAL_CLOUDFLARE_ACCOUNT, LocalStack, StackOptions
 from tests.conftest import Api
 from tests.e2e.test_routing_parity import PLAIN_SITE, SPA_SITE, TABLE, answer_of, mismatches
-from tests.helpers import TERMINAL, deploy, inline_files, until_domain, wait_terminal
+from tests.helpers import deploy, inline_files, until_domain, wait_all_terminal, wait_terminal
 
 pytestmark = pytest.mark.e2e
 
@@ -71,17 +71,10 @@ def test_six_hundred_sites_from_one_namespace_each_on_its_own_hostname(dispatch:
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=8) as pool:
         accepted = list(pool.map(submit, jobs))
-    pending = list(accepted)
-    deadline = time.monotonic() + 600
-    while pending and time.monotonic() < deadline:
-        for job in list(pending):
-            _, body, _ = job["api"].get(f"/deployments/{job['answer']['deploymentId']}")
-            if body["status"] in TERMINAL:
-                job["final"] = body
-                pending.remove(job)
-        time.sleep(0.5)
+    finals = wait_all_terminal([(j["api"], j["answer"]["deploymentId"]) for j in accepted], timeout=600)
+    for job, final in zip(accepted, finals, strict=True):
+        job["final"] = final
     print(f"\n{SITES} Quick Deploy sites on one namespace in {time.monotonic() - started:.1f}s")
-    assert not pending
     assert [j for j in accepted if j["final"]["status"] != "ready"] == []
     # Past one account's 500 Workers: all in the namespace, none in the account.
     assert len(stack.cloudflare.namespace_scripts(NAMESPACE)) == SITES
