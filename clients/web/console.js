@@ -114,14 +114,23 @@ function buttonFor(availability) {
   return button;
 }
 
+// Which read of the platforms is the latest (connecting, disconnecting and a new API each read
+// them again): an earlier one answered late must not draw buttons for what no longer holds.
+let platformsTurn = 0;
+
 async function refreshPlatforms() {
   if (!state.client) return;
+  const turn = ++platformsTurn;
+  let platforms;
   try {
-    state.platforms = (await state.client.platforms()).platforms;
+    platforms = (await state.client.platforms()).platforms;
   } catch (error) {
+    if (turn !== platformsTurn) return;
     notify("error", `cannot read the platforms: ${describe(error)}`);
     return;
   }
+  if (turn !== platformsTurn) return;
+  state.platforms = platforms;
   $("#deploy-buttons").replaceChildren(...state.platforms.map(buttonFor));
   updateDeployButtons();
 }
@@ -636,15 +645,21 @@ function describeConnection(connection) {
   return `Connected: ${who}${where}${app}.`;
 }
 
+// As for the sites list: only the latest read of the connections is drawn.
+let connectionsTurn = 0;
+
 async function refreshConnections() {
   if (!state.client) return;
+  const turn = ++connectionsTurn;
   try {
     const { connections } = await state.client.connections();
+    if (turn !== connectionsTurn) return;
     for (const platform of Object.keys(NAMES)) {
       const connection = connections.find((c) => c.platform === platform);
       $(`#${platform}-connection`).textContent = describeConnection(connection);
     }
   } catch (error) {
+    if (turn !== connectionsTurn) return;
     notify("error", `cannot read your connections: ${describe(error)}`);
   }
 }

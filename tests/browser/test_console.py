@@ -444,3 +444,76 @@ def test_the_sites_list_cannot_be_clicked_while_stale_nor_overwritten_by_an_olde
     page.wait_for_selector("tr.versions .versions-table")
     assert all(a["kind"] != "error" for a in alerts(page)), alerts(page)
     assert page_errors == []
+
+
+def test_an_older_answer_about_connections_never_overwrites_a_newer_one(page: Page, stack: LocalStack) -> None:
+    """Opening Settings reads the connections; connecting reads them again. If the first answer
+    arrives last, it must not say "Not connected." of an account just connected."""
+    held: list[Route] = []
+
+    def hold_first(route: Route) -> None:
+        if route.request.method == "GET" and not held:
+            held.append(route)
+        else:
+            route.continue_()
+
+    connections_url = stack.api_url + "/platform-tokens"
+    open_console(page, stack.console.url)
+    page.route(connections_url, hold_first)
+    page.click("#tab-settings")
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert held, "the Settings tab never read the connections"
+    page.fill("#cloudflare-token", LOCAL_CLOUDFLARE_TOKEN)
+    page.fill("#cloudflare-account", LOCAL_CLOUDFLARE_ACCOUNT)
+    page.click("#cloudflare-form button[type=submit]")
+    page.wait_for_function("document.querySelector('#cloudflare-connection').textContent.startsWith('Connected')")
+    origin = stack.console.url.rstrip("/")
+    held[0].fulfill(json={"connections": []}, headers={"Access-Control-Allow-Origin": origin})
+    page.unroute(connections_url)
+    page.wait_for_timeout(300)
+    assert page.inner_text("#cloudflare-connection").startswith("Connected")
+    page.click("#cloudflare-form button[data-action=disconnect]")
+    page.wait_for_function("document.querySelector('#cloudflare-connection').textContent == 'Not connected.'")
+
+
+def test_an_older_answer_about_platforms_never_redraws_the_deploy_buttons(page: Page, stack: LocalStack) -> None:
+    """Connecting and then disconnecting read the platforms twice. If the first answer (connected)
+    arrives after the second (not connected), the buttons must still offer Quick Deploy."""
+    auth = {"Authorization": f"Bearer {stack.mint_token('dev-user')}"}
+    stale = urllib3.request("GET", stack.api_url + "/platforms", headers=auth).json()
+    for row in stale["platforms"]:
+        if row["platform"] == "cloudflare":
+            row["connected"] = True
+    held: list[Route] = []
+
+    def hold_first(route: Route) -> None:
+        if route.request.method == "GET" and not held:
+            held.append(route)
+        else:
+            route.continue_()
+
+    platforms_url = stack.api_url + "/platforms"
+    open_console(page, stack.console.url)
+    page.click("#tab-settings")
+    page.route(platforms_url, hold_first)
+    page.fill("#cloudflare-token", LOCAL_CLOUDFLARE_TOKEN)
+    page.fill("#cloudflare-account", LOCAL_CLOUDFLARE_ACCOUNT)
+    page.click("#cloudflare-form button[type=submit]")
+    page.wait_for_function("document.querySelector('#cloudflare-connection').textContent.startsWith('Connected')")
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert held, "connecting never read the platforms"
+    button = "#deploy-buttons button[data-platform=cloudflare]"
+    page.eval_on_selector(button, "b => { b.dataset.old = 'drawn before disconnecting'; }")
+    page.click("#cloudflare-form button[data-action=disconnect]")
+    page.wait_for_function("document.querySelector('#cloudflare-connection').textContent == 'Not connected.'")
+    page.wait_for_selector(f"{button}:not([data-old])", state="attached")  # redrawn from the newer answer
+    assert page.text_content(button) == "Quick Deploy to Cloudflare"
+    origin = stack.console.url.rstrip("/")
+    held[0].fulfill(json=stale, headers={"Access-Control-Allow-Origin": origin})
+    page.unroute(platforms_url)
+    page.wait_for_timeout(300)
+    assert page.text_content(button) == "Quick Deploy to Cloudflare"
