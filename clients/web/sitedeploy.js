@@ -94,12 +94,16 @@ export async function sha256Hex(data) {
 // A redeploy hashes only what changed, as the CLI's cache does, whichever client the page makes: a
 // Blob's bytes never change, so its hash is kept by the Blob itself; a File picked again is a new
 // object, so it is known by its path, size and modification time (an edit on disk changes the time).
+// Reproducible builds and archives stamp every file with one fixed time (Nix: a second after the
+// epoch; ZIP: 1980-01-01): such a time says nothing about the bytes, so those files are always hashed.
 const blobHashes = new WeakMap();
 const fileHashes = new Map();
+const STAMPED_BEFORE_MS = Date.UTC(1980, 0, 2);
 
 function fileKey(entry) {
   const { blob } = entry;
-  if (typeof File === "undefined" || !(blob instanceof File) || !blob.lastModified) return null;
+  if (typeof File === "undefined" || !(blob instanceof File)) return null;
+  if (!blob.lastModified || blob.lastModified < STAMPED_BEFORE_MS) return null;
   return `${entry.path}\u0000${blob.size}\u0000${blob.lastModified}`;
 }
 

@@ -72,3 +72,25 @@ def test_a_redeploy_from_the_browser_hashes_only_the_changed_file(
     assert second["uploadedFiles"] == 1
     served = urllib3.request("GET", second["localUrl"])
     assert served.data == b"<h1>second</h1>"
+
+
+def test_files_stamped_with_one_fixed_time_are_hashed_again(page: Page, stack: LocalStack, tmp_path: Path) -> None:
+    """Reproducible builds and archives stamp every file with one fixed time (Nix: one second after
+    the epoch; ZIP: 1980-01-01), so path, size and time say nothing about the bytes: a page that
+    changed within the same size must be hashed again, or the old bytes would be deployed."""
+    folder = tmp_path / "stamped"
+    folder.mkdir()
+    page_file = folder / "index.html"
+    open_console(page, stack.console.url)
+    page.evaluate(COUNT_DIGESTS)
+    token = stack.mint_token("browser-stamped")
+    results = []
+    for text in ("<h1>build-aaa</h1>", "<h1>build-bbb</h1>"):  # the same size
+        page_file.write_text(text)
+        os.utime(page_file, (1, 1))  # as Nix stamps its outputs
+        _pick(page, folder)
+        result: dict[str, Any] = page.evaluate(DEPLOY, {"apiUrl": stack.api_url, "token": token})
+        assert result["status"] == "ready", result
+        assert urllib3.request("GET", result["localUrl"]).data == text.encode()
+        results.append(result)
+    assert [r["digests"] for r in results] == [1, 1]
