@@ -58,7 +58,7 @@ from sitedeploy.domain.tenancy import (
 )
 from sitedeploy.stores import Stores
 from sitedeploy.stores.deployments import Page, TransitionRefused
-from sitedeploy.stores.domains import DomainTaken
+from sitedeploy.stores.domains import RELEASING, DomainTaken
 from sitedeploy.stores.secrets import CredentialsError, connection_context
 from sitedeploy.stores.staging import BlobCorrupted, BlobMissing, Kept, Packed, PackMissing, UploadReceipt
 from sitedeploy.stores.tenancy import ClaimRecord, NewPlace, place_claim, site_entry_key
@@ -1192,18 +1192,38 @@ class InMemoryDomains:
         self.records: dict[str, DomainRecord] = {}
         self.due_at: dict[str, str] = {}
         self.checked: dict[str, int] = {}
+        self.hold_until: dict[str, int] = {}  # hostname -> when its hold ("releasing:…") is free
         self._lock = threading.RLock()
+
+    def _free(self, hostname: str) -> bool:
+        """No claim, or only a hold past its time (DynamoDB's condition, in memory)."""
+        held = self.records.get(hostname)
+        if held is None:
+            return True
+        return held.site_id.startswith(RELEASING) and self.hold_until.get(hostname, 0) < clock.epoch_seconds()
 
     def claim(self, record: DomainRecord, *, due: str) -> DomainRecord:
         with self._lock:
             held = self.records.get(record.hostname)
-            if held is not None:
+            if not self._free(record.hostname):
+                assert held is not None
                 if held.site_id == record.site_id and held.owner_id == record.owner_id:
                     return held.model_copy(deep=True)
                 raise DomainTaken(f"{record.hostname} is attached to another site", code="domain_taken")
             self.records[record.hostname] = record.model_copy(deep=True)
+            self.hold_until.pop(record.hostname, None)
             self.due_at[record.hostname] = due
             return record
+
+    def hold(self, record: DomainRecord, *, seconds: int) -> str | None:
+        with self._lock:
+            if not self._free(record.hostname):
+                return None
+            holder = RELEASING + record.site_id
+            self.records[record.hostname] = record.model_copy(update={"site_id": holder}, deep=True)
+            self.hold_until[record.hostname] = clock.epoch_seconds() + seconds
+            self.due_at.pop(record.hostname, None)
+            return holder
 
     def get(self, hostname: str) -> DomainRecord | None:
         with self._lock:
@@ -1230,6 +1250,7 @@ class InMemoryDomains:
             del self.records[hostname]
             self.due_at.pop(hostname, None)
             self.checked.pop(hostname, None)
+            self.hold_until.pop(hostname, None)
             return True
 
     def list_for_site(self, site_id: str) -> list[DomainRecord]:

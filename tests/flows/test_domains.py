@@ -379,6 +379,52 @@ def test_a_hostname_another_site_took_meanwhile_is_left_on_the_platform(
     assert held.site_id == theirs.site_id
 
 
+def test_a_hostname_claimed_while_it_is_being_taken_off_waits_and_then_stays_on(
+    services: Services, platform: FakePlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A's attach lands after A's removal, so A takes the hostname off again. B claiming it in
+    between (on a platform whose attach adopts the hostname, as Cloudflare for SaaS's does) must not
+    have it taken off under B: B waits (a 409) until A's detach is done, then keeps it."""
+    mine = live_site(services)
+    theirs = live_site(services, owner="someone-else", project="theirs")
+    host = "race.example.com"
+    attach, detach = platform.attach_domain, platform.detach_domain
+    outcomes: list[str] = []
+
+    def removed_meanwhile(*args: object, **kwargs: object) -> object:
+        monkeypatch.setattr(platform, "attach_domain", adopting)
+        domains.remove(services, OWNER, mine.site_id, host)
+        monkeypatch.setattr(platform, "detach_domain", claimed_meanwhile)  # the next detach is A's own
+        return attach(*args, **kwargs)  # type: ignore[arg-type]
+
+    def adopting(address: SiteAddress, hostname: str, credentials: object) -> object:
+        platform.attached.pop(hostname, None)  # the zone's custom hostname, whoever made it
+        return attach(address, hostname, credentials)  # type: ignore[arg-type]
+
+    def claimed_meanwhile(*args: object, **kwargs: object) -> None:
+        monkeypatch.setattr(platform, "detach_domain", detach)
+        try:
+            domains.add(services, "someone-else", theirs.site_id, host)
+            outcomes.append("attached")
+        except Conflict as exc:
+            outcomes.append(exc.code)
+        detach(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(platform, "attach_domain", removed_meanwhile)
+    with pytest.raises(Conflict) as refused:
+        domains.add(services, OWNER, mine.site_id, host)
+    assert refused.value.code == "domain_removed"
+    assert outcomes == ["domain_taken"]  # held while A's detach ran
+    assert host not in platform.attached
+    assert services.stores.domains.get(host) is None  # the hold is given back
+
+    domains.add(services, "someone-else", theirs.site_id, host)  # the 409 said: try again
+    assert platform.attached[host][0] == address(theirs).name
+    held = services.stores.domains.get(host)
+    assert held is not None
+    assert held.site_id == theirs.site_id
+
+
 def test_a_check_that_never_reached_the_platform_takes_nothing_off(
     services: Services, platform: FakePlatform, monkeypatch: pytest.MonkeyPatch
 ) -> None:

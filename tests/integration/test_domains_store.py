@@ -130,3 +130,33 @@ def test_rescheduling_moves_only_when_it_is_asked_about(repo: DomainsRepository)
     assert repo.reschedule(host, "site_a", due=None)
     assert host not in [r.hostname for r in repo.due("2099")]
     assert not repo.reschedule("missing.example", "site_a", due="2025-01-01")
+
+
+def test_a_hold_keeps_everyone_out_until_it_is_released_or_its_time_is_up(repo: DomainsRepository) -> None:
+    """While a removed claim's hostname is taken off the platform it is held: no claim, and no second
+    hold, gets it. Released, it is free; a hold its function never released is free once past its time."""
+    clock.reset()
+    try:
+        run = uuid.uuid4().hex[:8]
+        site_a, site_b = f"site_a_{run}", f"site_b_{run}"
+        host = f"held.{run}.example"
+        removed = record(host, site_a, "ann")
+        holder = repo.hold(removed, seconds=60)
+        assert holder == f"releasing:{site_a}"
+        assert repo.hold(removed, seconds=60) is None
+        with pytest.raises(DomainTaken, match="being taken off"):
+            repo.claim(record(host, site_b, "bob"), due="2026")
+        assert repo.list_for_site(site_a) == []  # a hold is nobody's domain
+        assert not repo.release(host, site_a)  # only the hold's own id gives it back
+        assert repo.release(host, holder)
+        assert repo.claim(record(host, site_b, "bob"), due="2026").site_id == site_b
+        assert repo.hold(removed, seconds=60) is None  # a claim is never held over
+
+        other = f"dead.{uuid.uuid4().hex[:8]}.example"
+        assert repo.hold(record(other, site_a, "ann"), seconds=60) is not None  # and never released
+        with pytest.raises(DomainTaken):
+            repo.claim(record(other, site_b, "bob"), due="2026")
+        clock.travel(61)
+        assert repo.claim(record(other, site_b, "bob"), due="2026").site_id == site_b
+    finally:
+        clock.reset()

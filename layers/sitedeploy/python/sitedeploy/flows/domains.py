@@ -34,6 +34,10 @@ from sitedeploy.services import Services
 # A pending domain is asked about at most this often; the refresher asks every REFRESH_SECONDS.
 CHECK_SECONDS = 5.0
 REFRESH_SECONDS = 300.0
+# How long a hostname is held while it is taken off after its claim went: past the quick client's
+# bounds (one retry of a few seconds), well inside an API function's 29 s, and free soon after a
+# function that died holding it.
+RELEASE_HOLD_SECONDS = 60
 # Platform answers that mean "not this, not now", as opposed to the platform failing.
 REFUSALS = frozenset({400, 403, 404, 409, 422})
 
@@ -235,11 +239,17 @@ def _forget(
     have attached it again, so take it off while nobody holds it. A hostname held again (this site
     added it anew, or another site took it) is its holder's on the platform: some platforms detach
     by hostname alone (a Cloudflare for SaaS custom hostname is the zone's), which would take it
-    from the other tenant."""
-    if services.stores.domains.get(record.hostname) is not None:
+    from the other tenant. So the detach runs under a hold on the hostname: nobody can claim it
+    until the detach is done (a claim meanwhile is a 409, try again)."""
+    store = services.stores.domains
+    holder = store.hold(record, seconds=RELEASE_HOLD_SECONDS)
+    if holder is None:
         return
-    if _detached(hosting, site, record, credentials):
-        logger.info("domain taken off after it was removed", extra={"hostname": record.hostname})
+    try:
+        if _detached(hosting, site, record, credentials):
+            logger.info("domain taken off after it was removed", extra={"hostname": record.hostname})
+    finally:
+        store.release(record.hostname, holder)
 
 
 def _past_deadline(record: DomainRecord) -> bool:

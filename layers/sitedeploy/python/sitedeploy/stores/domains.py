@@ -7,6 +7,12 @@ Item layout (in the deployments table):
     gsi3pk = "DOMAINS#<siteId>", gsi3sk = "<hostname>"   (BySite: a site's domains)
     queue = "domains", queuedAt = <when it is next asked about>   (sparse Queued index: pending ones)
     lastCheckedAt: epoch ms of the last time the platform was asked (a lease: once per interval)
+
+A hostname whose claim went while the platform was attaching or checking it may be on the platform
+still. It is taken off under a hold: an item like a claim, for the site "releasing:<siteId>", with
+releaseUntil (epoch seconds). Nobody can claim the hostname (and have it attached) until the detach
+is done, so the detach never takes it from a new holder; a hold past its time is free, since the
+function holding it may have died.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from sitedeploy.domain import clock
 from sitedeploy.domain.domains import DomainRecord
 from sitedeploy.domain.errors import Conflict
 from sitedeploy.stores import aws
@@ -26,6 +33,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 ENTITY_DOMAIN = "Domain"
+RELEASING = "releasing:"
+# Where no claim is, or only a hold past its time.
+_FREE = "attribute_not_exists(pk) OR (begins_with(siteId, :releasing) AND releaseUntil < :now)"
 DOMAIN_QUEUE = "domains"
 # What a save writes or, when the record leaves it unset, removes (never the lease, lastCheckedAt).
 _SAVED_ATTRIBUTES = frozenset(
@@ -78,22 +88,41 @@ class DomainsRepository:
     def claim(self, record: DomainRecord, *, due: str) -> DomainRecord:
         """Write the hostname's item for this site: where none is, or where it is this site's
         already (then the one there is answered). Raises DomainTaken when another site holds it."""
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=self._item(record, due),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if not _failed(exc):
-                raise
+        if not self._put_where_free(self._item(record, due)):
             held = self.get(record.hostname)
             if held is not None and held.site_id == record.site_id and held.owner_id == record.owner_id:
                 return held
+            if held is not None and held.site_id.startswith(RELEASING):
+                raise DomainTaken(
+                    f"{record.hostname} is being taken off the site it was removed from: try again in a minute",
+                    code="domain_taken",
+                )
             raise DomainTaken(
                 f"{record.hostname} is attached to another site: remove it there first", code="domain_taken"
-            ) from None
+            )
         return record
+
+    def hold(self, record: DomainRecord, *, seconds: int) -> str | None:
+        """Hold an unclaimed hostname while what the platform may still route for ``record`` is
+        taken off; the hold's site id (for ``release``), or None when someone holds the hostname."""
+        holder = RELEASING + record.site_id
+        item = self._item(record.model_copy(update={"site_id": holder}), None)
+        item["releaseUntil"] = {"N": str(clock.epoch_seconds() + seconds)}
+        return holder if self._put_where_free(item) else None
+
+    def _put_where_free(self, item: dict[str, Any]) -> bool:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression=_FREE,
+                ExpressionAttributeValues=_ser({":releasing": RELEASING, ":now": clock.epoch_seconds()}),
+            )
+        except ClientError as exc:
+            if _failed(exc):
+                return False
+            raise
+        return True
 
     def get(self, hostname: str) -> DomainRecord | None:
         answer = self._client.get_item(TableName=self._table, Key=_key(hostname), ConsistentRead=True)
