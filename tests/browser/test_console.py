@@ -73,6 +73,28 @@ def deploy_with_console(page: Page, platform: str) -> dict[str, str]:
     }
 
 
+def hold_gets(page: Page, url: str, *, first_only: bool = False) -> list[Route]:
+    """The page's GETs of ``url`` (or only the first), held unanswered in the list returned, for
+    the test to answer when and how it likes; anything else (the CORS preflight) goes through."""
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        if route.request.method == "GET" and not (first_only and held):
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(url, hold)
+    return held
+
+
+def until_held(page: Page, held: list[Route], count: int, what: str) -> None:
+    deadline = time.monotonic() + 10
+    while len(held) < count and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert len(held) >= count, what
+
+
 # What carries one file's bytes to Netlify and Vercel (their emulators' route names).
 FILE_UPLOAD_ROUTES = {"netlify": "uploadDeployFile", "vercel": "files-upload"}
 
@@ -410,26 +432,15 @@ def test_the_sites_list_cannot_be_clicked_while_stale_nor_overwritten_by_an_olde
     page.wait_for_selector("tr.versions .versions-table")
     page.click("#tab-deploy")
 
-    held: list[Route] = []
-
-    def hold(route: Route) -> None:
-        if route.request.method == "GET":
-            held.append(route)
-        else:
-            route.continue_()  # the CORS preflight
-
     sites_url = stack.api_url + "/sites"
-    page.route(sites_url, hold)
+    held = hold_gets(page, sites_url)
     busy = "document.querySelector('#sites-table tbody').getAttribute('aria-busy') === 'true'"
     page.click("#tab-sites")
     page.wait_for_function(busy, timeout=5_000)
     assert page.is_disabled(versions_button)  # the stale row waits for the list it belongs to
     page.click("#tab-deploy")
     page.click("#tab-sites")  # a second refresh while the first is unanswered
-    deadline = time.monotonic() + 10
-    while len(held) < 2 and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
-    assert len(held) == 2
+    until_held(page, held, 2, "the second refresh never read the sites")
     first, second = held
     second.continue_()
     page.wait_for_function(f"!({busy})", timeout=10_000)
@@ -449,22 +460,11 @@ def test_the_sites_list_cannot_be_clicked_while_stale_nor_overwritten_by_an_olde
 def test_an_older_answer_about_connections_never_overwrites_a_newer_one(page: Page, stack: LocalStack) -> None:
     """Opening Settings reads the connections; connecting reads them again. If the first answer
     arrives last, it must not say "Not connected." of an account just connected."""
-    held: list[Route] = []
-
-    def hold_first(route: Route) -> None:
-        if route.request.method == "GET" and not held:
-            held.append(route)
-        else:
-            route.continue_()
-
     connections_url = stack.api_url + "/platform-tokens"
     open_console(page, stack.console.url)
-    page.route(connections_url, hold_first)
+    held = hold_gets(page, connections_url, first_only=True)
     page.click("#tab-settings")
-    deadline = time.monotonic() + 10
-    while not held and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
-    assert held, "the Settings tab never read the connections"
+    until_held(page, held, 1, "the Settings tab never read the connections")
     page.fill("#cloudflare-token", LOCAL_CLOUDFLARE_TOKEN)
     page.fill("#cloudflare-account", LOCAL_CLOUDFLARE_ACCOUNT)
     page.click("#cloudflare-form button[type=submit]")
@@ -486,26 +486,15 @@ def test_an_older_answer_about_platforms_never_redraws_the_deploy_buttons(page: 
     for row in stale["platforms"]:
         if row["platform"] == "cloudflare":
             row["connected"] = True
-    held: list[Route] = []
-
-    def hold_first(route: Route) -> None:
-        if route.request.method == "GET" and not held:
-            held.append(route)
-        else:
-            route.continue_()
-
     platforms_url = stack.api_url + "/platforms"
     open_console(page, stack.console.url)
     page.click("#tab-settings")
-    page.route(platforms_url, hold_first)
+    held = hold_gets(page, platforms_url, first_only=True)
     page.fill("#cloudflare-token", LOCAL_CLOUDFLARE_TOKEN)
     page.fill("#cloudflare-account", LOCAL_CLOUDFLARE_ACCOUNT)
     page.click("#cloudflare-form button[type=submit]")
     page.wait_for_function("document.querySelector('#cloudflare-connection').textContent.startsWith('Connected')")
-    deadline = time.monotonic() + 10
-    while not held and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
-    assert held, "connecting never read the platforms"
+    until_held(page, held, 1, "connecting never read the platforms")
     button = "#deploy-buttons button[data-platform=cloudflare]"
     page.eval_on_selector(button, "b => { b.dataset.old = 'drawn before disconnecting'; }")
     page.click("#cloudflare-form button[data-action=disconnect]")
