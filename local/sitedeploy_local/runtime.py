@@ -13,9 +13,10 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from sitedeploy_local.template import FunctionSpec
+from sitedeploy_local.zygote import Zygote
 
 LogSink = Callable[[str, str], None]
 
@@ -30,9 +31,24 @@ class InvokeError(Exception):
         self.message = message
 
 
+class _Process(Protocol):
+    """A spawned interpreter (``subprocess.Popen``) or a child of the zygote (``ForkedProcess``)."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def stdin(self) -> IO[bytes] | None: ...
+    @property
+    def stdout(self) -> IO[bytes] | None: ...
+
+    def poll(self) -> int | None: ...
+    def kill(self) -> None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 @dataclass
 class _Worker:
-    process: subprocess.Popen[bytes]
+    process: _Process
     answers: queue.Queue[dict[str, Any] | None]
     stdin: IO[bytes]
 
@@ -45,6 +61,7 @@ class FunctionHost:
         *,
         max_concurrency: int = 4,
         log_sink: LogSink | None = None,
+        zygote: Zygote | None = None,
     ) -> None:
         self.spec = spec
         self.name = spec.logical_id
@@ -54,6 +71,7 @@ class FunctionHost:
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
         self._log_sink = log_sink
+        self._zygote = zygote
         self.invocations = 0
 
     # -- processes ------------------------------------------------------------------------------
@@ -61,25 +79,24 @@ class FunctionHost:
     def _spawn(self) -> _Worker:
         read_fd, write_fd = os.pipe()
         env = {**self._env, "SITEDEPLOY_WORKER_FD": str(write_fd)}
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sitedeploy_local.worker",
-                str(self.spec.code_dir),
-                self.spec.handler,
-                self.name,
-                str(self.spec.memory),
-                str(self.spec.timeout),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            pass_fds=(write_fd,),
-            cwd=str(self.spec.code_dir),
-        )
-        os.close(write_fd)
+        spec = self.spec
+        arguments = [str(spec.code_dir), spec.handler, self.name, str(spec.memory), str(spec.timeout)]
+        process: _Process
+        try:
+            if self._zygote is not None:
+                process = self._zygote.spawn(arguments, env, str(self.spec.code_dir))
+            else:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "sitedeploy_local.worker", *arguments],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    pass_fds=(write_fd,),
+                    cwd=str(self.spec.code_dir),
+                )
+        finally:
+            os.close(write_fd)
         answers: queue.Queue[dict[str, Any] | None] = queue.Queue()
         reader = os.fdopen(read_fd, "r")
 

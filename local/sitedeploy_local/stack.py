@@ -14,6 +14,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sitedeploy_local import zygote
 from sitedeploy_local.auth import KEY_ID, LOCAL_AUDIENCE, LOCAL_ISSUER, DevIssuer, JwtAuthorizer
 from sitedeploy_local.aws import MotoServer, provision, put_secret_json
 from sitedeploy_local.console import ConsoleServer
@@ -42,6 +43,7 @@ LOCAL_NETLIFY_TOKEN = "local-platform-netlify-token"  # noqa: S105
 LOCAL_VERCEL_TEAM = "team_sitedeploylocal"
 LOCAL_VERCEL_TOKEN = "local-platform-vercel-token"  # noqa: S105
 LOCAL_PLATFORMS = ("cloudflare", "amplify", "netlify", "vercel")
+LAMBDA_EXECUTION_ENV = "AWS_Lambda_python3.13"
 
 
 @dataclass
@@ -116,6 +118,7 @@ class LocalStack:
         )
         self._console_token: str | None = None
         self.scheduler: Scheduler | None = None
+        self.zygote: zygote.Zygote | None = None
         self._log_lock = threading.Lock()
         self._log_files: dict[str, Any] = {}
         self.log_listeners: list[Callable[[str, str], None]] = []
@@ -124,6 +127,12 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if zygote.available():
+            inherited = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH"}}
+            # What the preloaded libraries may read at import: as every function's environment has it.
+            self.zygote = zygote.Zygote().start(
+                {**inherited, "AWS_EXECUTION_ENV": LAMBDA_EXECUTION_ENV, "PYTHONUNBUFFERED": "1"}
+            )
         self.moto.start()
         self.cloudflare.start()
         for number, (account, limit) in enumerate(self.cloudflare_accounts.items()):
@@ -173,6 +182,7 @@ class LocalStack:
                 self.function_environment(spec),
                 max_concurrency=self.options.max_concurrency,
                 log_sink=self._log,
+                zygote=self.zygote,
             )
         if self.options.warm:
             with ThreadPoolExecutor(max_workers=4) as pool:
@@ -204,6 +214,9 @@ class LocalStack:
             self.gateway.stop()
         for host in self.hosts.values():
             host.stop()
+        if self.zygote is not None:
+            self.zygote.stop()
+            self.zygote = None
         self.cloudflare.stop()
         self.amplify.stop()
         self.netlify.stop()
@@ -233,7 +246,7 @@ class LocalStack:
             **self.moto.environment,
             "AWS_LAMBDA_FUNCTION_NAME": f"{stack_name}-{spec.logical_id}",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+            "AWS_EXECUTION_ENV": LAMBDA_EXECUTION_ENV,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "PYTHONUNBUFFERED": "1",
             "SITEDEPLOY_LOCAL": "1",
