@@ -153,3 +153,33 @@ def test_the_sweeper_reads_every_page_and_never_frees_a_slot_a_running_build_hol
     assert tenancy.slots_held(slots.key) == 130  # every build that runs still holds its slot
     assert report.slots_freed == 0
     assert sorted(report.timed_out) == sorted(stale)  # every stuck one, past the first page
+
+
+def test_a_deployment_that_ends_gives_back_its_in_flight_place_in_the_same_write(
+    stack: LocalStack, tables: list[str]
+) -> None:
+    """The terminal status and the owner's in-flight count move together: no read can see a
+    deployment ended while the count still holds it (a deploy at the limit was refused in that
+    moment). Letting go afterwards, even from a record read before, gives nothing back twice."""
+    from sitedeploy.flows import accept
+    from tests.flows.conftest import OWNER, PLATFORM, request
+
+    services = dynamodb_services(stack, tables)()
+    store, tenancy = services.stores.deployments, services.stores.tenancy
+    first = accept.accept(services, PLATFORM, OWNER, request(projectName="one"))
+    second = accept.accept(services, PLATFORM, OWNER, request(projectName="two"))
+    assert tenancy.usage(OWNER).get("FLIGHT") == 2
+    claimed = store.claim(first.deployment_id)
+    assert claimed is not None
+    assert claimed.quota_key
+    ended = store.transition(
+        first.deployment_id, DeploymentStatus.READY, changes={"url": "https://one.example", "progress": 100}
+    )
+    assert tenancy.usage(OWNER).get("FLIGHT") == 1  # in the write that said ready
+    assert ended.status is DeploymentStatus.READY
+    assert ended.quota_key is None
+    tenancy.let_go(claimed)  # a record read before the end still names the count: nothing twice
+    tenancy.let_go(ended)
+    assert tenancy.usage(OWNER).get("FLIGHT") == 1
+    assert first.deployment_id not in [r.deployment_id for r in store.list_ended(updated_before="9")]  # let go
+    assert store.get(second.deployment_id) is not None

@@ -301,12 +301,17 @@ class DeploymentsRepository:
         expression = "SET " + ", ".join(set_parts)
         if remove_parts:
             expression += " REMOVE " + ", ".join(remove_parts)
+        condition = f"attribute_exists(pk) AND #status IN ({', '.join(source_tokens)})"
+        if to in TERMINAL_STATUSES:
+            ended = self._end_counted(deployment_id, expression, condition, names, values)
+            if ended is not None:
+                return ended
         try:
             answer = self._client.update_item(
                 TableName=self._table,
                 Key=_serialize({"pk": _pk(deployment_id), "sk": "META"}),
                 UpdateExpression=expression,
-                ConditionExpression=f"attribute_exists(pk) AND #status IN ({', '.join(source_tokens)})",
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=_serialize(values),
                 ReturnValues="ALL_NEW",
@@ -319,6 +324,54 @@ class DeploymentsRepository:
             current = DeploymentStatus(_deserialize(old)["status"]) if isinstance(old, dict) else None
             raise TransitionRefused(deployment_id, to, current) from None
         return _from_item(answer["Attributes"])
+
+    def _end_counted(
+        self, deployment_id: str, expression: str, condition: str, names: dict[str, str], values: dict[str, Any]
+    ) -> DeploymentRecord | None:
+        """A terminal move of a deployment that counts in its owner's in-flight quota: the move and
+        the count's give-back in one transaction, so that no status read says it ended while the
+        count still holds it (a deploy at the limit would be refused in between). None: it does not
+        count (or no longer does), or a condition failed; the plain move then decides."""
+        key = _serialize({"pk": _pk(deployment_id), "sk": "META"})
+        held = self._client.get_item(
+            TableName=self._table, Key=key, ConsistentRead=True, ProjectionExpression="quotaKey"
+        ).get("Item")
+        quota = held.get("quotaKey", {}).get("S") if held else None
+        if not quota:
+            return None
+        counted = f"{expression}, #quota" if " REMOVE " in expression else f"{expression} REMOVE #quota"
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": key,
+                            "UpdateExpression": counted,
+                            "ConditionExpression": f"{condition} AND #quota = :quota",
+                            "ExpressionAttributeNames": names | {"#quota": "quotaKey"},
+                            "ExpressionAttributeValues": _serialize(values | {":quota": quota}),
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": _serialize({"pk": quota, "sk": "FLIGHT"}),
+                            "UpdateExpression": "SET n = n - :one",
+                            "ConditionExpression": "n >= :one",
+                            "ExpressionAttributeValues": _serialize({":one": 1}),
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            return None  # refused (or a count already lower than it counts): the plain move decides
+        ended = self.get(deployment_id)
+        if ended is None:
+            raise DeploymentNotFound(deployment_id)
+        return ended
 
     def claim(self, deployment_id: str) -> DeploymentRecord | None:
         """pending → uploading, once. A second delivery of the same stream record gets None."""

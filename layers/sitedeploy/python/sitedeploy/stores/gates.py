@@ -176,12 +176,12 @@ class GatesStore(TableStore):
         )
         try:
             transaction.commit()
-        except Cancelled as cancelled:
-            if 0 in cancelled.failed:
-                return  # let go already
-            # The count was lower than what it counts (a drift): let go without it.
-            self._client.update_item(
-                TableName=self._table,
+        except Cancelled:
+            # Its count was given back already (by its terminal move, or an earlier let_go: the
+            # record read before may still name it), or the count was lower than what it counts (a
+            # drift): let go without it. The rest is idempotent.
+            self._if(
+                "update_item",
                 Key=deployment_key(record.deployment_id),
                 UpdateExpression=expression,
                 ConditionExpression="attribute_exists(pk)",
