@@ -183,3 +183,30 @@ def test_a_deployment_that_ends_gives_back_its_in_flight_place_in_the_same_write
     assert tenancy.usage(OWNER).get("FLIGHT") == 1
     assert first.deployment_id not in [r.deployment_id for r in store.list_ended(updated_before="9")]  # let go
     assert store.get(second.deployment_id) is not None
+
+
+def test_an_end_with_a_count_already_at_zero_still_ends_and_lets_go(stack: LocalStack, tables: list[str]) -> None:
+    """A count lower than what it counts (a drift the sweeper repairs) must not stop a deployment
+    from ending: the move is made without the give-back, and letting go leaves the count alone."""
+    from sitedeploy.flows import accept
+    from sitedeploy.stores.dynamo import item_key
+    from tests.flows.conftest import OWNER, PLATFORM, request
+
+    services = dynamodb_services(stack, tables)()
+    store, tenancy = services.stores.deployments, services.stores.tenancy
+    first = accept.accept(services, PLATFORM, OWNER, request(projectName="drifted"))
+    claimed = store.claim(first.deployment_id)
+    assert claimed is not None
+    assert claimed.quota_key
+    stack.moto.client("dynamodb").update_item(
+        TableName=tables[-1],
+        Key=item_key(claimed.quota_key, "FLIGHT"),
+        UpdateExpression="SET n = :zero",
+        ExpressionAttributeValues={":zero": {"N": "0"}},
+    )
+    ended = store.transition(first.deployment_id, DeploymentStatus.ERROR, changes={"error": "it failed"})
+    assert ended.status is DeploymentStatus.ERROR
+    assert ended.quota_key == claimed.quota_key  # not given back: nothing to give it back to
+    tenancy.let_go(ended)
+    assert tenancy.usage(OWNER).get("FLIGHT") == 0
+    assert first.deployment_id not in [r.deployment_id for r in store.list_ended(updated_before="9")]

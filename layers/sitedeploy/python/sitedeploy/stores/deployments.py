@@ -38,6 +38,8 @@ from sitedeploy.domain.models import (
     sources_of,
 )
 from sitedeploy.stores import aws
+from sitedeploy.stores.dynamo import Cancelled, Transaction
+from sitedeploy.stores.quotas import give_back_flight
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -340,33 +342,21 @@ class DeploymentsRepository:
         if not quota:
             return None
         counted = f"{expression}, #quota" if " REMOVE " in expression else f"{expression} REMOVE #quota"
+        transaction = Transaction(self._client, self._table)  # conflicts on the count are tried again
+        transaction.add(
+            "Update",
+            {
+                "Key": key,
+                "UpdateExpression": counted,
+                "ConditionExpression": f"{condition} AND #quota = :quota",
+                "ExpressionAttributeNames": names | {"#quota": "quotaKey"},
+                "ExpressionAttributeValues": _serialize(values | {":quota": quota}),
+            },
+        )
+        give_back_flight(transaction, quota)
         try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": key,
-                            "UpdateExpression": counted,
-                            "ConditionExpression": f"{condition} AND #quota = :quota",
-                            "ExpressionAttributeNames": names | {"#quota": "quotaKey"},
-                            "ExpressionAttributeValues": _serialize(values | {":quota": quota}),
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": _serialize({"pk": quota, "sk": "FLIGHT"}),
-                            "UpdateExpression": "SET n = n - :one",
-                            "ConditionExpression": "n >= :one",
-                            "ExpressionAttributeValues": _serialize({":one": 1}),
-                        }
-                    },
-                ]
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
+            transaction.commit()
+        except Cancelled:
             return None  # refused (or a count already lower than it counts): the plain move decides
         ended = self.get(deployment_id)
         if ended is None:

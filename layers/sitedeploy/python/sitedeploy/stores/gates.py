@@ -13,7 +13,8 @@ from sitedeploy.domain import clock
 from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus
 from sitedeploy.domain.tenancy import JobSlots, PublishGate
 from sitedeploy.stores.deployments import deployment_key, record_from_item
-from sitedeploy.stores.dynamo import Cancelled, TableStore, item_key, meta_key, ser, val
+from sitedeploy.stores.dynamo import Cancelled, TableStore, meta_key, ser, val
+from sitedeploy.stores.quotas import give_back_flight
 from sitedeploy.stores.sites import generation_condition, site_from_item, site_key
 
 QUEUED_INDEX = "Queued"
@@ -165,15 +166,7 @@ class GatesStore(TableStore):
                 "ExpressionAttributeValues": ser({":k": record.quota_key}),
             },
         )
-        transaction.add(
-            "Update",
-            {
-                "Key": item_key(record.quota_key, "FLIGHT"),
-                "UpdateExpression": "SET n = n - :one",
-                "ConditionExpression": "n >= :one",
-                "ExpressionAttributeValues": ser({":one": 1}),
-            },
-        )
+        give_back_flight(transaction, record.quota_key)
         try:
             transaction.commit()
         except Cancelled:

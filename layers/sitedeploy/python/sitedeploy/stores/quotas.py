@@ -22,6 +22,20 @@ def site_entry_key(site_id: str, generation: str | None) -> str:
     return f"SITE#{site_id}#{generation or '-'}"
 
 
+def give_back_flight(transaction: Transaction, quota_key: str) -> int:
+    """One less in flight on the owner's count a deployment holds (``quotaKey``); its index in the
+    transaction. A count already at zero (a drift) fails that item's condition."""
+    return transaction.add(
+        "Update",
+        {
+            "Key": item_key(quota_key, "FLIGHT"),
+            "UpdateExpression": "SET n = n - :one",
+            "ConditionExpression": "n >= :one",
+            "ExpressionAttributeValues": ser({":one": 1}),
+        },
+    )
+
+
 def count_up(transaction: Transaction, owner: str, counter: str, limit: int | None, quota: Quota) -> None:
     """One more on an owner's counter, refused past ``limit`` (None: counted, never refused)."""
 
