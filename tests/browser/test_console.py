@@ -506,3 +506,40 @@ def test_an_older_answer_about_platforms_never_redraws_the_deploy_buttons(page: 
     page.unroute(platforms_url)
     page.wait_for_timeout(300)
     assert page.text_content(button) == "Quick Deploy to Cloudflare"
+
+
+def test_a_failed_re_read_of_the_sites_gives_the_rows_back_and_says_why(page: Page, stack: LocalStack) -> None:
+    auth = {"Authorization": f"Bearer {stack.mint_token('dev-user')}"}
+    http = urllib3.PoolManager()
+    accepted = http.request(
+        "POST",
+        stack.api_url + "/deployments/cloudflare",
+        json={"files": {"/index.html": "<h1>kept</h1>"}, "projectName": "kept", "authMode": "platform-managed"},
+        headers=auth,
+    ).json()
+    deadline = time.monotonic() + 60
+    while (
+        http.request("GET", f"{stack.api_url}/deployments/{accepted['deploymentId']}", headers=auth).json()["status"]
+        not in ("ready", "error")
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+    button = "#sites-table tbody tr button[aria-label^='Versions of kept']"
+    open_console(page, stack.console.url)
+    page.click("#tab-sites")
+    page.wait_for_selector(button)
+    page.click("#tab-deploy")
+    sites_url = stack.api_url + "/sites"
+    held = hold_gets(page, sites_url, first_only=True)
+    page.click("#tab-sites")
+    until_held(page, held, 1, "the Sites tab never read the sites")
+    assert page.is_disabled(button)
+    origin = stack.console.url.rstrip("/")
+    held[0].fulfill(
+        status=403, json={"code": "forbidden", "message": "no"}, headers={"Access-Control-Allow-Origin": origin}
+    )
+    page.unroute(sites_url)
+    page.wait_for_selector("#alerts .alert[data-kind=error]")
+    assert "cannot list the sites" in alerts(page)[-1]["text"]
+    assert page.is_enabled(button)  # the rows on screen are usable again
+    assert page.get_attribute("#sites-table tbody", "aria-busy") is None
