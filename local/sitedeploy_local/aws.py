@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +36,8 @@ class MotoServer:
         self.endpoint = f"http://{HOST}:{self.port}"
         self._log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
+        self._session: boto3.session.Session | None = None
+        self._making = threading.Lock()
 
     def start(self) -> None:
         log = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
@@ -64,13 +67,20 @@ class MotoServer:
         self._process = None
 
     def client(self, service: str) -> Any:
-        return boto3.session.Session().client(  # type: ignore[call-overload]
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+        """A new client each call (tests register hooks and stubs on theirs), from one session: a
+        session per client loaded botocore's JSON models again every time, which was most of the
+        CPU the test processes spent emptying tables between tests. Sessions are not thread-safe,
+        so clients are made under a lock; the clients are."""
+        with self._making:
+            if self._session is None:
+                self._session = boto3.session.Session()
+            return self._session.client(  # type: ignore[call-overload]
+                service,
+                endpoint_url=self.endpoint,
+                region_name=REGION,
+                aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            )
 
     @property
     def environment(self) -> dict[str, str]:
