@@ -19,7 +19,7 @@ from sitedeploy.domain.tenancy import NameClaim
 from sitedeploy.platforms.cloudflare.assets import asset_hash
 from sitedeploy_local.stack import LOCAL_CLOUDFLARE_ACCOUNT, LocalStack
 from tests.conftest import Api
-from tests.helpers import amplify_app, deploy, inline_files, wait_terminal
+from tests.helpers import TERMINAL, amplify_app, deploy, inline_files, wait_terminal
 
 pytestmark = pytest.mark.e2e
 
@@ -163,15 +163,21 @@ def test_one_tenants_routing_never_changes_anothers(api_for: Any, stack: LocalSt
 
 def test_redeploys_of_one_site_never_race(api: Api, stack: LocalStack) -> None:
     """Defect 4: a redeploy accepted while the first still builds waits for it (never stops its
-    job), then wins: the site serves the newest bytes."""
-    first = deploy(api, "amplify", {"files": {"index.html": "<h1>v1</h1>"}, "projectName": "raced"})
-    deadline = time.monotonic() + 30
-    while api.get(f"/deployments/{first['deploymentId']}")[1]["status"] != "building":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    second = deploy(api, "amplify", {"files": {"index.html": "<h1>v2</h1>"}, "projectName": "raced"})
-    assert wait_terminal(api, first["deploymentId"], timeout=90)["status"] == "ready"
-    final = wait_terminal(api, second["deploymentId"], timeout=90)
+    job), then wins: the site serves the newest bytes. The emulator's jobs take 2 × 2 s here: with
+    its usual 2 × 0.4 s, a status read that took long on a busy machine could miss the build."""
+    saved, stack.amplify.job_step_seconds = stack.amplify.job_step_seconds, 2.0
+    try:
+        first = deploy(api, "amplify", {"files": {"index.html": "<h1>v1</h1>"}, "projectName": "raced"})
+        deadline = time.monotonic() + 30
+        while (status := api.get(f"/deployments/{first['deploymentId']}")[1]["status"]) != "building":
+            assert status not in TERMINAL, f"the first deployment ended {status} before the second came"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        second = deploy(api, "amplify", {"files": {"index.html": "<h1>v2</h1>"}, "projectName": "raced"})
+        assert wait_terminal(api, first["deploymentId"], timeout=90)["status"] == "ready"
+        final = wait_terminal(api, second["deploymentId"], timeout=90)
+    finally:
+        stack.amplify.job_step_seconds = saved
     assert final["status"] == "ready", final
     assert _served(final["localUrl"], "/").data == b"<h1>v2</h1>"
     site = _site(stack, second["siteId"])
