@@ -10,24 +10,29 @@ day (a name already held, a pool member that filled, a publish that must wait it
 - DynamoDB's requests (and the stream reads beside them) are serialised behind one lock;
 - a transaction checks every condition first and writes only when all hold (no copy, no
   put-back): all or nothing, as DynamoDB promises, with the stream intact;
-- answers are sent without Nagle's algorithm, so a kept-alive client never waits on a delayed ACK;
+- it is served by waitress, which keeps connections alive: werkzeug's development server (moto's
+  own) answers every request with ``Connection: close``, so each boto3 call paid a new TCP
+  connection and a new server thread, on both sides, about a millisecond of CPU apiece; waitress
+  also sends without Nagle's algorithm, so a kept-alive client never waits on a delayed ACK;
 - the list of moto's services is read once, not on every request;
 - the item calls' answers (already in DynamoDB's wire shape) are written as JSON directly: moto's
   model-driven serializer walked every attribute of every item against botocore's shapes, and was
   half of all the time the server spent under the lock once a stack held thousands of items;
 - a query reads only the partition it names (``moto_index``), as DynamoDB's does;
-- no access-log line per request (``SITEDEPLOY_MOTO_ACCESS_LOG=1`` brings them back).
+- no access-log line per request (``SITEDEPLOY_MOTO_ACCESS_LOG=1`` writes one to stderr).
 
     python -m sitedeploy_local.moto_server -H 127.0.0.1 -p PORT
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +56,55 @@ _WIRE_SHAPED = frozenset(
         "GetShardIterator",
     }
 )
+
+
+MIB = 1024 * 1024
+# waitress's defaults are for a server behind a proxy on the internet; this one is loopback only.
+SERVING: dict[str, Any] = {
+    "threads": 32,  # requests at once: sixteen Lambda environments, each with a few calls in flight
+    # Kept-alive connections, not requests: every environment's boto3 pool holds some open.
+    "connection_limit": 4096,
+    "channel_timeout": 300,
+    "recv_bytes": 256 * 1024,  # uploads of packs and zips are megabytes: read them in big pieces
+    "send_bytes": 18000,
+    "inbuf_overflow": 64 * MIB,  # bodies up to this stay in memory (above it, a temporary file)
+    "outbuf_overflow": 64 * MIB,
+    "outbuf_high_watermark": 256 * MIB,
+    "max_request_body_size": 5 * 1024 * MIB,  # S3's limit for one PUT
+    "clear_untrusted_proxy_headers": False,
+    "ident": "amazon.com",
+}
+
+
+def _access_log(app: Callable[..., Any]) -> Callable[..., Any]:
+    """One line per request on stderr: method, path, the operation (X-Amz-Target), status."""
+
+    def logged(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            line = f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')} {target} {status}"
+            print(line, file=sys.stderr, flush=True)
+            return start_response(status, headers, exc_info)
+
+        result: Iterable[bytes] = app(environ, start)
+        return result
+
+    return logged
+
+
+def _metadata_names_as_s3(build: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+    """waitress capitalises every response header's name (``X-Amz-Meta-Kept``); S3 sends object
+    metadata lower-cased, and botocore hands the name after ``x-amz-meta-`` to the caller as sent."""
+
+    def build_response_header(task: Any) -> bytes:
+        lines = build(task).split(b"\r\n")
+        for n, line in enumerate(lines):
+            if line[:11].lower() == b"x-amz-meta-":
+                name, _, value = line.partition(b":")
+                lines[n] = name.lower() + b":" + value
+        return b"\r\n".join(lines)
+
+    return build_response_header
 
 
 class _NotWire(Exception):
@@ -178,23 +232,22 @@ def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> 
             )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     import moto.backends
     from moto.core.responses import ActionResult
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.responses import DynamoHandler
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
-    from moto.server import main as serve
-    from werkzeug.serving import WSGIRequestHandler
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from waitress import serve
+    from waitress.task import WSGITask
 
-    # werkzeug writes an answer's head and body separately: without Nagle, the body does not wait
-    # for the client to acknowledge the head (a delayed ACK: up to 40 ms on a kept-alive call).
-    WSGIRequestHandler.disable_nagle_algorithm = True
-    # A line per request, formatted and written through logging, is a twentieth of this process's
-    # CPU under the test suite; errors are still logged. SITEDEPLOY_MOTO_ACCESS_LOG=1 keeps them.
-    if os.environ.get("SITEDEPLOY_MOTO_ACCESS_LOG") != "1":
-        WSGIRequestHandler.log_request = lambda *_args, **_kwargs: None  # type: ignore[method-assign]
+    parser = argparse.ArgumentParser(prog="python -m sitedeploy_local.moto_server")
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto's own main: its URLs name the port
     # moto finds which service a request is for by listing its own package folder (a listdir and a
     # stat per service) on every request: a third of an S3 call's time. The folder does not change.
     modules = tuple(moto.backends.list_of_moto_modules())
@@ -204,7 +257,11 @@ def main() -> None:
     Table.query = moto_index.partitioned_query(Table.query)  # type: ignore[method-assign]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign,assignment]
     ActionResult.execute_result = _direct(ActionResult.execute_result)  # type: ignore[method-assign]
-    serve()
+    WSGITask.build_response_header = _metadata_names_as_s3(WSGITask.build_response_header)
+    app = DomainDispatcherApplication(create_backend_app)
+    app.debug = True  # type: ignore[attr-defined]
+    served = _access_log(app) if os.environ.get("SITEDEPLOY_MOTO_ACCESS_LOG") == "1" else app
+    serve(served, host=args.host, port=args.port, **SERVING)
 
 
 if __name__ == "__main__":

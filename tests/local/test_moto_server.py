@@ -3,6 +3,7 @@ stream (and the stream pump reading it) alive — what DynamoDB promises and mot
 
 from __future__ import annotations
 
+import logging
 import random
 import uuid
 from typing import Any
@@ -183,3 +184,25 @@ def test_queries_read_their_partition_and_agree_with_a_scan_after_every_kind_of_
             check()
     check()
     ddb.delete_table(TableName=table)
+
+
+def test_connections_are_kept_alive_and_metadata_names_come_back_as_s3_sends_them(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One connection for many calls (moto's own development server closed each one, and every
+    boto3 call paid a new connection and a new server thread); object metadata lower-cased, as S3
+    answers it (the server that keeps connections alive capitalises header names)."""
+    ddb = stack.moto.client("dynamodb")
+    s3 = stack.moto.client("s3")
+    table, bucket = stack.resource("DeploymentsTable"), stack.resource("StagingBucket")
+    key = f"test/{uuid.uuid4().hex}"
+    with caplog.at_level(logging.DEBUG, logger="urllib3.connectionpool"):
+        for _ in range(5):
+            ddb.get_item(TableName=table, Key={"pk": {"S": "TEST#none"}, "sk": {"S": "META"}})
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x", Metadata={"kept": "yes", "Mixed-Case": "1"})
+        head = s3.head_object(Bucket=bucket, Key=key)
+        s3.delete_object(Bucket=bucket, Key=key)
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("Starting new HTTP connection" in m for m in messages) == 2  # one per client
+    assert not [m for m in messages if "Resetting dropped connection" in m]
+    assert head["Metadata"] == {"kept": "yes", "mixed-case": "1"}
