@@ -73,6 +73,9 @@ class FunctionHost:
         self._log_sink = log_sink
         self._zygote = zygote
         self.invocations = 0
+        # Called after every invocation, however it ended (the stack's stream pump: a function that
+        # returned may have written to a table).
+        self.returned: Callable[[], None] | None = None
 
     # -- processes ------------------------------------------------------------------------------
 
@@ -140,6 +143,13 @@ class FunctionHost:
     # -- invocations ----------------------------------------------------------------------------
 
     def invoke(self, event: Any, *, timeout: float | None = None) -> Any:
+        try:
+            return self._invoke(event, timeout)
+        finally:
+            if self.returned is not None:
+                self.returned()
+
+    def _invoke(self, event: Any, timeout: float | None) -> Any:
         limit = float(timeout if timeout is not None else self.spec.timeout)
         with self._slots:
             with self._lock:

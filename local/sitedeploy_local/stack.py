@@ -196,6 +196,8 @@ class LocalStack:
         self.gateway = Gateway(routes, self.hosts, authorizer, port=self.options.gateway_port, cors_origins=cors)
         self.gateway.start()
         self.pump = self._make_pump(template)
+        for host in self.hosts.values():
+            host.returned = self.pump.kick
         self.pump.start()
         if self.options.run_schedules:
             self.scheduler = Scheduler(self.functions, self.hosts)

@@ -11,7 +11,12 @@ one is scanned, every ``scan_interval`` seconds (its expired items are already i
 Per function, records are processed in order per item key (ParallelizationFactor lanes, each lane
 strictly in order); a failed batch is retried from the first failure (ReportBatchItemFailures),
 split in two when BisectBatchOnFunctionError is on, and given up after MaximumRetryAttempts, when
-it goes to the on-failure list (the local stand-in for the on-failure destination)."""
+it goes to the on-failure list (the local stand-in for the on-failure destination).
+
+The streams are read every ``poll_interval`` while there is work: records came, or a function just
+returned (``kick``: functions are what write to the tables). A stack with nothing to do reads less
+and less often, down to every ``idle_interval``; each read is a call to moto, and ten a second
+made an idle stack cost 6% of a core (a test session runs several stacks side by side)."""
 
 from __future__ import annotations
 
@@ -177,6 +182,7 @@ class StreamPump:
         ttl_attributes: dict[str, str],
         *,
         poll_interval: float = 0.1,
+        idle_interval: float = 0.5,
         ttl_interval: float = 1.0,
         scan_interval: float = 30.0,
         retry_delay: float = 0.5,
@@ -196,6 +202,7 @@ class StreamPump:
         self._last_scan = 0.0
         self.scan_interval = scan_interval
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_ttl = 0.0
         self._lock = threading.Lock()
@@ -204,6 +211,7 @@ class StreamPump:
         # other's failed condition unmarked it, so the REMOVE reached the reaper as a user's delete.
         self._ttl_pass = threading.Lock()
         self.poll_interval = poll_interval
+        self.idle_interval = max(idle_interval, poll_interval)
         self.ttl_interval = ttl_interval
         self.retry_delay = retry_delay
         self.deliveries: list[Delivery] = []
@@ -259,6 +267,7 @@ class StreamPump:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread:
             self._thread.join(timeout=5)
         for consumers in self._consumers.values():
@@ -275,16 +284,31 @@ class StreamPump:
             for shard in shards
         }
 
+    def kick(self) -> None:
+        """Something may have written to a table (a function returned): read at the busy pace."""
+        self._wake.set()
+
     def _loop(self) -> None:
+        delay = self.poll_interval
         while not self._stop.is_set():
+            read = 0
+            polled = time.monotonic()
             try:
-                if self.ttl_enabled and time.monotonic() - self._last_ttl >= self.ttl_interval:
+                if self.ttl_enabled and polled - self._last_ttl >= self.ttl_interval:
                     with self._ttl_pass:
-                        self._expire(None, scan=time.monotonic() - self._last_scan >= self.scan_interval)
-                self.poll_once()
+                        self._expire(None, scan=polled - self._last_scan >= self.scan_interval)
+                read = self.poll_once()
             except Exception as exc:  # the pump must outlive a hiccup of the local AWS
                 print(f"stream pump: {type(exc).__name__}: {exc}", flush=True)
-            self._stop.wait(self.poll_interval)
+            kicked = self._wake.is_set()
+            self._wake.clear()
+            # Busy: the usual pace. Idle: twice as long each time, up to idle_interval; a kick ends
+            # an idle wait, though never sooner than poll_interval after the last read.
+            delay = self.poll_interval if read or kicked else min(self.idle_interval, delay * 2)
+            next_read = polled + delay
+            if delay > self.poll_interval and self._wake.wait(max(0.0, next_read - time.monotonic())):
+                next_read = polled + self.poll_interval
+            self._stop.wait(max(0.0, next_read - time.monotonic()))
 
     # -- work -----------------------------------------------------------------------------------
 

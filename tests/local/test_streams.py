@@ -15,6 +15,7 @@ import pytest
 
 from sitedeploy_local.runtime import FunctionHost
 from sitedeploy_local.stack import LocalStack
+from sitedeploy_local.streams import StreamPump
 from sitedeploy_local.template import FunctionSpec, StreamSubscription
 
 RECORDER = Path(__file__).resolve().parents[1] / "fixtures" / "functions" / "recorder"
@@ -186,3 +187,56 @@ def test_batch_item_failures_are_retried_then_given_up(clean: LocalStack, subscr
     assert seen.count(failing["pk"]["S"]) == 3  # the first try and two retries
     dropped = [d for d in clean.pump.deliveries if d.outcome == "dropped"]
     assert any(r["dynamodb"]["Keys"]["pk"]["S"] == failing["pk"]["S"] for d in dropped for r in d.records)
+
+
+def _timed_pump(stack: LocalStack, *, idle_interval: float) -> tuple[StreamPump, list[float]]:
+    """A second pump on the session stack's deployments stream, no consumers, no TTL: the times
+    at which it reads the stream."""
+    table = stack.resource("DeploymentsTable")
+    arn = stack.moto.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    pump = StreamPump(
+        stack.moto.client,
+        {"DeploymentsTable": table},
+        {"DeploymentsTable": arn},
+        {},
+        poll_interval=0.05,
+        idle_interval=idle_interval,
+    )
+    reads: list[float] = []
+    poll_once = pump.poll_once
+
+    def timed() -> int:
+        reads.append(time.monotonic())
+        return poll_once()
+
+    pump.poll_once = timed  # type: ignore[method-assign]
+    return pump, reads
+
+
+def test_an_idle_pump_reads_less_and_less_often_and_a_kick_brings_it_back(clean: LocalStack) -> None:
+    """Ten reads a second made an idle stack cost 6% of a core: idle, the pump backs off (doubling
+    up to idle_interval); a function returning (``kick``) ends the wait."""
+    pump, reads = _timed_pump(clean, idle_interval=0.4)
+    pump.start()
+    try:
+        time.sleep(2.0)
+        idle_reads = len(reads)
+    finally:
+        pump.stop()
+    assert 3 <= idle_reads <= 15, idle_reads  # at the busy pace: about 40
+
+    pump, reads = _timed_pump(clean, idle_interval=60.0)
+    pump.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(reads) < 2 or reads[-1] - reads[-2] < 1.0:  # backed off to a wait of seconds
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        waiting = len(reads)
+        kicked = time.monotonic()
+        pump.kick()
+        while len(reads) == waiting:
+            assert time.monotonic() - kicked < 1.5, "the kick did not end the idle wait"
+            time.sleep(0.01)
+    finally:
+        pump.stop()
