@@ -4,7 +4,9 @@ stream (and the stream pump reading it) alive — what DynamoDB promises and mot
 from __future__ import annotations
 
 import logging
+import os
 import random
+import threading
 import uuid
 from typing import Any
 
@@ -195,13 +197,25 @@ def test_connections_are_kept_alive_and_metadata_names_come_back_as_s3_sends_the
     ddb = stack.moto.client("dynamodb")
     s3 = stack.moto.client("s3")
     table, bucket = stack.resource("DeploymentsTable"), stack.resource("StagingBucket")
-    key = f"test/{uuid.uuid4().hex}"
+    key, large_key = f"test/{uuid.uuid4().hex}", f"test/{uuid.uuid4().hex}"
+    large = os.urandom(3 * 1024 * 1024 + 17)
     with caplog.at_level(logging.DEBUG, logger="urllib3.connectionpool"):
         for _ in range(5):
             ddb.get_item(TableName=table, Key={"pk": {"S": "TEST#none"}, "sk": {"S": "META"}})
         s3.put_object(Bucket=bucket, Key=key, Body=b"x", Metadata={"kept": "yes", "Mixed-Case": "1"})
         head = s3.head_object(Bucket=bucket, Key=key)
-        s3.delete_object(Bucket=bucket, Key=key)
+        # A large body is sent from a file, not through the server's buffer: the same bytes.
+        s3.put_object(Bucket=bucket, Key=large_key, Body=large)
+        answer = s3.get_object(Bucket=bucket, Key=large_key)
+        whole = (answer["ContentLength"], answer["Body"].read())
+        ranged = s3.get_object(Bucket=bucket, Key=large_key, Range="bytes=1000-2999999")["Body"].read()
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key}, {"Key": large_key}]})
+    mine = [r.getMessage() for r in caplog.records if r.thread == threading.get_ident()]  # not the pump's
+    assert sum("Starting new HTTP connection" in m for m in mine) == 2  # one per client
+    assert not [m for m in mine if "Resetting dropped connection" in m]
+    assert head["Metadata"] == {"kept": "yes", "mixed-case": "1"}
+    assert whole == (len(large), large)
+    assert ranged == large[1000:3000000]
     messages = [r.getMessage() for r in caplog.records]
     assert sum("Starting new HTTP connection" in m for m in messages) == 2  # one per client
     assert not [m for m in messages if "Resetting dropped connection" in m]
