@@ -98,6 +98,9 @@ class FunctionHost:
                     pass_fds=(write_fd,),
                     cwd=str(self.spec.code_dir),
                 )
+        except BaseException:
+            os.close(read_fd)
+            raise
         finally:
             os.close(write_fd)
         answers: queue.Queue[dict[str, Any] | None] = queue.Queue()

@@ -144,14 +144,16 @@ class Zygote:
                 assert self._socket is not None  # for mypy: _wait_ready raised otherwise
                 socket.send_fds(self._socket, [request], [child_in, child_out, answers])
                 reply = self._socket.recv(MAX_MESSAGE)
+            if not reply:
+                raise RuntimeError("the local Lambda zygote is gone")
+            pid = int(json.loads(reply)["pid"])
+        except BaseException:
+            os.close(parent_in)  # the child's ends are closed below; nothing of this spawn is kept
+            os.close(parent_out)
+            raise
         finally:
             os.close(child_in)
             os.close(child_out)
-        if not reply:
-            os.close(parent_in)
-            os.close(parent_out)
-            raise RuntimeError("the local Lambda zygote is gone")
-        pid = int(json.loads(reply)["pid"])
         return ForkedProcess(pid, os.fdopen(parent_in, "wb"), os.fdopen(parent_out, "rb"))
 
     def stop(self) -> None:

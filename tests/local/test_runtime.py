@@ -119,5 +119,30 @@ def test_a_zygote_that_is_gone_is_said_so(tmp_path: Path) -> None:
     started = zygote.Zygote().start({"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.pathsep.join(sys.path)})
     started.stop()
     host = _host(tmp_path, HANDLER, started, [])
+    before = _open_fds()
     with pytest.raises(RuntimeError, match="not running"):
         host.invoke({})
+    assert _open_fds() == before  # the pipes made for the environment are closed again
+
+
+def test_a_zygote_that_died_is_said_so_and_leaves_no_pipe_open(tmp_path: Path) -> None:
+    if not zygote.available():
+        pytest.fail("the zygote needs Linux pidfds")
+    started = zygote.Zygote().start({"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        host = _host(tmp_path, HANDLER, started, [])
+        assert host.invoke({"n": 1}) is not None  # it served
+        host.kill_all()
+        assert started._process is not None
+        started._process.kill()  # it dies; its socket is still open on our side
+        started._process.wait()
+        before = _open_fds()
+        with pytest.raises((RuntimeError, OSError)):
+            host.invoke({})
+        assert _open_fds() == before
+    finally:
+        started.stop()
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
