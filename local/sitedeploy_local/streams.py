@@ -293,6 +293,7 @@ class StreamPump:
         while not self._stop.is_set():
             read = 0
             polled = time.monotonic()
+            self._wake.clear()  # before the read: a kick that comes during it is seen after it
             try:
                 if self.ttl_enabled and polled - self._last_ttl >= self.ttl_interval:
                     with self._ttl_pass:
@@ -301,7 +302,6 @@ class StreamPump:
             except Exception as exc:  # the pump must outlive a hiccup of the local AWS
                 print(f"stream pump: {type(exc).__name__}: {exc}", flush=True)
             kicked = self._wake.is_set()
-            self._wake.clear()
             # Busy: the usual pace. Idle: twice as long each time, up to idle_interval; a kick ends
             # an idle wait, though never sooner than poll_interval after the last read.
             delay = self.poll_interval if read or kicked else min(self.idle_interval, delay * 2)
