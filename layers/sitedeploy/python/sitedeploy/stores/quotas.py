@@ -22,10 +22,10 @@ def site_entry_key(site_id: str, generation: str | None) -> str:
     return f"SITE#{site_id}#{generation or '-'}"
 
 
-def give_back_flight(transaction: Transaction, quota_key: str) -> int:
-    """One less in flight on the owner's count a deployment holds (``quotaKey``); its index in the
-    transaction. A count already at zero (a drift) fails that item's condition."""
-    return transaction.add(
+def give_back_flight(transaction: Transaction, quota_key: str) -> None:
+    """One less in flight on the owner's count a deployment holds (``quotaKey``). A count already at
+    zero (a drift) fails that item's condition, and with it the transaction."""
+    transaction.add(
         "Update",
         {
             "Key": item_key(quota_key, "FLIGHT"),
