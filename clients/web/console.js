@@ -114,22 +114,31 @@ function buttonFor(availability) {
   return button;
 }
 
-// Which read of the platforms is the latest (connecting, disconnecting and a new API each read
-// them again): an earlier one answered late must not draw buttons for what no longer holds.
-let platformsTurn = 0;
+// Of overlapping reads of one thing (opening a tab, connecting, a new API: each reads again), only
+// the latest may draw: an earlier one answered late must not draw over it, or over what no longer
+// holds. Each call of the function `latestOf()` returns starts a read and returns its check.
+function latestOf() {
+  let latest = 0;
+  return () => {
+    const turn = ++latest;
+    return () => turn === latest;
+  };
+}
+
+const platformsRead = latestOf();
 
 async function refreshPlatforms() {
   if (!state.client) return;
-  const turn = ++platformsTurn;
+  const latest = platformsRead();
   let platforms;
   try {
     platforms = (await state.client.platforms()).platforms;
   } catch (error) {
-    if (turn !== platformsTurn) return;
+    if (!latest()) return;
     notify("error", `cannot read the platforms: ${describe(error)}`);
     return;
   }
-  if (turn !== platformsTurn) return;
+  if (!latest()) return;
   state.platforms = platforms;
   $("#deploy-buttons").replaceChildren(...state.platforms.map(buttonFor));
   updateDeployButtons();
@@ -280,12 +289,11 @@ async function deploy(platform, mode) {
 
 // -- sites ---------------------------------------------------------------------------------------
 
-// Which refresh of the list is the latest: an earlier one answered late must not draw over it.
-let sitesTurn = 0;
+const sitesRead = latestOf();
 
 async function refreshSites() {
   if (!state.client) return;
-  const turn = ++sitesTurn;
+  const latest = sitesRead();
   const body = $("#sites-table tbody");
   // Until the answer is drawn the rows on screen are stale: a click there would act on a row, or
   // toggle a panel, about to be replaced. Their buttons wait, disabled, for the list they belong to.
@@ -298,7 +306,7 @@ async function refreshSites() {
   try {
     sites = (await state.client.sites()).sites;
   } catch (error) {
-    if (turn !== sitesTurn) return;
+    if (!latest()) return;
     body.removeAttribute("aria-busy");
     for (const button of body.querySelectorAll("button[data-stale]")) {
       button.disabled = false;
@@ -307,7 +315,7 @@ async function refreshSites() {
     notify("error", `cannot list the sites: ${describe(error)}`);
     return;
   }
-  if (turn !== sitesTurn) return;
+  if (!latest()) return;
   const rows = sites.map((site) => {
     const row = document.createElement("tr");
     row.dataset.siteId = site.siteId;
@@ -645,21 +653,20 @@ function describeConnection(connection) {
   return `Connected: ${who}${where}${app}.`;
 }
 
-// As for the sites list: only the latest read of the connections is drawn.
-let connectionsTurn = 0;
+const connectionsRead = latestOf();
 
 async function refreshConnections() {
   if (!state.client) return;
-  const turn = ++connectionsTurn;
+  const latest = connectionsRead();
   try {
     const { connections } = await state.client.connections();
-    if (turn !== connectionsTurn) return;
+    if (!latest()) return;
     for (const platform of Object.keys(NAMES)) {
       const connection = connections.find((c) => c.platform === platform);
       $(`#${platform}-connection`).textContent = describeConnection(connection);
     }
   } catch (error) {
-    if (turn !== connectionsTurn) return;
+    if (!latest()) return;
     notify("error", `cannot read your connections: ${describe(error)}`);
   }
 }
