@@ -36,6 +36,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -86,7 +87,7 @@ def _access_log(app: Callable[..., Any]) -> Callable[..., Any]:
     def logged(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             target = environ.get("HTTP_X_AMZ_TARGET", "")
-            line = f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')} {target} {status}"
+            line = f"{time.time():.3f} {environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')} {target} {status}"
             print(line, file=sys.stderr, flush=True)
             return start_response(status, headers, exc_info)
 

@@ -65,3 +65,43 @@ def test_a_poll_refused_outright_still_fails() -> None:
     api = ScriptedApi(NetlifyError("reading the deploy failed: Not Found (HTTP 404)", status=404))
     with pytest.raises(NetlifyError, match="Not Found"):
         _publish(api)
+
+
+class PreparingApi(NetlifyApi):
+    """A deploy that is ``preparing`` when created and ``prepared`` from the ``ready_on``-th read."""
+
+    def __init__(self, ready_on: int, events: list[str]) -> None:
+        super().__init__(SecretStr("t"), base_url="http://127.0.0.1:9")
+        self.ready_on = ready_on
+        self.reads = 0
+        self.events = events
+
+    def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        if method == "POST":
+            self.events.append("create")
+            return 200, {"id": "dep-1", "state": "prepared" if self.ready_on == 0 else "preparing", "required": []}
+        self.events.append("read")
+        self.reads += 1
+        state = "prepared" if self.reads >= self.ready_on else "preparing"
+        return 200, {"id": "dep-1", "state": state, "required": []}
+
+
+@pytest.mark.parametrize("ready_on", [1, 2, 4])
+def test_the_poll_that_finds_the_deploy_prepared_ends_the_wait(ready_on: int) -> None:
+    """Each read comes after a wait and the read that answers ``prepared`` ends it: no wait after
+    it (with Netlify's ~1 s polls, that is a second on every deploy), and no read straight after the
+    create that answered ``preparing`` (it could only answer the same)."""
+    events: list[str] = []
+    api = PreparingApi(ready_on, events)
+    deployer = NetlifyDeployer(api, sleep=lambda seconds: events.append("sleep"))
+    deploy = deployer.wait_prepared(deployer.create_deploy("site-1", {"/index.html": "a" * 40}))
+    assert deploy["state"] == "prepared"
+    assert events == ["create"] + ["sleep", "read"] * ready_on
+
+
+def test_a_deploy_created_prepared_is_not_read_again() -> None:
+    events: list[str] = []
+    api = PreparingApi(0, events)
+    deployer = NetlifyDeployer(api, sleep=lambda seconds: events.append("sleep"))
+    deployer.wait_prepared(deployer.create_deploy("site-1", {"/index.html": "a" * 40}))
+    assert events == ["create"]

@@ -17,7 +17,7 @@ already complete: that is success, not an error."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import IO, Any
@@ -104,16 +104,17 @@ def map_deploy(deploy: Mapping[str, Any]) -> BuildState:
     return BuildState(DeploymentStatus.BUILDING, _BUILDING_PROGRESS.get(state, PUBLISHED_PROGRESS), None, state)
 
 
-def _polls(seconds: float, sleep: Callable[[float], None]) -> Any:
-    """Yield until ``seconds`` have passed, sleeping 0.25 s growing to 1 s between yields."""
+def _polls(seconds: float, sleep: Callable[[float], None], *, wait_first: bool = False) -> Iterator[None]:
+    """Yield until ``seconds`` have passed, sleeping 0.25 s growing to 1 s between yields (and
+    before the first, with ``wait_first``)."""
     deadline = time.monotonic() + seconds
     interval = POLL_FIRST_SECONDS
-    while True:
+    if not wait_first:
         yield
-        if time.monotonic() >= deadline:
-            return
+    while time.monotonic() < deadline:
         sleep(min(interval, max(0.0, deadline - time.monotonic())))
         interval = min(POLL_MAX_SECONDS, interval * 1.5)
+        yield
 
 
 def inert(path: str) -> bool:
@@ -227,14 +228,15 @@ class NetlifyDeployer:
         return deploy
 
     def wait_prepared(self, deploy: dict[str, Any]) -> dict[str, Any]:
-        """The deploy once Netlify has worked out what it needs (``required`` filled)."""
-        for _ in _polls(self._prepare_seconds, self._sleep):
-            state = deploy.get("state")
-            if state in FAILED_STATES:
-                raise _failed(deploy)
-            if state not in BEFORE_PREPARED:
-                return deploy
+        """The deploy once Netlify has worked out what it needs (``required`` filled). The create's
+        answer is the first look; each read after it comes after a wait, and the read that finds it
+        prepared ends the wait at once."""
+        if _prepared(deploy):
+            return deploy
+        for _ in _polls(self._prepare_seconds, self._sleep, wait_first=True):
             deploy = self.deploy(str(deploy["id"]))
+            if _prepared(deploy):
+                return deploy
         raise NetlifyError(f"Netlify did not prepare the deploy within {self._prepare_seconds:g} s")
 
     def follow(self, deploy_id: str) -> tuple[dict[str, Any], BuildState]:
@@ -383,6 +385,14 @@ class NetlifyDeployer:
             uploaded_bytes=0,
             version_ref=deploy_id,
         )
+
+
+def _prepared(deploy: Mapping[str, Any]) -> bool:
+    """Whether the deploy is past preparing; NetlifyError when it failed instead."""
+    state = deploy.get("state")
+    if state in FAILED_STATES:
+        raise _failed(deploy)
+    return state not in BEFORE_PREPARED
 
 
 def _failed(deploy: Mapping[str, Any]) -> NetlifyError:
