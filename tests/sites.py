@@ -21,6 +21,7 @@ class Site:
     def __init__(self, files: dict[str, bytes]) -> None:
         self.data = dict(files)
         self.reads: list[str] = []
+        self.prefetched: list[list[str]] = []  # each prefetch call's paths, in order
         self.progress: list[tuple[int, int]] = []
         self._sha1s: dict[str, str] = {}
 
@@ -36,6 +37,9 @@ class Site:
         data = self.data[site_file.path]
         for start in range(0, len(data), CHUNK):
             yield data[start : start + CHUNK]
+
+    def prefetch(self, files: Sequence[SiteFile]) -> None:
+        self.prefetched.append([f.path for f in files])
 
     def sha1s(self, files: Sequence[SiteFile]) -> Mapping[str, str]:
         """SHA-1s by sha256, reading only contents not seen by an earlier call."""
@@ -60,4 +64,5 @@ class Site:
             read=self.read,
             progress=lambda sent, total: self.progress.append((sent, total)),
             digests=self.sha1s if remember_sha1s else None,
+            prefetch=self.prefetch,
         )

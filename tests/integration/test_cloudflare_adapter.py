@@ -66,8 +66,9 @@ def test_first_deploy_publishes_every_byte(emulator: CloudflareEmulator) -> None
     target = _target()
     progress: list[tuple[int, int]] = []
     result = _publisher(emulator).publish(
-        target, site.files(), AssetsOptions(), site.read, lambda s, t: progress.append((s, t))
+        target, site.files(), AssetsOptions(), site.read, lambda s, t: progress.append((s, t)), prefetch=site.prefetch
     )
+    assert [sorted(paths) for paths in site.prefetched] == [sorted(site.data)]  # told first, then read
     assert result.url == f"https://{target.script_name}.{SUBDOMAIN}.workers.dev"
     assert result.uploaded_files == 4
     assert result.uploaded_bytes == sum(len(d) for d in site.data.values())
@@ -94,7 +95,8 @@ def test_redeploy_with_one_change_uploads_exactly_one_hash(emulator: CloudflareE
     publisher.publish(target, site.files(), AssetsOptions(), site.read)
     site.data["assets/app.js"] = b"console.log('changed')"
     site.reads.clear()
-    result = publisher.publish(target, site.files(), AssetsOptions(), site.read)
+    result = publisher.publish(target, site.files(), AssetsOptions(), site.read, prefetch=site.prefetch)
+    assert site.prefetched == [["assets/app.js"]]  # only what Cloudflare asked for is fetched ahead
     assert result.uploaded_files == 1
     assert result.uploaded_bytes == len(b"console.log('changed')")
     assert site.reads == ["assets/app.js"]

@@ -157,6 +157,7 @@ def test_one_file_redeploy_uploads_exactly_one_file(emulator: NetlifyEmulator) -
     assert published.uploaded_bytes == len(b"console.log('changed')")
     assert _uploads(emulator) - before == 1
     assert set(site.reads) == {"assets/app.js"}  # its SHA-1, then its upload: nothing else is read
+    assert site.prefetched[-1] == ["assets/app.js"]  # what Netlify asked for, fetched ahead of its upload
     assert _served(emulator, name, "/assets/app.js").data == b"console.log('changed')"
     unchanged = _publish(emulator, site, name)
     assert unchanged.uploaded_files == 0

@@ -62,7 +62,7 @@ def _manifest(site: dict[str, bytes]) -> dict[str, str]:
     return {p: _sha(d) for p, d in site.items()}
 
 
-@pytest.mark.parametrize("platform", ["cloudflare", "amplify"])
+@pytest.mark.parametrize("platform", ["cloudflare", "amplify", "netlify", "vercel"])
 def test_small_files_travel_in_packs_and_are_served_byte_for_byte(api: Api, platform: str) -> None:
     site = _site()
     answer = _plan(api, site)

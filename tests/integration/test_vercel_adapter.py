@@ -151,14 +151,18 @@ def test_a_one_file_change_uploads_exactly_that_file(emulator: VercelEmulator) -
     address = _address()
     platform = _platform(emulator)
     platform.publish(site.job(address), None)
+    # Every content once (copy/a.css is a.css's bytes), fetched ahead of the uploads.
+    assert [sorted(paths) for paths in site.prefetched] == [sorted(site.data.keys() - {"copy/a.css"})]
     site.data["assets/app.js"] = b"console.log('changed')"
     site.reads.clear()
+    site.prefetched.clear()
     before = len(_uploads(emulator))
     again = platform.publish(site.job(address), None)
     assert again.status is DeploymentStatus.READY
     assert (again.uploaded_files, again.uploaded_bytes) == (1, len(b"console.log('changed')"))
     assert _uploads(emulator)[before:] == [hashlib.sha1(b"console.log('changed')").hexdigest()]
     assert "assets/app.js" in site.reads
+    assert site.prefetched == [["assets/app.js"]]  # what Vercel said it lacks, fetched ahead of its upload
     assert _served(emulator, address, "/assets/app.js").data == b"console.log('changed')"
     unchanged = platform.publish(site.job(address), None)
     assert unchanged.uploaded_files == 0

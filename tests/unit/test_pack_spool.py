@@ -5,7 +5,9 @@ as members pass, all of it by the time ``flush`` returns."""
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -192,3 +194,63 @@ def test_a_receipt_round_trips_and_is_fresh_for_an_hour() -> None:
     assert receipt.fresh(1000.0 + 3600)
     assert not receipt.fresh(1000.0 + 3601)
     assert not receipt.fresh(1000.0 - 120)  # from the future: not trusted either
+
+
+class SlowStaging(CountingStaging):
+    """Each open takes a while and notes how many were in flight at once."""
+
+    def __init__(self, seconds: float = 0.05) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.in_flight = 0
+        self.most = 0
+        self._flight = threading.Lock()
+
+    def open_pack(self, owner_id: str, pack_id: str) -> tuple[Any, float]:
+        with self._flight:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            time.sleep(self.seconds)
+            return super().open_pack(owner_id, pack_id)
+        finally:
+            with self._flight:
+                self.in_flight -= 1
+
+
+def test_prefetched_packs_are_fetched_side_by_side_once_each() -> None:
+    """A reader going through the files in order would fetch the packs one after another; told
+    what it will read, the spool fetches several at once, and a reader that gets to a pack while
+    it is being fetched waits for that fetch rather than starting its own."""
+    staging = SlowStaging()
+    layout: dict[str, Packed] = {}
+    for n in range(6):
+        layout |= _pack(staging, "o", f"{n:x}" * 32, [f"pack {n} member {i}".encode() for i in range(5)])
+    with PackSpool(staging, "o") as spool:
+        spool.prefetch(layout.values())
+        for sha, where in layout.items():
+            assert hashlib.sha256(b"".join(spool.read(sha, where))).hexdigest() == sha
+    assert sorted(staging.opened) == sorted({where.pack for where in layout.values()})
+    assert staging.most >= 2
+
+
+def test_prefetch_fetches_nothing_already_spooled_and_close_waits_for_it() -> None:
+    staging = SlowStaging(seconds=0.2)
+    layout = _pack(staging, "o", "e" * 32, [b"one", b"two"]) | _pack(staging, "o", "f" * 32, [b"three"])
+    sha, where = next(iter(layout.items()))
+    spool = PackSpool(staging, "o")
+    list(spool.read(sha, where))
+    spool.prefetch(layout.values())
+    spool.close()  # with the second pack still in flight: waits, then removes the folder
+    assert staging.in_flight == 0
+    assert sorted(staging.opened) == ["e" * 32, "f" * 32]
+    assert not os.path.exists(spool.folder)
+
+
+def test_a_prefetch_that_fails_leaves_the_read_to_fetch_and_report() -> None:
+    staging = CountingStaging()
+    missing = Packed("7" * 32, 0, 3)
+    with PackSpool(staging, "o") as spool:
+        spool.prefetch([missing])
+        with pytest.raises(PackMissing, match="7" * 32):
+            list(spool.read("0" * 64, missing))

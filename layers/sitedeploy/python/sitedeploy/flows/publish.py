@@ -25,6 +25,7 @@ from sitedeploy.platforms.base import (
     NAME_UNAVAILABLE,
     HostingPlatform,
     PlatformError,
+    Prefetch,
     Published,
     PublishJob,
     SiteConfig,
@@ -82,11 +83,12 @@ class _RememberedDigests:
     remembered for the next deploy. Remembering is best effort: losing it costs a read, never a
     deployment."""
 
-    def __init__(self, services: Services, record: DeploymentRecord, read: StreamReader) -> None:
+    def __init__(self, services: Services, record: DeploymentRecord, read: StreamReader, prefetch: Prefetch) -> None:
         self._staging = services.stores.staging
         self._owner = record.owner_id
         self._site = record.site_id
         self._read = read
+        self._prefetch = prefetch
         self._lock = threading.Lock()
         self.computed = 0
 
@@ -98,6 +100,7 @@ class _RememberedDigests:
                 logger.warning("remembered file digests unreadable; computing them", exc_info=True)
                 known = {}
             new = [f for f in files if f.sha256 not in known]
+            self._prefetch(new)
             computed = compute_sha1s(new, self._read)
             self.computed += len(computed)
             wanted = {f.sha256 for f in files}
@@ -128,6 +131,9 @@ def _job(
             return spool.read(site_file.sha256, where, path=site_file.path)
         return staging.iter_blob(owner, site_file.sha256, path=site_file.path)
 
+    def prefetch(files: Sequence[SiteFile]) -> None:
+        spool.prefetch(packed[f.sha256] for f in files if f.sha256 in packed)
+
     def read_whole(entry: ManifestEntry) -> bytes:
         return b"".join(read(SiteFile(entry.path, entry.sha256, entry.size, entry.content_type)))
 
@@ -144,7 +150,8 @@ def _job(
         ),
         read=read,
         progress=progress,
-        digests=_RememberedDigests(services, record, read),
+        digests=_RememberedDigests(services, record, read, prefetch),
+        prefetch=prefetch,
         target=record.target,
         preview_key=preview_key(record),
     )

@@ -51,6 +51,8 @@ class SiteFile:
 BlobReader = Callable[[SiteFile], bytes]
 # Reads a file as chunks (verified against its sha256 by the store before the last one).
 StreamReader = Callable[[SiteFile], Iterator[bytes]]
+# Told which files are about to be read, so their bytes can be fetched ahead of the reads.
+Prefetch = Callable[[Sequence[SiteFile]], None]
 # Called as bytes reach the platform: (bytes sent so far, bytes to send in all).
 Progress = Callable[[int, int], None]
 # The SHA-1 of each file's bytes, by its sha256 (Netlify and Vercel address files by SHA-1; staging
@@ -169,6 +171,9 @@ class PublishJob:
     # names the preview URL it takes over (one per chat), where the platform has such URLs.
     target: Target = Target.PRODUCTION
     preview_key: str | None = None
+    # Called with the files a platform is about to read (the uploads it was asked for, a whole
+    # site for a zip) before it reads them one by one.
+    prefetch: Prefetch = field(default=lambda files: None, compare=False)
 
     def read_all(self, site_file: SiteFile) -> bytes:
         return b"".join(self.read(site_file))

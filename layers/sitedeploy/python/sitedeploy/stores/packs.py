@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError
 
+from sitedeploy.observability import logger
 from sitedeploy.stores import aws
 from sitedeploy.stores.staging import CHUNK, BlobCorrupted, Packed, owner_key
 
@@ -40,6 +41,8 @@ UNPROCESSED_ATTEMPTS = 8
 DAY = 24 * 3600
 FETCH_ATTEMPTS = 3
 FETCH_BACKOFF_SECONDS = 0.2
+# Packs fetched at once ahead of the readers (each a GET of up to a pack's size to /tmp).
+PREFETCH_WORKERS = 4
 
 
 class PackIndex:
@@ -183,7 +186,11 @@ class PackSpool:
     """The packs one publish reads, each fetched once to a temporary file (whoever asks first
     fetches it; others wait for that pack only). Members are read from the file and verified
     against their sha256 as they stream; the last chunk is withheld until the hash checks out, as
-    staged blobs are. ``verified`` collects what passed, for the index; ``close`` removes the files."""
+    staged blobs are. ``verified`` collects what passed, for the index; ``close`` removes the files.
+
+    Readers going through a site in order would fetch its packs one after another, each GET
+    waiting for the one before; ``prefetch`` is told what is about to be read and fetches those
+    packs a few at a time ahead of them."""
 
     def __init__(self, source: PackSource, owner_id: str, folder: str | None = None) -> None:
         self._source = source
@@ -197,6 +204,8 @@ class PackSpool:
         self._expected: dict[str, Packed] = {}
         # Told of each member as it passes (sha256, where, when its pack was stored).
         self.on_verified: Callable[[str, Packed, float], None] | None = None
+        self._prefetcher: ThreadPoolExecutor | None = None
+        self._asked: set[str] = set()
 
     def __enter__(self) -> PackSpool:
         return self
@@ -204,8 +213,35 @@ class PackSpool:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    @property
+    def folder(self) -> str:
+        return self._folder
+
     def close(self) -> None:
+        """Stop prefetching (what is in flight finishes) and remove the files."""
+        if self._prefetcher is not None:
+            self._prefetcher.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self._folder, ignore_errors=True)
+
+    def prefetch(self, members: Iterable[Packed]) -> None:
+        """Fetch these members' packs in the background, in the order first named. A fetch that
+        fails is left to the reader, whose own fetch retries and raises what went wrong."""
+        with self._guard:
+            wanted = [p for p in dict.fromkeys(where.pack for where in members) if p not in self._asked]
+            self._asked.update(wanted)
+            if not wanted:
+                return
+            if self._prefetcher is None:
+                self._prefetcher = ThreadPoolExecutor(PREFETCH_WORKERS, thread_name_prefix="pack-prefetch")
+            pool = self._prefetcher
+        for pack_id in wanted:
+            pool.submit(self._fetch_quietly, pack_id)
+
+    def _fetch_quietly(self, pack_id: str) -> None:
+        try:
+            self._fetch(pack_id)
+        except Exception:  # the reader fetches it again and reports what went wrong
+            logger.info("prefetching a pack failed; its reader fetches it", extra={"pack": pack_id})
 
     def expect(self, members: Mapping[str, Packed]) -> None:
         """The members this publish may read (for ``verify_fetched``)."""

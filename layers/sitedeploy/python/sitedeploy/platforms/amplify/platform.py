@@ -267,6 +267,7 @@ class AmplifyPlatform:
                 project = address.name.split("-", 1)[-1].rsplit("-", 1)[0]
                 app = publisher.create_app(f"sitedeploy-{slug(project)}")
                 created = address = SiteAddress(str(app["appId"]), address.name, address.region)
+        job.prefetch(job.files)  # a manual deploy is one zip of every file, every time
         result = publisher.publish(_target(address), job.files, job.read, routing=routing, progress=job.progress)
         return Published(
             status=DeploymentStatus.BUILDING,

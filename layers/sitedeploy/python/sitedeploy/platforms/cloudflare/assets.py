@@ -30,7 +30,7 @@ import urllib3
 from sitedeploy.domain.naming import MAX_LABEL, is_valid_label
 from sitedeploy.domain.sitefiles import MIB, extension
 from sitedeploy.observability import logger
-from sitedeploy.platforms.base import Progress, PublishResult, SiteFile, StreamReader
+from sitedeploy.platforms.base import Prefetch, Progress, PublishResult, SiteFile, StreamReader
 from sitedeploy.platforms.cloudflare.api import CloudflareApi, CloudflareError
 from sitedeploy.platforms.cloudflare.multipart import MultipartBody
 
@@ -277,6 +277,7 @@ class CloudflarePublisher:
         tenant: str = "",
         preview: bool = False,
         preview_alias: str | None = None,
+        prefetch: Prefetch | None = None,
     ) -> PublishResult:
         if not is_valid_label(target.script_name):
             raise CloudflareError(f"{target.script_name!r} is not a valid Worker name")
@@ -300,6 +301,8 @@ class CloudflarePublisher:
                 completion = upload_jwt
                 break
             to_send = sum(by_hash[h].size for bucket in buckets for h in bucket if h in by_hash)
+            if prefetch:
+                prefetch([by_hash[h] for bucket in buckets for h in bucket if h in by_hash])
             sent = 0
 
             def one(bucket: list[str], upload_jwt: str = upload_jwt, to_send: int = to_send) -> str | None:

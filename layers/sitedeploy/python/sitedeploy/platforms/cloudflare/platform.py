@@ -204,6 +204,7 @@ class CloudflarePlatform(AccountPoolPlatform[CloudflareServiceAccount]):
             tenant=job.owner_id,
             preview=preview,
             preview_alias=job.preview_key if preview else None,
+            prefetch=job.prefetch,
         )
         return Published(
             status=DeploymentStatus.READY,

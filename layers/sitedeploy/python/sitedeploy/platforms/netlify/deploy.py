@@ -28,6 +28,7 @@ from sitedeploy.observability import logger
 from sitedeploy.platforms.base import (
     NAME_UNAVAILABLE,
     BuildState,
+    Prefetch,
     Progress,
     Published,
     SiteConfig,
@@ -309,6 +310,7 @@ class NetlifyDeployer:
         sha1s: Callable[[Sequence[SiteFile]], Mapping[str, str]],
         progress: Progress | None = None,
         preview_alias: str | None = None,
+        prefetch: Prefetch | None = None,
     ) -> Published:
         # The publish flow hands over served files only; a caller that passes the rule files too
         # (their text is in ``config``) must not get the user's copies uploaded over ours. Files
@@ -342,6 +344,8 @@ class NetlifyDeployer:
         if unknown:
             raise NetlifyError(f"Netlify asked for {len(unknown)} file digest(s) this deploy does not hold")
         uploads = [by_digest[str(d)] for d in dict.fromkeys(str(d) for d in required)]
+        if prefetch:
+            prefetch([item.site_file for item in uploads if item.site_file is not None])
         uploaded_files, uploaded_bytes = self.upload(deploy_id, uploads, read, progress)
 
         final, state = self.follow(deploy_id)

@@ -101,6 +101,7 @@ class NetlifyPlatform(AccountPoolPlatform[NetlifyServiceAccount]):
             sha1s=job.sha1s,
             progress=job.progress,
             preview_alias=job.preview_key if job.target is Target.PREVIEW else None,
+            prefetch=job.prefetch,
         )
 
     def activate(self, address: SiteAddress, version_ref: str, credentials: UserCredentials | None) -> Published | None:

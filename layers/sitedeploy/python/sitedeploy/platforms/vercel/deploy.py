@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from sitedeploy.domain.models import DeploymentStatus
 from sitedeploy.observability import logger
-from sitedeploy.platforms.base import BuildState, PlatformError, Progress, Published, SiteFile, StreamReader
+from sitedeploy.platforms.base import BuildState, PlatformError, Prefetch, Progress, Published, SiteFile, StreamReader
 from sitedeploy.platforms.uploads import resendable, upload_all
 from sitedeploy.platforms.vercel.api import VercelApi, VercelError
 from sitedeploy.platforms.vercel.output import CONFIG, config_json, static_path
@@ -346,6 +346,7 @@ class VercelDeployer:
         progress: Progress | None = None,
         preview_alias: str | None = None,
         preview: bool = False,
+        prefetch: Prefetch | None = None,
     ) -> Published:
         """``digests``: sha256 → SHA-1 for every file. Raises PlatformError when Vercel fails or
         cancels the deployment, with its reason. A preview leaves production as it is and is
@@ -383,6 +384,8 @@ class VercelDeployer:
                 if config_digest in exc.missing:
                     self.upload_file(config_digest, config, with_config)
                 site_missing = [d for d in exc.missing if d != config_digest]
+                if prefetch:
+                    prefetch([by_digest[d] for d in site_missing if d in by_digest])
                 done = self.upload(site_missing, by_digest, with_config, progress, done)
         assert deployment is not None
         deployment, state = self.follow(deployment)

@@ -145,6 +145,7 @@ class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
             progress=job.progress,
             preview=preview,
             preview_alias=alias,
+            prefetch=job.prefetch,
         )
 
     # -- custom domains: a project's domains; Vercel issues the certificate once the DNS is right --
