@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -31,11 +31,11 @@ def run_parallel(
     try:
         for item in items:
             pending[pool.submit(fn, item)] = item
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                item = pending.pop(future)
-                yield item, future.result()
+        # as_completed waits on every future once; a wait(FIRST_COMPLETED) per result would visit
+        # all the pending ones each time (a thousand files: half a million visits, 0.3 s of CPU).
+        for future in as_completed(pending):
+            item = pending.pop(future)
+            yield item, future.result()
         finished = True
     finally:
         if not finished:
