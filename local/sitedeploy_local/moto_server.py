@@ -82,7 +82,8 @@ SERVING: dict[str, Any] = {
 
 
 def _access_log(app: Callable[..., Any]) -> Callable[..., Any]:
-    """One line per request on stderr: method, path, the operation (X-Amz-Target), status."""
+    """One line per request on stderr: when it was answered (epoch seconds), method, path, the
+    operation (X-Amz-Target), status."""
 
     def logged(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
