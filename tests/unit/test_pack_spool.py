@@ -254,3 +254,33 @@ def test_a_prefetch_that_fails_leaves_the_read_to_fetch_and_report() -> None:
         spool.prefetch([missing])
         with pytest.raises(PackMissing, match="7" * 32):
             list(spool.read("0" * 64, missing))
+
+
+def test_sha1s_read_each_pack_once_in_order_and_verify_every_member() -> None:
+    """Netlify and Vercel need every new file's SHA-1 before anything is sent: a pack is read from
+    start to end once, each member checked against its sha256 on the way, rather than a thousand
+    reads of a member each."""
+    staging = SlowStaging(seconds=0.02)
+    layout: dict[str, Packed] = {}
+    contents: dict[str, bytes] = {}
+    for n in range(5):
+        members = [f"pack {n} member {i} ".encode() * (i + 1) for i in range(9)]
+        layout |= _pack(staging, "o", f"{n:x}" * 32, members)
+        contents |= {hashlib.sha256(m).hexdigest(): m for m in members}
+    passed: list[str] = []
+    with PackSpool(staging, "o") as spool:
+        spool.on_verified = lambda sha, where, stored: passed.append(sha)
+        sha1s = spool.sha1s({sha: (where, f"path/{sha[:6]}") for sha, where in layout.items()})
+        assert spool.verified == layout
+    assert sha1s == {sha: hashlib.sha1(data).hexdigest() for sha, data in contents.items()}
+    assert sorted(staging.opened) == sorted({where.pack for where in layout.values()})
+    assert staging.most >= 2  # packs side by side
+    assert sorted(passed) == sorted(layout)
+
+
+def test_sha1s_refuse_a_tampered_member_by_its_path() -> None:
+    staging = InMemoryStaging()
+    layout = _pack(staging, "o", "a" * 32, [b"good", b"evil"])
+    staging.packs[("o", "a" * 32)] = b"goodEVIL"
+    with PackSpool(staging, "o") as spool, pytest.raises(BlobCorrupted, match=r"page\.html"):
+        spool.sha1s({sha: (where, "page.html") for sha, where in layout.items()})

@@ -25,12 +25,10 @@ from sitedeploy.platforms.base import (
     NAME_UNAVAILABLE,
     HostingPlatform,
     PlatformError,
-    Prefetch,
     Published,
     PublishJob,
     SiteConfig,
     SiteFile,
-    StreamReader,
     UserCredentials,
     compute_sha1s,
 )
@@ -83,12 +81,13 @@ class _RememberedDigests:
     remembered for the next deploy. Remembering is best effort: losing it costs a read, never a
     deployment."""
 
-    def __init__(self, services: Services, record: DeploymentRecord, read: StreamReader, prefetch: Prefetch) -> None:
+    def __init__(
+        self, services: Services, record: DeploymentRecord, compute: Callable[[Sequence[SiteFile]], dict[str, str]]
+    ) -> None:
         self._staging = services.stores.staging
         self._owner = record.owner_id
         self._site = record.site_id
-        self._read = read
-        self._prefetch = prefetch
+        self._compute = compute
         self._lock = threading.Lock()
         self.computed = 0
 
@@ -100,8 +99,7 @@ class _RememberedDigests:
                 logger.warning("remembered file digests unreadable; computing them", exc_info=True)
                 known = {}
             new = [f for f in files if f.sha256 not in known]
-            self._prefetch(new)
-            computed = compute_sha1s(new, self._read)
+            computed = self._compute(new)
             self.computed += len(computed)
             wanted = {f.sha256 for f in files}
             digests = {k: v for k, v in {**known, **computed}.items() if k in wanted}
@@ -134,6 +132,11 @@ def _job(
     def prefetch(files: Sequence[SiteFile]) -> None:
         spool.prefetch(packed[f.sha256] for f in files if f.sha256 in packed)
 
+    def sha1s(files: Sequence[SiteFile]) -> dict[str, str]:
+        """Packed members a pack at a time; blobs (large files) streamed one by one."""
+        inside = {f.sha256: (packed[f.sha256], f.path) for f in files if f.sha256 in packed}
+        return {**spool.sha1s(inside), **compute_sha1s([f for f in files if f.sha256 not in packed], read)}
+
     def read_whole(entry: ManifestEntry) -> bytes:
         return b"".join(read(SiteFile(entry.path, entry.sha256, entry.size, entry.content_type)))
 
@@ -150,7 +153,7 @@ def _job(
         ),
         read=read,
         progress=progress,
-        digests=_RememberedDigests(services, record, read, prefetch),
+        digests=_RememberedDigests(services, record, sha1s),
         prefetch=prefetch,
         target=record.target,
         preview_key=preview_key(record),

@@ -302,10 +302,39 @@ class PackSpool:
                 previous = piece
         if hasher.hexdigest() != sha256:
             raise BlobCorrupted(sha256, path)
+        self._passed(sha256, where)
+        if previous is not None:
+            yield previous
+
+    def _passed(self, sha256: str, where: Packed) -> None:
         with self._guard:
             fresh = sha256 not in self.verified
             self.verified[sha256] = where
         if fresh and self.on_verified is not None:
             self.on_verified(sha256, where, self.stored_at[where.pack])
-        if previous is not None:
-            yield previous
+
+    def sha1s(self, members: Mapping[str, tuple[Packed, str | None]]) -> dict[str, str]:
+        """The SHA-1 of each member (sha256 → where it is and its path, for errors), every member
+        verified against its sha256 on the way. Each pack is fetched and read once, start to end,
+        a few packs at a time: a thousand small members cost a pass over a few files, not a
+        thousand reads through the thread pool that ``read`` serves."""
+        by_pack: dict[str, list[tuple[str, Packed, str | None]]] = {}
+        for sha256, (where, path) in members.items():
+            by_pack.setdefault(where.pack, []).append((sha256, where, path))
+
+        def one_pack(listed: list[tuple[str, Packed, str | None]]) -> dict[str, str]:
+            digests: dict[str, str] = {}
+            with open(self._fetch(listed[0][1].pack), "rb") as handle:
+                for sha256, where, path in sorted(listed, key=lambda member: member[1].offset):
+                    handle.seek(where.offset)
+                    data = handle.read(where.size)
+                    if len(data) != where.size or hashlib.sha256(data).hexdigest() != sha256:
+                        raise BlobCorrupted(sha256, path)
+                    self._passed(sha256, where)
+                    digests[sha256] = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+            return digests
+
+        if len(by_pack) <= 1:
+            return {k: v for listed in by_pack.values() for k, v in one_pack(listed).items()}
+        with ThreadPoolExecutor(min(PREFETCH_WORKERS, len(by_pack)), thread_name_prefix="pack-sha1") as pool:
+            return {k: v for part in pool.map(one_pack, by_pack.values()) for k, v in part.items()}
