@@ -397,7 +397,8 @@ def test_a_still_processing_deploy_is_left_to_refresh(emulator: NetlifyEmulator)
 
 
 def test_a_deploy_netlify_never_prepares_ends_in_a_clear_error(emulator: NetlifyEmulator) -> None:
-    site = _site()
+    # Over netlify-cli's sync limit (100 files): a deploy Netlify prepares in the background.
+    site = Site({f"page{i}.html": f"<p>{i}</p>".encode() for i in range(120)})
     api = NetlifyApi(SecretStr(TOKEN), base_url=emulator.api_base, backoff=0.05, retry_after_cap=2.0)
     original = emulator.prepare_seconds
     emulator.prepare_seconds = 30.0

@@ -105,3 +105,23 @@ def test_a_deploy_created_prepared_is_not_read_again() -> None:
     deployer = NetlifyDeployer(api, sleep=lambda seconds: events.append("sleep"))
     deployer.wait_prepared(deployer.create_deploy("site-1", {"/index.html": "a" * 40}))
     assert events == ["create"]
+
+
+class RecordingApi(NetlifyApi):
+    def __init__(self) -> None:
+        super().__init__(SecretStr("t"), base_url="http://127.0.0.1:9")
+        self.bodies: list[dict[str, Any]] = []
+
+    def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        self.bodies.append(kwargs["json_body"])
+        return 200, {"id": "dep-1", "state": "prepared", "required": []}
+
+
+@pytest.mark.parametrize(("count", "asynchronous"), [(1, False), (100, False), (101, True), (1000, True)])
+def test_a_small_deploy_is_diffed_at_once_and_a_large_one_in_the_background(count: int, asynchronous: bool) -> None:
+    """As netlify-cli decides (DEFAULT_SYNC_LIMIT, 100 files): a small deploy's answer is already
+    prepared, with nothing to poll for; a large one is prepared in the background, as Netlify may
+    take longer to diff it than a request may last."""
+    api = RecordingApi()
+    NetlifyDeployer(api).create_deploy("site-1", {f"/f{i}.html": f"{i:040x}" for i in range(count)})
+    assert api.bodies[0]["async"] is asynchronous

@@ -41,6 +41,7 @@ from sitedeploy.platforms.netlify.routing import GeneratedFile, is_valid_site_na
 from sitedeploy.platforms.uploads import resendable, upload_all
 
 UPLOAD_CONCURRENCY = 5  # netlify-cli's default for file uploads
+SYNC_FILE_LIMIT = 100  # netlify-cli's DEFAULT_SYNC_LIMIT: more files than this, an async deploy
 PREPARE_SECONDS = 60.0
 FOLLOW_SECONDS = 60.0
 POLL_FIRST_SECONDS = 0.25
@@ -220,7 +221,9 @@ class NetlifyDeployer:
     def create_deploy(self, site_id: str, files: Mapping[str, str], *, alias: str | None = None) -> dict[str, Any]:
         """A production deploy, or with ``alias`` a draft (production keeps serving what it served)
         that ``https://<alias>--<site>.netlify.app`` serves, as ``netlify deploy --draft --alias``."""
-        body: dict[str, Any] = {"files": dict(files), "async": True, "draft": alias is not None}
+        # Diffed in the background only when large, as netlify-cli decides: a small deploy's answer
+        # is prepared already, with nothing to poll for.
+        body: dict[str, Any] = {"files": dict(files), "async": len(files) > SYNC_FILE_LIMIT, "draft": alias is not None}
         if alias is not None:
             body["branch"] = alias
         _, deploy = self.api.call("POST", f"/sites/{site_id}/deploys", json_body=body, what="creating the deploy")
