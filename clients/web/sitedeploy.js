@@ -85,6 +85,27 @@ function toBlob(data) {
   throw new TypeError("a file's data must be a Blob, an ArrayBuffer, a typed array or a string");
 }
 
+const HASH_BATCH_FILES = 32;
+const HASH_BATCH_BYTES = 4 * 1024 * 1024;
+
+/** Entries in runs to be read as one Blob: up to 32 files or 4 MiB (a larger file goes alone). */
+function hashBatches(entries) {
+  const batches = [];
+  let batch = [];
+  let size = 0;
+  for (const entry of entries) {
+    if (batch.length && (batch.length >= HASH_BATCH_FILES || size + entry.blob.size > HASH_BATCH_BYTES)) {
+      batches.push(batch);
+      batch = [];
+      size = 0;
+    }
+    batch.push(entry);
+    size += entry.blob.size;
+  }
+  if (batch.length) batches.push(batch);
+  return batches;
+}
+
 /** The SHA-256 of a blob's bytes, lowercase hex. */
 export async function sha256Hex(data) {
   const blob = toBlob(data);
@@ -498,24 +519,45 @@ export class SitedeployClient {
   }
 
   async _hash(entries, signal, onHashed) {
-    let next = 0;
     let done = 0;
     let bytes = 0;
+    const counted = (entry) => {
+      done += 1;
+      bytes += entry.blob.size;
+      onHashed(done, bytes);
+    };
+    const unknown = [];
+    for (const entry of entries) {
+      entry.sha256 = knownHash(entry);
+      if (entry.sha256) counted(entry);
+      else unknown.push(entry);
+    }
+    // Small files are read a batch at a time, as one Blob of many: each read of a picked file is
+    // a round trip to the browser process, which cost more than hashing it (1,000 files: 0.75 s).
+    const batches = hashBatches(unknown);
+    let next = 0;
     const work = async () => {
-      while (next < entries.length) {
-        const entry = entries[next++];
+      while (next < batches.length) {
+        const batch = batches[next++];
         throwIfAborted(signal);
-        entry.sha256 = knownHash(entry);
-        if (!entry.sha256) {
-          entry.sha256 = await sha256Hex(entry.blob);
+        const joined = batch.length === 1 ? batch[0].blob : new Blob(batch.map((entry) => entry.blob));
+        const buffer = await joined.arrayBuffer();
+        let offset = 0;
+        const digests = batch.map((entry) => {
+          const view = new Uint8Array(buffer, offset, entry.blob.size);
+          offset += entry.blob.size;
+          return crypto.subtle.digest("SHA-256", view);
+        });
+        if (offset !== buffer.byteLength) throw new Error("a file changed size while it was read: pick the folder again");
+        const hashed = await Promise.all(digests);
+        batch.forEach((entry, i) => {
+          entry.sha256 = toHex(hashed[i]);
           rememberHash(entry);
-        }
-        done += 1;
-        bytes += entry.blob.size;
-        onHashed(done, bytes);
+          counted(entry);
+        });
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.hashConcurrency, entries.length) }, work));
+    await Promise.all(Array.from({ length: Math.min(this.hashConcurrency, batches.length) }, work));
   }
 
   /** Ask /uploads which blobs are missing and PUT them, `uploadConcurrency` at a time; small files

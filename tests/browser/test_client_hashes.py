@@ -4,6 +4,7 @@ hashed again and its new bytes are what the site serves."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -94,3 +95,36 @@ def test_files_stamped_with_one_fixed_time_are_hashed_again(page: Page, stack: L
         assert urllib3.request("GET", result["localUrl"]).data == text.encode()
         results.append(result)
     assert [r["digests"] for r in results] == [1, 1]
+
+
+HASH_ALL = """
+async () => {
+  const { SitedeployClient, filesFromFileList } = await import("/sitedeploy.js");
+  const client = new SitedeployClient({ apiUrl: "http://127.0.0.1:9", token: "t" });
+  const picked = filesFromFileList(document.querySelector("#folder").files);
+  const entries = picked.map((f) => ({ path: f.path, blob: f.data }));
+  const seen = [];
+  await client._hash(entries, undefined, (done, bytes) => seen.push([done, bytes]));
+  return { hashes: Object.fromEntries(entries.map((e) => [e.path, e.sha256])), last: seen[seen.length - 1],
+           calls: seen.length };
+}
+"""
+
+
+def test_files_read_in_batches_hash_to_their_own_bytes(page: Page, stack: LocalStack, tmp_path: Path) -> None:
+    """Small files are read many at a time as one Blob and cut apart again: every cut must land on
+    its own file's bytes, whatever the mix of sizes (empty, tiny, over a batch's 4 MiB)."""
+    folder = tmp_path / "mixed"
+    (folder / "a").mkdir(parents=True)
+    contents = {f"a/small{i:02}.txt": os.urandom(i * 97) for i in range(70)}  # small0 is empty
+    contents["big.bin"] = os.urandom(5 * 1024 * 1024)
+    contents["a/medium.bin"] = os.urandom(3 * 1024 * 1024)
+    contents["index.html"] = b"<h1>mixed</h1>"
+    for path, data in contents.items():
+        (folder / path).write_bytes(data)
+    open_console(page, stack.console.url)
+    _pick(page, folder)
+    result: dict[str, Any] = page.evaluate(HASH_ALL)
+    assert result["hashes"] == {path: hashlib.sha256(data).hexdigest() for path, data in contents.items()}
+    assert result["calls"] == len(contents)  # progress per file
+    assert result["last"] == [len(contents), sum(len(d) for d in contents.values())]
