@@ -21,6 +21,8 @@ day (a name already held, a pool member that filled, a publish that must wait it
   model-driven serializer walked every attribute of every item against botocore's shapes, and was
   half of all the time the server spent under the lock once a stack held thousands of items;
 - a query reads only the partition it names (``moto_index``), as DynamoDB's does;
+- an update expression is parsed once, not twice per UpdateItem, and the validator copies its
+  tree by pickle rather than ``deepcopy`` (an UpdateItem: about 10% less of the server's CPU);
 - no access-log line per request (``SITEDEPLOY_MOTO_ACCESS_LOG=1`` writes one to stderr).
 
     python -m sitedeploy_local.moto_server -H 127.0.0.1 -p PORT
@@ -33,6 +35,7 @@ import base64
 import io
 import json
 import os
+import pickle
 import socket
 import sys
 import threading
@@ -64,6 +67,7 @@ _WIRE_SHAPED = frozenset(
 
 
 MIB = 1024 * 1024
+PARSED_EXPRESSIONS = 4096  # distinct update expressions kept parsed (the service sends a few dozen)
 # waitress's defaults are for a server behind a proxy on the internet; this one is loopback only.
 SERVING: dict[str, Any] = {
     "threads": 32,  # requests at once: sixteen Lambda environments, each with a few calls in flight
@@ -172,6 +176,38 @@ def _direct(original: Callable[..., Any]) -> Callable[..., Any]:
     return execute_result
 
 
+def _parsed_once(make: Callable[[str], Any]) -> Callable[[str], Any]:
+    """moto parses an UpdateItem's expression twice (the handler lists the names it uses, the
+    backend runs it), 0.4 ms each, and the service sends a few dozen distinct expressions. Each is
+    parsed once; every caller gets a tree of its own (validation rewrites the tree it is given),
+    unpickled from the first parse in a seventh of the time. An expression that does not parse
+    raises as before and is not kept."""
+    parsed: dict[str, bytes] = {}
+
+    def make_once(expression: str) -> Any:
+        kept = parsed.get(expression)
+        if kept is not None:
+            return pickle.loads(kept)  # noqa: S301 - bytes this process pickled itself
+        tree = make(expression)
+        if len(parsed) < PARSED_EXPRESSIONS:
+            parsed[expression] = pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL)
+        return tree
+
+    return make_once
+
+
+def _copied_by_pickle(deepcopy: Callable[..., Any], node_type: type) -> Callable[..., Any]:
+    """moto's validator deep-copies the parse tree before rewriting it: a pickle round trip copies
+    the same tree in a third of the time. Anything else is deep-copied as before."""
+
+    def copy(value: Any, memo: Any = None) -> Any:
+        if isinstance(value, node_type):
+            return pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))  # noqa: S301
+        return deepcopy(value, memo)
+
+    return copy
+
+
 def _serialised(method: Callable[..., Any]) -> Callable[..., Any]:
     def call(*args: Any, **kwargs: Any) -> Any:
         with _lock:
@@ -268,6 +304,9 @@ def main(argv: list[str] | None = None) -> None:
     from moto.core.responses import ActionResult
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
     from moto.dynamodb.responses import DynamoHandler
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -287,6 +326,8 @@ def main(argv: list[str] | None = None) -> None:
     DynamoHandler.call_action = _serialised(_indexed(DynamoHandler.call_action))  # type: ignore[method-assign]
     DynamoDBStreamsHandler.call_action = _serialised(DynamoDBStreamsHandler.call_action)  # type: ignore[method-assign]
     Table.query = moto_index.partitioned_query(Table.query)  # type: ignore[method-assign]
+    UpdateExpressionParser.make = staticmethod(_parsed_once(UpdateExpressionParser.make))
+    validators.deepcopy = _copied_by_pickle(validators.deepcopy, Node)  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign,assignment]
     ActionResult.execute_result = _direct(ActionResult.execute_result)  # type: ignore[method-assign]
     WSGITask.build_response_header = _metadata_names_as_s3(WSGITask.build_response_header)

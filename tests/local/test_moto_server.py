@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from sitedeploy_local import moto_server
 from sitedeploy_local.stack import LocalStack
 
 
@@ -220,3 +221,39 @@ def test_connections_are_kept_alive_and_metadata_names_come_back_as_s3_sends_the
     assert sum("Starting new HTTP connection" in m for m in messages) == 2  # one per client
     assert not [m for m in messages if "Resetting dropped connection" in m]
     assert head["Metadata"] == {"kept": "yes", "mixed-case": "1"}
+
+
+def _shape(node: Any) -> Any:
+    """A parse tree as nested (node type, children), leaves as they are: what two trees share."""
+    children = getattr(node, "children", None)
+    if children is None:
+        return node
+    return (type(node).__name__, [_shape(child) for child in children])
+
+
+def test_an_update_expression_is_parsed_once_and_every_caller_gets_a_tree_of_its_own() -> None:
+    """moto parses an UpdateItem's expression twice and validation rewrites the tree it is given:
+    the cache must hand out fresh trees (a rewrite of one never reaches the next caller), answer
+    the same structure the parser does, and never keep an expression that does not parse."""
+    from moto.dynamodb.exceptions import MockValidationException
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    parses: list[str] = []
+
+    def counted(expression: str) -> Any:
+        parses.append(expression)
+        return UpdateExpressionParser.make(expression)
+
+    make = moto_server._parsed_once(counted)
+    expression = "SET #s = :s, #n = if_not_exists(#n, :zero) + :one REMOVE #l"
+    first, second = make(expression), make(expression)
+    assert parses == [expression]
+    assert first is not second
+    assert _shape(first) == _shape(second) == _shape(UpdateExpressionParser.make(expression))
+    assert "if_not_exists" in str(_shape(first))
+    first.children.clear()  # a caller rewriting its tree
+    assert _shape(make(expression)) == _shape(second)
+    for _ in range(2):
+        with pytest.raises(MockValidationException):
+            make("SET = broken")
+    assert parses.count("SET = broken") == 2
