@@ -13,6 +13,7 @@ Anything that fails after ``create_deployment`` stops that job, so the branch is
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 import zipfile
@@ -38,6 +39,10 @@ DEFAULT_ZIP_LIMIT = 5 * 1024**3
 BRANCH_DELETING_WAIT_SECONDS = 240.0
 JOB_STOP_WAIT_SECONDS = 120.0
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same site makes the same zip
+# The zip only carries the site to Amplify, inside AWS, where bytes are cheap and a Lambda's CPU is
+# not: zlib's level 1 takes about a third of the default level's time, for text about a quarter
+# larger (a 50 MB site: 0.4 s of the publisher's zip time on the benchmark's text, more on real JS).
+ZIP_LEVEL = 1
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,10 @@ def build_zip(files: list[SiteFile], read: StreamReader, spool_dir: str | None =
             for site_file, chunks in read_ahead(sorted(files, key=lambda f: f.path), read):
                 info = zipfile.ZipInfo(site_file.path, date_time=ZIP_EPOCH)
                 info.compress_type = zipfile.ZIP_DEFLATED if is_compressible(site_file.path) else zipfile.ZIP_STORED
+                if sys.version_info >= (3, 13):
+                    info.compress_level = ZIP_LEVEL
+                else:
+                    info._compresslevel = ZIP_LEVEL  # type: ignore[attr-defined]  # its name before 3.13
                 info.external_attr = 0o644 << 16
                 info.file_size = site_file.size
                 with archive.open(info, "w", force_zip64=site_file.size > 2**31) as out:
