@@ -300,9 +300,10 @@ class CloudflarePublisher:
             if not buckets:
                 completion = upload_jwt
                 break
-            to_send = sum(by_hash[h].size for bucket in buckets for h in bucket if h in by_hash)
+            asked = [by_hash[h] for bucket in buckets for h in bucket if h in by_hash]
+            to_send = sum(f.size for f in asked)
             if prefetch:
-                prefetch([by_hash[h] for bucket in buckets for h in bucket if h in by_hash])
+                prefetch(asked)
             sent = 0
 
             def one(bucket: list[str], upload_jwt: str = upload_jwt, to_send: int = to_send) -> str | None:
