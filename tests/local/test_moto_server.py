@@ -3,6 +3,7 @@ stream (and the stream pump reading it) alive — what DynamoDB promises and mot
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import random
@@ -257,3 +258,29 @@ def test_an_update_expression_is_parsed_once_and_every_caller_gets_a_tree_of_its
         with pytest.raises(MockValidationException):
             make("SET = broken")
     assert parses.count("SET = broken") == 2
+
+
+def test_the_validators_copy_of_a_parse_tree_is_its_own_and_anything_else_is_deep_copied() -> None:
+    from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    deep_copied: list[Any] = []
+
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        deep_copied.append(value)
+        return copy.deepcopy(value, memo)
+
+    copier = moto_server._copied_by_pickle(deepcopy, Node)
+    tree = UpdateExpressionParser.make("SET #a = list_append(#a, :more) REMOVE #b")
+    copied = copier(tree)
+    assert copied is not tree
+    assert _shape(copied) == _shape(tree)
+    copied.children.clear()
+    assert _shape(tree) != _shape(copied)  # the original is untouched by a rewrite of the copy
+    assert deep_copied == []
+    plain = {"L": [{"S": "x"}]}
+    other = copier(plain)
+    assert other == plain
+    assert other is not plain
+    assert other["L"] is not plain["L"]
+    assert deep_copied == [plain]

@@ -247,10 +247,24 @@ def test_prefetch_fetches_nothing_already_spooled_and_close_waits_for_it() -> No
     assert not os.path.exists(spool.folder)
 
 
-def test_a_prefetch_that_fails_leaves_the_read_to_fetch_and_report() -> None:
-    staging = CountingStaging()
-    missing = Packed("7" * 32, 0, 3)
+def test_a_prefetch_that_fails_leaves_the_read_to_fetch_and_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prefetch that gives up is neither remembered nor raised to anyone: the reader fetches the
+    pack itself (here the network has recovered by then, and it gets every byte), or, when the pack
+    is not there at all, the reader's own fetch is what names it."""
+    monkeypatch.setattr(packs_module, "FETCH_BACKOFF_SECONDS", 0.0)
+    staging = FlakyStaging(failures=packs_module.FETCH_ATTEMPTS)  # every attempt of the prefetch
+    layout = _pack(staging, "o", "6" * 32, [b"first member", b"second member"])
+    sha, where = next(iter(layout.items()))
     with PackSpool(staging, "o") as spool:
+        spool.prefetch([where])
+        deadline = time.monotonic() + 5
+        while staging.opened < packs_module.FETCH_ATTEMPTS and time.monotonic() < deadline:
+            time.sleep(0.01)  # the prefetch holds the pack's lock through its attempts: the read waits
+        assert b"".join(spool.read(sha, where)) == b"first member"
+    assert staging.opened == packs_module.FETCH_ATTEMPTS + 1  # the prefetch's attempts, then the reader's one
+
+    missing = Packed("7" * 32, 0, 3)
+    with PackSpool(CountingStaging(), "o") as spool:
         spool.prefetch([missing])
         with pytest.raises(PackMissing, match="7" * 32):
             list(spool.read("0" * 64, missing))
