@@ -232,55 +232,149 @@ def _shape(node: Any) -> Any:
     return (type(node).__name__, [_shape(child) for child in children])
 
 
-def test_an_update_expression_is_parsed_once_and_every_caller_gets_a_tree_of_its_own() -> None:
-    """moto parses an UpdateItem's expression twice and validation rewrites the tree it is given:
-    the cache must hand out fresh trees (a rewrite of one never reaches the next caller), answer
-    the same structure the parser does, and never keep an expression that does not parse."""
-    from moto.dynamodb.exceptions import MockValidationException
+def _parses() -> tuple[Any, list[str], list[Any]]:
+    """A ``_Parses`` over moto's parser, with the parses and the deep copies it asked for."""
+    from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 
     parses: list[str] = []
+    deep_copied: list[Any] = []
 
     def counted(expression: str) -> Any:
         parses.append(expression)
         return UpdateExpressionParser.make(expression)
 
-    make = moto_server._parsed_once(counted)
-    expression = "SET #s = :s, #n = if_not_exists(#n, :zero) + :one REMOVE #l"
-    first, second = make(expression), make(expression)
-    assert parses == [expression]
-    assert first is not second
-    assert _shape(first) == _shape(second) == _shape(UpdateExpressionParser.make(expression))
-    assert "if_not_exists" in str(_shape(first))
-    first.children.clear()  # a caller rewriting its tree
-    assert _shape(make(expression)) == _shape(second)
-    for _ in range(2):
-        with pytest.raises(MockValidationException):
-            make("SET = broken")
-    assert parses.count("SET = broken") == 2
-
-
-def test_the_validators_copy_of_a_parse_tree_is_its_own_and_anything_else_is_deep_copied() -> None:
-    from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
-
-    deep_copied: list[Any] = []
-
     def deepcopy(value: Any, memo: Any = None) -> Any:
         deep_copied.append(value)
         return copy.deepcopy(value, memo)
 
-    copier = moto_server._copied_by_pickle(deepcopy, Node)
-    tree = UpdateExpressionParser.make("SET #a = list_append(#a, :more) REMOVE #b")
-    copied = copier(tree)
-    assert copied is not tree
-    assert _shape(copied) == _shape(tree)
-    copied.children.clear()
-    assert _shape(tree) != _shape(copied)  # the original is untouched by a rewrite of the copy
+    return moto_server._Parses(counted, deepcopy, Node), parses, deep_copied
+
+
+def test_an_update_expression_is_parsed_once_and_the_parse_is_shared() -> None:
+    """moto parses an UpdateItem's expression twice: the cache answers the structure the parser
+    does, parses it once, and never keeps an expression that does not parse."""
+    from moto.dynamodb.exceptions import MockValidationException
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    parses, made, _ = _parses()
+    expression = "SET #s = :s, #n = if_not_exists(#n, :zero) + :one REMOVE #l"
+    first, second = parses.make(expression), parses.make(expression)
+    assert made == [expression]
+    assert first is second
+    assert _shape(first) == _shape(UpdateExpressionParser.make(expression))
+    assert "if_not_exists" in str(_shape(first))
+    for _ in range(2):
+        with pytest.raises(MockValidationException):
+            parses.make("SET = broken")
+    assert made.count("SET = broken") == 2
+
+
+def test_the_validators_copy_of_a_parse_tree_is_its_own_and_anything_else_is_deep_copied() -> None:
+    """Validation rewrites the tree it copies: a copy of the shared parse, of a tree the cache does
+    not hold, or of a plain value is a separate one, and rewriting it leaves the original alone."""
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    parses, _, deep_copied = _parses()
+    shared = parses.make("SET #a = list_append(#a, :more) REMOVE #b")
+    other = UpdateExpressionParser.make("SET #c = :c")
+    for tree in (shared, other):
+        before = _shape(tree)
+        copied = parses.copy(tree)
+        assert copied is not tree
+        assert _shape(copied) == before
+        copied.children.clear()  # the validator rewriting its copy
+        assert _shape(tree) == before
+        assert _shape(parses.copy(tree)) == before
     assert deep_copied == []
     plain = {"L": [{"S": "x"}]}
-    other = copier(plain)
-    assert other == plain
-    assert other is not plain
-    assert other["L"] is not plain["L"]
+    kept = parses.copy(plain)
+    assert kept == plain
+    assert kept is not plain
+    assert kept["L"] is not plain["L"]
     assert deep_copied == [plain]
+
+
+def _validated(expression: str, names: dict[str, str], values: dict[str, Any], attrs: dict[str, Any]) -> Any:
+    """What moto's update validator makes of an expression on an item, or the error it raises."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+    from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+
+    table = Table(  # type: ignore[abstract]
+        "t",
+        account_id="123456789012",
+        region="us-east-1",
+        schema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        attr=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    item = Item(DynamoType({"S": "k"}), None, attrs={"pk": {"S": "k"}, **attrs})
+    try:
+        tree = UpdateExpressionParser.make(expression)
+        return _shape(UpdateExpressionValidator(tree, names, values, item, table).validate())
+    except Exception as error:  # the error is the answer compared
+        return (type(error).__name__, str(error))
+
+
+UPDATES = [
+    ("SET #s = :s, #n = if_not_exists(#n, :zero) + :one REMOVE #l", {"#s": "s", "#n": "n", "#l": "l"}),
+    ("SET #a = list_append(#a, :more), #b = :s ADD #c :one", {"#a": "a", "#b": "b", "#c": "c"}),
+    ("SET #a = :s, #b = :s", {"#a": "a", "#b": "a"}),  # two actions on one path
+    ("SET a.b = :s, a = :s", {}),  # overlapping paths
+    ("SET #a = :s SET #b = :s", {"#a": "a", "#b": "b"}),  # two SET clauses
+    ("ADD #a :one ADD #b :one REMOVE x REMOVE y", {"#a": "a", "#b": "b"}),
+    ("SET #s = #n + :one", {"#s": "s", "#n": "missing"}),  # a path the item lacks
+    ("SET #s = :s + :one", {"#s": "s"}),  # a string plus a number
+    ("SET pk = :s", {}),  # the key
+    ("SET #s = :nope", {"#s": "s"}),  # a value not given
+    ("REMOVE #l[1], #l[0]", {"#l": "l"}),
+]
+
+
+@pytest.mark.parametrize(("expression", "names"), UPDATES)
+def test_the_validators_one_pass_walk_answers_what_moto_s_own_walk_does(
+    monkeypatch: pytest.MonkeyPatch, expression: str, names: dict[str, str]
+) -> None:
+    """The same validation, tree or error, from moto's walk and from the walk in one pass."""
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node  # type: ignore[attr-defined]
+
+    values = {":s": {"S": "v"}, ":zero": {"N": "0"}, ":one": {"N": "1"}, ":more": {"L": [{"S": "m"}]}}
+    attrs = {"s": {"S": "old"}, "n": {"N": "5"}, "a": {"L": [{"S": "x"}]}, "l": {"L": [{"S": "0"}, {"S": "1"}]}}
+    theirs = _validated(expression, names, values, attrs)
+    monkeypatch.setattr(DepthFirstTraverser, "traverse", moto_server._walked_once(Node))
+    ours = _validated(expression, names, values, attrs)
+    assert ours == theirs
+    assert isinstance(theirs, list | tuple)
+
+
+def test_a_check_that_passed_is_not_walked_again_and_one_that_failed_is() -> None:
+    """The clause count and the overlapping paths depend on the expression and its names only: a
+    pass is remembered for that pair, a failure raises every time, and other names are checked."""
+    from moto.dynamodb.exceptions import DuplicateUpdateExpression
+    from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
+    from moto.dynamodb.parsing.validators import OverlappingPathsValidator
+
+    parses, _, _ = _parses()
+    walked: list[str] = []
+    walk = moto_server._walked_once(Node)
+
+    def counted(self: Any, root: Any) -> Any:
+        walked.append(getattr(root, "sitedeploy_expression", "?"))
+        return walk(self, root)
+
+    check = moto_server._checked_once(counted, by_names=True)
+    expression = "SET #a = :s, #b = :s"
+    apart, together = {"#a": "a", "#b": "b"}, {"#a": "a", "#b": "a"}
+    for _ in range(3):
+        check(OverlappingPathsValidator(apart), parses.copy(parses.make(expression)))
+    assert walked == [expression]
+    for _ in range(2):
+        with pytest.raises(DuplicateUpdateExpression):
+            check(OverlappingPathsValidator(together), parses.copy(parses.make(expression)))
+    assert len(walked) == 3
+    unknown = parses.copy(parses.make("SET #c = :s"))
+    del unknown.sitedeploy_expression  # a tree the cache did not make is walked every time
+    for _ in range(2):
+        check(OverlappingPathsValidator({"#c": "c"}), unknown)
+    assert walked[3:] == ["?", "?"]
