@@ -25,7 +25,7 @@ SiteId = Annotated[str, Path(min_length=1, max_length=64)]
 class AddDomain(BaseModel):
     """The body of ``POST /sites/{siteId}/domains``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     hostname: str = Field(min_length=1, max_length=300)
 

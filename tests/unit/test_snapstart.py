@@ -51,6 +51,7 @@ print(json.dumps({
     "hooks": [f"{fn.__module__}.{fn.__qualname__}" for fn, _, _ in snapshot_restore_py.get_after_restore()],
     "clients": aws.client.cache_info().currsize,
     "services": services.cache_info().currsize,
+    "unbuilt": len(snapstart.unbuilt_models()),
 }))
 """
 
@@ -119,11 +120,15 @@ def test_under_snapstart_init_warms_up_without_a_connection(logical_id: str) -> 
     assert after["hooks"] == ["sitedeploy.snapstart.after_restore"]
     assert after["clients"] == len(snapstart.AWS_CLIENTS)
     assert after["services"] == 1
+    assert after["unbuilt"] == 0  # the models' validators are in the snapshot
 
 
 def test_on_demand_init_leaves_the_warm_up_to_the_first_request() -> None:
     after = _init("SitesFunction", "on-demand")
+    unbuilt = after.pop("unbuilt")
     assert after == {"hooks": [], "clients": 0, "services": 0}
+    assert isinstance(unbuilt, int)
+    assert unbuilt > 0  # built on first use: a cold start builds only what its request touches
 
 
 def test_restored_environments_draw_different_numbers() -> None:
@@ -155,3 +160,30 @@ def test_outside_snapstart_nothing_is_registered(monkeypatch: pytest.MonkeyPatch
     assert snapstart.prepare_for_snapshot(lambda: ran.append("warm")) is False
     assert ran == []
     assert snapshot_restore_py.get_after_restore() == before
+
+
+def test_every_model_of_the_service_waits_for_its_first_use_and_still_builds() -> None:
+    """An on-demand cold start builds only the validators its request touches (``defer_build``): a
+    model that builds at import costs every cold start of every function that imports it. Each one
+    still builds, so nothing is left to fail at a first use."""
+    import importlib
+    import pkgutil
+
+    from pydantic import BaseModel
+
+    import sitedeploy
+
+    for module in pkgutil.walk_packages(sitedeploy.__path__, "sitedeploy."):
+        importlib.import_module(module.name)
+    models: list[type[BaseModel]] = []
+    pending: list[type[BaseModel]] = [BaseModel]
+    while pending:
+        for model in pending.pop().__subclasses__():
+            pending.append(model)
+            if model.__module__.startswith("sitedeploy.") and model not in models:
+                models.append(model)
+    assert len(models) > 30
+    assert [m.__qualname__ for m in models if not m.model_config.get("defer_build")] == []
+    for model in models:
+        assert model.model_rebuild(force=True) is not False, model
+        assert model.__pydantic_complete__, model

@@ -5,7 +5,9 @@ memory of that environment and starts every later environment from the snapshot.
 
 * Work done at init is paid once per version instead of once per cold start, so the API functions
   do at init what their first request would otherwise do: build the services, load botocore's
-  service models and make the AWS clients. None of it opens a connection (a socket in a snapshot
+  service models, make the AWS clients and build the validators of the service's pydantic models
+  (which otherwise wait for their first use: ``defer_build``, so that an on-demand cold start
+  builds only the models its request touches). None of it opens a connection (a socket in a snapshot
   is dead on restore) or reads a secret (a secret in a snapshot outlives its rotation).
 * Whatever init left in memory is shared by every restored environment. ``random``'s state is: left
   alone, every environment restored from one snapshot draws the same numbers, so a burst of new
@@ -24,6 +26,8 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable
+
+from pydantic import BaseModel
 
 SNAPSTART = "snap-start"
 AWS_CLIENTS = ("dynamodb", "s3", "kms", "secretsmanager")
@@ -47,8 +51,28 @@ def prepare_for_snapshot(*warmups: Callable[[], object]) -> bool:
         aws.client(name)
     for warm in warmups:
         warm()
+    build_models()  # last: the warm-ups import modules of their own
     register_after_restore(after_restore)
     return True
+
+
+def unbuilt_models() -> list[type[BaseModel]]:
+    """The service's models (the layer's and the handler's) imported so far whose validator waits
+    for a first use."""
+    found: list[type[BaseModel]] = []
+    pending: list[type[BaseModel]] = [BaseModel]
+    while pending:
+        for model in pending.pop().__subclasses__():
+            pending.append(model)
+            ours = model.__module__ == "app" or model.__module__.startswith("sitedeploy.")
+            if ours and not model.__pydantic_complete__ and model not in found:
+                found.append(model)
+    return found
+
+
+def build_models() -> None:
+    for model in unbuilt_models():
+        model.model_rebuild(force=True)
 
 
 def after_restore() -> None:

@@ -89,7 +89,7 @@ class HtmlHandling(StrEnum):
 
 
 class CamelModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, use_enum_values=False)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, use_enum_values=False, defer_build=True)
 
 
 class DeploymentOptions(CamelModel):

@@ -37,7 +37,7 @@ ProjectName = Annotated[str, StringConstraints(min_length=1, max_length=100, str
 
 
 class InlineFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     data: str
     encoding: Literal["base64", "utf-8", "utf8"] = "base64"
@@ -46,7 +46,7 @@ class InlineFile(BaseModel):
 class StagedFile(BaseModel):
     """A file decoded from the request: its normalised path, bytes and sha256."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, defer_build=True)
 
     path: str
     data: bytes
@@ -61,7 +61,7 @@ class DeployRequest(BaseModel):
     platform-managed mode every user-token field is dropped before validation: never checked, used,
     stored, fingerprinted or logged, whatever it holds."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True)
 
     # Wire names of the fields only user-token mode reads (each platform lists its own).
     USER_TOKEN_FIELDS: ClassVar[frozenset[str]] = frozenset()

@@ -133,7 +133,7 @@ PACK_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 
 class ManifestEntry(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     path: str
     sha256: Annotated[str, Field(pattern=SHA256_PATTERN)]
@@ -148,7 +148,7 @@ class ManifestEntry(BaseModel):
 class SiteManifest(BaseModel):
     """The publisher's one input: every file of the site, pointing at a staged blob by sha256."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     files: list[ManifestEntry]
 

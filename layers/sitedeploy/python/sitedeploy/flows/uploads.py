@@ -47,7 +47,7 @@ Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
 class UploadFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     path: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
     sha256: Sha256
@@ -55,7 +55,7 @@ class UploadFile(BaseModel):
 
 
 class UploadsRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     files: list[UploadFile] = Field(min_length=1, max_length=MAX_MANIFEST_FILES)
     # Group the missing small files into packs (fewer, larger uploads); see the module docstring.

@@ -45,7 +45,7 @@ class VersionRequest(BaseModel):
     version (rollback: default, the one live before the current), and for a site on the user's own
     account the credentials to act with (else the stored connection)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True)
 
     deployment_id: str | None = Field(default=None, pattern=DEPLOYMENT_ID)
     credentials: dict[str, Any] | None = None
@@ -173,7 +173,7 @@ class ClaimRequest(BaseModel):
     the site's), whether to tear the Quick Deploy site down once the copy is live, and the
     credentials as a deploy in user-token mode takes them (else the stored connection)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True)
 
     project_name: ProjectName | None = None
     release: StrictBool = False

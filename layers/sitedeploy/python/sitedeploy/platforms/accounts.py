@@ -67,7 +67,7 @@ class AccountToken(UserCredentials):
 class PoolAccount(BaseModel):
     """One account of the service's pool, as ``AccountPoolPlatform`` sees it."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True, defer_build=True)
 
     @property
     def id(self) -> str:
@@ -96,7 +96,7 @@ class AccountPool(BaseModel, Generic[A]):
     form (the account's own keys, ``ONE_ACCOUNT_KEY`` among them, and the prefix) as a pool of one.
     ``DUPLICATE_MESSAGE`` refuses two accounts with one member id (None: not checked)."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True, defer_build=True)
 
     ONE_ACCOUNT_KEY: ClassVar[str]
     PREFIX_KEY: ClassVar[str]

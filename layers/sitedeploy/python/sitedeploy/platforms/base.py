@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypedDict, TypeVar, overload
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from urllib3 import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
@@ -104,6 +104,8 @@ class UserCredentials(BaseModel):
     """A user's own credentials for one platform: the body of ``PUT /platform-tokens/{platform}``,
     what is sealed into a stored connection or onto a deployment, and what a platform acts with.
     Wire names are the payload's keys; unknown fields are refused."""
+
+    model_config = ConfigDict(defer_build=True)
 
     def payload(self) -> dict[str, Any]:
         """The plaintext that is sealed: secrets revealed, ``None`` left out."""

@@ -57,7 +57,7 @@ class AmplifyServiceSecret(BaseModel):
     """The ``amplify`` section of the platform secret. Keys are optional (a cross-account platform
     app); without them the function's IAM role reaches the app."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True, defer_build=True)
 
     access_key_id: str | None = Field(default=None, alias="accessKeyId")
     secret_access_key: SecretStr | None = Field(default=None, alias="secretAccessKey")
