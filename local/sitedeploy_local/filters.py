@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeAlias
 
-__all__ = ["matches", "matches_any"]
+__all__ = ["any_of", "matches", "matches_any"]
 
 _Predicate: TypeAlias = Callable[[Any], bool]
 
@@ -59,8 +59,15 @@ def matches_any(patterns: Sequence[Mapping[str, Any]], record: Mapping[str, Any]
     Every pattern is validated, even after one has matched, so a malformed filter is reported no
     matter which records happen to flow past it.
     """
+    return any_of(patterns)(record)
+
+
+def any_of(patterns: Sequence[Mapping[str, Any]]) -> Callable[[Mapping[str, Any]], bool]:
+    """``matches_any`` for one mapping's filters, compiled (and so validated) once, here: the
+    stream pump asks it of every record, and compiling the patterns each time was a tenth of the
+    pump's time."""
     compiled = [_compile_pattern(p) for p in patterns]
-    return not compiled or any(c.match(record) for c in compiled)
+    return lambda record: not compiled or any(c.match(record) for c in compiled)
 
 
 # --- the compiled form ----------------------------------------------------------------------------

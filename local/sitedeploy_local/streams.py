@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sitedeploy_local.filters import matches_any
+from sitedeploy_local.filters import any_of
 from sitedeploy_local.runtime import FunctionHost, InvokeError
 from sitedeploy_local.template import REGION, StreamSubscription
 
@@ -75,6 +75,7 @@ class _Consumer:
 
     def __init__(self, pump: StreamPump, subscription: StreamSubscription, invoke: Invoker) -> None:
         self.subscription = subscription
+        self._admits = any_of(subscription.patterns)
         self._pump = pump
         self._invoke = invoke
         self._lanes = [_Lane() for _ in range(max(1, subscription.parallelization))]
@@ -98,7 +99,7 @@ class _Consumer:
             lane.inbox.put(None)
 
     def offer(self, record: dict[str, Any]) -> None:
-        if not matches_any(self.subscription.patterns, record):
+        if not self._admits(record):
             return
         keys = _key_id(record["dynamodb"].get("Keys", {}))
         lane = self._lanes[zlib.crc32(keys.encode()) % len(self._lanes)]

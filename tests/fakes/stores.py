@@ -282,6 +282,7 @@ class InMemorySites:
         live: bool,
         keep_due: str,
         live_key: str = "",
+        read: SiteRecord | None = None,  # unused: the fake reads and writes under one lock
     ) -> SiteRecord | None:
         with self._lock:
             site = self.sites.get(site_id)

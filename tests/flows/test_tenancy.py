@@ -137,6 +137,45 @@ def test_a_newer_deployment_supersedes_an_older_one_not_yet_published(
     assert [c.args["job"].deployment_id for c in platform.called("publish")] == [newer.deployment_id]
 
 
+def test_a_redeploy_reads_its_site_once_and_asks_nothing_of_a_deployment_already_live(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The usual redeploy: the one before is live, so it cannot be pending and is not superseded
+    (no read, no refused write), and the site read for the quotas is the one the placement uses."""
+    first = accept.accept(services, PLATFORM, OWNER, request(files={"index.html": "v1"}))
+    assert publish.publish(services, first.deployment_id) is not None
+    asked: list[str] = []  # every site read goes through get (get_for_owner too)
+    ended: list[str] = []
+    get, fail_if_pending = services.stores.sites.get, services.stores.deployments.fail_if_pending
+
+    def read(site_id: str) -> Any:
+        asked.append(site_id)
+        return get(site_id)
+
+    def end(deployment_id: str, message: str) -> Any:
+        ended.append(deployment_id)
+        return fail_if_pending(deployment_id, message)
+
+    monkeypatch.setattr(services.stores.sites, "get", read)
+    monkeypatch.setattr(services.stores.deployments, "fail_if_pending", end)
+    second = accept.accept(services, PLATFORM, OWNER, request(files={"index.html": "v2"}))
+    assert (asked, ended) == ([second.site_id], [])
+    done = publish.publish(services, second.deployment_id)
+    assert done is not None
+    assert done.status is DeploymentStatus.READY
+    site = services.stores.sites.get(second.site_id)
+    assert site is not None
+    assert site.versions == [second.deployment_id, first.deployment_id]
+    assert site.live_deployment_id == second.deployment_id
+    # One still pending is superseded, as before.
+    third = accept.accept(services, PLATFORM, OWNER, request(files={"index.html": "v3"}))
+    fourth = accept.accept(services, PLATFORM, OWNER, request(files={"index.html": "v4"}))
+    assert ended == [third.deployment_id]
+    record = services.stores.deployments.get(third.deployment_id)
+    assert record is not None
+    assert record.error == f"superseded by {fourth.deployment_id}"
+
+
 def test_one_publish_per_site_at_a_time_and_the_newest_goes_last() -> None:
     """Defect 4: a newer deployment accepted while an older one builds waits for it, then wins."""
     platform = FakePlatform(builds=True)

@@ -5,6 +5,8 @@ kept versions need while the bucket expires everything else."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from sitedeploy.domain import clock
@@ -109,8 +111,8 @@ def test_a_version_whose_deployment_ended_otherwise_is_never_offered_for_rollbac
     record = lifecycle.record_version
     records = services.stores.deployments.records  # type: ignore[attr-defined]
 
-    def then_ended_elsewhere(services_: Services, deployment: DeploymentRecord) -> None:
-        record(services_, deployment)
+    def then_ended_elsewhere(services_: Services, deployment: DeploymentRecord, **known: Any) -> None:
+        record(services_, deployment, **known)
         held = records[deployment.deployment_id]
         records[deployment.deployment_id] = held.model_copy(update={"status": DeploymentStatus.ERROR})
 

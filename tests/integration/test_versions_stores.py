@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -101,6 +102,42 @@ def test_versions_are_kept_newest_first_up_to_the_promise(
     # A preview is kept but is not production's.
     sites.record_version(site.site_id, "dpl_p", generation="g1", keep=3, live=False, keep_due=due, live_key="k9")
     assert sites.get(site.site_id).live_deployment_id == "dpl_4"  # type: ignore[union-attr]
+
+
+def test_a_site_the_caller_read_spares_a_read_and_a_stale_one_is_read_again(
+    stack: LocalStack, table: str, sites: SitesRepository, owner: str
+) -> None:
+    """The publisher hands over the site it just read: the first attempt writes on it, with no
+    GetItem of its own. Read before another version was recorded, it fails the write's condition
+    and the next attempt reads the site afresh: nothing recorded meanwhile is lost."""
+    site = _site(stack, table, owner)
+    asked: list[str] = []
+    events = sites._client.meta.events  # the store's own client: its reads are counted
+
+    def count(**_: Any) -> None:
+        asked.append("GetItem")
+
+    events.register("before-call.dynamodb.GetItem", count)
+    try:
+        _record_on_a_read(sites, site, asked)
+    finally:
+        events.unregister("before-call.dynamodb.GetItem", count)
+
+
+def _record_on_a_read(sites: SitesRepository, site: SiteRecord, asked: list[str]) -> None:
+    due = clock.iso(clock.now())
+    read = sites.get(site.site_id)
+    asked.clear()
+    kept = sites.record_version(
+        site.site_id, "dpl_1", generation="g1", keep=3, live=True, keep_due=due, live_key="k1", read=read
+    )
+    assert kept is not None
+    assert (asked, kept.versions) == ([], ["dpl_1"])
+    kept = sites.record_version(
+        site.site_id, "dpl_2", generation="g1", keep=3, live=True, keep_due=due, live_key="k2", read=read
+    )
+    assert kept is not None
+    assert (asked, kept.versions, kept.live_deployment_id) == (["GetItem"], ["dpl_2", "dpl_1"], "dpl_2")
 
 
 def test_another_generation_records_nothing(stack: LocalStack, table: str, sites: SitesRepository, owner: str) -> None:

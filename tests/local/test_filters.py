@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sitedeploy_local.filters import matches, matches_any
+from sitedeploy_local.filters import any_of, matches, matches_any
 
 
 def _insert(entity: str = "Deployment", status: str = "pending", **extra: Any) -> dict[str, Any]:
@@ -431,6 +431,16 @@ def test_any_pattern_may_match() -> None:
     assert matches_any(patterns, INSERT) is True
     assert matches_any(patterns, USER_REMOVE) is False
     assert matches_any(patterns, _insert(status="failed")) is False
+
+
+def test_a_mappings_filters_compiled_once_answer_as_matches_any_and_refuse_a_malformed_one_at_once() -> None:
+    patterns = [TTL_PATTERN, PENDING_DEPLOYMENT]
+    admits = any_of(patterns)
+    for record in (TTL_REMOVE, INSERT, USER_REMOVE, _insert(status="failed")):
+        assert admits(record) is matches_any(patterns, record)
+    assert any_of([])(USER_REMOVE) is True
+    with pytest.raises(ValueError, match="unknown operator 'contains'"):
+        any_of([TTL_PATTERN, {"dynamodb": {"Keys": {"pk": {"S": [{"contains": "x"}]}}}}])
 
 
 def test_single_pattern() -> None:

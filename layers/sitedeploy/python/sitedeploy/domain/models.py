@@ -242,6 +242,11 @@ class SiteRecord(CamelModel):
     # promise): each can be made live again; older ones cannot.
     versions: list[str] = Field(default_factory=list)
 
+    def published(self, deployment_id: str) -> bool:
+        """The site records the deployment as live or as a version it keeps: it was published, so
+        it is not pending and never will be again (nothing to supersede, no read to ask)."""
+        return deployment_id == self.live_deployment_id or deployment_id in self.versions
+
     @property
     def address(self) -> SiteAddress:
         return SiteAddress(account_id=self.account_id, name=self.external_name, region=self.region)

@@ -133,7 +133,9 @@ def accept(
     in_place = preview and mode is not PreviewMode.OWN_SITE
     the_site_id = site_id(owner_id, platform.value, request.project(), request.auth_mode.value)
     _refuse_pool_accounts(services, hosting, plan)
-    _check_quotas(services, platform, owner_id, request, plan=plan, site=the_site_id)
+    # Read once for the quotas and the first placement: the commit is conditional on its revision.
+    existing = services.stores.sites.get_for_owner(the_site_id, owner_id)
+    _check_quotas(services, platform, owner_id, request, plan=plan, existing=existing)
     deployment_id = new_deployment_id()
     sealed = None
     if credentials is not None:
@@ -146,7 +148,7 @@ def accept(
     for attempt in range(PLACEMENT_ATTEMPTS):
         if attempt:
             time.sleep(random.uniform(0, RETRY_JITTER_SECONDS * attempt))  # noqa: S311 - jitter
-        existing = services.stores.sites.get_for_owner(the_site_id, owner_id)
+            existing = services.stores.sites.get_for_owner(the_site_id, owner_id)
         if existing is not None and existing.deleted_at is not None:
             raise SiteDeleting(
                 "this site is being deleted: deploy again in a moment (a new site is made then)", code="site_deleting"
@@ -233,6 +235,8 @@ def accept(
     previous = None
     if existing is not None:
         previous = existing.last_preview_id if in_place else existing.last_deployment_id
+        if previous and existing.published(previous):
+            previous = None  # the usual redeploy: the one before went live, nothing to supersede
     supersede(services, previous, deployment_id)
     logger.info(
         "deployment accepted",
@@ -414,7 +418,13 @@ def _refuse_pool_accounts(services: Services, hosting: HostingPlatform, plan: De
 
 
 def _check_quotas(
-    services: Services, platform: Platform, owner_id: str, request: DeployRequest, *, plan: DeployPlan, site: str
+    services: Services,
+    platform: Platform,
+    owner_id: str,
+    request: DeployRequest,
+    *,
+    plan: DeployPlan,
+    existing: SiteRecord | None,
 ) -> None:
     """Refuse what the owner's quotas cannot take before anything is done for it (a pool member
     grown, a blob staged). The commit checks again, atomically: this only spares the work."""
@@ -424,7 +434,6 @@ def _check_quotas(
         raise quota_refused(Quota.IN_FLIGHT, quotas.deployments_in_flight)
     if request.auth_mode is not AuthMode.PLATFORM_MANAGED:
         return
-    existing = services.stores.sites.get_for_owner(site, owner_id)
     if existing is None and usage.get(f"SITES#{platform.value}", 0) >= quotas.sites_per_platform:
         raise quota_refused(Quota.SITES, quotas.sites_per_platform)
     if plan.profile is None or (existing is not None and existing.profile == plan.profile):

@@ -18,7 +18,7 @@ from datetime import timedelta
 from aws_lambda_powertools.metrics import MetricUnit
 
 from sitedeploy.domain import clock
-from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus, Target
+from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus, SiteRecord, Target
 from sitedeploy.domain.tenancy import PublishGate
 from sitedeploy.flows import places
 from sitedeploy.observability import logger, metrics
@@ -124,11 +124,11 @@ def finished(services: Services, record: DeploymentRecord) -> None:
                 tenancy.wake(newer)
 
 
-def record_version(services: Services, record: DeploymentRecord) -> None:
+def record_version(services: Services, record: DeploymentRecord, *, site: SiteRecord | None = None) -> None:
     """The platform serves the deployment now: it is a version its site keeps (the newest), and
     production's when it published to production. Recorded before the deployment reads ``ready``,
     so whoever sees it ready sees the site say so too. Best effort: a version not recorded is one
-    rollback target fewer."""
+    rollback target fewer. ``site``: as the caller just read it (spares a read)."""
     settings = services.settings
     due = clock.iso(clock.now() + timedelta(seconds=settings.keep_interval_seconds))
     try:
@@ -140,6 +140,7 @@ def record_version(services: Services, record: DeploymentRecord) -> None:
             live=record.target is Target.PRODUCTION,
             keep_due=due,
             live_key=f"{record.created_at}#{record.deployment_id}",
+            read=site,
         )
     except Exception:
         logger.exception("recording a version failed", extra={"deployment_id": record.deployment_id})

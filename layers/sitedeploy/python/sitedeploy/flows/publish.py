@@ -253,7 +253,7 @@ def _publish(
         changes["accountId"] = published.address.account_id
         services.stores.sites.set_address(record.site_id, published.address.account_id or "")
     if published.status is DeploymentStatus.READY:
-        lifecycle.record_version(services, record)
+        lifecycle.record_version(services, record, site=site)
         changes["localUrl"] = services.site_urls(record.platform, address)
         if published.preview_url:
             changes["localPreviewUrl"] = services.preview_urls(record.platform, published.preview_url)

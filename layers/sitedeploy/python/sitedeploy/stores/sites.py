@@ -203,13 +203,16 @@ class SitesRepository:
         live: bool,
         keep_due: str,
         live_key: str = "",
+        read: SiteRecord | None = None,
     ) -> SiteRecord | None:
         """A deployment became ready: it is the newest version the site keeps (the oldest beyond
         ``keep`` are dropped: the promise no longer covers them), and production's when ``live``.
         The site is queued for the keeper by ``keep_due`` unless it already is. None when the site
-        is gone, deleted or another generation (nothing to record)."""
-        for _ in range(VERSION_WRITE_ATTEMPTS):
-            site = self.get(site_id)
+        is gone, deleted or another generation (nothing to record). ``read``: the site as the caller
+        read it a moment ago, which the first attempt uses instead of reading it again (the write
+        is conditional on the versions it read; a conflict reads afresh)."""
+        for attempt in range(VERSION_WRITE_ATTEMPTS):
+            site = read if attempt == 0 and read is not None and read.site_id == site_id else self.get(site_id)
             if site is None or site.deleted_at is not None or site.generation != generation:
                 return None
             versions = [deployment_id, *(v for v in site.versions if v != deployment_id)][: max(1, keep)]
