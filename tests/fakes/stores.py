@@ -150,6 +150,7 @@ class InMemoryDeployments:
         *,
         expected: Iterable[DeploymentStatus] | None = None,
         changes: Mapping[str, Any] | None = None,
+        read: DeploymentRecord | None = None,  # unused: the fake reads and writes under one lock
     ) -> DeploymentRecord:
         allowed = sources_of(to)
         sources = allowed if expected is None else frozenset(expected)

@@ -185,6 +185,43 @@ def test_a_deployment_that_ends_gives_back_its_in_flight_place_in_the_same_write
     assert store.get(second.deployment_id) is not None
 
 
+def test_an_end_on_the_record_the_publisher_read_gives_back_its_place_without_reading_it_again(
+    stack: LocalStack, tables: list[str]
+) -> None:
+    """The publisher ends a deployment on the record it read when it claimed it: the quota key
+    comes from that record, not from one more read, and the count moves as before. A record read
+    before another end (its key already given back) gives nothing back twice: the move is refused."""
+    from sitedeploy.flows import accept
+    from sitedeploy.stores.deployments import TransitionRefused
+    from tests.flows.conftest import OWNER, PLATFORM, request
+
+    services = dynamodb_services(stack, tables)()
+    store, tenancy = services.stores.deployments, services.stores.tenancy
+    first = accept.accept(services, PLATFORM, OWNER, request(projectName="read-one"))
+    claimed = store.claim(first.deployment_id)
+    assert claimed is not None
+    assert claimed.quota_key
+    reads: list[str] = []
+
+    def count(**_: Any) -> None:
+        reads.append("GetItem")
+
+    assert isinstance(store, DeploymentsRepository)
+    events = store._client.meta.events  # the store's own client: its reads are counted
+    events.register("before-call.dynamodb.GetItem", count)
+    try:
+        ended = store.transition(first.deployment_id, DeploymentStatus.READY, changes={"progress": 100}, read=claimed)
+    finally:
+        events.unregister("before-call.dynamodb.GetItem", count)
+    assert reads == ["GetItem"]  # the ended record, read once after the transaction
+    assert (ended.status, ended.quota_key) == (DeploymentStatus.READY, None)
+    assert tenancy.usage(OWNER).get("FLIGHT", 0) == 0
+    with pytest.raises(TransitionRefused):
+        store.transition(first.deployment_id, DeploymentStatus.ERROR, changes={"error": "late"}, read=claimed)
+    assert tenancy.usage(OWNER).get("FLIGHT", 0) == 0
+    assert store.get(first.deployment_id).status is DeploymentStatus.READY  # type: ignore[union-attr]
+
+
 def test_an_end_with_a_count_already_at_zero_still_ends_and_lets_go(stack: LocalStack, tables: list[str]) -> None:
     """A count lower than what it counts (a drift the sweeper repairs) must not stop a deployment
     from ending: the move is made without the give-back, and letting go leaves the count alone."""

@@ -261,7 +261,7 @@ def _publish(
             changes["localPreviewUrl"] = changes["localUrl"]
     try:
         done = deployments.transition(
-            deployment_id, published.status, expected=[DeploymentStatus.UPLOADING], changes=changes
+            deployment_id, published.status, expected=[DeploymentStatus.UPLOADING], changes=changes, read=record
         )
     except TransitionRefused as refused:
         logger.warning(

@@ -52,6 +52,7 @@ IN_FLIGHT_INDEX = "InFlight"
 MAX_PAGE_SIZE = 100
 # Where a deployment that ended waits in the InFlight index until it has let go of what it held.
 ENDED = "ended"
+_UNREAD = "\0unread"  # a quota key not read yet (no quota key is this string)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -257,11 +258,14 @@ class DeploymentsRepository:
         *,
         expected: Iterable[DeploymentStatus] | None = None,
         changes: Mapping[str, Any] | None = None,
+        read: DeploymentRecord | None = None,
     ) -> DeploymentRecord:
         """Move a deployment to ``to`` and apply ``changes`` (camelCase attribute names) in one
         conditional write. ``expected`` narrows the statuses it may come from (it can only narrow).
         Terminal moves stamp completedAt, drop the sealed credentials and move to the InFlight
-        index's "ended" part, which ``TenancyRepository.let_go`` (or the sweeper) leaves."""
+        index's "ended" part, which ``TenancyRepository.let_go`` (or the sweeper) leaves. ``read``:
+        the deployment as the caller read it since it started, whose quota key a terminal move
+        uses instead of reading it (a key is only ever removed, by the terminal move itself)."""
         allowed = sources_of(to)
         sources = allowed if expected is None else frozenset(expected)
         if not sources or not sources <= allowed:
@@ -305,7 +309,8 @@ class DeploymentsRepository:
             expression += " REMOVE " + ", ".join(remove_parts)
         condition = f"attribute_exists(pk) AND #status IN ({', '.join(source_tokens)})"
         if to in TERMINAL_STATUSES:
-            ended = self._end_counted(deployment_id, expression, condition, names, values)
+            known = read.quota_key if read is not None and read.deployment_id == deployment_id else _UNREAD
+            ended = self._end_counted(deployment_id, expression, condition, names, values, known=known)
             if ended is not None:
                 return ended
         try:
@@ -328,17 +333,26 @@ class DeploymentsRepository:
         return _from_item(answer["Attributes"])
 
     def _end_counted(
-        self, deployment_id: str, expression: str, condition: str, names: dict[str, str], values: dict[str, Any]
+        self,
+        deployment_id: str,
+        expression: str,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+        *,
+        known: str | None = _UNREAD,
     ) -> DeploymentRecord | None:
         """A terminal move of a deployment that counts in its owner's in-flight quota: the move and
         the count's give-back in one transaction, so that no status read says it ended while the
         count still holds it (a deploy at the limit would be refused in between). None: it does not
         count (or no longer does), or a condition failed; the plain move then decides."""
         key = _serialize({"pk": _pk(deployment_id), "sk": "META"})
-        held = self._client.get_item(
-            TableName=self._table, Key=key, ConsistentRead=True, ProjectionExpression="quotaKey"
-        ).get("Item")
-        quota = held.get("quotaKey", {}).get("S") if held else None
+        quota = known
+        if quota == _UNREAD:
+            held = self._client.get_item(
+                TableName=self._table, Key=key, ConsistentRead=True, ProjectionExpression="quotaKey"
+            ).get("Item")
+            quota = held.get("quotaKey", {}).get("S") if held else None
         if not quota:
             return None
         counted = f"{expression}, #quota" if " REMOVE " in expression else f"{expression} REMOVE #quota"
