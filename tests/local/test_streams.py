@@ -3,6 +3,7 @@ function running in its own execution environment, TTL expiry as service-identit
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -109,6 +110,48 @@ def test_insert_reaches_a_subscribed_function_only_when_its_filter_matches(clean
     assert record["dynamodb"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert isinstance(record["dynamodb"]["ApproximateCreationDateTime"], int)
     assert "userIdentity" not in record
+
+
+def test_the_pumps_records_are_what_boto3_reads_from_the_stream_as_json(clean: LocalStack) -> None:
+    """The pump reads GetRecords' JSON as sent, not through botocore's parser: every record, image
+    and attribute type (bytes as base64, numbers, sets, lists, maps, nulls) is the same as boto3's
+    reading of the same records made JSON, and nothing boto3 would drop is added."""
+    from sitedeploy_local.streams import _jsonable
+
+    pump = clean.pump
+    assert pump is not None
+    table, arn = clean.resource("DeploymentsTable"), clean.template.attributes[("DeploymentsTable", "StreamArn")]  # type: ignore[union-attr]
+    streams = clean.moto.client("dynamodbstreams")
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][-1]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
+    ddb = clean.moto.client("dynamodb")
+    item = {
+        "pk": {"S": f"TEST#{uuid.uuid4().hex}"},
+        "sk": {"S": "META"},
+        "blob": {"B": bytes(range(256))},
+        "n": {"N": "12.5"},
+        "tags": {"SS": ["a", "b"]},
+        "nums": {"NS": ["1", "2"]},
+        "blobs": {"BS": [b"\x00\xff", b"x"]},
+        "list": {"L": [{"S": "x"}, {"BOOL": False}, {"NULL": True}]},
+        "map": {"M": {"inner": {"B": b"\x01"}, "deep": {"M": {"n": {"N": "3"}}}}},
+    }
+    ddb.put_item(TableName=table, Item=item)
+    ddb.update_item(
+        TableName=table,
+        Key={"pk": item["pk"], "sk": item["sk"]},
+        UpdateExpression="SET n = :n REMOVE #blob",
+        ExpressionAttributeNames={"#blob": "blob"},
+        ExpressionAttributeValues={":n": {"N": "13"}},
+    )
+    ddb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+    theirs = [_jsonable(r) for r in streams.get_records(ShardIterator=iterator)["Records"]]
+    ours = pump._get_records(iterator)["Records"]  # the same records, read again from the same place
+    assert [r["eventName"] for r in theirs] == ["INSERT", "MODIFY", "REMOVE"]
+    for record in ours:
+        record["dynamodb"]["ApproximateCreationDateTime"] = int(record["dynamodb"]["ApproximateCreationDateTime"])
+    assert ours == theirs
+    assert theirs[0]["dynamodb"]["NewImage"]["blob"] == {"B": base64.b64encode(bytes(range(256))).decode()}
 
 
 def test_modify_and_remove_do_not_match_an_insert_filter(clean: LocalStack, subscribe: Any) -> None:
