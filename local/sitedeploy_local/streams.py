@@ -202,7 +202,9 @@ class StreamPump:
             "dynamodb",
             REGION,
         )
-        self._http = urllib3.PoolManager(maxsize=2, retries=False, timeout=urllib3.Timeout(connect=5, read=30))
+        # A reset or a 5xx is read again at once, as boto3's retries did (a read moves no iterator).
+        retry = urllib3.Retry(total=2, backoff_factor=0.05, status_forcelist=(500, 502, 503, 504), allowed_methods=None)
+        self._http = urllib3.PoolManager(maxsize=2, retries=retry, timeout=urllib3.Timeout(connect=5, read=30))
         self._tables = tables  # logical id → table name
         self._stream_arns = stream_arns  # logical id → stream arn
         self._ttl = ttl_attributes  # logical id → TTL attribute name
@@ -284,6 +286,7 @@ class StreamPump:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout=5)
+        self._http.clear()
         for consumers in self._consumers.values():
             for consumer in consumers:
                 consumer.stop()
@@ -358,7 +361,7 @@ class StreamPump:
         )
         self._signer.add_auth(request)
         answer = self._http.request("POST", self._streams_url, body=request.body, headers=dict(request.headers))
-        if answer.status != 200:
+        if answer.status != 200:  # the loop prints it and reads again at its next pass
             raise RuntimeError(f"GetRecords answered {answer.status}: {answer.data[:300]!r}")
         result: dict[str, Any] = json.loads(answer.data)
         return result

@@ -216,9 +216,11 @@ def test_an_end_on_the_record_the_publisher_read_gives_back_its_place_without_re
     assert reads == ["GetItem"]  # the ended record, read once after the transaction
     assert (ended.status, ended.quota_key) == (DeploymentStatus.READY, None)
     assert tenancy.usage(OWNER).get("FLIGHT", 0) == 0
+    accept.accept(services, PLATFORM, OWNER, request(projectName="read-two"))
+    assert tenancy.usage(OWNER).get("FLIGHT") == 1  # another in flight: a second give-back would show
     with pytest.raises(TransitionRefused):
         store.transition(first.deployment_id, DeploymentStatus.ERROR, changes={"error": "late"}, read=claimed)
-    assert tenancy.usage(OWNER).get("FLIGHT", 0) == 0
+    assert tenancy.usage(OWNER).get("FLIGHT") == 1
     assert store.get(first.deployment_id).status is DeploymentStatus.READY  # type: ignore[union-attr]
 
 

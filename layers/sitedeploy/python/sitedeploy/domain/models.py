@@ -89,6 +89,11 @@ class HtmlHandling(StrEnum):
 
 
 class CamelModel(BaseModel):
+    # defer_build: a cold start builds only the models its request touches (every model of the
+    # layer defers; SnapStart's init builds them all). pydantic's lazy build is not thread-safe (a
+    # model first used in two threads at once may validate with its parent's validator, pydantic
+    # #11849), so a model is first used on the invocation's own thread: the worker pools (staging,
+    # packs, uploads) handle bytes, dataclasses and dicts, never a model.
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, use_enum_values=False, defer_build=True)
 
 
