@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from sitedeploy.domain.models import DeploymentStatus
+from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus
 from sitedeploy.domain.tenancy import Contended, JobSlots
 from sitedeploy.flows import sweep
 from sitedeploy.services import Services
@@ -185,6 +185,18 @@ def test_a_deployment_that_ends_gives_back_its_in_flight_place_in_the_same_write
     assert store.get(second.deployment_id) is not None
 
 
+def _claimed(services: Services, project: str) -> DeploymentRecord:
+    """A Quick Deploy accepted and claimed for publishing: it counts in its owner's in-flight quota."""
+    from sitedeploy.flows import accept
+    from tests.flows.conftest import OWNER, PLATFORM, request
+
+    answer = accept.accept(services, PLATFORM, OWNER, request(projectName=project))
+    claimed = services.stores.deployments.claim(answer.deployment_id)
+    assert claimed is not None
+    assert claimed.quota_key
+    return claimed
+
+
 def test_an_end_on_the_record_the_publisher_read_gives_back_its_place_without_reading_it_again(
     stack: LocalStack, tables: list[str]
 ) -> None:
@@ -197,10 +209,7 @@ def test_an_end_on_the_record_the_publisher_read_gives_back_its_place_without_re
 
     services = dynamodb_services(stack, tables)()
     store, tenancy = services.stores.deployments, services.stores.tenancy
-    first = accept.accept(services, PLATFORM, OWNER, request(projectName="read-one"))
-    claimed = store.claim(first.deployment_id)
-    assert claimed is not None
-    assert claimed.quota_key
+    claimed = _claimed(services, "read-one")
     reads: list[str] = []
 
     def count(**_: Any) -> None:
@@ -210,7 +219,7 @@ def test_an_end_on_the_record_the_publisher_read_gives_back_its_place_without_re
     events = store._client.meta.events  # the store's own client: its reads are counted
     events.register("before-call.dynamodb.GetItem", count)
     try:
-        ended = store.transition(first.deployment_id, DeploymentStatus.READY, changes={"progress": 100}, read=claimed)
+        ended = store.transition(claimed.deployment_id, DeploymentStatus.READY, changes={"progress": 100}, read=claimed)
     finally:
         events.unregister("before-call.dynamodb.GetItem", count)
     assert reads == ["GetItem"]  # the ended record, read once after the transaction
@@ -219,33 +228,29 @@ def test_an_end_on_the_record_the_publisher_read_gives_back_its_place_without_re
     accept.accept(services, PLATFORM, OWNER, request(projectName="read-two"))
     assert tenancy.usage(OWNER).get("FLIGHT") == 1  # another in flight: a second give-back would show
     with pytest.raises(TransitionRefused):
-        store.transition(first.deployment_id, DeploymentStatus.ERROR, changes={"error": "late"}, read=claimed)
+        store.transition(claimed.deployment_id, DeploymentStatus.ERROR, changes={"error": "late"}, read=claimed)
     assert tenancy.usage(OWNER).get("FLIGHT") == 1
-    assert store.get(first.deployment_id).status is DeploymentStatus.READY  # type: ignore[union-attr]
+    assert store.get(claimed.deployment_id).status is DeploymentStatus.READY  # type: ignore[union-attr]
 
 
 def test_an_end_with_a_count_already_at_zero_still_ends_and_lets_go(stack: LocalStack, tables: list[str]) -> None:
     """A count lower than what it counts (a drift the sweeper repairs) must not stop a deployment
     from ending: the move is made without the give-back, and letting go leaves the count alone."""
-    from sitedeploy.flows import accept
     from sitedeploy.stores.dynamo import item_key
-    from tests.flows.conftest import OWNER, PLATFORM, request
+    from tests.flows.conftest import OWNER
 
     services = dynamodb_services(stack, tables)()
     store, tenancy = services.stores.deployments, services.stores.tenancy
-    first = accept.accept(services, PLATFORM, OWNER, request(projectName="drifted"))
-    claimed = store.claim(first.deployment_id)
-    assert claimed is not None
-    assert claimed.quota_key
+    claimed = _claimed(services, "drifted")
     stack.moto.client("dynamodb").update_item(
         TableName=tables[-1],
-        Key=item_key(claimed.quota_key, "FLIGHT"),
+        Key=item_key(str(claimed.quota_key), "FLIGHT"),
         UpdateExpression="SET n = :zero",
         ExpressionAttributeValues={":zero": {"N": "0"}},
     )
-    ended = store.transition(first.deployment_id, DeploymentStatus.ERROR, changes={"error": "it failed"})
+    ended = store.transition(claimed.deployment_id, DeploymentStatus.ERROR, changes={"error": "it failed"})
     assert ended.status is DeploymentStatus.ERROR
     assert ended.quota_key == claimed.quota_key  # not given back: nothing to give it back to
     tenancy.let_go(ended)
     assert tenancy.usage(OWNER).get("FLIGHT") == 0
-    assert first.deployment_id not in [r.deployment_id for r in store.list_ended(updated_before="9")]
+    assert claimed.deployment_id not in [r.deployment_id for r in store.list_ended(updated_before="9")]
