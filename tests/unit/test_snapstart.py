@@ -169,19 +169,11 @@ def test_every_model_of_the_service_waits_for_its_first_use_and_still_builds() -
     import importlib
     import pkgutil
 
-    from pydantic import BaseModel
-
     import sitedeploy
 
     for module in pkgutil.walk_packages(sitedeploy.__path__, "sitedeploy."):
         importlib.import_module(module.name)
-    models: list[type[BaseModel]] = []
-    pending: list[type[BaseModel]] = [BaseModel]
-    while pending:
-        for model in pending.pop().__subclasses__():
-            pending.append(model)
-            if model.__module__.startswith("sitedeploy.") and model not in models:
-                models.append(model)
+    models = [m for m in snapstart.service_models() if m.__module__.startswith("sitedeploy.")]
     assert len(models) > 30
     assert [m.__qualname__ for m in models if not m.model_config.get("defer_build")] == []
     for model in models:

@@ -56,18 +56,22 @@ def prepare_for_snapshot(*warmups: Callable[[], object]) -> bool:
     return True
 
 
-def unbuilt_models() -> list[type[BaseModel]]:
-    """The service's models (the layer's and the handler's) imported so far whose validator waits
-    for a first use."""
+def service_models() -> list[type[BaseModel]]:
+    """The service's models imported so far: the layer's and the handler's (``app``)."""
     found: list[type[BaseModel]] = []
     pending: list[type[BaseModel]] = [BaseModel]
     while pending:
         for model in pending.pop().__subclasses__():
             pending.append(model)
             ours = model.__module__ == "app" or model.__module__.startswith("sitedeploy.")
-            if ours and not model.__pydantic_complete__ and model not in found:
+            if ours and model not in found:
                 found.append(model)
     return found
+
+
+def unbuilt_models() -> list[type[BaseModel]]:
+    """The service's models whose validator still waits for a first use."""
+    return [model for model in service_models() if not model.__pydantic_complete__]
 
 
 def build_models() -> None:
