@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,20 @@ def until_domain(api: Api, site_id: str, hostname: str, wanted: str, timeout: fl
             return dict(found)
         time.sleep(0.5)
     raise AssertionError(f"{hostname} never {wanted}: saw {seen}")
+
+
+@contextmanager
+def calls_of(client: Any, operation: str) -> Iterator[list[str]]:
+    """The ``operation`` calls (e.g. ``dynamodb.GetItem``) a boto3 client makes inside the block,
+    counted on its own event hooks and unhooked after (test clients are shared by a session)."""
+    made: list[str] = []
+
+    def count(**_: Any) -> None:
+        made.append(operation)
+
+    event = f"before-call.{operation}"
+    client.meta.events.register(event, count)
+    try:
+        yield made
+    finally:
+        client.meta.events.unregister(event, count)

@@ -28,7 +28,7 @@ from tests.fakes import fake_services
 from tests.fakes.platform import FakePlatform
 from tests.flows import test_books as scenarios
 from tests.flows import test_books_model as model
-from tests.helpers import scratch_table
+from tests.helpers import calls_of, scratch_table
 
 
 def _new_table(stack: LocalStack) -> str:
@@ -210,19 +210,10 @@ def test_an_end_on_the_record_the_publisher_read_gives_back_its_place_without_re
     services = dynamodb_services(stack, tables)()
     store, tenancy = services.stores.deployments, services.stores.tenancy
     claimed = _claimed(services, "read-one")
-    reads: list[str] = []
-
-    def count(**_: Any) -> None:
-        reads.append("GetItem")
-
     assert isinstance(store, DeploymentsRepository)
-    events = store._client.meta.events  # the store's own client: its reads are counted
-    events.register("before-call.dynamodb.GetItem", count)
-    try:
+    with calls_of(store._client, "dynamodb.GetItem") as reads:  # the store's own client
         ended = store.transition(claimed.deployment_id, DeploymentStatus.READY, changes={"progress": 100}, read=claimed)
-    finally:
-        events.unregister("before-call.dynamodb.GetItem", count)
-    assert reads == ["GetItem"]  # the ended record, read once after the transaction
+    assert len(reads) == 1  # the ended record, read once after the transaction
     assert (ended.status, ended.quota_key) == (DeploymentStatus.READY, None)
     assert tenancy.usage(OWNER).get("FLIGHT", 0) == 0
     accept.accept(services, PLATFORM, OWNER, request(projectName="read-two"))
