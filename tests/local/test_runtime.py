@@ -113,6 +113,65 @@ def test_an_init_error_is_reported_on_every_invocation(tmp_path: Path, host_zygo
         host.stop()
 
 
+CLIENTS = """
+import os
+import botocore.loaders
+import botocore.session
+
+READS = []
+_load_file = botocore.loaders.JSONFileLoader.load_file
+
+
+def _counted(self, file_path):
+    READS.append(file_path)
+    return _load_file(self, file_path)
+
+
+botocore.loaders.JSONFileLoader.load_file = _counted
+
+
+def handler(event, context):
+    if event.get("data_path"):
+        os.environ["AWS_DATA_PATH"] = event["data_path"]
+    READS.clear()
+    session = botocore.session.get_session()
+    keys = {"region_name": "eu-west-1", "aws_access_key_id": "a", "aws_secret_access_key": "b"}
+    dynamodb = session.create_client("dynamodb", **keys)
+    s3 = session.create_client("s3", **keys)
+    dynamodb.get_paginator("query")
+    return {
+        "reads": len(READS),
+        "paths": READS[:],
+        "operations": [
+            "GetItem" in dynamodb.meta.service_model.operation_names,
+            "PutObject" in s3.meta.service_model.operation_names,
+        ],
+        "endpoint": dynamodb.meta.endpoint_url,
+    }
+"""
+
+
+def test_botocore_data_is_parsed_once_in_the_zygote_and_an_own_data_path_still_reads_its_own(
+    tmp_path: Path, host_zygote: zygote.Zygote | None
+) -> None:
+    host = _host(tmp_path, CLIENTS, host_zygote, [])
+    try:
+        first = host.invoke({})
+        assert first["operations"] == [True, True]
+        assert first["endpoint"] == "https://dynamodb.eu-west-1.amazonaws.com"
+        if host_zygote is None:
+            assert first["reads"] > 0  # a fresh interpreter parses the models itself
+        else:
+            assert first["reads"] == 0, first["paths"]  # every file was parsed before the fork
+        own = tmp_path / "models"
+        own.mkdir()
+        other = host.invoke({"data_path": str(own)})
+        assert other["operations"] == [True, True]
+        assert other["reads"] > 0  # a session that names its own data path gets a loader of its own
+    finally:
+        host.stop()
+
+
 def test_a_zygote_that_is_gone_is_said_so(tmp_path: Path) -> None:
     if not zygote.available():
         pytest.fail("the zygote needs Linux pidfds")
