@@ -12,6 +12,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 
 import boto3
+import botocore.loaders
 import pytest
 import urllib3
 from botocore.config import Config
@@ -75,6 +76,32 @@ def _wait(publisher: AmplifyPublisher, target: AmplifyTarget, job_id: str) -> De
             return state.status
         time.sleep(0.1)
     raise AssertionError("job never finished")
+
+
+def test_clients_sign_as_their_keys_in_their_region_and_parse_no_model_again(
+    emulator: AmplifyEmulator, app_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every status poll of an Amplify deployment makes a client: from the one session, not a
+    session of its own that parses botocore's models again (70-150 ms of CPU each)."""
+    amplify_client(AmplifyAccess("us-east-1", "AKIAWARMSTHESESSION1", SecretStr("w")))  # the first parses them
+    reads: list[str] = []
+    load_file = botocore.loaders.JSONFileLoader.load_file
+    monkeypatch.setattr(
+        botocore.loaders.JSONFileLoader, "load_file", lambda self, path: reads.append(path) or load_file(self, path)
+    )
+    first = amplify_client(AmplifyAccess("eu-west-1", "AKIAFIRSTUSERKEYS001", SecretStr("one")))
+    second = amplify_client(
+        AmplifyAccess("us-west-2", "AKIASECONDUSERKEYS01", SecretStr("two"), SecretStr("token")), quick=True
+    )
+    role = amplify_client(AmplifyAccess("us-east-1"))  # no keys: the function's own role
+    assert reads == []
+    assert [c.meta.region_name for c in (first, second, role)] == ["eu-west-1", "us-west-2", "us-east-1"]
+    assert (first.meta.config.read_timeout, second.meta.config.read_timeout) == (30, 3)
+    before = len(emulator.requests)
+    for client in (first, second, role):
+        client.get_app(appId=app_id)
+    signed = [r.access_key_id for r in emulator.requests[before:]]
+    assert signed == ["AKIAFIRSTUSERKEYS001", "AKIASECONDUSERKEYS01", os.environ["AWS_ACCESS_KEY_ID"]]
 
 
 def test_happy_path_creates_branch_uploads_zip_and_serves_bytes(emulator: AmplifyEmulator, app_id: str) -> None:

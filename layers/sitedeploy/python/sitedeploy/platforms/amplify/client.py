@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sitedeploy.platforms.amplify.credentials import AmplifyAccess
 from sitedeploy.platforms.base import PlatformError
+from sitedeploy.stores import aws
 
 
 class AmplifyError(PlatformError):
@@ -25,17 +25,21 @@ PATIENT = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeou
 
 def amplify_client(credentials: AmplifyAccess, *, quick: bool = False) -> Any:
     """A client for these credentials; endpoints come from the environment (the local stack)."""
-    config = QUICK if quick else PATIENT
+    return client_for("amplify", credentials, QUICK if quick else PATIENT)
+
+
+def client_for(service: str, credentials: AmplifyAccess, config: Config) -> Any:
+    """A client signed with these keys in their region, or as the function's role without keys."""
     if credentials.access_key_id and credentials.secret_access_key:
-        session = boto3.session.Session(
-            aws_access_key_id=credentials.access_key_id,
-            aws_secret_access_key=credentials.secret_access_key.get_secret_value(),
-            aws_session_token=credentials.session_token.get_secret_value() if credentials.session_token else None,
-            region_name=credentials.region,
+        return aws.client_as(
+            service,
+            config,
+            region=credentials.region,
+            access_key_id=credentials.access_key_id,
+            secret_access_key=credentials.secret_access_key.get_secret_value(),
+            session_token=credentials.session_token.get_secret_value() if credentials.session_token else None,
         )
-    else:
-        session = boto3.session.Session(region_name=credentials.region)
-    return session.client("amplify", config=config)
+    return aws.client_as(service, config, region=credentials.region)
 
 
 def amplify_error(exc: ClientError | BotoCoreError, what: str) -> AmplifyError:

@@ -31,7 +31,7 @@ from sitedeploy.domain.requests import DeployRequest
 from sitedeploy.domain.tenancy import JobSlots, PoolMember
 from sitedeploy.observability import logger
 from sitedeploy.platforms.accounts import parse_section
-from sitedeploy.platforms.amplify.client import AmplifyError, amplify_client
+from sitedeploy.platforms.amplify.client import AmplifyError, amplify_client, client_for
 from sitedeploy.platforms.amplify.credentials import AmplifyAccess, AmplifyKeys, AmplifyServiceSecret
 from sitedeploy.platforms.amplify.domains import DEADLINE_SECONDS as DOMAIN_DEADLINE_SECONDS
 from sitedeploy.platforms.amplify.domains import DomainAssociations
@@ -353,7 +353,7 @@ class AmplifyPlatform:
         assert isinstance(credentials, AmplifyKeys)
         access = credentials.access
         try:
-            identity = _session(access).client("sts", config=_VERIFY).get_caller_identity()
+            identity = client_for("sts", access, _VERIFY).get_caller_identity()  # the user's keys, always
             client = amplify_client(access)
             if credentials.app_id:
                 name: str | None = str(client.get_app(appId=credentials.app_id)["app"].get("name"))
@@ -409,14 +409,3 @@ def _target(address: SiteAddress) -> AmplifyTarget:
     if not address.account_id or not address.name:
         raise PlatformError("the deployment does not name its Amplify app and branch")
     return AmplifyTarget(address.account_id, address.name)
-
-
-def _session(access: AmplifyAccess) -> Any:
-    import boto3
-
-    return boto3.session.Session(
-        aws_access_key_id=access.access_key_id,
-        aws_secret_access_key=access.secret_access_key.get_secret_value() if access.secret_access_key else None,
-        aws_session_token=access.session_token.get_secret_value() if access.session_token else None,
-        region_name=access.region,
-    )
