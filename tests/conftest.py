@@ -93,11 +93,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         os.environ.update(saved)
 
 
+_KEYS: dict[str, list[str]] = {}  # a table's key attributes, by its name (unique to its stack)
+
+
 def _truncate(local: LocalStack, logical_id: str) -> None:
     """Every item deleted, 25 to a call (every test's setup: one call per item was most of it)."""
-    ddb = local.moto.client("dynamodb")
+    ddb = local.moto.shared("dynamodb")
     table = local.resource(logical_id)
-    keys = [k["AttributeName"] for k in ddb.describe_table(TableName=table)["Table"]["KeySchema"]]
+    keys = _KEYS.get(table)
+    if keys is None:
+        keys = _KEYS[table] = [k["AttributeName"] for k in ddb.describe_table(TableName=table)["Table"]["KeySchema"]]
     projection = {
         "ProjectionExpression": ", ".join(f"#k{i}" for i in range(len(keys))),
         "ExpressionAttributeNames": {f"#k{i}": name for i, name in enumerate(keys)},

@@ -87,16 +87,22 @@ def branch_of(url: str) -> str:
 
 def scratch_table(stack: Any, name: str) -> str:
     """A table shaped like DeploymentsTable (from the template) that no stream consumer watches: the
-    live publisher would otherwise race a test to claim every pending deployment it writes."""
+    live publisher would otherwise race a test to claim every pending deployment it writes. A module
+    whose tests a worker runs apart (pytest-xdist hands out tests, not modules) sets its fixture up
+    again: the table made the first time is the one it gets."""
     assert stack.template is not None
     props = stack.template.resolve(stack.template.resources["DeploymentsTable"]["Properties"])
-    stack.moto.client("dynamodb").create_table(
-        TableName=name,
-        AttributeDefinitions=props["AttributeDefinitions"],
-        KeySchema=props["KeySchema"],
-        GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    ddb = stack.moto.shared("dynamodb")
+    try:
+        ddb.create_table(
+            TableName=name,
+            AttributeDefinitions=props["AttributeDefinitions"],
+            KeySchema=props["KeySchema"],
+            GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except ddb.exceptions.ResourceInUseException:
+        pass
     return name
 
 

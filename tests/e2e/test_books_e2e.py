@@ -59,7 +59,7 @@ def _files(tag: str, profile: str) -> dict[str, bytes]:
 
 
 def _table(stack: LocalStack) -> list[dict[str, Any]]:
-    ddb = stack.moto.client("dynamodb")
+    ddb = stack.moto.shared("dynamodb")
     items: list[dict[str, Any]] = []
     for page in ddb.get_paginator("scan").paginate(TableName=stack.resource("DeploymentsTable"), ConsistentRead=True):
         items += [{k: next(iter(v.values())) for k, v in item.items()} for item in page["Items"]]

@@ -196,7 +196,7 @@ def amplify_client(stack: LocalStack) -> Any:
 
 def external_id(stack: LocalStack, deployment_id: str) -> str | None:
     key = {"pk": {"S": f"DEPLOYMENT#{deployment_id}"}, "sk": {"S": "META"}}
-    item = stack.moto.client("dynamodb").get_item(TableName=stack.resource("DeploymentsTable"), Key=key)["Item"]
+    item = stack.moto.shared("dynamodb").get_item(TableName=stack.resource("DeploymentsTable"), Key=key)["Item"]
     found = item.get("externalId", {}).get("S")
     return str(found) if found is not None else None
 

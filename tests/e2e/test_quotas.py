@@ -55,8 +55,8 @@ def _api(stack: LocalStack) -> Api:
 
 def _written(stack: LocalStack) -> tuple[int, int, int, int]:
     """Items, staged objects, Workers and Amplify branches: what a refusal must leave alone."""
-    table = stack.moto.client("dynamodb").scan(TableName=stack.resource("DeploymentsTable"), Select="COUNT")["Count"]
-    objects = stack.moto.client("s3").list_objects_v2(Bucket=stack.resource("StagingBucket")).get("KeyCount", 0)
+    table = stack.moto.shared("dynamodb").scan(TableName=stack.resource("DeploymentsTable"), Select="COUNT")["Count"]
+    objects = stack.moto.shared("s3").list_objects_v2(Bucket=stack.resource("StagingBucket")).get("KeyCount", 0)
     workers = sum(len(stack.cloudflare.scripts(a)) for a in stack.cloudflare_accounts)
     branches = sum(len(stack.amplify.branches(a["appId"])) for a in stack.amplify.apps())
     return table, objects, workers, branches

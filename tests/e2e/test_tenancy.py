@@ -30,7 +30,7 @@ USER_B_TOKEN = "tenancy-user-b-token"
 
 
 def _ddb(stack: LocalStack) -> Any:
-    return stack.moto.client("dynamodb")
+    return stack.moto.shared("dynamodb")
 
 
 def _item(stack: LocalStack, pk: str) -> dict[str, Any] | None:
@@ -54,7 +54,7 @@ def _served(url: str, path: str) -> urllib3.BaseHTTPResponse:
 def _counts(stack: LocalStack) -> dict[str, int]:
     """Everything a refused request must leave as it was: items, staged objects, Workers, apps."""
     table = _ddb(stack).scan(TableName=stack.resource("DeploymentsTable"), Select="COUNT")["Count"]
-    objects = stack.moto.client("s3").list_objects_v2(Bucket=stack.resource("StagingBucket")).get("KeyCount", 0)
+    objects = stack.moto.shared("s3").list_objects_v2(Bucket=stack.resource("StagingBucket")).get("KeyCount", 0)
     workers = sum(
         1 for account in (LOCAL_CLOUDFLARE_ACCOUNT, USER_A, USER_B) for _ in stack.cloudflare.scripts(account)
     )

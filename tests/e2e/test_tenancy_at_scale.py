@@ -65,7 +65,7 @@ def _site(tag: str, profile: str, rng: random.Random) -> dict[str, bytes]:
 
 
 def _items(stack: LocalStack, prefix: str) -> list[dict[str, Any]]:
-    ddb = stack.moto.client("dynamodb")
+    ddb = stack.moto.shared("dynamodb")
     found = []
     for page in ddb.get_paginator("scan").paginate(
         TableName=stack.resource("DeploymentsTable"),

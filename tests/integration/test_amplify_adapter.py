@@ -10,6 +10,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import boto3
 import botocore.loaders
@@ -86,9 +87,12 @@ def test_clients_sign_as_their_keys_in_their_region_and_parse_no_model_again(
     amplify_client(AmplifyAccess("us-east-1", "AKIAWARMSTHESESSION1", SecretStr("w")))  # the first parses them
     reads: list[str] = []
     load_file = botocore.loaders.JSONFileLoader.load_file
-    monkeypatch.setattr(
-        botocore.loaders.JSONFileLoader, "load_file", lambda self, path: reads.append(path) or load_file(self, path)
-    )
+
+    def counted(self: botocore.loaders.JSONFileLoader, path: str) -> Any:
+        reads.append(path)
+        return load_file(self, path)
+
+    monkeypatch.setattr(botocore.loaders.JSONFileLoader, "load_file", counted)
     first = amplify_client(AmplifyAccess("eu-west-1", "AKIAFIRSTUSERKEYS001", SecretStr("one")))
     second = amplify_client(
         AmplifyAccess("us-west-2", "AKIASECONDUSERKEYS01", SecretStr("two"), SecretStr("token")), quick=True
