@@ -234,7 +234,10 @@ def serve(channel: socket.socket) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C ends the stack, which closes our socket
     channel.sendall(b"ready")
     while True:
-        message, fds, _, _ = socket.recv_fds(channel, MAX_MESSAGE, 3)
+        try:
+            message, fds, _, _ = socket.recv_fds(channel, MAX_MESSAGE, 3)
+        except ConnectionResetError:  # the stack stopped before it read our "ready" (nothing forked)
+            return
         if not message:
             return
         request = json.loads(message)

@@ -5,6 +5,7 @@ invocations one at a time, logs to the stack, reports an init error, and dies wh
 from __future__ import annotations
 
 import os
+import select
 import sys
 import time
 from collections.abc import Iterator
@@ -182,6 +183,21 @@ def test_a_zygote_that_is_gone_is_said_so(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="not running"):
         host.invoke({})
     assert _open_fds() == before  # the pipes made for the environment are closed again
+
+
+def test_a_zygote_stopped_before_it_forked_anything_exits_cleanly() -> None:
+    """A stack that starts no environment never reads the zygote's "ready": closing the socket then
+    resets it, which is the zygote's cue to end, not a traceback in the stack's output."""
+    if not zygote.available():
+        pytest.fail("the zygote needs Linux pidfds")
+    started = zygote.Zygote().start({"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.pathsep.join(sys.path)})
+    process, channel = started._process, started._socket
+    assert process is not None
+    assert channel is not None
+    readable, _, _ = select.select([channel], [], [], 60)
+    assert readable  # its "ready" is waiting, unread
+    started.stop()
+    assert process.returncode == 0
 
 
 def test_a_zygote_that_died_is_said_so_and_leaves_no_pipe_open(tmp_path: Path) -> None:
