@@ -312,10 +312,13 @@ class StreamPump:
             polled = time.monotonic()
             self._wake.clear()  # before the read: a kick that comes during it is seen after it
             try:
+                ttl_read: int | None = None
+                deleted = 0
                 if self.ttl_enabled and polled - self._last_ttl >= self.ttl_interval:
                     with self._ttl_pass:
-                        self._expire(None, scan=polled - self._last_scan >= self.scan_interval)
-                read = self.poll_once()
+                        ttl_read, deleted = self._expire(None, scan=polled - self._last_scan >= self.scan_interval)
+                # A TTL pass that read the streams and deleted nothing left nothing new to read.
+                read = ttl_read if ttl_read is not None and not deleted else (ttl_read or 0) + self.poll_once()
             except Exception as exc:  # the pump must outlive a hiccup of the local AWS
                 print(f"stream pump: {type(exc).__name__}: {exc}", flush=True)
             kicked = self._wake.is_set()
@@ -400,13 +403,15 @@ class StreamPump:
         """Delete every item whose TTL has passed, as DynamoDB's TTL process would; returns the count.
         (DynamoDB may take days; locally it is at most ``ttl_interval`` seconds.)"""
         with self._ttl_pass:
-            return self._expire(now, scan=True)
+            return self._expire(now, scan=True)[1]
 
-    def _expire(self, now: float | None, *, scan: bool) -> int:
+    def _expire(self, now: float | None, *, scan: bool) -> tuple[int | None, int]:
+        """(records read first, or None when there was nothing to read for; items deleted)."""
         self._last_ttl = time.monotonic()
         moment = int(now if now is not None else time.time())
+        read: int | None = None
         if self._expiring:
-            self.poll_once()  # what was written up to now is known: a TTL just set in the past counts
+            read = self.poll_once()  # what was written up to now is known: a TTL just set in the past counts
         deleted = 0
         for table_id, attribute in self._ttl.items():
             expiring = self._expiring.get(table_id)
@@ -418,7 +423,7 @@ class StreamPump:
                 deleted += self._scan_expired(table_id, attribute, moment)
         if scan:
             self._last_scan = time.monotonic()
-        return deleted
+        return read, deleted
 
     def _scan_expired(self, table_id: str, attribute: str, moment: int) -> int:
         table = self._tables[table_id]

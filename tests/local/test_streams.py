@@ -232,18 +232,21 @@ def test_batch_item_failures_are_retried_then_given_up(clean: LocalStack, subscr
     assert any(r["dynamodb"]["Keys"]["pk"]["S"] == failing["pk"]["S"] for d in dropped for r in d.records)
 
 
-def _timed_pump(stack: LocalStack, *, idle_interval: float) -> tuple[StreamPump, list[float]]:
-    """A second pump on the session stack's deployments stream, no consumers, no TTL: the times
-    at which it reads the stream."""
+def _timed_pump(
+    stack: LocalStack, *, idle_interval: float, ttl_interval: float | None = None
+) -> tuple[StreamPump, list[float]]:
+    """A second pump on the session stack's deployments stream, no consumers, no TTL unless given
+    its interval: the times at which it reads the stream."""
     table = stack.resource("DeploymentsTable")
     arn = stack.moto.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
     pump = StreamPump(
         stack.moto.client,
         {"DeploymentsTable": table},
         {"DeploymentsTable": arn},
-        {},
+        {"DeploymentsTable": "expiresAt"} if ttl_interval is not None else {},
         poll_interval=0.05,
         idle_interval=idle_interval,
+        ttl_interval=ttl_interval or 1.0,
     )
     reads: list[float] = []
     poll_once = pump.poll_once
@@ -254,6 +257,36 @@ def _timed_pump(stack: LocalStack, *, idle_interval: float) -> tuple[StreamPump,
 
     pump.poll_once = timed  # type: ignore[method-assign]
     return pump, reads
+
+
+def test_a_ttl_pass_that_deleted_nothing_is_its_turns_only_read(clean: LocalStack) -> None:
+    """A TTL pass reads the streams first (a TTL just written counts); when it deletes nothing,
+    there is nothing new for the turn's own read: one read a pass, where there were two."""
+    pump, reads = _timed_pump(clean, idle_interval=0.4, ttl_interval=0.1)  # idle: a pass every turn
+    passes: list[float] = []
+    expire = pump._expire
+
+    def counted(now: float | None, *, scan: bool) -> tuple[int | None, int]:
+        passes.append(time.monotonic())
+        return expire(now, scan=scan)
+
+    pump._expire = counted  # type: ignore[method-assign]
+    pump.start()
+    try:
+        _put(clean, entity="Site", expiresAt=int(time.time()) + 3600)  # one item the pump must watch
+        deadline = time.monotonic() + 10
+        while not pump._expiring["DeploymentsTable"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(1.0)  # the backoff reaches its idle wait
+        reads.clear()
+        passes.clear()
+        time.sleep(2.0)
+        counts = len(passes), len(reads)
+    finally:
+        pump.stop()
+    assert counts[0] >= 3, counts
+    assert counts[1] <= counts[0] + 1, counts  # one read a turn (two before)
 
 
 def test_an_idle_pump_reads_less_and_less_often_and_a_kick_brings_it_back(clean: LocalStack) -> None:
