@@ -145,6 +145,33 @@ def _large_bodies_as_files(app: Callable[..., Any]) -> Callable[..., Any]:
     return served
 
 
+def _dynamodb_first(app: Callable[..., Any], handlers: dict[str, Callable[..., Any]]) -> Callable[..., Any]:
+    """DynamoDB's requests (and its streams'), told apart by their ``X-Amz-Target``, go straight to
+    moto's handler, as moto's Flask view would call it: the same request class, the same handler,
+    the same answer made the same way. Finding the backend by the request's signature, then Flask's
+    request context and URL routing, were a quarter of a GetItem's CPU in moto (1.05 ms; 0.8 ms
+    without them). Anything else (S3, the rest) still goes that way."""
+    from botocore.exceptions import ClientError
+    from flask import Response
+    from moto.moto_server.werkzeug_app import BackendRequest
+
+    def served(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        dispatch = handlers.get(str(environ.get("HTTP_X_AMZ_TARGET", "")).partition(".")[0])
+        if dispatch is None or environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != "/":
+            passed: Iterable[bytes] = app(environ, start_response)
+            return passed
+        request = BackendRequest(environ)
+        try:
+            result = dispatch(request, request.raw_url, dict(request.headers))
+        except ClientError as exc:  # as moto's view (``convert_to_flask_response``) answers it
+            result = 400, {}, exc.response["Error"]["Message"]
+        status, headers, content = result if len(result) == 3 else (200, {}, result)
+        answer: Iterable[bytes] = Response(response=content, status=status, headers=headers)(environ, start_response)
+        return answer
+
+    return served
+
+
 class _NotWire(Exception):
     """A value the direct path does not know how to write: moto's own serializer takes it."""
 
@@ -414,7 +441,11 @@ def main(argv: list[str] | None = None) -> None:
     Adjustments.socket_options = [*Adjustments.socket_options, (socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * MIB)]
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True  # type: ignore[attr-defined]
-    served = _large_bodies_as_files(app)
+    served = _dynamodb_first(
+        app,
+        {"DynamoDB_20120810": DynamoHandler.dispatch, "DynamoDBStreams_20120810": DynamoDBStreamsHandler.dispatch},
+    )
+    served = _large_bodies_as_files(served)
     served = _access_log(served) if os.environ.get("SITEDEPLOY_MOTO_ACCESS_LOG") == "1" else served
     serve(served, host=args.host, port=args.port, **SERVING)
 

@@ -4,6 +4,8 @@ stream (and the stream pump reading it) alive — what DynamoDB promises and mot
 from __future__ import annotations
 
 import copy
+import io
+import json
 import logging
 import os
 import random
@@ -378,3 +380,85 @@ def test_a_check_that_passed_is_not_walked_again_and_one_that_failed_is() -> Non
     for _ in range(2):
         check(OverlappingPathsValidator({"#c": "c"}), unknown)
     assert walked[3:] == ["?", "?"]
+
+
+def _wsgi(app: Any, target: str, body: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
+    """One signed-looking JSON request to a WSGI app, as waitress hands it over."""
+    raw = json.dumps(body).encode()
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "5000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1:5000",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(raw),
+        "wsgi.errors": io.StringIO(),
+        "CONTENT_LENGTH": str(len(raw)),
+        "CONTENT_TYPE": "application/x-amz-json-1.0",
+        "HTTP_X_AMZ_TARGET": target,
+        "HTTP_X_AMZ_DATE": "20261207T190000Z",
+        "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=local/20261207/us-east-1/dynamodb/aws4_request, "
+        "SignedHeaders=host, Signature=00",  # streams sign as dynamodb too
+    }
+    started: list[Any] = []
+    answer = b"".join(app(environ, lambda status, headers, exc_info=None: started.append((status, headers))))
+    status, headers = started[0]
+    return status, {k.lower(): v for k, v in headers if k.lower() not in {"date", "x-amzn-requestid"}}, answer
+
+
+def test_dynamodb_requests_go_straight_to_moto_s_handler_and_are_answered_as_its_view_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server hands DynamoDB's and its streams' requests to moto's handler without the Flask app
+    in between: the answer (status, headers, body) is the one moto's own view makes, for a success
+    and for an error, and anything else still reaches the app."""
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+    from moto.moto_server import werkzeug_app
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    monkeypatch.setattr(werkzeug_app, "DISABLE_GLOBAL_CORS", True)  # as the server runs (aws.py)
+    app = DomainDispatcherApplication(create_backend_app)
+    direct = moto_server._dynamodb_first(
+        app,
+        {"DynamoDB_20120810": DynamoHandler.dispatch, "DynamoDBStreams_20120810": DynamoDBStreamsHandler.dispatch},
+    )
+    table = f"direct-{uuid.uuid4().hex[:8]}"
+    schema = {
+        "TableName": table,
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    }
+    assert _wsgi(direct, "DynamoDB_20120810.CreateTable", schema)[0] == "200 OK"
+    assert (
+        _wsgi(direct, "DynamoDB_20120810.PutItem", {"TableName": table, "Item": {"pk": {"S": "a"}, "n": {"N": "1"}}})[0]
+        == "200 OK"
+    )
+    for target, body in (
+        ("DynamoDB_20120810.GetItem", {"TableName": table, "Key": {"pk": {"S": "a"}}}),
+        ("DynamoDB_20120810.GetItem", {"TableName": "no-such-table", "Key": {"pk": {"S": "a"}}}),
+        (
+            "DynamoDB_20120810.UpdateItem",
+            {"TableName": table, "Key": {"pk": {"S": "a"}}, "UpdateExpression": "SET", "ReturnValues": "ALL_NEW"},
+        ),
+        ("DynamoDBStreams_20120810.ListStreams", {"TableName": table}),
+    ):
+        ours, theirs = _wsgi(direct, target, body), _wsgi(app, target, body)
+        assert ours == theirs, target
+    assert _wsgi(direct, "DynamoDB_20120810.GetItem", {"TableName": "no-such-table", "Key": {}})[0].startswith("400")
+
+    reached: list[str] = []
+
+    def other(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        reached.append(str(environ.get("HTTP_X_AMZ_TARGET")))
+        start_response("200 OK", [])
+        return [b""]
+
+    passing = moto_server._dynamodb_first(other, {"DynamoDB_20120810": DynamoHandler.dispatch})
+    _wsgi(passing, "AmazonSQS.ListQueues", {})
+    assert reached == ["AmazonSQS.ListQueues"]
