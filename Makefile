@@ -32,7 +32,7 @@ install: $(STAMP)
 # The browser tests drive Debian's Chromium; scripts/install-chromium installs it when missing.
 # Three workers (pytest-xdist), each with a local stack of its own: much of a test is waiting on a
 # stack, so three beat two on two vCPUs (14.3 against 16.5 minutes here, before the moto changes
-# of README; 9 to 10 minutes since, with the local stack's later changes). Each worker starts with
+# of README; about 8 minutes since, with the local stack's later changes). Each worker starts with
 # its share of the few long end-to-end modules (tests/conftest.py), then takes whatever is free
 # (worksteal). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
