@@ -585,7 +585,7 @@ class InMemoryTenancy:
         place: NewPlace | None,
         site_quota: SiteQuota | None,
         quotas: Quotas,
-    ) -> SiteRecord:
+    ) -> None:
         with self._lock:
             existing = self._sites.sites.get(site.site_id)
             if expected_revision is None:
@@ -643,7 +643,6 @@ class InMemoryTenancy:
                 if place.member_id is not None:
                     member = self.pool[pool_key(site.platform, place.member_id)]
                     self.pool[member.key] = replace(member, used=member.used + 1)
-            return saved.model_copy(deep=True)
 
     def _count_up(self, owner: str, counter: str, limit: int | None, quota: Quota) -> Callable[[], None]:
         current = int(self.quota.get((owner, counter), {}).get("n", 0))

@@ -245,3 +245,41 @@ def test_an_end_with_a_count_already_at_zero_still_ends_and_lets_go(stack: Local
     tenancy.let_go(ended)
     assert tenancy.usage(OWNER).get("FLIGHT") == 0
     assert claimed.deployment_id not in [r.deployment_id for r in store.list_ended(updated_before="9")]
+
+
+def test_accept_answers_the_url_it_wrote_without_reading_the_site_back(
+    stack: LocalStack, tables: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit is a transaction (which answers nothing): accept answers the URL it wrote, where
+    it read the whole site back after every commit. A URL it did not know (a user's account whose
+    sites' addresses come with their first publish) was kept by the commit, and a read tells it."""
+    from sitedeploy.flows import accept
+    from tests.flows.conftest import OWNER, PLATFORM, request
+
+    platform = FakePlatform()
+    services = dynamodb_services(stack, tables)(platform)
+    client = services.stores.tenancy._client  # type: ignore[attr-defined]
+    calls: list[str] = []
+
+    def note(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    client.meta.events.register("before-call.dynamodb", note)
+    try:
+        answer = accept.accept(services, PLATFORM, OWNER, request(projectName="no-read-back"))
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", note)
+    stored = services.stores.sites.get(answer.site_id)
+    assert stored is not None
+    assert answer.url is not None
+    assert answer.url == stored.url
+    assert calls[-1] == "TransactWriteItems", calls  # nothing read after the commit
+
+    own = {"authMode": "user-token", "token": "user-token-value", "accountId": "acct-9", "projectName": "own"}
+    first = accept.accept(services, PLATFORM, OWNER, request(**own))
+    known = services.stores.sites.get(first.site_id)
+    assert known is not None
+    assert known.url is not None
+    monkeypatch.setattr(platform, "site_url", lambda *args, **kwargs: None)  # not known at placement
+    again = accept.accept(services, PLATFORM, OWNER, request(**own, files={"index.html": "v2"}))
+    assert (again.site_id, again.url) == (first.site_id, known.url)

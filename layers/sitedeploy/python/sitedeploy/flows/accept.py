@@ -194,7 +194,7 @@ def accept(
             preview_of=preview_of,
         )
         try:
-            site = services.stores.tenancy.commit_deploy(
+            services.stores.tenancy.commit_deploy(
                 site,
                 record,
                 expected_revision=existing.revision if existing else None,
@@ -253,10 +253,16 @@ def accept(
             "bytes": manifest.total_bytes,
         },
     )
+    url = site.url
+    if url is None and not preview and existing is not None:
+        # Not known at placement (a user's account before its first publish): the commit kept the
+        # site's, which only a read tells.
+        stored = services.stores.sites.get(site.site_id)
+        url = stored.url if stored is not None else None
     return DeployResponse(
         deployment_id=deployment_id,
         status=record.status,
-        url=None if preview else site.url,
+        url=None if preview else url,
         status_url=f"/deployments/{deployment_id}",
         site_id=site.site_id,
         kind=record.kind,

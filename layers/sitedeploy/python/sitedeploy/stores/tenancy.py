@@ -39,9 +39,11 @@ class TenancyRepository(ClaimsStore, PoolsStore, QuotasStore, GatesStore):
         place: NewPlace | None,
         site_quota: SiteQuota | None,
         quotas: Quotas,
-    ) -> SiteRecord:
+    ) -> None:
         """The Site (new, or at the revision read), the Deployment, a new place's claim and seat,
-        and what the owner's quotas count, in one transaction: all or none."""
+        and what the owner's quotas count, in one transaction: all or none. The site is not read
+        back (a read per deploy): what the caller passed is what was written, and a value it left
+        empty (a URL not known yet) was kept as it was."""
         transaction = self._transaction()
         transaction.add(
             "Update",
@@ -77,8 +79,6 @@ class TenancyRepository(ClaimsStore, PoolsStore, QuotasStore, GatesStore):
         if site_quota is not None:
             self._take_site_quota(transaction, site, owner, site_quota, quotas)
         transaction.commit()
-        answer = self._client.get_item(TableName=self._table, Key=site_key(site.site_id), ConsistentRead=True)
-        return site_from_item(answer["Item"])
 
     def tombstone(self, site_id: str, owner_id: str) -> SiteRecord | None:
         """Mark the site as being deleted (again, if it already is); None when it is not the owner's."""
