@@ -93,7 +93,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         os.environ.update(saved)
 
 
-_KEYS: dict[str, list[str]] = {}  # a table's key attributes, by its name (unique to its stack)
+_KEYS: dict[str, list[str]] = {}  # a table's key attributes, by its name (every stack's template is the same)
 
 
 def _truncate(local: LocalStack, logical_id: str) -> None:

@@ -12,8 +12,9 @@ arguments before it imports the handler, exactly as a spawned ``python -m sitede
 botocore's data files (the services' models and endpoint rules, the partitions) are parsed here
 too, once: decoding them was most of a new environment's first clients (about 170 ms of CPU for
 DynamoDB's, S3's, Secrets Manager's and KMS's, 15 ms with the data already parsed). An environment's
-sessions take that loader (``_share_botocore_data``); the data is botocore's, the same for every
-function, and the child's copy is its own (fork), so nothing one environment does reaches another.
+sessions take a copy of that loader with the parsed data in common (``_share_botocore_data``); the
+data is botocore's, the same for every function, and the child's copy is its own (fork), so nothing
+one environment does reaches another.
 
 The zygote is single-threaded (``fork`` of a threaded process is unsafe) and keeps no state: it
 receives a request (arguments, environment, directory) with the child's three pipe ends over a
@@ -24,6 +25,7 @@ Only on Linux (pidfds, ``SCM_RIGHTS``); ``SITEDEPLOY_LOCAL_FORK=0`` turns it off
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import os
@@ -221,7 +223,13 @@ def _share_botocore_data() -> None:
     create_loader = botocore.loaders.create_loader
 
     def shared(search_path_string: str | None = None) -> botocore.loaders.Loader:
-        return loader if search_path_string is None else create_loader(search_path_string)
+        if search_path_string is not None:
+            return create_loader(search_path_string)
+        # Each session's own loader (boto3 appends its data folder to a session's search paths),
+        # with the parsed data in common.
+        own = copy.copy(loader)
+        own._search_paths = list(loader.search_paths)  # type: ignore[attr-defined]
+        return own
 
     botocore.session.create_loader = shared
 
@@ -232,7 +240,10 @@ def serve(channel: socket.socket) -> None:
     _share_botocore_data()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped as they end
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C ends the stack, which closes our socket
-    channel.sendall(b"ready")
+    try:
+        channel.sendall(b"ready")
+    except (BrokenPipeError, ConnectionResetError):  # the stack stopped while we were importing
+        return
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(channel, MAX_MESSAGE, 3)

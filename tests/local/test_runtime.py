@@ -140,7 +140,9 @@ def handler(event, context):
     dynamodb = session.create_client("dynamodb", **keys)
     s3 = session.create_client("s3", **keys)
     dynamodb.get_paginator("query")
+    loaders = [botocore.session.get_session().get_component("data_loader") for _ in range(2)]
     return {
+        "own_search_paths": loaders[0].search_paths is not loaders[1].search_paths,
         "reads": len(READS),
         "paths": READS[:],
         "operations": [
@@ -159,6 +161,7 @@ def test_botocore_data_is_parsed_once_in_the_zygote_and_an_own_data_path_still_r
     try:
         first = host.invoke({})
         assert first["operations"] == [True, True]
+        assert first["own_search_paths"] is True  # boto3 appends to a session's: never to another's
         assert first["endpoint"] == "https://dynamodb.eu-west-1.amazonaws.com"
         if host_zygote is None:
             assert first["reads"] > 0  # a fresh interpreter parses the models itself
