@@ -22,12 +22,15 @@ from pydantic import SecretStr
 from sitedeploy.domain.models import DeploymentStatus
 from sitedeploy.domain.sitefiles import content_type
 from sitedeploy.platforms.amplify.client import AmplifyError, amplify_client
-from sitedeploy.platforms.amplify.credentials import AmplifyAccess
+from sitedeploy.platforms.amplify.credentials import AmplifyAccess, AmplifyKeys
+from sitedeploy.platforms.amplify.platform import AmplifyPlatform
 from sitedeploy.platforms.amplify.publisher import AmplifyPublisher, AmplifyTarget
 from sitedeploy.platforms.amplify.routing import SPA_RULE, routing_profile
-from sitedeploy.platforms.base import SiteFile
+from sitedeploy.platforms.base import PlatformError, SiteFile
+from sitedeploy.settings import Settings
 from sitedeploy_local.emulators.amplify import AmplifyEmulator
 from sitedeploy_local.stack import LocalStack
+from tests.fakes.stores import FakeServiceSecret
 
 # A single-page app's routing: every unknown path answers index.html.
 SPA = routing_profile(redirects_text=None, headers_text=None, spa=True, paths={"index.html"})
@@ -106,6 +109,21 @@ def test_clients_sign_as_their_keys_in_their_region_and_parse_no_model_again(
         client.get_app(appId=app_id)
     signed = [r.access_key_id for r in emulator.requests[before:]]
     assert signed == ["AKIAFIRSTUSERKEYS001", "AKIASECONDUSERKEYS01", os.environ["AWS_ACCESS_KEY_ID"]]
+
+
+def test_keys_without_their_secret_are_refused_never_checked_as_the_function_s_own_role(
+    emulator: AmplifyEmulator,
+) -> None:
+    """A client without keys signs as the function's role: connecting a user's keys must never get
+    there, or the service's own account would be reported as the user's."""
+    platform = AmplifyPlatform(Settings(), FakeServiceSecret({}))
+    keys = AmplifyKeys.model_construct(
+        access_key_id="AKIAEMPTYSECRET00001", secret_access_key=SecretStr(""), region="us-east-1"
+    )  # past validation, which refuses it on the way in
+    before = len(emulator.requests)
+    with pytest.raises(PlatformError, match="keys are required"):
+        platform.verify(keys)
+    assert len(emulator.requests) == before
 
 
 def test_happy_path_creates_branch_uploads_zip_and_serves_bytes(emulator: AmplifyEmulator, app_id: str) -> None:

@@ -382,7 +382,7 @@ def test_a_check_that_passed_is_not_walked_again_and_one_that_failed_is() -> Non
     assert walked[3:] == ["?", "?"]
 
 
-def _wsgi(app: Any, target: str, body: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
+def _wsgi(app: Any, target: str, body: dict[str, Any], service: str = "dynamodb") -> tuple[str, dict[str, str], bytes]:
     """One signed-looking JSON request to a WSGI app, as waitress hands it over."""
     raw = json.dumps(body).encode()
     environ = {
@@ -400,7 +400,7 @@ def _wsgi(app: Any, target: str, body: dict[str, Any]) -> tuple[str, dict[str, s
         "CONTENT_TYPE": "application/x-amz-json-1.0",
         "HTTP_X_AMZ_TARGET": target,
         "HTTP_X_AMZ_DATE": "20261207T190000Z",
-        "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=local/20261207/us-east-1/dynamodb/aws4_request, "
+        "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential=local/20261207/us-east-1/{service}/aws4_request, "
         "SignedHeaders=host, Signature=00",  # streams sign as dynamodb too
     }
     started: list[Any] = []
@@ -422,8 +422,14 @@ def test_dynamodb_requests_go_straight_to_moto_s_handler_and_are_answered_as_its
 
     monkeypatch.setattr(werkzeug_app, "DISABLE_GLOBAL_CORS", True)  # as the server runs (aws.py)
     app = DomainDispatcherApplication(create_backend_app)
+    passed_on: list[str] = []
+
+    def spy(environ: dict[str, Any], start_response: Any) -> Any:
+        passed_on.append(str(environ.get("HTTP_X_AMZ_TARGET")))
+        return app(environ, start_response)
+
     direct = moto_server._dynamodb_first(
-        app,
+        spy,
         {"DynamoDB_20120810": DynamoHandler.dispatch, "DynamoDBStreams_20120810": DynamoDBStreamsHandler.dispatch},
     )
     table = f"direct-{uuid.uuid4().hex[:8]}"
@@ -452,13 +458,14 @@ def test_dynamodb_requests_go_straight_to_moto_s_handler_and_are_answered_as_its
         assert ours == theirs, target
     assert _wsgi(direct, "DynamoDB_20120810.GetItem", {"TableName": "no-such-table", "Key": {}})[0].startswith("400")
 
-    reached: list[str] = []
+    assert passed_on == []  # none of them went through moto's app
+    _wsgi(direct, "AmazonSQS.ListQueues", {}, service="sqs")
+    assert passed_on == ["AmazonSQS.ListQueues"]  # anything else does
 
-    def other(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        reached.append(str(environ.get("HTTP_X_AMZ_TARGET")))
-        start_response("200 OK", [])
-        return [b""]
+    def refused(*_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "Nope", "Message": "refused by the handler"}}, "GetItem")
 
-    passing = moto_server._dynamodb_first(other, {"DynamoDB_20120810": DynamoHandler.dispatch})
-    _wsgi(passing, "AmazonSQS.ListQueues", {})
-    assert reached == ["AmazonSQS.ListQueues"]
+    status, _, answer = _wsgi(
+        moto_server._dynamodb_first(spy, {"DynamoDB_20120810": refused}), "DynamoDB_20120810.GetItem", {}
+    )
+    assert (status, answer) == ("400 BAD REQUEST", b"refused by the handler")  # as moto's view answers it

@@ -352,8 +352,10 @@ class AmplifyPlatform:
         """Who the keys belong to (STS), and that they reach Amplify: the app when named, else a listing."""
         assert isinstance(credentials, AmplifyKeys)
         access = credentials.access
+        if not (access.access_key_id and access.secret_access_key):  # never the function's own role
+            raise PlatformError("AWS keys are required: an access key id and its secret")
         try:
-            identity = client_for("sts", access, _VERIFY).get_caller_identity()  # the user's keys, always
+            identity = client_for("sts", access, _VERIFY).get_caller_identity()
             client = amplify_client(access)
             if credentials.app_id:
                 name: str | None = str(client.get_app(appId=credentials.app_id)["app"].get("name"))
