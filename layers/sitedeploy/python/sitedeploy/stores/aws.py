@@ -56,14 +56,12 @@ _MAKING = threading.Lock()
 
 @cache
 def client(service: str) -> Any:
-    with _MAKING:
-        return _session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    return client_as(service, _CONFIG, region=None)
 
 
 @cache
 def client_with_config(service: str, config: Config) -> Any:
-    with _MAKING:
-        return _session().client(service, config=_CONFIG.merge(config))  # type: ignore[call-overload]
+    return client_as(service, _CONFIG.merge(config), region=None)
 
 
 def client_as(
@@ -75,11 +73,11 @@ def client_as(
     secret_access_key: str | None = None,
     session_token: str | None = None,
 ) -> Any:
-    """A client with other keys or in another region than the function's own (a user's AWS keys, a
-    site's region), made from the one session: a session of its own parsed botocore's models and
+    """Every client is made here, from the one session (under its lock): with other keys or in
+    another region than the function's own (a user's AWS keys, a site's region), or, with neither,
+    signing as the function's role in its region. A session of its own parsed botocore's models and
     endpoint list again, 70-150 ms of CPU a client, and every status poll of an Amplify deployment
-    made one. Without keys it signs as the function does (its role). Not cached: each caller's
-    keys are its own, and a client now costs about 3 ms."""
+    made one. Not cached here: each caller's keys are its own, and a client now costs about 3 ms."""
     with _MAKING:
         return _session().client(  # type: ignore[call-overload]
             service,
