@@ -317,8 +317,9 @@ class StreamPump:
                 if self.ttl_enabled and polled - self._last_ttl >= self.ttl_interval:
                     with self._ttl_pass:
                         ttl_read, deleted = self._expire(None, scan=polled - self._last_scan >= self.scan_interval)
-                # A TTL pass that read the streams and deleted nothing left nothing new to read.
-                read = ttl_read if ttl_read is not None and not deleted else (ttl_read or 0) + self.poll_once()
+                read = ttl_read or 0
+                if ttl_read is None or deleted:  # a pass that read and deleted nothing left nothing new
+                    read += self.poll_once()
             except Exception as exc:  # the pump must outlive a hiccup of the local AWS
                 print(f"stream pump: {type(exc).__name__}: {exc}", flush=True)
             kicked = self._wake.is_set()
