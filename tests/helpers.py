@@ -133,12 +133,13 @@ def until_domain(api: Api, site_id: str, hostname: str, wanted: str, timeout: fl
 
 @contextmanager
 def calls_of(client: Any, operation: str) -> Iterator[list[str]]:
-    """The ``operation`` calls (e.g. ``dynamodb.GetItem``) a boto3 client makes inside the block,
-    counted on its own event hooks and unhooked after (test clients are shared by a session)."""
+    """The names of the calls a boto3 client makes inside the block, of one operation (e.g.
+    ``dynamodb.GetItem``) or of every one of a service (``dynamodb``), noted on its own event hooks
+    and unhooked after (test clients are shared by a session)."""
     made: list[str] = []
 
-    def count(**_: Any) -> None:
-        made.append(operation)
+    def count(model: Any, **_: Any) -> None:
+        made.append(model.name)
 
     event = f"before-call.{operation}"
     client.meta.events.register(event, count)

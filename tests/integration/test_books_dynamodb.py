@@ -258,17 +258,8 @@ def test_accept_answers_the_url_it_wrote_without_reading_the_site_back(
 
     platform = FakePlatform()
     services = dynamodb_services(stack, tables)(platform)
-    client = services.stores.tenancy._client  # type: ignore[attr-defined]
-    calls: list[str] = []
-
-    def note(model: Any, **_: Any) -> None:
-        calls.append(model.name)
-
-    client.meta.events.register("before-call.dynamodb", note)
-    try:
+    with calls_of(services.stores.tenancy._client, "dynamodb") as calls:  # type: ignore[attr-defined]
         answer = accept.accept(services, PLATFORM, OWNER, request(projectName="no-read-back"))
-    finally:
-        client.meta.events.unregister("before-call.dynamodb", note)
     stored = services.stores.sites.get(answer.site_id)
     assert stored is not None
     assert answer.url is not None
