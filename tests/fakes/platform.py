@@ -101,6 +101,8 @@ class FakePlatform:
     # Address files by SHA-1 too (as Netlify and Vercel do): deployment id → path → SHA-1 it was given.
     wants_sha1: bool = False
     sha1s: dict[str, dict[str, str]] = field(default_factory=dict)
+    # deployment id → the (SHA-1, bytes) the SHA-1 pass handed on as new to the site (early uploads).
+    fresh: dict[str, list[tuple[str, bytes]]] = field(default_factory=dict)
     # What the platform holds, as its own listing shows it: (account, name) → when it last changed.
     objects: dict[tuple[str, str], float] = field(default_factory=dict)
     # Members it made and still has (apps): id → when made.
@@ -216,7 +218,8 @@ class FakePlatform:
         if job.address.name in self.taken_outside:
             raise PlatformError(f"the name {job.address.name!r} is taken outside", status=409, code=NAME_UNAVAILABLE)
         if self.wants_sha1:
-            digests = job.sha1s(job.files)
+            heard = self.fresh.setdefault(job.deployment_id, [])
+            digests = job.sha1s(job.files, fresh=lambda sha256, sha1, data: heard.append((sha1, data)))
             self.sha1s[job.deployment_id] = {f.path: digests[f.sha256] for f in job.files}
         files = {f.path: job.read_all(f) for f in job.files}
         job.progress(sum(map(len, files.values())), sum(map(len, files.values())))

@@ -120,6 +120,10 @@ def test_sha1_digests_are_computed_once_per_content_and_remembered_per_site(
         "index.html": hashlib.sha1(b"<h1>hi</h1>").hexdigest(),
         "logo.png": hashlib.sha1(b"\x89PNG\r\n\x1a\n").hexdigest(),
     }
+    # Every content is new to the site: each handed on with its bytes, for an early upload.
+    assert sorted(platform.fresh[first.deployment_id]) == sorted(
+        (hashlib.sha1(data).hexdigest(), data) for data in (b"<h1>hi</h1>", b"\x89PNG\r\n\x1a\n")
+    )
     staging = services.stores.staging
     assert isinstance(staging, InMemoryStaging)
     (remembered,) = staging.digests.values()
@@ -135,6 +139,7 @@ def test_sha1_digests_are_computed_once_per_content_and_remembered_per_site(
         "index.html": hashlib.sha1(b"<h1>v2</h1>").hexdigest(),
         "logo.png": "f" * 40,
     }
+    assert platform.fresh[second.deployment_id] == [(hashlib.sha1(b"<h1>v2</h1>").hexdigest(), b"<h1>v2</h1>")]
     # Only the site's current files stay remembered.
     assert set(staging.digests[key]) == {logo, hashlib.sha256(b"<h1>v2</h1>").hexdigest()}
 

@@ -207,7 +207,7 @@ def test_a_large_file_is_spooled_and_resent_on_retry(emulator: NetlifyEmulator) 
 def test_a_file_over_the_limit_is_refused_before_any_call(emulator: NetlifyEmulator) -> None:
     big = SiteFile("big.bin", "0" * 64, 100 * 1024 * 1024 + 1, "application/octet-stream")
     small = SiteFile("index.html", "1" * 64, 10, "text/html")
-    job = dataclasses.replace(_job(Site({}), _name()), files=[small, big], digests=lambda files: {})
+    job = dataclasses.replace(_job(Site({}), _name()), files=[small, big], digests=lambda files, *, fresh=None: {})
     with pytest.raises(PlatformError, match="100 MiB"):
         _platform(emulator).publish(job, _credentials())
     assert emulator.requests == []

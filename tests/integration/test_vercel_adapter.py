@@ -5,6 +5,7 @@ answer), failed and canceled deployments, teams, teardown, verify and stats."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -167,6 +168,69 @@ def test_a_one_file_change_uploads_exactly_that_file(emulator: VercelEmulator) -
     unchanged = platform.publish(site.job(address), None)
     assert unchanged.uploaded_files == 0
     assert [r.status for r in emulator.requests_for("deployment-create")][-1:] == [200]
+
+
+def test_content_new_to_the_site_goes_before_the_create_which_then_finds_nothing_missing(
+    emulator: VercelEmulator,
+) -> None:
+    """With the publisher's digest store, what the SHA-1 pass computes (content new to the site) is
+    uploaded as it is read, and the create succeeds at once; a redeploy sends only what changed."""
+    site = _site()
+    address = _address()
+    platform = _platform(emulator)
+    first = platform.publish(site.job(address, remember_sha1s=True), None)
+    assert first.status is DeploymentStatus.READY
+    distinct = set(site.data.values())
+    assert (first.uploaded_files, first.uploaded_bytes) == (len(distinct), sum(len(d) for d in distinct))
+    assert [r.status for r in emulator.requests_for("deployment-create")] == [200]  # nothing was missing
+    sent = _uploads(emulator)
+    config = [d for d in sent if d not in {hashlib.sha1(x).hexdigest() for x in distinct}]
+    assert len(config) == 1  # the Build Output's config.json, sent before the create
+    assert sorted(sent) == sorted([*(hashlib.sha1(d).hexdigest() for d in distinct), *config])  # each once
+    assert site.prefetched == []  # no missing round to fetch for
+    assert site.progress[-1] == (first.uploaded_bytes, first.uploaded_bytes)
+    for path, data in site.data.items():
+        assert _served(emulator, address, _clean(path)).data == data, path
+
+    site.data["assets/app.js"] = b"console.log('changed')"
+    again = platform.publish(site.job(address, remember_sha1s=True), None)
+    assert (again.uploaded_files, again.uploaded_bytes) == (1, len(b"console.log('changed')"))
+    assert hashlib.sha1(b"console.log('changed')").hexdigest() in _uploads(emulator)[len(sent) :]
+    assert len(_uploads(emulator)) == len(sent) + 1  # that file only: the configuration is as it was
+    assert [r.status for r in emulator.requests_for("deployment-create")] == [200, 200]
+    assert _served(emulator, address, "/assets/app.js").data == b"console.log('changed')"
+
+    before = len(_uploads(emulator))
+    unchanged = platform.publish(site.job(address, remember_sha1s=True), None)
+    assert (unchanged.uploaded_files, len(_uploads(emulator))) == (0, before)
+
+
+def test_every_upload_at_once_keeps_its_connection(emulator: VercelEmulator, caplog: pytest.LogCaptureFixture) -> None:
+    """Uploads go many at a time; a pool smaller than that would open and drop a connection per
+    request past its size (urllib3 warns), which against the real API is a TLS handshake each."""
+    site = Site({f"assets/f{n}.js": f"console.log({n})".encode() * 50 for n in range(120)})
+    with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"):
+        published = _platform(emulator).publish(site.job(_address(), remember_sha1s=True), None)
+    assert published.uploaded_files == 120
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+
+
+def test_an_early_upload_refused_leaves_the_rest_to_the_create(emulator: VercelEmulator) -> None:
+    """Early uploads are best effort: after one fails, no more are tried; the create names what
+    Vercel lacks, that goes as before, and no content is stored twice."""
+    refused = emulator.faults.add("files-upload", status=400, body={"error": {"code": "bad_request"}}, times=1)
+    site = _site()
+    address = _address()
+    published = _platform(emulator).publish(site.job(address, remember_sha1s=True), None)
+    assert published.status is DeploymentStatus.READY
+    assert refused.hits == 1
+    distinct = set(site.data.values())
+    assert published.uploaded_files == len(distinct)
+    stored = _uploads(emulator)
+    assert len(stored) == len(set(stored)) == len(distinct) + 1  # each content once, and the configuration
+    assert [r.status for r in emulator.requests_for("deployment-create")] == [400, 200]  # missing, then ready
+    for path, data in site.data.items():
+        assert _served(emulator, address, _clean(path)).data == data, path
 
 
 def test_large_and_binary_files_are_byte_for_byte(emulator: VercelEmulator) -> None:

@@ -282,11 +282,17 @@ def test_sha1s_read_each_pack_once_in_order_and_verify_every_member() -> None:
         layout |= _pack(staging, "o", f"{n:x}" * 32, members)
         contents |= {hashlib.sha256(m).hexdigest(): m for m in members}
     passed: list[str] = []
+    heard: list[tuple[str, str, bytes]] = []
     with PackSpool(staging, "o") as spool:
         spool.on_verified = lambda sha, where, stored: passed.append(sha)
-        sha1s = spool.sha1s({sha: (where, f"path/{sha[:6]}") for sha, where in layout.items()})
+        sha1s = spool.sha1s(
+            {sha: (where, f"path/{sha[:6]}") for sha, where in layout.items()},
+            fresh=lambda sha, sha1, data: heard.append((sha, sha1, data)),
+        )
         assert spool.verified == layout
     assert sha1s == {sha: hashlib.sha1(data).hexdigest() for sha, data in contents.items()}
+    # Each member handed on once, with its own bytes and digest (for an early upload).
+    assert sorted(heard) == sorted((sha, hashlib.sha1(data).hexdigest(), data) for sha, data in contents.items())
     assert sorted(staging.opened) == sorted({where.pack for where in layout.values()})
     assert staging.most >= 2  # packs side by side
     assert sorted(passed) == sorted(layout)
@@ -296,5 +302,10 @@ def test_sha1s_refuse_a_tampered_member_by_its_path() -> None:
     staging = InMemoryStaging()
     layout = _pack(staging, "o", "a" * 32, [b"good", b"evil"])
     staging.packs[("o", "a" * 32)] = b"goodEVIL"
+    heard: list[bytes] = []
     with PackSpool(staging, "o") as spool, pytest.raises(BlobCorrupted, match=r"page\.html"):
-        spool.sha1s({sha: (where, "page.html") for sha, where in layout.items()})
+        spool.sha1s(
+            {sha: (where, "page.html") for sha, where in layout.items()},
+            fresh=lambda sha, sha1, data: heard.append(data),
+        )
+    assert heard == [b"good"]  # the tampered member's bytes are never handed on

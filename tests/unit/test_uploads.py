@@ -12,22 +12,21 @@ import pytest
 from sitedeploy.platforms import uploads
 from sitedeploy.platforms.base import SiteFile
 from sitedeploy.platforms.uploads import resendable, upload_all
+from sitedeploy.platforms.vercel import deploy as vercel_deploy
 
 
 def _file(size: int) -> SiteFile:
     return SiteFile("f.bin", "0" * 64, size, "application/octet-stream")
 
 
-def test_a_small_body_is_bytes_and_a_large_one_a_rewindable_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(uploads, "IN_MEMORY_BYTES", 4)
-
+def test_a_small_body_is_bytes_and_a_large_one_a_rewindable_file() -> None:
     def read(site_file: SiteFile) -> Iterator[bytes]:
         yield b"ab"
         yield b"cdef"
 
-    with resendable(_file(4), read) as small:
+    with resendable(_file(4), read, in_memory=4) as small:
         assert small == b"abcdef"
-    with resendable(_file(6), read) as large:
+    with resendable(_file(6), read, in_memory=4) as large:
         assert not isinstance(large, bytes)
         assert large.read() == b"abcdef"
         large.seek(0)
@@ -36,7 +35,6 @@ def test_a_small_body_is_bytes_and_a_large_one_a_rewindable_file(monkeypatch: py
 
 
 def test_a_read_that_fails_midway_leaves_no_spooled_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(uploads, "IN_MEMORY_BYTES", 1)
     opened: list[object] = []
     real = tempfile.TemporaryFile
 
@@ -51,7 +49,7 @@ def test_a_read_that_fails_midway_leaves_no_spooled_file(monkeypatch: pytest.Mon
         yield b"ab"
         raise OSError("the blob went away")
 
-    with pytest.raises(OSError, match="went away"), resendable(_file(10), read):
+    with pytest.raises(OSError, match="went away"), resendable(_file(10), read, in_memory=1):
         pass
     assert len(opened) == 1
     assert opened[0].closed  # type: ignore[attr-defined]
@@ -121,3 +119,15 @@ def test_a_failure_behind_a_slow_upload_still_stops_the_queue() -> None:
     with pytest.raises(RuntimeError, match="refused"):
         upload_all(list(range(200)), send, lambda item: 1, concurrency=2, progress=None)
     assert len(started) <= 3  # the failing one and what the other worker had begun
+
+
+def test_a_caller_may_hold_less_in_memory_than_the_default() -> None:
+    """Netlify's bodies take the default bound; Vercel's, 32 at a time, a smaller one."""
+
+    def read(site_file: SiteFile) -> Iterator[bytes]:
+        yield b"x" * site_file.size
+
+    with resendable(_file(uploads.IN_MEMORY_BYTES), read) as at_bound:
+        assert isinstance(at_bound, bytes)
+    with resendable(_file(vercel_deploy.IN_MEMORY_BYTES + 1), read, in_memory=vercel_deploy.IN_MEMORY_BYTES) as over:
+        assert not isinstance(over, bytes)

@@ -23,10 +23,12 @@ from sitedeploy.flows.placement import free_names
 from sitedeploy.observability import logger
 from sitedeploy.platforms.base import (
     NAME_UNAVAILABLE,
+    FreshDigest,
     HostingPlatform,
     PlatformError,
     Published,
     PublishJob,
+    Sha1Digests,
     SiteConfig,
     SiteFile,
     UserCredentials,
@@ -81,9 +83,7 @@ class _RememberedDigests:
     remembered for the next deploy. Remembering is best effort: losing it costs a read, never a
     deployment."""
 
-    def __init__(
-        self, services: Services, record: DeploymentRecord, compute: Callable[[Sequence[SiteFile]], dict[str, str]]
-    ) -> None:
+    def __init__(self, services: Services, record: DeploymentRecord, compute: Sha1Digests) -> None:
         self._staging = services.stores.staging
         self._owner = record.owner_id
         self._site = record.site_id
@@ -91,7 +91,7 @@ class _RememberedDigests:
         self._lock = threading.Lock()
         self.computed = 0
 
-    def __call__(self, files: Sequence[SiteFile]) -> Mapping[str, str]:
+    def __call__(self, files: Sequence[SiteFile], *, fresh: FreshDigest | None = None) -> Mapping[str, str]:
         with self._lock:
             try:
                 known = self._staging.get_digests(self._owner, self._site)
@@ -99,7 +99,7 @@ class _RememberedDigests:
                 logger.warning("remembered file digests unreadable; computing them", exc_info=True)
                 known = {}
             new = [f for f in files if f.sha256 not in known]
-            computed = self._compute(new)
+            computed = self._compute(new, fresh=fresh)
             self.computed += len(computed)
             wanted = {f.sha256 for f in files}
             digests = {k: v for k, v in {**known, **computed}.items() if k in wanted}
@@ -132,10 +132,14 @@ def _job(
     def prefetch(files: Sequence[SiteFile]) -> None:
         spool.prefetch(packed[f.sha256] for f in files if f.sha256 in packed)
 
-    def sha1s(files: Sequence[SiteFile]) -> dict[str, str]:
-        """Packed members a pack at a time; blobs (large files) streamed one by one."""
+    def sha1s(files: Sequence[SiteFile], *, fresh: FreshDigest | None = None) -> dict[str, str]:
+        """Packed members a pack at a time; blobs (large files, inline deploys) streamed one by
+        one. ``fresh`` hears of each content up to ``FRESH_MAX_BYTES``."""
         inside = {f.sha256: (packed[f.sha256], f.path) for f in files if f.sha256 in packed}
-        return {**spool.sha1s(inside), **compute_sha1s([f for f in files if f.sha256 not in packed], read)}
+        return {
+            **spool.sha1s(inside, fresh=fresh),
+            **compute_sha1s([f for f in files if f.sha256 not in packed], read, fresh=fresh),
+        }
 
     def read_whole(entry: ManifestEntry) -> bytes:
         return b"".join(read(SiteFile(entry.path, entry.sha256, entry.size, entry.content_type)))

@@ -55,10 +55,23 @@ StreamReader = Callable[[SiteFile], Iterator[bytes]]
 Prefetch = Callable[[Sequence[SiteFile]], None]
 # Called as bytes reach the platform: (bytes sent so far, bytes to send in all).
 Progress = Callable[[int, int], None]
-# The SHA-1 of each file's bytes, by its sha256 (Netlify and Vercel address files by SHA-1; staging
-# by sha256). The publish flow remembers what it has computed, so a redeploy reads only new content.
-Sha1Digests = Callable[[Sequence[SiteFile]], Mapping[str, str]]
+# Told of a content whose SHA-1 was just computed from bytes in hand (its sha256, its SHA-1, the
+# bytes): a platform that stores files by digest may send it while the rest is still being read.
+FreshDigest = Callable[[str, str, bytes], None]
+
+
+class Sha1Digests(Protocol):
+    """The SHA-1 of each file's bytes, by its sha256 (Netlify and Vercel address files by SHA-1;
+    staging by sha256). The publish flow remembers what it has computed, so a redeploy reads only
+    new content; ``fresh`` hears of each content computed now (new to the site) whose bytes were
+    read whole, which is what the platform most likely lacks."""
+
+    def __call__(self, files: Sequence[SiteFile], *, fresh: FreshDigest | None = None) -> Mapping[str, str]: ...
+
+
 DIGEST_READERS = 8
+# The largest content a SHA-1 pass hands ``fresh`` (the size of a pack's largest member).
+FRESH_MAX_BYTES = 1024 * 1024
 # Platform calls made inside API functions (a request, status polls, the domain refresher: 10-29 s
 # Lambdas): one retry, short reads, and a 429's wait capped, so that a slow or throttled platform
 # answers the caller with an error rather than timing the function out halfway through.
@@ -180,21 +193,28 @@ class PublishJob:
     def read_all(self, site_file: SiteFile) -> bytes:
         return b"".join(self.read(site_file))
 
-    def sha1s(self, files: Sequence[SiteFile]) -> Mapping[str, str]:
-        """sha256 → SHA-1 of the bytes, for every file given (each verified as it is read)."""
+    def sha1s(self, files: Sequence[SiteFile], *, fresh: FreshDigest | None = None) -> Mapping[str, str]:
+        """sha256 → SHA-1 of the bytes, for every file given (each verified as it is read). Only a
+        digest store tells ``fresh``: without one, nothing says which contents are new."""
         if self.digests is not None:
-            return self.digests(files)
+            return self.digests(files, fresh=fresh)
         return compute_sha1s(files, self.read)
 
 
-def compute_sha1s(files: Sequence[SiteFile], read: StreamReader) -> dict[str, str]:
-    """Stream each distinct content once, in parallel, hashing as it goes."""
+def compute_sha1s(files: Sequence[SiteFile], read: StreamReader, *, fresh: FreshDigest | None = None) -> dict[str, str]:
+    """Stream each distinct content once, in parallel, hashing as it goes. ``fresh`` hears of the
+    small ones (up to ``FRESH_MAX_BYTES``, kept whole as they stream); a larger one is never held."""
     unique = list({f.sha256: f for f in files}.values())
 
     def one(site_file: SiteFile) -> tuple[str, str]:
         digest = hashlib.sha1(usedforsecurity=False)
+        kept: list[bytes] | None = [] if fresh is not None and site_file.size <= FRESH_MAX_BYTES else None
         for chunk in read(site_file):
             digest.update(chunk)
+            if kept is not None:
+                kept.append(chunk)
+        if fresh is not None and kept is not None:
+            fresh(site_file.sha256, digest.hexdigest(), b"".join(kept))
         return site_file.sha256, digest.hexdigest()
 
     if len(unique) <= 1:

@@ -23,9 +23,12 @@ T = TypeVar("T")
 
 
 @contextmanager
-def resendable(site_file: SiteFile, read: StreamReader) -> Iterator[bytes | IO[bytes]]:
-    """The file's bytes in a form a retry can send again; a spooled file is gone on leaving."""
-    if site_file.size <= IN_MEMORY_BYTES:
+def resendable(
+    site_file: SiteFile, read: StreamReader, *, in_memory: int = IN_MEMORY_BYTES
+) -> Iterator[bytes | IO[bytes]]:
+    """The file's bytes in a form a retry can send again, in memory up to ``in_memory`` bytes;
+    a spooled file is gone on leaving."""
+    if site_file.size <= in_memory:
         yield b"".join(read(site_file))
         return
     with tempfile.TemporaryFile() as spooled:

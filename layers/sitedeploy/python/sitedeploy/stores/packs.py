@@ -313,11 +313,17 @@ class PackSpool:
         if fresh and self.on_verified is not None:
             self.on_verified(sha256, where, self.stored_at[where.pack])
 
-    def sha1s(self, members: Mapping[str, tuple[Packed, str | None]]) -> dict[str, str]:
+    def sha1s(
+        self,
+        members: Mapping[str, tuple[Packed, str | None]],
+        *,
+        fresh: Callable[[str, str, bytes], None] | None = None,
+    ) -> dict[str, str]:
         """The SHA-1 of each member (sha256 → where it is and its path, for errors), every member
         verified against its sha256 on the way. Each pack is fetched and read once, start to end,
         a few packs at a time: a thousand small members cost a pass over a few files, not a
-        thousand reads through the thread pool that ``read`` serves."""
+        thousand reads through the thread pool that ``read`` serves. ``fresh`` is handed each
+        verified member's bytes with its digests, on the reading thread (it may hold it back)."""
         by_pack: dict[str, list[tuple[str, Packed, str | None]]] = {}
         for sha256, (where, path) in members.items():
             by_pack.setdefault(where.pack, []).append((sha256, where, path))
@@ -332,6 +338,8 @@ class PackSpool:
                         raise BlobCorrupted(sha256, path)
                     self._passed(sha256, where)
                     digests[sha256] = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+                    if fresh is not None:
+                        fresh(sha256, digests[sha256], data)
             return digests
 
         if len(by_pack) <= 1:

@@ -20,6 +20,14 @@ from sitedeploy.platforms.http import JsonApi
 DEFAULT_API_BASE = "https://api.vercel.com"
 # ``limit.reset`` is documented in epoch seconds; a value this large can only be milliseconds.
 MILLISECONDS_THRESHOLD = 1e11
+# Uploads at once. Each waits a round trip to Vercel, which is what bounds a first deploy of many
+# small files: on the local stack with 40 ms added to each call, 500 files (25 MB) took 4.1-4.4 s to
+# publish 6 at a time, 1.9-2.1 s 16 at a time and 1.3-1.5 s 32 at a time (``@vercel/client`` sends
+# up to 50). Without the added wait, the machine's CPU bounds it and the number makes no difference.
+UPLOAD_CONCURRENCY = 32
+# Kept-alive connections: every upload at once and a few more (the status polls, a create); past
+# the pool's size urllib3 opens a connection per request and drops it (a TLS handshake each).
+POOL_SIZE = UPLOAD_CONCURRENCY + 4
 
 
 class VercelError(PlatformError):
@@ -80,6 +88,7 @@ class VercelApi(JsonApi):
     retry_class: ClassVar[type[CappedRetry]] = VercelRetry
     default_base_url: ClassVar[str] = DEFAULT_API_BASE
     title: ClassVar[str] = "Vercel"
+    default_pool_size: ClassVar[int] = POOL_SIZE
 
     def __init__(self, token: SecretStr, *, team_id: str | None = None, **options: Any) -> None:
         super().__init__(token, **options)

@@ -5,9 +5,10 @@
    and its routing in ``.vercel/output/config.json``), so that Vercel builds, installs and runs
    nothing a tenant sent; Vercel answers 400 ``missing_files`` with the digests the account (or
    team) does not hold yet;
-2. upload exactly those, ``POST /v2/files`` with ``x-vercel-digest``, a few at a time; each body is
-   re-readable, so a retried upload sends the same bytes again (in memory up to 8 MiB, else a
-   spooled temporary file);
+2. upload exactly those, ``POST /v2/files`` with ``x-vercel-digest``, 32 at a time; each body is
+   re-readable, so a retried upload sends the same bytes again (in memory up to 2 MiB, else a
+   spooled temporary file). Content new to the site goes earlier, while the SHA-1 pass is still
+   reading the rest (``EarlyUploads``), so the create of a new site finds nothing missing;
 3. repeat the identical POST (a bounded number of rounds), which now creates the deployment;
 4. follow ``readyState`` to ``READY`` with the production alias assigned, or ``ERROR`` /
    ``CANCELED``; still building after the bound, the flows go on asking (``refresh``).
@@ -19,21 +20,26 @@ deployment that is not prebuilt: a second guard, never the first)."""
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 from sitedeploy.domain.models import DeploymentStatus
 from sitedeploy.observability import logger
 from sitedeploy.platforms.base import BuildState, PlatformError, Prefetch, Progress, Published, SiteFile, StreamReader
 from sitedeploy.platforms.uploads import resendable, upload_all
-from sitedeploy.platforms.vercel.api import VercelApi, VercelError
+from sitedeploy.platforms.vercel.api import UPLOAD_CONCURRENCY, VercelApi, VercelError
 from sitedeploy.platforms.vercel.output import CONFIG, config_json, static_path
 from sitedeploy.platforms.vercel.routing import VercelRouting
 
-UPLOAD_CONCURRENCY = 6
+# A body over this is spooled, so what uploads hold stays under ``UPLOAD_CONCURRENCY`` × this.
+IN_MEMORY_BYTES = 2 * 1024 * 1024
+# Bytes of early uploads held at once: the SHA-1 pass waits for room past it.
+EARLY_BYTES = 32 * 1024 * 1024
 MISSING_ROUNDS = 3
 FOLLOW_SECONDS = 60.0
 POLL_FIRST = 0.25
@@ -126,18 +132,23 @@ class VercelDeployer:
         return deployment
 
     def upload_file(self, digest: str, site_file: SiteFile, read: StreamReader) -> None:
-        with resendable(site_file, read) as body:
-            self.api.call(
-                "POST",
-                "/v2/files",
-                body=body,
-                headers={
-                    "Content-Type": "application/octet-stream",
-                    "Content-Length": str(site_file.size),
-                    "x-vercel-digest": digest,
-                },
-                what=f"uploading {site_file.path}",
-            )
+        with resendable(site_file, read, in_memory=IN_MEMORY_BYTES) as body:
+            self.send_file(digest, body, site_file.size, what=f"uploading {site_file.path}")
+
+    def send_file(self, digest: str, body: bytes | IO[bytes], size: int, *, what: str) -> None:
+        """``POST /v2/files``: the account or team keeps the bytes by their SHA-1, apart from any
+        deployment (a deployment that names the digest later finds it there)."""
+        self.api.call(
+            "POST",
+            "/v2/files",
+            body=body,
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(size),
+                "x-vercel-digest": digest,
+            },
+            what=what,
+        )
 
     def upload(
         self,
@@ -347,10 +358,15 @@ class VercelDeployer:
         preview_alias: str | None = None,
         preview: bool = False,
         prefetch: Prefetch | None = None,
+        sent: Uploaded | None = None,
+        config_new: bool = False,
     ) -> Published:
-        """``digests``: sha256 → SHA-1 for every file. Raises PlatformError when Vercel fails or
-        cancels the deployment, with its reason. A preview leaves production as it is and is
-        served at its own URL, and at ``preview_alias`` when Vercel grants it."""
+        """``digests``: sha256 → SHA-1 for every file; ``sent``: what early uploads sent already
+        (counted in the result; anything they missed Vercel names missing, and it is sent here);
+        ``config_new``: every file was new to the site, so send the configuration first too.
+        Raises PlatformError when Vercel fails or cancels the deployment, with its reason. A
+        preview leaves production as it is and is served at its own URL, and at
+        ``preview_alias`` when Vercel grants it."""
         settings = config_json(routing, [f.path for f in files])
         config = SiteFile(CONFIG, hashlib.sha256(settings).hexdigest(), len(settings), "application/json")
         digests = {**digests, config.sha256: hashlib.sha1(settings, usedforsecurity=False).hexdigest()}
@@ -363,7 +379,11 @@ class VercelDeployer:
         for site_file in [*files, config]:
             by_digest.setdefault(digests[site_file.sha256], site_file)
         body = self.body(project, files, digests, config, preview=preview)
-        done = Uploaded()
+        done = sent or Uploaded()
+        if config_new:
+            # A site new to this project: its configuration (routes follow the file list) is new
+            # too. One small upload here, where the create would fail on it alone.
+            self.upload_file(digests[config.sha256], config, with_config)
         deployment: dict[str, Any] | None = None
         for round_number in range(self.rounds + 1):
             try:
@@ -411,3 +431,91 @@ class VercelDeployer:
             version_ref=None if preview else deployment_id,
             preview_url=preview_url,
         )
+
+
+class EarlyUploads:
+    """Contents new to the site, sent to Vercel while the SHA-1 pass is still reading the rest.
+
+    Vercel keeps files by SHA-1 for the whole account or team, apart from any deployment, so a
+    file can go before the deployment that names it exists; the create then finds nothing
+    missing. Without this, a first deploy reads every file for its SHA-1, creates (400
+    ``missing_files``: all of them), and only then starts uploading. Which contents to send early:
+    those the pass computed now, new to this site, which are what the team most likely lacks; one
+    it holds already (another site's identical file) costs its bytes again, nothing more.
+
+    Best effort: a file whose early upload fails is still named missing by the create and uploaded
+    then, so after the first failure no more are tried. Memory is bounded: a reading thread waits
+    while ``budget`` bytes are held for uploads in flight (one file may exceed it alone)."""
+
+    def __init__(
+        self, deployer: VercelDeployer, progress: Progress | None, total: int, *, budget: int = EARLY_BYTES
+    ) -> None:
+        self._deployer = deployer
+        self._progress = progress
+        self._total = total
+        self._budget = budget
+        self._held = 0
+        self._room = threading.Condition()
+        self._offered: set[str] = set()
+        self._heard: set[str] = set()
+        self._failed = False
+        self._pool = ThreadPoolExecutor(max(1, deployer.upload_concurrency), thread_name_prefix="vercel-early")
+        self.files = 0
+        self.bytes = 0
+
+    def __enter__(self) -> EarlyUploads:
+        return self
+
+    def __exit__(self, failure: type[BaseException] | None, *_: object) -> None:
+        # Uploads in flight finish either way (the create must not race them); after a failed
+        # pass, those still queued are dropped: the deployment will not be created.
+        self._pool.shutdown(wait=True, cancel_futures=failure is not None)
+
+    @property
+    def sent(self) -> Uploaded:
+        with self._room:
+            return Uploaded(self.files, self.bytes)
+
+    def heard_all(self, files: Sequence[SiteFile]) -> bool:
+        """Every content of ``files`` was handed on as new: all of the site is new to it."""
+        with self._room:
+            return bool(files) and {f.sha256 for f in files} <= self._heard
+
+    @property
+    def failed(self) -> bool:
+        """An early upload failed: no more are tried."""
+        with self._room:
+            return self._failed
+
+    def offer(self, sha256: str, digest: str, data: bytes) -> None:
+        """A ``FreshDigest``: queue the bytes for upload, waiting for room first."""
+        with self._room:
+            self._heard.add(sha256)
+            if self._failed or digest in self._offered:
+                return
+            self._offered.add(digest)
+            while self._held and self._held + len(data) > self._budget:
+                self._room.wait()
+            self._held += len(data)
+        self._pool.submit(self._send, digest, data)
+
+    def _send(self, digest: str, data: bytes) -> None:
+        try:
+            with self._room:
+                if self._failed:
+                    return
+            self._deployer.send_file(digest, data, len(data), what="uploading a file early")
+            with self._room:
+                self.files += 1
+                self.bytes += len(data)
+                sent = self.bytes
+            if self._progress:
+                self._progress(sent, self._total)
+        except Exception as exc:  # the create names it missing; it is uploaded (and any error raised) then
+            with self._room:
+                self._failed = True
+            logger.info("an early upload failed; the rest wait for the create", extra={"error": type(exc).__name__})
+        finally:
+            with self._room:
+                self._held -= len(data)
+                self._room.notify_all()

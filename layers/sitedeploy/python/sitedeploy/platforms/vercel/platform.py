@@ -38,7 +38,13 @@ from sitedeploy.platforms.base import (
 )
 from sitedeploy.platforms.vercel.api import VercelApi, VercelError
 from sitedeploy.platforms.vercel.credentials import VercelServiceAccount, VercelServicePool, VercelToken
-from sitedeploy.platforms.vercel.deploy import FOLLOW_SECONDS, VercelDeployer, deployment_url, map_ready_state
+from sitedeploy.platforms.vercel.deploy import (
+    FOLLOW_SECONDS,
+    EarlyUploads,
+    VercelDeployer,
+    deployment_url,
+    map_ready_state,
+)
 from sitedeploy.platforms.vercel.requests import MAX_FILE_BYTES, VercelDeployRequest
 from sitedeploy.platforms.vercel.routing import vercel_routing
 from sitedeploy.settings import Settings
@@ -133,7 +139,9 @@ class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
         if routing.skipped:
             # Only a count: the lines are the user's and may carry anything.
             logger.info("routing lines Vercel has no counterpart for", extra={"skipped": len(routing.skipped)})
-        digests = job.sha1s(job.files)
+        total = sum({f.sha256: f.size for f in job.files}.values())
+        with EarlyUploads(deployer, job.progress, total) as early:
+            digests = job.sha1s(job.files, fresh=early.offer)
         preview = job.target is Target.PREVIEW
         alias = preview_alias(job.address.name, job.preview_key) if preview and job.preview_key else None
         return deployer.publish(
@@ -146,6 +154,8 @@ class VercelPlatform(AccountPoolPlatform[VercelServiceAccount]):
             preview=preview,
             preview_alias=alias,
             prefetch=job.prefetch,
+            sent=early.sent,
+            config_new=early.heard_all(job.files),
         )
 
     # -- custom domains: a project's domains; Vercel issues the certificate once the DNS is right --
