@@ -39,7 +39,7 @@ from sitedeploy.platforms.vercel.routing import VercelRouting
 # A body over this is spooled, so what uploads hold stays under ``UPLOAD_CONCURRENCY`` × this.
 IN_MEMORY_BYTES = 2 * 1024 * 1024
 # Bytes of early uploads held at once: the SHA-1 pass waits for room past it.
-EARLY_BYTES = 32 * 1024 * 1024
+EARLY_BYTES = 16 * 1024 * 1024
 MISSING_ROUNDS = 3
 FOLLOW_SECONDS = 60.0
 POLL_FIRST = 0.25
