@@ -18,12 +18,14 @@ The official clients act on an account/team and token of their own, seeded into 
 fresh one each round); sitedeploy deploys through the local API with the stack's platform-managed
 account and a fresh owner per round and platform, so neither has anything already uploaded. Each
 client runs as a user would run it (its own process, start-up included). Rounds alternate which goes
-first, each round on a fresh site/project.
+first, each round on a fresh site/project. With ``--latency`` every call to either emulator waits that
+long first, for both clients: the round trip of a real API, which the loopback lacks (it is what
+upload concurrency is for).
 Prints the times, the ratio (sitedeploy / official client), the files each moved (the emulator's
 upload route: ``uploadDeployFile``, ``files-upload``), and where each one's time went. Asserts
 nothing.
 
-    .venv/bin/python -m bench.versus_clients [--files 1000] [--mb 50] [--rounds 3] [--netlify-poll 1.0]
+    .venv/bin/python -m bench.versus_clients [--files 1000] [--mb 50] [--rounds 3] [--netlify-poll 1.0] [--latency 0.04]
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from typing import Any
 from bench.cli_deploy import write_site
 from bench.synthetic import synthetic_site
 from bench.versus_wrangler import PHASES, phases
+from sitedeploy_local.emulators.faults import ANY_ROUTE
 from sitedeploy_local.stack import LocalStack, StackOptions
 
 REPO = Path(__file__).resolve().parent.parent
@@ -204,6 +207,12 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=50)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--netlify-poll", type=float, default=1.0, help="netlify-cli's DEPLOY_POLL, seconds")
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="seconds each call to the platform waits in the emulator, for both clients: a real API's round trip",
+    )
     args = parser.parse_args()
     packages = {name: install_client(name) for name in PLATFORMS}
     times: dict[tuple[str, str, str], list[float]] = {}  # (platform, run, tool)
@@ -213,6 +222,9 @@ def main() -> None:
         stack = LocalStack(StackOptions(state_dir=Path(state), write_local_json=False)).start()
         try:
             stack.hosts["PublisherFunction"].warm()
+            if args.latency:
+                for emulator in (stack.netlify, stack.vercel):
+                    emulator.faults.add(ANY_ROUTE, delay=args.latency, times=None)
             home = Path(work) / "home"
             home.mkdir()
             cache = Path(work) / "cache"
@@ -275,7 +287,8 @@ def main() -> None:
     versions = ", ".join(f"{CLIENTS[name]} {client_version(packages[name])}" for name in PLATFORMS)
     print(
         f"\n{args.files} files, {args.mb:g} MB; {versions}; netlify poll {args.netlify_poll:g} s, "
-        f"{NETLIFY_CONCURRENCY} uploads at once; median of {args.rounds} rounds; "
+        f"{NETLIFY_CONCURRENCY} uploads at once; {args.latency * 1000:g} ms added to each platform call; "
+        f"median of {args.rounds} rounds; "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.platform()}"
     )
     print(
