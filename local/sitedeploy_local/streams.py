@@ -90,6 +90,7 @@ class _Consumer:
         # Cleared while the mapping is disabled: records wait in their lanes, in order.
         self.enabled = threading.Event()
         self.enabled.set()
+        self._stopping = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, args=(lane,), daemon=True, name=f"pump-{subscription.function}-{i}")
             for i, lane in enumerate(self._lanes)
@@ -100,6 +101,7 @@ class _Consumer:
             thread.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         self.enabled.set()
         for lane in self._lanes:
             lane.inbox.put(None)
@@ -136,6 +138,12 @@ class _Consumer:
                 batch.append(more)
             try:
                 self._deliver(batch)
+            except Exception:
+                # The stack stopped under this delivery (its function hosts and zygote are gone
+                # first): the records end with it, as a mapping's do when its function is deleted.
+                if not self._stopping.is_set():
+                    raise
+                return
             finally:
                 with self._count_lock:
                     self._outstanding -= len(batch)

@@ -10,13 +10,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from sitedeploy_local.runtime import FunctionHost
 from sitedeploy_local.stack import LocalStack
-from sitedeploy_local.streams import StreamPump
+from sitedeploy_local.streams import StreamPump, _Consumer
 from sitedeploy_local.template import FunctionSpec, StreamSubscription
 
 RECORDER = Path(__file__).resolve().parents[1] / "fixtures" / "functions" / "recorder"
@@ -316,3 +316,47 @@ def test_an_idle_pump_reads_less_and_less_often_and_a_kick_brings_it_back(clean:
             time.sleep(0.01)
     finally:
         pump.stop()
+
+
+def test_a_delivery_cut_off_by_the_stack_stopping_ends_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopping the stack stops the function hosts and the zygote while a lane may be delivering:
+    its invoke then fails ("the zygote is not running"), and the lane ends without a traceback.
+    A failure while the stack runs still surfaces."""
+    escaped: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: escaped.append(args.exc_value))
+
+    class Pump:
+        def record(self, delivery: object) -> None:
+            pass
+
+    def consumer_invoking(invoke: Any) -> _Consumer:
+        subscription = StreamSubscription(function="Fn", table="t", patterns=())
+        consumer = _Consumer(cast(StreamPump, Pump()), subscription, invoke)
+        consumer.start()
+        consumer.offer({"eventName": "INSERT", "dynamodb": {"Keys": {"pk": {"S": "a"}}}})
+        return consumer
+
+    invoked, cut_off = threading.Event(), threading.Event()
+
+    def invoke_until_stopped(event: dict[str, Any]) -> Any:
+        invoked.set()
+        assert cut_off.wait(10)
+        raise RuntimeError("the local Lambda zygote is not running")
+
+    stopping = consumer_invoking(invoke_until_stopped)
+    assert invoked.wait(10)
+    stopping.stop()
+    cut_off.set()
+    for thread in stopping._threads:
+        thread.join(10)
+    assert escaped == []
+
+    def broken(event: dict[str, Any]) -> Any:
+        raise RuntimeError("broken while running")
+
+    running = consumer_invoking(broken)
+    deadline = time.monotonic() + 10
+    while not escaped and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [str(e) for e in escaped] == ["broken while running"]
+    running.stop()
