@@ -736,6 +736,8 @@ class InMemoryTenancy:
             current = self._sites.sites.get(site.site_id)
             if current is None or current.deleted_at is None or current.generation != site.generation:
                 raise StaleRead("the site changed")
+            if current.publishing is not None:
+                raise StaleRead("a publisher holds the site")
             apply = self._release_places(site, places)
             if apply is None:
                 raise StaleRead("a claim was given back meanwhile")

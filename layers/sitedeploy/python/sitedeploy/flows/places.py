@@ -70,6 +70,17 @@ def finish_deletion(services: Services, site_id: str, *, credentials: UserCreden
         site = services.stores.sites.get(site_id)
         if site is None or site.deleted_at is None:
             return existed
+        if site.publishing:
+            holder = services.stores.deployments.get(site.publishing)
+            if holder is not None and not holder.status.terminal:
+                # A publisher took the site before it was marked (a redeploy, in the moment its
+                # predecessor let go) and is writing to the platform now: tearing down and
+                # forgetting the site under it would leave what it writes next owned by nobody.
+                # It finishes the deletion when it ends (``lifecycle.finished``).
+                logger.info("site deletion waits for its publisher", extra={"site_id": site_id})
+                return existed
+            tenancy.release_site(site_id, site.publishing)  # it ended without letting go
+            continue
         hosting = services.platforms.get(site.platform)
         creds = credentials if credentials is not None else site_credentials(services, hosting, site)
         domains.detach_all(services, site, creds)

@@ -135,10 +135,14 @@ class TenancyRepository(ClaimsStore, PoolsStore, QuotasStore, GatesStore):
 
     def finish_deletion(self, site: SiteRecord, *, places: list[Place], quota_entry: bool) -> None:
         """Everything of a torn-down site, at once: the Site item, its claims and seats, its entry in
-        the owner's quota. Raises StaleRead when another writer got there first."""
+        the owner's quota. Raises StaleRead when another writer got there first, or when a publisher
+        holds the site (it finishes the deletion when it ends)."""
         transaction = self._transaction()
         values: dict[str, Any] = {}
-        condition = f"attribute_exists(deletedAt) AND {generation_condition(site.generation, values)}"
+        condition = (
+            "attribute_exists(deletedAt) AND attribute_not_exists(publishing) AND "
+            f"{generation_condition(site.generation, values)}"
+        )
         transaction.add(
             "Delete",
             {"Key": site_key(site.site_id), "ConditionExpression": condition, "ExpressionAttributeValues": values}
