@@ -514,15 +514,17 @@ def test_zip_upload_url_is_put_only_and_signed(emulator: AmplifyEmulator, client
 
 def test_deleting_branch_blocks_its_name_a_while(emulator: AmplifyEmulator, client: Any, app_id: str) -> None:
     """The name is blocked for 2 s here: three calls on a busy machine took longer than the
-    module's 0.5 s, and the name was free again before the test asked for it."""
+    module's 0.5 s, and the name was free again before the test asked for it. The wait for it to
+    be free counts from the delete's answer, which comes after the emulator starts the block (a
+    clock read before the call let a busy machine ask again 50 ms too soon)."""
     branch = new_branch(client, app_id)
     deploy(client, app_id, branch, make_zip({"index.html": "bye"}))
     url = emulator.site_url(app_id, branch)
     assert url is not None
     blocked, emulator.branch_delete_seconds = emulator.branch_delete_seconds, 2.0
     try:
-        deleted_at = time.monotonic()
         client.delete_branch(appId=app_id, branchName=branch)
+        deleted_at = time.monotonic()
     finally:
         emulator.branch_delete_seconds = blocked
     with pytest.raises(client.exceptions.NotFoundException):
