@@ -5,16 +5,17 @@ after each, the books balance (tests/fakes/books.py) and nothing a live site use
 from __future__ import annotations
 
 import hashlib
+import threading
 from typing import Any
 
 import pytest
 
 from sitedeploy.domain.errors import ApiError
-from sitedeploy.domain.models import DeploymentStatus, SiteRecord
+from sitedeploy.domain.models import DeploymentRecord, DeploymentStatus, SiteRecord
 from sitedeploy.domain.naming import derived_names
-from sitedeploy.domain.tenancy import NameClaim, Quotas
+from sitedeploy.domain.tenancy import NameClaim, PublishGate, Quotas, StaleRead
 from sitedeploy.flows import accept, lifecycle, publish, reconcile, sites, status, sweep, teardown, uploads
-from sitedeploy.platforms.base import BuildState, PlatformError
+from sitedeploy.platforms.base import BuildState, PlatformError, Published, PublishJob
 from sitedeploy.services import Services
 from tests.fakes import fake_services
 from tests.fakes.books import check_books, check_settled, drift_count, expire_site, ledger, safety_guard
@@ -477,3 +478,81 @@ def test_two_unicode_spellings_of_one_path_are_refused_naming_both() -> None:
 
 def _unused(site: SiteRecord) -> None:
     del site
+
+
+def test_a_delete_while_a_redeploy_takes_the_site_from_its_predecessor_leaves_nothing_behind() -> None:
+    """Seen once in the books e2e test: E ends and gives the site back; in that moment the redeploy
+    D takes it and starts writing, and a DELETE marks the site and leaves the rest to D. E, going
+    on, found the site marked and finished the deletion under D: the Site item, claim and seat
+    went, and D's write then made the Worker again, owned by nobody (drift the reconciler holds
+    back for its grace period). Now the deletion is D's to finish, and nothing is left behind."""
+    platform = FakePlatform(accounts=(("acct-1", 3), ("acct-2", 3)))
+    services = fake_services(platform, reconcile_grace_seconds=900.0)
+    first = accept.accept(services, PLATFORM, "attacker", request(projectName="b"))
+    site_id = first.site_id
+    state: dict[str, object] = {}
+    redeploy_writing, go_on = threading.Event(), threading.Event()
+    publish_on_platform = platform.publish
+
+    def publish_held(job: PublishJob, credentials: object) -> Published:
+        if job.deployment_id == first.deployment_id and "redeploy" not in state:
+            again = request(projectName="b", files={"/index.html": "v2"})
+            redeploy = accept.accept(services, PLATFORM, "attacker", again)
+            state["redeploy"] = redeploy.deployment_id
+        if job.deployment_id == state.get("redeploy"):
+            redeploy_writing.set()
+            assert go_on.wait(10)
+        return publish_on_platform(job, credentials)  # type: ignore[arg-type]
+
+    platform.publish = publish_held  # type: ignore[method-assign]
+    tenancy = services.stores.tenancy
+    let_go = tenancy.let_go
+
+    def let_go_then_race(record: DeploymentRecord) -> None:
+        # E has given the site back: D's publish takes it, and the owner deletes the site.
+        if record.deployment_id == first.deployment_id and "thread" not in state:
+            thread = threading.Thread(
+                target=lambda: state.__setitem__("ended", publish.publish(services, str(state["redeploy"])))
+            )
+            state["thread"] = thread
+            thread.start()
+            assert redeploy_writing.wait(10)
+            sites.delete_site(services, "attacker", site_id)
+        let_go(record)
+
+    tenancy.let_go = let_go_then_race  # type: ignore[method-assign]
+    publish.publish(services, first.deployment_id)
+    go_on.set()
+    thread = state["thread"]
+    assert isinstance(thread, threading.Thread)
+    thread.join(10)
+    ended = state["ended"]
+    assert isinstance(ended, DeploymentRecord)
+    assert ended.status is DeploymentStatus.ERROR  # the site was deleted while it was being published
+    books = ledger(services)
+    assert not books.sites
+    assert not [key for key, claim in books.claims.items() if claim.active]
+    assert platform.objects == {}  # nothing on the platform that no site owns
+    assert reconcile.reconcile(services, settle_seconds=0).drift == {}
+
+
+def test_a_deletion_is_not_finished_while_a_publisher_holds_the_site() -> None:
+    """The store's own guard, for a publisher that takes the site between the flow's read and the
+    commit: the final delete is refused while ``publishing`` is set, and goes once it is given back."""
+    services = fake_services(FakePlatform(accounts=(("acct-1", 3),)))
+    answer = accept.accept(services, PLATFORM, "ann", request(projectName="held"))
+    record = services.stores.deployments.get(answer.deployment_id)
+    assert record is not None
+    tenancy = services.stores.tenancy
+    assert tenancy.acquire_publish(record, None) is PublishGate.CLAIMED
+    marked = tenancy.tombstone(answer.site_id, "ann")
+    assert marked is not None
+    assert marked.publishing == answer.deployment_id
+    with pytest.raises(StaleRead):
+        tenancy.finish_deletion(marked, places=tenancy.active_places(marked, marked.places()), quota_entry=False)
+    assert services.stores.sites.get(answer.site_id) is not None
+    assert tenancy.release_site(answer.site_id, answer.deployment_id)
+    released = services.stores.sites.get(answer.site_id)
+    assert released is not None
+    tenancy.finish_deletion(released, places=tenancy.active_places(released, released.places()), quota_entry=False)
+    assert services.stores.sites.get(answer.site_id) is None

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from sitedeploy.domain.errors import ApiError, NotFound
-from sitedeploy.domain.models import Connection, DeploymentRecord, DeploymentStatus, SiteRecord
-from sitedeploy.flows import accept, publish, reconcile, sites, teardown
-from sitedeploy.platforms.base import PlatformError, Published, PublishJob
+from sitedeploy.domain.models import Connection, SiteRecord
+from sitedeploy.flows import accept, publish, sites, teardown
+from sitedeploy.platforms.base import PlatformError
 from sitedeploy.services import Services
-from tests.fakes import fake_services
-from tests.fakes.books import ledger
 from tests.fakes.platform import FakeCredentials, FakePlatform
 from tests.fakes.stores import InMemorySites
 from tests.flows.conftest import OWNER, PLATFORM, request
@@ -134,58 +130,3 @@ def test_a_platform_failure_leaves_the_site_deleting_and_a_retry_finishes_it(
     assert sites.delete_site(services, OWNER, answer.site_id) is True
     assert sites.list_sites(services, OWNER).sites == []
     assert services.stores.tenancy.all_members(PLATFORM)[0].used == 0
-
-
-def test_a_delete_while_a_redeploy_takes_the_site_from_its_predecessor_leaves_nothing_behind() -> None:
-    """Seen once in the books e2e test: E ends and gives the site back; in that moment the redeploy
-    D takes it and starts writing, and a DELETE marks the site and leaves the rest to D. E, going
-    on, found the site marked and finished the deletion under D: the Site item, claim and seat
-    went, and D's write then made the Worker again, owned by nobody (drift the reconciler holds
-    back for its grace period). Now the deletion is D's to finish, and nothing is left behind."""
-    platform = FakePlatform(accounts=(("acct-1", 3), ("acct-2", 3)))
-    services = fake_services(platform, reconcile_grace_seconds=900.0)
-    first = accept.accept(services, PLATFORM, OWNER, request(projectName="b"))
-    site_id = first.site_id
-    state: dict[str, object] = {}
-    redeploy_writing, go_on = threading.Event(), threading.Event()
-    publish_on_platform = platform.publish
-
-    def publish_held(job: PublishJob, credentials: object) -> Published:
-        if job.deployment_id == first.deployment_id and "redeploy" not in state:
-            redeploy = accept.accept(services, PLATFORM, OWNER, request(projectName="b", files={"/index.html": "v2"}))
-            state["redeploy"] = redeploy.deployment_id
-        if job.deployment_id == state.get("redeploy"):
-            redeploy_writing.set()
-            assert go_on.wait(10)
-        return publish_on_platform(job, credentials)  # type: ignore[arg-type]
-
-    platform.publish = publish_held  # type: ignore[method-assign]
-    tenancy = services.stores.tenancy
-    let_go = tenancy.let_go
-
-    def let_go_then_race(record: DeploymentRecord) -> None:
-        # E has given the site back: D's publish takes it, and the owner deletes the site.
-        if record.deployment_id == first.deployment_id and "thread" not in state:
-            thread = threading.Thread(
-                target=lambda: state.__setitem__("ended", publish.publish(services, str(state["redeploy"])))
-            )
-            state["thread"] = thread
-            thread.start()
-            assert redeploy_writing.wait(10)
-            sites.delete_site(services, OWNER, site_id)
-        let_go(record)
-
-    tenancy.let_go = let_go_then_race  # type: ignore[method-assign]
-    publish.publish(services, first.deployment_id)
-    go_on.set()
-    thread = state["thread"]
-    assert isinstance(thread, threading.Thread)
-    thread.join(10)
-    ended = state["ended"]
-    assert isinstance(ended, DeploymentRecord)
-    assert ended.status is DeploymentStatus.ERROR  # the site was deleted while it was being published
-    books = ledger(services)
-    assert not books.sites
-    assert not [key for key, claim in books.claims.items() if claim.active]
-    assert platform.objects == {}  # nothing on the platform that no site owns
-    assert reconcile.reconcile(services, settle_seconds=0).drift == {}
