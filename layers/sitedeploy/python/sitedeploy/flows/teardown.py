@@ -54,8 +54,7 @@ def delete(services: Services, owner_id: str, site_id: str) -> bool:
             existed = _take_offline(services, site, credentials)
             lifecycle.finished(services, ended)  # gives the site back, which finishes its deletion
             return places.finish_deletion(services, site_id, credentials=credentials) or existed
-    elif holder is not None or site.publishing:
-        services.stores.tenancy.release_site(site_id, site.publishing or "")  # it ended without letting go
+    # A holder that ended without letting go is released there.
     return places.finish_deletion(services, site_id, credentials=credentials)
 
 

@@ -208,14 +208,16 @@ def compute_sha1s(files: Sequence[SiteFile], read: StreamReader, *, fresh: Fresh
 
     def one(site_file: SiteFile) -> tuple[str, str]:
         digest = hashlib.sha1(usedforsecurity=False)
-        kept: list[bytes] | None = [] if fresh is not None and site_file.size <= FRESH_MAX_BYTES else None
+        told = fresh if site_file.size <= FRESH_MAX_BYTES else None
+        kept: list[bytes] = []
         for chunk in read(site_file):
             digest.update(chunk)
-            if kept is not None:
+            if told is not None:
                 kept.append(chunk)
-        if fresh is not None and kept is not None:
-            fresh(site_file.sha256, digest.hexdigest(), b"".join(kept))
-        return site_file.sha256, digest.hexdigest()
+        sha1 = digest.hexdigest()
+        if told is not None:
+            told(site_file.sha256, sha1, b"".join(kept))
+        return site_file.sha256, sha1
 
     if len(unique) <= 1:
         return dict(one(f) for f in unique)
