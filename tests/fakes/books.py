@@ -5,7 +5,8 @@
   a site DynamoDB's TTL removed that the reaper has not handled yet;
 - every place a site holds has its active claim;
 - an owner's counters equal what they count (sites, their profiles, deployments in flight);
-- a site's publish gate is held by a deployment in flight (or one that ended and has yet to let go);
+- a site's publish gate is held by a deployment in flight (or one that ended and has yet to let go),
+  and a deployment uploading holds its site's gate, that site being the generation it was accepted for;
 - the platform holds an object in a pool member only at a place an active claim holds (after a
   reconciler pass: exactly those of sites that are live), and apps only for known members;
 and, checked as it happens (``guard``), nothing is ever deleted that a live site uses."""
@@ -18,7 +19,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from sitedeploy.domain.models import AuthMode, DeploymentRecord, Platform, SiteAddress, SiteRecord
+from sitedeploy.domain.models import AuthMode, DeploymentRecord, DeploymentStatus, Platform, SiteAddress, SiteRecord
 from sitedeploy.domain.tenancy import PoolMember, quota_owner_key
 from sitedeploy.services import Services
 from sitedeploy.stores.deployments import record_from_item
@@ -206,7 +207,20 @@ def check_books(services: Services, platform: FakePlatform, *, expired: Iterable
                 f"{site.site_id} held by {holder.deployment_id}, which ended and let go"
             )
 
-    # 6. what the platform holds
+    # 6. a deployment uploading holds its site, which is still the generation it was accepted for
+    for record in books.deployments.values():
+        if record.status is DeploymentStatus.UPLOADING:
+            site = sites.get(record.site_id)
+            assert site is not None, f"{record.deployment_id} uploads to {record.site_id}, which is gone"
+            assert record.site_generation in (None, site.generation), (
+                f"{record.deployment_id} uploads to generation {record.site_generation} of {record.site_id}, "
+                f"which is now {site.generation}"
+            )
+            assert site.publishing == record.deployment_id, (
+                f"{record.deployment_id} uploads to {record.site_id}, held by {site.publishing}"
+            )
+
+    # 7. what the platform holds
     claimed = {(item.member_id or item.namespace, item.name) for item in active.values() if item.member_id}
     members = {m.member_id for m in books.pool.values()}
     for account, name in platform.objects:

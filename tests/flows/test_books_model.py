@@ -7,7 +7,10 @@ over on the platform.
 Steps: accept, publish (the platform failing, or the Lambda dying at any call), a build ending,
 supersede (a redeploy of a pending site), moves (a site's routing changing), DELETE, TTL expiry and
 the reaper (retried), the sweeper and the reconciler, and time passing; any of them may run *inside*
-another (before its k-th call to a store or the platform), which is how two requests race.
+another (before its k-th call to a store or the platform), which is how two requests race. A
+publish, a DELETE, an accept or a sweep may also stall before its k-th call (``park``) while any
+number of steps go on, and go on later from a step of its own or from inside another (``resume``),
+or die there; time passing past its function's timeout kills it, as Lambda does.
 
 The budget is fixed for CI (and derandomized, so a landing never depends on luck);
 ``SITEDEPLOY_MODEL_EXAMPLES`` raises it for a longer hunt."""
@@ -36,7 +39,7 @@ from sitedeploy.platforms.base import BuildState, PlatformError
 from sitedeploy.services import Services
 from tests.fakes import fake_services
 from tests.fakes.books import check_books, check_settled, check_versions, expire_site, ledger, safety_guard
-from tests.fakes.interleave import Steps
+from tests.fakes.interleave import Parked, Steps
 from tests.fakes.platform import FakePlatform
 from tests.flows.conftest import PLATFORM, request
 
@@ -53,8 +56,17 @@ TTL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 INSIDE = st.one_of(
     st.none(),
     st.tuples(st.integers(1, 14), st.just("crash")),
-    st.tuples(st.integers(1, 14), st.sampled_from(["delete", "deploy", "publish", "reconcile", "sweep"])),
+    st.tuples(st.integers(1, 14), st.sampled_from(["delete", "deploy", "publish", "reconcile", "sweep", "resume"])),
 )
+# What may stall mid-way, and its function's timeout (template.yaml): past it, Lambda has killed it.
+PARKABLE = {"publish": 900, "delete": 29, "deploy": 29, "sweep": 300}
+# Where a stalled flow stops: before its k-th call, or before its next write of one of these kinds.
+WRITES = (
+    "acquire_publish", "commit_deploy", "enqueue", "fail", "fail_if_pending", "finish_deletion", "free_former",
+    "grow_pool", "let_go", "mark_freeing", "publish", "record_version", "release_site", "release_slot",
+    "remove_member", "rename", "set_url", "tear_down", "tombstone", "transition", "wake",
+)  # fmt: skip
+STOPS = st.one_of(st.integers(1, 28), st.sampled_from(WRITES))
 FAULTS = ("publish", "tear_down", "refresh", "remove_member", "grow_pool", "pool_objects")
 
 
@@ -80,6 +92,7 @@ class Books(RuleBasedStateMachine):
         self.platform.guard = safety_guard(self.services)
         self.steps = Steps(self.services, self.platform)
         self.expired: dict[tuple[str, str | None], SiteRecord] = {}
+        self.parked: list[Parked] = []
 
     # -- what happens ---------------------------------------------------------------------------
 
@@ -119,6 +132,8 @@ class Books(RuleBasedStateMachine):
             reconcile.reconcile(self.services, settle_seconds=0)
         elif what == "sweep":
             sweep.sweep(self.services)
+        elif what == "resume" and self.parked:
+            self._resume(self.parked[pick % len(self.parked)], None)
 
     def _delete(self, owner: str, project: str) -> None:
         sites.delete_site(self.services, owner, site_id(owner, PLATFORM.value, project, "platform-managed"))
@@ -197,6 +212,11 @@ class Books(RuleBasedStateMachine):
 
     @rule(minutes=st.sampled_from([1, 5, 25]))
     def time_passes(self, minutes: int) -> None:
+        now = clock.now().timestamp() + minutes * 60
+        for flow in list(self.parked):  # Lambda ends a function at its timeout
+            if now - flow.started >= PARKABLE[flow.name]:
+                flow.crash()
+                self.parked.remove(flow)
         clock.travel(minutes * 60)
 
     @rule(owner=st.sampled_from(OWNERS), project=st.sampled_from(PROJECTS), chat=st.sampled_from(["c1", "c2"]),
@@ -228,6 +248,40 @@ class Books(RuleBasedStateMachine):
     def platform_fault(self, method: str) -> None:
         self.platform.fail_next(method, PlatformError(f"{method} failed", status=503))
 
+    @precondition(lambda self: len(self.parked) < 2)
+    @rule(what=st.sampled_from(sorted(PARKABLE)), at=STOPS, pick=st.integers(0, 5))
+    def park(self, what: str, at: int | str, pick: int) -> None:
+        """Start a flow that stalls before its ``at``-th call (it may end before getting there)."""
+        if what == "publish" and not self._in("pending"):
+            return
+        flow = Parked(
+            self.steps,
+            what,
+            lambda: self._do(what, pick),
+            at,
+            outcomes=(ApiError, PlatformError),
+            started=clock.now().timestamp(),
+        )
+        if not flow.done:
+            self.parked.append(flow)
+
+    @precondition(lambda self: bool(self.parked))
+    @rule(pick=st.integers(0, 5), again=st.one_of(st.none(), STOPS), dies=st.booleans())
+    def resume(self, pick: int, again: int | str | None, dies: bool) -> None:
+        """A stalled flow goes on (to its end, or until it stalls again), or its Lambda dies there."""
+        flow = self.parked[pick % len(self.parked)]
+        if dies:
+            flow.crash()
+            self.parked.remove(flow)
+        else:
+            self._resume(flow, again)
+
+    def _resume(self, flow: Parked, again: int | str | None) -> None:
+        if not flow.done:
+            flow.resume(again)
+        if flow.done and flow in self.parked:
+            self.parked.remove(flow)
+
     # -- what must hold -------------------------------------------------------------------------
 
     @invariant()
@@ -246,6 +300,10 @@ class Books(RuleBasedStateMachine):
         try:
             self.platform.failures.clear()
             self.platform.taken_outside.clear()
+            for flow in self.parked:  # a slow Lambda ends in the end
+                if not flow.done:
+                    flow.resume()
+            self.parked.clear()
             for key in list(self.expired):
                 image = {"entity": "Site", **self.expired.pop(key).model_dump(by_alias=True, mode="json")}
                 teardown.reap(self.services, TTL, image)
@@ -310,3 +368,27 @@ def test_the_books_of_an_account_pool_always_balance() -> None:
 def test_the_books_of_a_grown_pool_always_balance() -> None:
     GrownPool.TestCase.settings = SETTINGS
     GrownPool.TestCase().runTest()
+
+
+def test_a_publisher_letting_go_never_finishes_a_deletion_under_the_next() -> None:
+    """A run of the model, written out: E gives its site back and stalls before the rest of its
+    letting go; the redeploy D takes the site and stalls before writing to the platform; a DELETE
+    marks the site and leaves the rest to D; E goes on and finds the site marked. Finishing the
+    deletion there would tear the site down under D (whose write then makes an orphan): the books
+    must balance after every step (a deployment uploading holds its site), and everything settles."""
+    machine = AccountPool()
+    machine.start()
+    try:
+        machine.deploy("ann", "shop", "spa", None, 0)
+        machine.park("publish", "let_go", 0)
+        machine.deploy("ann", "shop", "spa", None, 0)
+        machine.park("publish", "publish", 0)
+        assert [flow.stopped_before for flow in machine.parked] == ["let_go", "publish"]
+        machine.delete("ann", "shop", None, 0)
+        machine.books_balance()
+        while machine.parked:
+            machine.resume(0, None, False)
+            machine.books_balance()
+        assert not machine.parked
+    finally:
+        machine.teardown()
