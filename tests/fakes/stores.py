@@ -597,6 +597,7 @@ class InMemoryTenancy:
                 or existing.auth_mode != site.auth_mode
                 or existing.deleted_at is not None
                 or existing.revision != expected_revision
+                or existing.generation != site.generation
             ):
                 raise StaleRead("the site changed")
             if deployment.deployment_id in self._deployments.records:

@@ -556,3 +556,48 @@ def test_a_deletion_is_not_finished_while_a_publisher_holds_the_site() -> None:
     assert released is not None
     tenancy.finish_deletion(released, places=tenancy.active_places(released, released.places()), quota_entry=False)
     assert services.stores.sites.get(answer.site_id) is None
+
+
+def test_a_redeploy_decided_on_a_deleted_site_never_lands_on_the_site_made_after_it() -> None:
+    """A redeploy reads its site (revision 1) and decides where it goes; before it commits, the
+    owner deletes the site and deploys again, which makes a new generation of it, starting over at
+    revision 1. Conditioned on the revision alone, the late commit landed on the new site with the
+    old one's place, whose claim had gone with the old site (free for anyone to take, while the
+    record still pointed there), and the new place's claim was left without a site. Now it sees a
+    generation it did not read, reads again, and deploys to the new site like any redeploy."""
+    platform = FakePlatform(accounts=(("acct-1", 3), ("acct-2", 3)))
+    services = guarded(platform)
+    site_id = deployed(services, "ann", "shop")
+    first = services.stores.sites.get(site_id)
+    assert first is not None
+    steps = Steps(services, platform)
+    made: dict[str, str] = {}
+
+    def delete_and_deploy_again() -> None:
+        sites.delete_site(services, "ann", site_id)
+        assert services.stores.sites.get(site_id) is None
+        made["again"] = accept.accept(services, PLATFORM, "ann", request(projectName="shop")).deployment_id
+
+    steps.before_call("commit_deploy", delete_and_deploy_again)
+    late = steps.run(
+        lambda: accept.accept(services, PLATFORM, "ann", request(projectName="shop", files={"/index.html": "v2"}))
+    )
+    assert "again" in made
+    assert late is not None
+    check_books(services, platform)
+    site = services.stores.sites.get(site_id)
+    again = services.stores.deployments.get(made["again"])
+    record = services.stores.deployments.get(late.deployment_id)
+    assert site is not None
+    assert again is not None
+    assert record is not None
+    assert site.generation != first.generation
+    assert site.generation == again.site_generation == record.site_generation
+    assert site.last_deployment_id == late.deployment_id
+    publish.publish(services, late.deployment_id)
+    settle(services)
+    check_settled(services, platform)
+    live = services.stores.sites.get(site_id)
+    assert live is not None
+    assert live.current_place is not None
+    assert platform.served(live.current_place.address) is not None

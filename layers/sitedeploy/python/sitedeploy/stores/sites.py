@@ -77,8 +77,11 @@ def site_update(site: SiteRecord, expected_revision: int | None) -> dict[str, An
     """The write that creates a site (``expected_revision`` None) or points it at a new deployment
     and its places (the Key, expressions and values of an UpdateItem, for a transaction).
     createdAt is kept; expiry is pushed forward (platform-managed) or removed (user-token, which
-    never expires). A new site must not exist; an existing one must still be at the revision read,
-    not being deleted, and of this owner and mode: a site never changes hands or mode."""
+    never expires). A new site must not exist; an existing one must still be the generation and
+    revision read, not being deleted, and of this owner and mode: a site never changes hands or
+    mode. The generation matters because a site deleted and made again starts over at revision 1:
+    a decision made on the old one (its places, whose claims went with it) would otherwise land on
+    the new one when the revisions happen to agree."""
     now = clock.now_iso()
     sets: dict[str, Any] = {
         "entity": ENTITY_SITE,
@@ -130,7 +133,7 @@ def site_update(site: SiteRecord, expected_revision: int | None) -> dict[str, An
         values[":mode"] = _serializer.serialize(site.auth_mode.value)
         condition = (
             f"attribute_exists(pk) AND #owner = :owner AND #mode = :mode AND attribute_not_exists(deletedAt) "
-            f"AND {revision_condition(expected_revision, values)}"
+            f"AND {revision_condition(expected_revision, values)} AND {generation_condition(site.generation, values)}"
         )
     return {
         "Key": _key(site.site_id),
