@@ -26,6 +26,7 @@ from tests.flows.conftest import PLATFORM, request
 TTL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 SPA = {"/index.html": "<h1>spa</h1>"}
 PLAIN = {"/index.html": "<h1>plain</h1>", "/404.html": "gone"}
+HEADERS = {"/index.html": "<h1>h</h1>", "/_headers": "/*\n  X-Frame-Options: DENY\n"}
 
 
 def amplify_like(**options: Any) -> FakePlatform:
@@ -601,3 +602,44 @@ def test_a_redeploy_decided_on_a_deleted_site_never_lands_on_the_site_made_after
     assert live is not None
     assert live.current_place is not None
     assert platform.served(live.current_place.address) is not None
+
+
+def test_a_preview_made_before_its_site_moved_keeps_its_place_until_it_ends() -> None:
+    """Found by the model: a preview made in place waits its turn at the site's place; a redeploy
+    with other routing settings moves the site to another app and goes live there, which freed
+    every place the site had left, the preview's too. The preview then published there: an object
+    on the platform that no claim held. A place a deployment in flight is addressed to is now kept
+    until that deployment ends; then the reconciler frees it."""
+    platform = amplify_like(builds=True)
+    services = guarded(platform)
+    preview_body = request(projectName="shop", files=SPA, target="preview", chatId="c1")
+    preview = accept.accept(services, PLATFORM, "bob", preview_body)
+    before = services.stores.sites.get(preview.site_id)
+    assert before is not None
+    assert before.current_place is not None
+    moved = accept.accept(services, PLATFORM, "bob", request(projectName="shop", files=HEADERS))
+    assert moved.site_id == preview.site_id
+
+    def build_ends(deployment_id: str) -> None:
+        record = services.stores.deployments.get(deployment_id)
+        assert record is not None
+        assert record.status is DeploymentStatus.BUILDING
+        platform.build_states.append(BuildState(DeploymentStatus.READY, 100, None, "SUCCEED"))
+        assert status.refresh(services, record, min_interval=0).status is DeploymentStatus.READY
+
+    publish.publish(services, moved.deployment_id)
+    build_ends(moved.deployment_id)
+    check_books(services, platform)
+    site = services.stores.sites.get(moved.site_id)
+    assert site is not None
+    assert site.current_place is not None
+    assert site.current_place.key != before.current_place.key
+    assert [place.key for place in site.former] == [before.current_place.key]  # kept for the preview
+    publish.publish(services, preview.deployment_id)
+    build_ends(preview.deployment_id)
+    check_books(services, platform)
+    settle(services)
+    check_settled(services, platform)
+    after = services.stores.sites.get(moved.site_id)
+    assert after is not None
+    assert after.former == []  # freed once the preview ended

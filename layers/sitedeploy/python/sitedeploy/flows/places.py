@@ -37,13 +37,17 @@ def _tear_down(services: Services, site: SiteRecord, places: list[Place], creden
 
 def free_former(services: Services, site_id: str) -> int:
     """The site's live deployment is at its current place: tear down and give back the places it
-    left. Returns how many were freed (0 when the site moved on meanwhile: its next one frees them)."""
+    left, but those a deployment still in flight is addressed to. Returns how many were freed (0
+    when the site moved on meanwhile: its next one frees them)."""
     tenancy = services.stores.tenancy
     for _ in range(ATTEMPTS):
         site = services.stores.sites.get(site_id)
         if site is None or site.deleted_at is not None or not site.former:
             return 0
-        leaving = list(site.former)
+        busy = _addressed_in_flight(services, site)
+        leaving = [place for place in site.former if place.key not in busy]
+        if not leaving:
+            return 0
         try:
             marked = tenancy.mark_freeing(site, leaving)
             _tear_down(services, site, leaving, None)
@@ -58,6 +62,20 @@ def free_former(services: Services, site_id: str) -> int:
         return len(leaving)
     logger.warning("former places left for the reconciler", extra={"site_id": site_id})
     return 0
+
+
+def _addressed_in_flight(services: Services, site: SiteRecord) -> set[str]:
+    """The former places a deployment of the site not yet ended is addressed to: a preview made
+    in place before the site moved, waiting its turn or publishing. Freeing one would tear down what
+    it is writing, or give back a name it is about to write to (an object nobody owns). They stay
+    the site's until that deployment ends; the next live deployment or the reconciler frees them."""
+    busy: set[str] = set()
+    for deployment_id in {site.publishing, site.last_preview_id, site.last_deployment_id} - {None}:
+        record = services.stores.deployments.get(str(deployment_id))
+        if record is None or record.status.terminal:
+            continue
+        busy.update(place.key for place in site.former if place.address == record.address)
+    return busy
 
 
 def finish_deletion(services: Services, site_id: str, *, credentials: UserCredentials | None = None) -> bool:
