@@ -37,7 +37,7 @@ def zip_and_upload(stack: LocalStack, site: dict[str, bytes]) -> tuple[float, fl
     staging = Staging(stack.resource("StagingBucket"), stack.moto.client("s3"))
     files = [SiteFile(f.path, f.sha256, f.size, f.content_type) for f in manifest_for(site).files]
     started = time.monotonic()
-    path, size = build_zip(files, lambda f: staging.iter_blob(OWNER, f.sha256))
+    body, size = build_zip(files, lambda f: staging.iter_blob(OWNER, f.sha256))
     zipped = time.monotonic() - started
     client = amplify_client(AmplifyAccess("us-east-1"))
     publisher = AmplifyPublisher(client)
@@ -45,9 +45,9 @@ def zip_and_upload(stack: LocalStack, site: dict[str, bytes]) -> tuple[float, fl
     client.create_branch(appId=app, branchName="bench", enableAutoBuild=False)
     created = client.create_deployment(appId=app, branchName="bench")
     started = time.monotonic()
-    publisher.upload_zip(created["zipUploadUrl"], path, size)
+    publisher.upload_zip(created["zipUploadUrl"], body, size)
     uploaded = time.monotonic() - started
-    os.unlink(path)
+    body.close()
     return zipped, uploaded, size
 
 

@@ -10,7 +10,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import IO, Any
 
 import boto3
 import botocore.loaders
@@ -190,6 +190,22 @@ def test_a_branch_being_deleted_is_waited_for(emulator: AmplifyEmulator, app_id:
     assert publisher.delete_branch(AmplifyTarget(app_id, "sd-never-was")) is False
 
 
+@pytest.mark.parametrize("fault", [{"status": 503}, {"reset": True}])
+def test_a_zip_upload_that_fails_once_is_sent_again_whole(
+    emulator: AmplifyEmulator, app_id: str, fault: dict[str, Any]
+) -> None:
+    """The zip is sent from memory: the retry sends it again from its first byte (a body sent from
+    where the failed attempt stopped would be a broken zip, and the job would fail)."""
+    rule = emulator.faults.add("zip-upload", times=1, **fault)
+    site = _site()
+    publisher = _publisher(emulator)
+    target = AmplifyTarget(app_id, "sd-upload-again")
+    result = publisher.publish(target, _files(site), _reader(site))
+    assert rule.hits == 1
+    assert result.external_id
+    assert _wait(publisher, target, result.external_id) is DeploymentStatus.READY
+
+
 def test_an_upload_failure_stops_the_job(emulator: AmplifyEmulator, app_id: str) -> None:
     emulator.faults.add("zip-upload", status=500, times=None)
     site = _site()
@@ -210,10 +226,9 @@ def test_the_zip_has_its_files_at_the_root(emulator: AmplifyEmulator, app_id: st
     captured: list[bytes] = []
     original = AmplifyPublisher.upload_zip
 
-    def spy(self: AmplifyPublisher, url: str, path: str, size: int) -> None:
-        with open(path, "rb") as handle:
-            captured.append(handle.read())
-        original(self, url, path, size)
+    def spy(self: AmplifyPublisher, url: str, body: IO[bytes], size: int) -> None:
+        captured.append(body.read())
+        original(self, url, body, size)
 
     AmplifyPublisher.upload_zip = spy  # type: ignore[method-assign]
     try:

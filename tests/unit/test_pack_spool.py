@@ -309,3 +309,49 @@ def test_sha1s_refuse_a_tampered_member_by_its_path() -> None:
             fresh=lambda sha, sha1, data: heard.append(data),
         )
     assert heard == [b"good"]  # the tampered member's bytes are never handed on
+
+
+def _listing(folder: str) -> list[str]:
+    return sorted(name for _, _, names in os.walk(folder) for name in names)
+
+
+@pytest.mark.parametrize("budget", [0, 10, 64 * 1024 * 1024])
+def test_packs_are_read_alike_from_memory_and_from_spooled_files(
+    budget: int, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within the budget a pack is kept whole; past it (mid-download too: 4-byte chunks here, so a
+    pack of 10 and more bytes runs out part-way) it goes to a file. Every member reads back, and is
+    verified, the same either way; close removes the files."""
+    monkeypatch.setattr(packs_module, "CHUNK", 4)
+    staging = CountingStaging()
+    small = _pack(staging, "o", "1" * 32, [b"tiny", b"bits"])  # 8 bytes
+    large = _pack(staging, "o", "2" * 32, [b"a larger member", b"and another"])  # 26 bytes
+    with PackSpool(staging, "o", str(tmp_path), memory_bytes=budget) as spool:
+        for layout in (small, large):
+            for sha, where in layout.items():
+                assert hashlib.sha256(b"".join(spool.read(sha, where))).hexdigest() == sha
+        assert spool.verified == {**small, **large}
+        kept = [pack for pack in ("1" * 32, "2" * 32) if spool.in_memory(pack)]
+        assert kept == {0: [], 10: ["1" * 32], 64 * 1024 * 1024: ["1" * 32, "2" * 32]}[budget]
+        on_disk = _listing(str(tmp_path))
+        assert on_disk == sorted({"1" * 32, "2" * 32} - set(kept))
+        digests = spool.sha1s({sha: (where, None) for sha, where in large.items()})
+        expected = [b"a larger member", b"and another"]
+        assert digests == {sha: hashlib.sha1(data).hexdigest() for sha, data in zip(large, expected, strict=True)}
+    assert _listing(str(tmp_path)) == []
+    assert staging.opened == ["1" * 32, "2" * 32]
+
+
+def test_a_download_cut_off_gives_back_the_memory_it_took(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pack cut off mid-body is fetched again; what the broken attempt took from the budget is
+    given back, so the second attempt (and the next pack) still fit in memory."""
+    monkeypatch.setattr(packs_module, "FETCH_BACKOFF_SECONDS", 0.0)
+    staging = FlakyStaging(failures=1)
+    first = _pack(staging, "o", "3" * 32, [b"twelve bytes"])
+    second = _pack(staging, "o", "4" * 32, [b"twelve more!"])
+    with PackSpool(staging, "o", memory_bytes=24) as spool:
+        for layout in (first, second):
+            for sha, where in layout.items():
+                assert hashlib.sha256(b"".join(spool.read(sha, where))).hexdigest() == sha
+        assert spool.in_memory("3" * 32)
+        assert spool.in_memory("4" * 32)

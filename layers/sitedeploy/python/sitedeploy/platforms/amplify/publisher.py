@@ -3,8 +3,9 @@
 1. ensure the branch (a DNS label; a branch still being deleted refuses re-creation for a while);
 2. stop unfinished jobs (one unfinished job per branch), then ``create_deployment`` → jobId and a
    presigned ``zipUploadUrl``;
-3. zip the files at the root of the archive (a folder prefix makes Amplify serve 404s), spooled to
-   /tmp so memory is bounded by one file, DEFLATE for text and STORE for what is compressed already;
+3. zip the files at the root of the archive (a folder prefix makes Amplify serve 404s), in memory
+   up to ``ZIP_MEMORY_BYTES`` and spooled to /tmp past it, so memory stays bounded, DEFLATE for text
+   and STORE for what is compressed already;
 4. HTTP PUT the zip, ``start_deployment``, and let ``get_job`` tell the rest;
 5. the site is ``https://{branch display name}.{app default domain}``.
 
@@ -12,14 +13,13 @@ Anything that fails after ``create_deployment`` stops that job, so the branch is
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import urllib3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -43,6 +43,9 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same site makes the s
 # not: zlib's level 1 takes about a third of the default level's time, for text about a quarter
 # larger (a 50 MB site: 0.4 s of the publisher's zip time on the benchmark's text, more on real JS).
 ZIP_LEVEL = 1
+# A zip up to this size is never written to /tmp and read back (page-cache writes cost about as much
+# as building it, on an ext4 /tmp); a larger one rolls over to a file.
+ZIP_MEMORY_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,12 +72,15 @@ def map_job(summary: dict[str, Any], steps: list[dict[str, Any]]) -> BuildState:
     return BuildState(DeploymentStatus.BUILDING, min(95, base + 10 * done_steps), None, status)
 
 
-def build_zip(files: list[SiteFile], read: StreamReader, spool_dir: str | None = None) -> tuple[str, int]:
-    """Write the site as a zip with its files at the root; returns (path, size). The caller removes it."""
-    handle, path = tempfile.mkstemp(prefix="site-", suffix=".zip", dir=spool_dir)
-    os.close(handle)
+def build_zip(files: list[SiteFile], read: StreamReader, spool_dir: str | None = None) -> tuple[IO[bytes], int]:
+    """The site as a zip with its files at the root, read to send: (the zip, its size). In memory
+    up to ``ZIP_MEMORY_BYTES``, in a file under ``spool_dir`` past it; the caller closes it (which
+    removes the file)."""
+    spooled: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - handed to the caller
+        max_size=ZIP_MEMORY_BYTES, prefix="site-", suffix=".zip", dir=spool_dir
+    )
     try:
-        with zipfile.ZipFile(path, "w", allowZip64=True) as archive:
+        with zipfile.ZipFile(spooled, "w", allowZip64=True) as archive:
             for site_file, chunks in read_ahead(sorted(files, key=lambda f: f.path), read):
                 info = zipfile.ZipInfo(site_file.path, date_time=ZIP_EPOCH)
                 info.compress_type = zipfile.ZIP_DEFLATED if is_compressible(site_file.path) else zipfile.ZIP_STORED
@@ -87,10 +93,12 @@ def build_zip(files: list[SiteFile], read: StreamReader, spool_dir: str | None =
                 with archive.open(info, "w", force_zip64=site_file.size > 2**31) as out:
                     for chunk in chunks:
                         out.write(chunk)
+        size = spooled.tell()
+        spooled.seek(0)
     except BaseException:
-        os.unlink(path)
+        spooled.close()
         raise
-    return path, os.path.getsize(path)
+    return spooled, size
 
 
 class AmplifyPublisher:
@@ -239,14 +247,15 @@ class AmplifyPublisher:
             raise _error(exc, "setting the app's rewrite rules and headers") from None
         return True
 
-    def upload_zip(self, url: str, path: str, size: int) -> None:
-        with open(path, "rb") as body:
-            try:
-                answer = self._http.request(
-                    "PUT", url, body=body, headers={"Content-Length": str(size)}, preload_content=True
-                )
-            except urllib3.exceptions.HTTPError as exc:
-                raise AmplifyError(f"uploading the zip failed: {type(exc).__name__}") from None
+    def upload_zip(self, url: str, body: IO[bytes], size: int) -> None:
+        """PUT the zip from its start (a retry sends it again from there)."""
+        body.seek(0)
+        try:
+            answer = self._http.request(
+                "PUT", url, body=body, headers={"Content-Length": str(size)}, preload_content=True
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise AmplifyError(f"uploading the zip failed: {type(exc).__name__}") from None
         if answer.status >= 300:
             raise AmplifyError(f"uploading the zip failed: HTTP {answer.status}", status=answer.status)
 
@@ -328,7 +337,7 @@ class AmplifyPublisher:
             self.merge_routing(target.app_id, routing)
         created = self._create_deployment(target)
         job_id = str(created["jobId"])
-        zip_path: str | None = None
+        zipped: IO[bytes] | None = None
         try:
             sent = 0
 
@@ -340,10 +349,10 @@ class AmplifyPublisher:
                         progress(sent, total * 2)
                     yield chunk
 
-            zip_path, zip_size = build_zip(files, counting, self._spool_dir)
+            zipped, zip_size = build_zip(files, counting, self._spool_dir)
             if zip_size > self._zip_limit:
                 raise AmplifyError(f"the zip is {zip_size} bytes, over Amplify's limit of {self._zip_limit} bytes")
-            self.upload_zip(str(created["zipUploadUrl"]), zip_path, zip_size)
+            self.upload_zip(str(created["zipUploadUrl"]), zipped, zip_size)
             if progress:
                 progress(total * 2, total * 2)
             self._start_deployment(target, job_id)
@@ -354,8 +363,8 @@ class AmplifyPublisher:
                 pass
             raise
         finally:
-            if zip_path and os.path.exists(zip_path):
-                os.unlink(zip_path)
+            if zipped is not None:
+                zipped.close()
         display = branch.get("displayName") or target.branch
         url = f"https://{display}.{app.get('defaultDomain')}"
         return PublishResult(url=url, external_id=job_id, uploaded_files=len(files), uploaded_bytes=total)
