@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import time
 import uuid
 import zipfile
@@ -204,6 +205,50 @@ def test_a_zip_upload_that_fails_once_is_sent_again_whole(
     assert rule.hits == 1
     assert result.external_id
     assert _wait(publisher, target, result.external_id) is DeploymentStatus.READY
+
+
+def test_the_zip_is_built_while_the_deployment_is_being_created(emulator: AmplifyEmulator, app_id: str) -> None:
+    """Reading and zipping the files does not wait for Amplify's round trips (the app, the branch,
+    its jobs, create_deployment: here each a quarter second slower than on the loopback)."""
+    emulator.faults.add("any", delay=0.25, times=None)
+    site = _site()
+    publisher = _publisher(emulator)
+    created: list[bool] = []
+    seen: list[bool] = []
+    create = publisher._create_deployment
+
+    def creating(target: AmplifyTarget) -> dict[str, Any]:
+        answer = create(target)
+        created.append(True)
+        return answer
+
+    def reader(site_file: SiteFile) -> Iterator[bytes]:
+        seen.append(bool(created))
+        return iter([site[site_file.path]])
+
+    publisher._create_deployment = creating  # type: ignore[method-assign]
+    target = AmplifyTarget(app_id, "sd-zip-early")
+    result = publisher.publish(target, _files(site), reader)
+    emulator.faults.clear()
+    assert seen[0] is False  # the first file was read before the deployment existed
+    assert len(seen) == len(site)
+    assert _wait(publisher, target, str(result.external_id)) is DeploymentStatus.READY
+
+
+def test_a_failure_before_the_job_exists_stops_the_zip_and_creates_no_job(
+    emulator: AmplifyEmulator, app_id: str
+) -> None:
+    """create_deployment refused: no job is left on the branch, the zip's builder stops reading
+    and is gone, and nothing it spooled stays behind."""
+    emulator.faults.add("CreateDeployment", status=400, times=None)
+    site = {f"page{i}.html": f"<p>{i}</p>".encode() * 100 for i in range(200)} | {"index.html": b"<h1>i</h1>"}
+    publisher = _publisher(emulator)
+    target = AmplifyTarget(app_id, "sd-refused-early")
+    with pytest.raises(AmplifyError, match="creating the deployment"):
+        publisher.publish(target, _files(site), _reader(site))
+    emulator.faults.clear()
+    assert publisher.client.list_jobs(appId=app_id, branchName="sd-refused-early")["jobSummaries"] == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("amplify-zip")]
 
 
 def test_an_upload_failure_stops_the_job(emulator: AmplifyEmulator, app_id: str) -> None:

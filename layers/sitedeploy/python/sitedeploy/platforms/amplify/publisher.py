@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -46,6 +48,19 @@ ZIP_LEVEL = 1
 # A zip up to this size is never written to /tmp and read back (page-cache writes cost about as much
 # as building it, on an ext4 /tmp); a larger one rolls over to a file.
 ZIP_MEMORY_BYTES = 32 * 1024 * 1024
+
+
+class _ZipAbandoned(Exception):
+    """The publish failed before the zip was needed: its builder stops reading."""
+
+
+def _discard(zipping: Future[tuple[IO[bytes], int]]) -> None:
+    """Wait for an abandoned zip's builder to stop, and drop what it made."""
+    try:
+        zipped, _ = zipping.result()
+    except BaseException:  # the publish's own error is the one to raise
+        return
+    zipped.close()
 
 
 @dataclass(frozen=True)
@@ -324,47 +339,63 @@ class AmplifyPublisher:
         routing: RoutingProfile | None = None,
         progress: Progress | None = None,
     ) -> PublishResult:
-        """Up to start_deployment; the job's outcome is for ``job`` to tell."""
+        """Up to start_deployment; the job's outcome is for ``job`` to tell. The zip is built while
+        the app, the branch and its jobs are read and the deployment is created: those are round
+        trips to Amplify, the zip is reading and deflating, and neither needs the other."""
         if not files:
             raise AmplifyError("the site has no files to deploy")
         total = sum(f.size for f in files)
         if total > self._zip_limit:
             raise AmplifyError(f"the site is {total} bytes, over Amplify's zip limit of {self._zip_limit} bytes")
-        app = self.app(target.app_id)
-        branch = self.ensure_branch(target)
-        self.stop_unfinished_jobs(target)
-        if routing is not None:
-            self.merge_routing(target.app_id, routing)
-        created = self._create_deployment(target)
-        job_id = str(created["jobId"])
-        zipped: IO[bytes] | None = None
-        try:
-            sent = 0
+        stop = threading.Event()
+        sent = 0
 
-            def counting(site_file: SiteFile) -> Iterator[bytes]:
-                nonlocal sent
-                for chunk in read(site_file):
-                    sent += len(chunk)
-                    if progress:
-                        progress(sent, total * 2)
-                    yield chunk
+        def counting(site_file: SiteFile) -> Iterator[bytes]:
+            nonlocal sent
+            for chunk in read(site_file):
+                if stop.is_set():
+                    raise _ZipAbandoned
+                sent += len(chunk)
+                if progress:
+                    progress(sent, total * 2)
+                yield chunk
 
-            zipped, zip_size = build_zip(files, counting, self._spool_dir)
-            if zip_size > self._zip_limit:
-                raise AmplifyError(f"the zip is {zip_size} bytes, over Amplify's limit of {self._zip_limit} bytes")
-            self.upload_zip(str(created["zipUploadUrl"]), zipped, zip_size)
-            if progress:
-                progress(total * 2, total * 2)
-            self._start_deployment(target, job_id)
-        except BaseException:
+        with ThreadPoolExecutor(1, thread_name_prefix="amplify-zip") as pool:
+            zipping = pool.submit(build_zip, files, counting, self._spool_dir)
             try:
-                self.stop_job(target, job_id)  # never leave the branch blocked by our own job
-            except AmplifyError:
-                pass
-            raise
-        finally:
-            if zipped is not None:
-                zipped.close()
+                app = self.app(target.app_id)
+                branch = self.ensure_branch(target)
+                self.stop_unfinished_jobs(target)
+                if routing is not None:
+                    self.merge_routing(target.app_id, routing)
+                if zipping.done() and zipping.exception() is not None:
+                    zipping.result()  # a file that cannot be read: no job to create and stop
+                created = self._create_deployment(target)
+            except BaseException:
+                stop.set()
+                _discard(zipping)
+                raise
+            job_id = str(created["jobId"])
+            zipped: IO[bytes] | None = None
+            try:
+                zipped, zip_size = zipping.result()
+                if zip_size > self._zip_limit:
+                    raise AmplifyError(f"the zip is {zip_size} bytes, over Amplify's limit of {self._zip_limit} bytes")
+                self.upload_zip(str(created["zipUploadUrl"]), zipped, zip_size)
+                if progress:
+                    progress(total * 2, total * 2)
+                self._start_deployment(target, job_id)
+            except BaseException:
+                stop.set()
+                _discard(zipping)
+                try:
+                    self.stop_job(target, job_id)  # never leave the branch blocked by our own job
+                except AmplifyError:
+                    pass
+                raise
+            finally:
+                if zipped is not None:
+                    zipped.close()
         display = branch.get("displayName") or target.branch
         url = f"https://{display}.{app.get('defaultDomain')}"
         return PublishResult(url=url, external_id=job_id, uploaded_files=len(files), uploaded_bytes=total)
