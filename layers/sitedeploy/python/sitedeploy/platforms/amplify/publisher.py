@@ -45,8 +45,8 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same site makes the s
 # not: zlib's level 1 takes about a third of the default level's time, for text about a quarter
 # larger (a 50 MB site: 0.4 s of the publisher's zip time on the benchmark's text, more on real JS).
 ZIP_LEVEL = 1
-# A zip up to this size is never written to /tmp and read back (page-cache writes cost about as much
-# as building it, on an ext4 /tmp); a larger one rolls over to a file.
+# A zip up to this size is built and sent from memory, never written to /tmp and read back; a larger
+# one rolls over to a file, so memory stays bounded whatever the site's size.
 ZIP_MEMORY_BYTES = 32 * 1024 * 1024
 
 
@@ -88,7 +88,7 @@ def map_job(summary: dict[str, Any], steps: list[dict[str, Any]]) -> BuildState:
 
 
 def build_zip(files: list[SiteFile], read: StreamReader, spool_dir: str | None = None) -> tuple[IO[bytes], int]:
-    """The site as a zip with its files at the root, read to send: (the zip, its size). In memory
+    """The site as a zip with its files at the root, ready to send: (the zip, its size). In memory
     up to ``ZIP_MEMORY_BYTES``, in a file under ``spool_dir`` past it; the caller closes it (which
     removes the file)."""
     spooled: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - handed to the caller
