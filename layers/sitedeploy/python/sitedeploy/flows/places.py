@@ -69,13 +69,9 @@ def _addressed_in_flight(services: Services, site: SiteRecord) -> set[str]:
     in place before the site moved, waiting its turn or publishing. Freeing one would tear down what
     it is writing, or give back a name it is about to write to (an object nobody owns). They stay
     the site's until that deployment ends; the next live deployment or the reconciler frees them."""
-    busy: set[str] = set()
-    for deployment_id in {site.publishing, site.last_preview_id, site.last_deployment_id} - {None}:
-        record = services.stores.deployments.get(str(deployment_id))
-        if record is None or record.status.terminal:
-            continue
-        busy.update(place.key for place in site.former if place.address == record.address)
-    return busy
+    ids = [i for i in (site.publishing, site.last_preview_id, site.last_deployment_id) if i]
+    in_flight = [r for r in services.stores.deployments.get_many(ids).values() if not r.status.terminal]
+    return {place.key for place in site.former for record in in_flight if place.address == record.address}
 
 
 def finish_deletion(services: Services, site_id: str, *, credentials: UserCredentials | None = None) -> bool:
