@@ -243,10 +243,27 @@ def test_a_failure_before_the_job_exists_stops_the_zip_and_creates_no_job(
     emulator.faults.add("CreateDeployment", status=400, times=None)
     site = {f"page{i}.html": f"<p>{i}</p>".encode() * 100 for i in range(200)} | {"index.html": b"<h1>i</h1>"}
     publisher = _publisher(emulator)
+    refused = threading.Event()
+    reads: list[str] = []
+    create = publisher._create_deployment
+
+    def creating(target: AmplifyTarget) -> dict[str, Any]:
+        try:
+            return create(target)
+        finally:
+            refused.set()
+
+    def reader(site_file: SiteFile) -> Iterator[bytes]:
+        assert refused.wait(10)  # every read waits for the refusal: what happens after it is counted
+        reads.append(site_file.path)
+        return iter([site[site_file.path]])
+
+    publisher._create_deployment = creating  # type: ignore[method-assign]
     target = AmplifyTarget(app_id, "sd-refused-early")
     with pytest.raises(AmplifyError, match="creating the deployment"):
-        publisher.publish(target, _files(site), _reader(site))
+        publisher.publish(target, _files(site), reader)
     emulator.faults.clear()
+    assert len(reads) < 20  # the read-ahead window, not the 201 files
     assert publisher.client.list_jobs(appId=app_id, branchName="sd-refused-early")["jobSummaries"] == []
     assert not [t for t in threading.enumerate() if t.name.startswith("amplify-zip")]
 

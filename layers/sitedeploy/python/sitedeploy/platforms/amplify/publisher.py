@@ -386,8 +386,9 @@ class AmplifyPublisher:
                     progress(total * 2, total * 2)
                 self._start_deployment(target, job_id)
             except BaseException:
-                stop.set()
-                _discard(zipping)
+                if zipped is None:  # the zip itself failed, or was not waited for
+                    stop.set()
+                    _discard(zipping)
                 try:
                     self.stop_job(target, job_id)  # never leave the branch blocked by our own job
                 except AmplifyError:
