@@ -54,6 +54,13 @@ class _Origin(BaseHTTPRequestHandler):
         return None
 
 
+@pytest.fixture(autouse=True)
+def _no_proxied_yet() -> None:
+    """The emulators' record of proxied requests is one list per process: each test starts it
+    empty (a worker that ran the user-token test first left its three proxies there)."""
+    PROXIED.clear()
+
+
 @pytest.fixture
 def origin() -> Iterator[str]:
     """Another origin on loopback: what a proxying rule would send visitors' requests to."""
@@ -61,7 +68,6 @@ def origin() -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     _Origin.seen = []
-    PROXIED.clear()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
 
