@@ -76,7 +76,8 @@ def chromium() -> str:
     return found
 
 
-def run_cli(stack: LocalStack, folder: Path, project: str, platform: str, token: str) -> float:
+def run_cli(stack: LocalStack, folder: Path, project: str, platform: str, token: str) -> tuple[float, str]:
+    """The CLI's wall time (its start-up included) and its own steps' times, as ``--json`` gives them."""
     env = {**os.environ, "SITEDEPLOY_API_URL": stack.api_url, "SITEDEPLOY_TOKEN": token}
     started = time.monotonic()
     done = subprocess.run(
@@ -91,7 +92,10 @@ def run_cli(stack: LocalStack, folder: Path, project: str, platform: str, token:
     result = json.loads(done.stdout or "{}")
     if result.get("status") != "ready":
         raise RuntimeError(f"CLI deploy ended {result.get('status')}: {done.stderr[-2000:]}")
-    return seconds
+    steps = result.get("timings") or {}
+    known = sum(float(v) for v in steps.values())
+    shown = [f"{step} {float(value):.2f}" for step, value in steps.items()]
+    return seconds, ", ".join([*shown, f"start-up and the rest {max(0.0, seconds - known):.2f}"])
 
 
 def run_browser(
@@ -127,6 +131,7 @@ def main() -> None:
     platforms = PLATFORMS if args.platform == "all" else (args.platform,)
     times: dict[tuple[str, str, str], list[float]] = {}
     browser_phases: dict[tuple[str, str], str] = {}
+    cli_phases: dict[tuple[str, str], str] = {}
     with tempfile.TemporaryDirectory() as state, tempfile.TemporaryDirectory() as sites:
         stack = LocalStack(StackOptions(state_dir=Path(state), write_local_json=False)).start()
         driver = sync_playwright().start()
@@ -155,7 +160,9 @@ def main() -> None:
                                 (folder / CHANGED_FILE).write_bytes(b"changed " + os.urandom(4096))
                             project = f"bench-{who}-{number}"
                             if who == "cli":
-                                seconds = run_cli(stack, folder, project, platform, tokens[who])
+                                seconds, cli_phases[(platform, run)] = run_cli(
+                                    stack, folder, project, platform, tokens[who]
+                                )
                             else:
                                 answer = run_browser(
                                     page, stack, folder, project=project, platform=platform, token=tokens[who]
@@ -180,6 +187,11 @@ def main() -> None:
                 f"{platform:<10} {run:<15} {browser_s:>9.2f} {cli_s:>7.2f} {browser_s / cli_s:>5.2f}x "
                 f"{GOAL:>4.1f}x  {browser_phases.get((platform, run), '')}"
             )
+    print("the last round's phases, browser (from the call) and CLI (from --json; its process start-up apart):")
+    for platform in platforms:
+        for run in ("first deploy", "1 file changed"):
+            print(f"  {platform:<10} {run:<15} browser: {browser_phases.get((platform, run), '')}")
+            print(f"  {'':<10} {'':<15} CLI:     {cli_phases.get((platform, run), '')}")
 
 
 if __name__ == "__main__":

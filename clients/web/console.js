@@ -217,7 +217,10 @@ function showProgress(update) {
   const phases = {
     hashing: `Hashing ${update.filesDone || 0} of ${update.files} files…`,
     planning: "Asking which files the service has already…",
-    uploading: `Uploading ${formatBytes(update.bytesDone || 0)} of ${formatBytes(update.bytesTotal || 0)}…`,
+    // Uploads start while the rest of the folder is still being hashed: say so until it is done.
+    uploading:
+      `Uploading ${formatBytes(update.bytesDone || 0)} of ${formatBytes(update.bytesTotal || 0)}` +
+      ((update.filesDone ?? update.files) < update.files ? `, hashed ${update.filesDone} of ${update.files} files…` : "…"),
     deploying: `Deployment ${update.status || "pending"}${update.progress ? ` (${update.progress}%)` : ""}…`,
     done: `Deployment ${update.status}`,
   };

@@ -73,6 +73,8 @@ export interface VercelCredentials {
 }
 export type Credentials = CloudflareCredentials | AmplifyCredentials | NetlifyCredentials | VercelCredentials;
 
+/** Phases never go back. Staging overlaps hashing: "planning" starts when the first hashed files
+ * are asked about and "uploading" with the first PUT, while later files may still be hashed. */
 export type DeployPhase = "hashing" | "planning" | "uploading" | "deploying" | "done";
 export interface DeployProgress {
   phase: DeployPhase;
@@ -81,8 +83,12 @@ export interface DeployProgress {
   uploadedFiles: number;
   uploadedBytes: number;
   alreadyStaged: number;
+  /** Files hashed so far (in every phase up to "deploying"). */
   filesDone?: number;
+  /** "hashing": bytes hashed; "planning", "uploading": bytes uploaded. */
   bytesDone?: number;
+  /** "hashing": the folder's bytes; "planning", "uploading": the bytes left to stage, which
+   * shrinks as /uploads answers say what the service has already (exact once all are answered). */
   bytesTotal?: number;
   uploadsTotal?: number;
   deploymentId?: string;

@@ -16,10 +16,10 @@ const INLINE_MAX_FILES = 100;
 const RETRIED_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 const IGNORED_NAMES = new Set([".DS_Store", "Thumbs.db", ".assetsignore"]);
 const IGNORED_FOLDERS = new Set([".git", "node_modules", ".svn", ".hg"]);
-const FIRST_POLL_MS = 150;
+const FIRST_POLL_MS = 100;
 const MAX_POLL_MS = 2000;
 // For the first seconds polls stay this quick at most: most sites are ready within them.
-const QUICK_POLL_MS = 300;
+const QUICK_POLL_MS = 250;
 const QUICK_PHASE_MS = 10_000;
 // Hashes a client remembers of picked files (path, size, modification time), at most.
 const REMEMBERED_FILE_HASHES = 100_000;
@@ -88,6 +88,17 @@ function toBlob(data) {
 const HASH_BATCH_FILES = 32;
 const HASH_BATCH_BYTES = 4 * 1024 * 1024;
 
+// Staging starts before hashing ends: hashed files are asked about in chunks, the first one small
+// so the first PUTs start early, and each chunk's missing blobs are uploaded while the rest is still
+// being hashed and asked about. A chunk stays within the API's files per /uploads call (20,000).
+const PLAN_FIRST_BYTES = 16 * 1024 * 1024;
+const PLAN_BYTES = 64 * 1024 * 1024;
+const PLAN_FILES = 1000;
+const PLAN_CONCURRENCY = 3;
+// Bytes hashing read that are kept to be sent from memory: reading a picked file again for its PUT
+// is a round trip to the browser process per file.
+const HOLD_BYTES = 64 * 1024 * 1024;
+
 /** Entries in runs to be read as one Blob: up to 32 files or 4 MiB (a larger file goes alone). */
 function hashBatches(entries) {
   const batches = [];
@@ -104,6 +115,68 @@ function hashBatches(entries) {
   }
   if (batch.length) batches.push(batch);
   return batches;
+}
+
+/**
+ * Jobs run `size` at a time, and more may be added while they run: the uploads of one /uploads
+ * answer start while the next chunk is still being asked about. `drained` settles once `close()`
+ * was called and every job has ended, or rejects with the first failure; after a failure (or
+ * `stop()`) no job starts, and jobs added are dropped.
+ */
+class WorkQueue {
+  constructor(size, run) {
+    this.size = Math.max(1, size);
+    this.run = run;
+    this.jobs = [];
+    this.running = 0;
+    this.closed = false;
+    this.stopped = false;
+    this.failure = null;
+    this.drained = new Promise((resolve, reject) => {
+      this._resolve = resolve;
+      this._reject = reject;
+    });
+    this.drained.catch(() => {}); // awaited by the caller; not an unhandled rejection meanwhile
+  }
+
+  add(jobs) {
+    if (this.stopped) return;
+    this.jobs.push(...jobs);
+    this._pump();
+  }
+
+  close() {
+    this.closed = true;
+    this._pump();
+  }
+
+  stop() {
+    this.stopped = true;
+    this.jobs = [];
+  }
+
+  _pump() {
+    while (!this.stopped && this.running < this.size && this.jobs.length) {
+      const job = this.jobs.shift();
+      this.running += 1;
+      Promise.resolve()
+        .then(() => this.run(job))
+        .then(
+          () => {
+            this.running -= 1;
+            this._pump();
+          },
+          (error) => {
+            this.running -= 1;
+            if (this.failure) return;
+            this.failure = error;
+            this.stop();
+            this._reject(error);
+          },
+        );
+    }
+    if (!this.stopped && this.closed && !this.running && !this.jobs.length) this._resolve();
+  }
 }
 
 /** The SHA-256 of a blob's bytes, lowercase hex. */
@@ -428,14 +501,11 @@ export class SitedeployClient {
       report.uploadedBytes = totalBytes;
       accepted = await this._createDeployment(platform, { files: inlineFiles, ...fields }, signal);
     } else {
-      await this._hash(entries, signal, (done, bytes) =>
-        emit("hashing", { filesDone: done, bytesDone: bytes, bytesTotal: totalBytes }),
-      );
+      const receipts = await this._stage(entries, report, signal, emit);
       const manifest = Object.fromEntries(entries.map((e) => [e.path, e.sha256]));
-      const receipt = await this._stage(entries, report, signal, emit);
       try {
-        // The receipt tells the server what /uploads found staged: it need not look those up again.
-        const uploadReceipts = receipt ? [receipt] : undefined;
+        // The receipts tell the server what /uploads found staged: it need not look those up again.
+        const uploadReceipts = receipts.length ? receipts : undefined;
         accepted = await this._createDeployment(platform, { manifest, uploadReceipts, ...fields }, signal);
       } catch (error) {
         // A staged blob expired between the upload and the deploy: stage what is missing, once more.
@@ -478,7 +548,7 @@ export class SitedeployClient {
   }
 
   /**
-   * Poll a deployment until it is ready or failed: quick at first (0.15 s, no slower than 0.3 s for
+   * Poll a deployment until it is ready or failed: quick at first (0.1 s, no slower than 0.25 s for
    * the first 10 s) and whenever the status moves, slowing to every 2 s while it does not (a small
    * site is ready well under a second after it is accepted; a fixed slow poll would sleep through
    * that moment). A poll is one read.
@@ -518,7 +588,10 @@ export class SitedeployClient {
     });
   }
 
-  async _hash(entries, signal, onHashed) {
+  /** Hash every entry (`entry.sha256`), reporting each file to `onHashed(done, bytes)` and each
+   * run of hashed entries to `onBatch(entries, buffer)`: the known ones first (no buffer), then
+   * batch by batch with the bytes read for it (the entries' bytes back to back). */
+  async _hash(entries, signal, onHashed, onBatch = () => {}) {
     let done = 0;
     let bytes = 0;
     const counted = (entry) => {
@@ -527,11 +600,15 @@ export class SitedeployClient {
       onHashed(done, bytes);
     };
     const unknown = [];
+    const known = [];
     for (const entry of entries) {
       entry.sha256 = knownHash(entry);
-      if (entry.sha256) counted(entry);
-      else unknown.push(entry);
+      if (entry.sha256) {
+        counted(entry);
+        known.push(entry);
+      } else unknown.push(entry);
     }
+    if (known.length) onBatch(known);
     // Small files are read a batch at a time, as one Blob of many: each read of a picked file is
     // a round trip to the browser process, which cost more than hashing it (1,000 files: 0.75 s).
     const batches = hashBatches(unknown);
@@ -554,60 +631,157 @@ export class SitedeployClient {
           rememberHash(entry);
           counted(entry);
         });
+        onBatch(batch, buffer);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.hashConcurrency, batches.length) }, work));
   }
 
-  /** Ask /uploads which blobs are missing and PUT them, `uploadConcurrency` at a time; small files
-   * travel in packs (one PUT of many files back to back). The answer's receipt is returned for
-   * the deploy call. */
+  /**
+   * Hash the entries, ask /uploads which blobs are missing and PUT those, all at once: each chunk
+   * of hashed files is asked about while the next is hashed, and its uploads start as soon as its
+   * answer comes (`uploadConcurrency` PUTs at a time; small files travel in packs, one PUT of many
+   * files back to back). Hashing 50 MB, asking about 1,000 files and uploading them one after
+   * another cost the browser a third more than the CLI; overlapped, the slowest of them sets the
+   * pace. Each content is asked about once, whatever number of paths carry it. Returns the
+   * answers' receipts for the deploy call.
+   *
+   * Progress never goes back a phase: "hashing" until the first chunk is asked about, "planning"
+   * until the first PUT starts, then "uploading". `filesDone` counts hashed files in every phase;
+   * while uploading, `bytesTotal` is what is left to stage: it shrinks as answers say what the
+   * service has already, and equals the bytes uploaded once every chunk is answered.
+   */
   async _stage(entries, report, signal, emit) {
-    if (!entries.length) return null;
-    emit("planning");
-    const plan = await this.request("POST", "/uploads", {
-      body: { files: entries.map((e) => ({ path: e.path, sha256: e.sha256, size: e.blob.size })), packs: true },
-      signal,
-      retry: true,
-    });
-    report.alreadyStaged = plan.alreadyStaged;
-    const bySha = new Map(entries.map((e) => [e.sha256, e]));
-    const uploads = [
-      // A pack's body is its members' files back to back: the browser streams the parts itself.
-      ...(plan.packs || []).map((p) => ({
-        ...p,
-        key: `pack:${p.id}`,
-        files: p.members.length,
-        blob: new Blob(p.members.map((m) => bySha.get(m.sha256).blob)),
-      })),
-      ...plan.uploads.map((u) => ({ ...u, key: u.sha256, files: 1, blob: bySha.get(u.sha256).blob })),
-    ].sort((a, b) => b.size - a.size);
-    const bytesTotal = uploads.reduce((sum, u) => sum + u.size, 0);
+    const receipts = [];
+    const asked = new Set();
+    let held = 0; // bytes read while hashing, kept for the PUTs (within HOLD_BYTES)
+    const phases = ["hashing", "planning", "uploading"];
+    let phase = 0;
+    let hashedFiles = 0;
+    let hashedBytes = 0;
+    let notNeeded = 0; // bytes the service has already, or another path's copy of the same content
+    let uploadsTotal = 0;
     const inFlight = new Map();
     let settled = 0;
-    const progress = () => {
+    const progress = (reached = phase) => {
+      phase = Math.max(phase, reached);
+      if (phase === 0) {
+        emit("hashing", { filesDone: hashedFiles, bytesDone: hashedBytes, bytesTotal: report.totalBytes });
+        return;
+      }
       let bytesDone = settled;
       for (const sent of inFlight.values()) bytesDone += sent;
-      emit("uploading", { bytesDone, bytesTotal, uploadsTotal: uploads.length });
+      const bytesTotal = report.totalBytes - notNeeded;
+      emit(phases[phase], { filesDone: hashedFiles, bytesDone, bytesTotal, uploadsTotal });
     };
-    progress();
-    let next = 0;
-    const work = async () => {
-      while (next < uploads.length) {
-        const upload = uploads[next++];
-        await this._put(upload, signal, (sent) => {
-          inFlight.set(upload.key, sent);
-          progress();
-        });
-        inFlight.delete(upload.key);
-        settled += upload.size;
-        report.uploadedFiles += upload.files;
-        report.uploadedBytes += upload.size;
+
+    const uploads = new WorkQueue(this.uploadConcurrency, async (upload) => {
+      progress(2);
+      await this._put(upload, signal, (sent) => {
+        inFlight.set(upload.key, sent);
         progress();
+      });
+      inFlight.delete(upload.key);
+      settled += upload.size;
+      report.uploadedFiles += upload.files;
+      report.uploadedBytes += upload.size;
+      progress();
+    });
+    const plans = new WorkQueue(PLAN_CONCURRENCY, async (chunk) => {
+      progress(1);
+      const plan = await this.request("POST", "/uploads", {
+        body: { files: chunk.map((e) => ({ path: e.path, sha256: e.sha256, size: e.blob.size })), packs: true },
+        signal,
+        retry: true,
+      });
+      if (typeof plan.receipt === "string") receipts.push(plan.receipt);
+      report.alreadyStaged += plan.alreadyStaged || 0;
+      const bySha = new Map(chunk.map((e) => [e.sha256, e]));
+      // Bytes hashing read are sent from memory (a Blob of them holds its own copy); the others
+      // are read from their files again while the PUT streams them.
+      const source = (sha256) => {
+        const entry = bySha.get(sha256);
+        return entry.bytes || entry.blob;
+      };
+      const wanted = [
+        // A pack's body is its members' files back to back: the browser streams the parts itself.
+        ...(plan.packs || []).map((p) => ({
+          ...p,
+          key: `pack:${p.id}`,
+          files: p.members.length,
+          blob: new Blob(p.members.map((m) => source(m.sha256))),
+        })),
+        ...(plan.uploads || []).map((u) => ({ ...u, key: u.sha256, files: 1, blob: new Blob([source(u.sha256)]) })),
+      ].sort((a, b) => b.size - a.size);
+      for (const entry of chunk) {
+        if (entry.bytes) held -= entry.bytes.byteLength;
+        delete entry.bytes;
       }
+      const wantedBytes = wanted.reduce((sum, u) => sum + u.size, 0);
+      notNeeded += chunk.reduce((sum, e) => sum + e.blob.size, 0) - wantedBytes;
+      uploadsTotal += wanted.length;
+      uploads.add(wanted);
+      progress();
+    });
+
+    progress(); // at once: the first files' reading takes a moment
+    let chunk = [];
+    let chunkBytes = 0;
+    let chunks = 0;
+    const flush = () => {
+      if (!chunk.length) return;
+      plans.add([chunk]);
+      chunks += 1;
+      chunk = [];
+      chunkBytes = 0;
     };
-    await Promise.all(Array.from({ length: Math.min(this.uploadConcurrency, uploads.length) }, work));
-    return typeof plan.receipt === "string" ? plan.receipt : null;
+    try {
+      await this._hash(
+        entries,
+        signal,
+        (done, bytes) => {
+          hashedFiles = done;
+          hashedBytes = bytes;
+          progress();
+        },
+        (batch, buffer) => {
+          const failure = plans.failure || uploads.failure;
+          if (failure) throw failure;
+          if (buffer && held + buffer.byteLength <= HOLD_BYTES) {
+            held += buffer.byteLength;
+            let offset = 0;
+            for (const entry of batch) {
+              entry.bytes = new Uint8Array(buffer, offset, entry.blob.size);
+              offset += entry.blob.size;
+            }
+          }
+          for (const entry of batch) {
+            if (asked.has(entry.sha256)) {
+              // Another path's copy of content already asked about: its bytes are not needed.
+              if (entry.bytes) held -= entry.bytes.byteLength;
+              delete entry.bytes;
+              notNeeded += entry.blob.size;
+              continue;
+            }
+            asked.add(entry.sha256);
+            chunk.push(entry);
+            chunkBytes += entry.blob.size;
+            if (chunk.length >= PLAN_FILES || chunkBytes >= (chunks ? PLAN_BYTES : PLAN_FIRST_BYTES)) flush();
+          }
+        },
+      );
+      flush();
+      plans.close();
+      await plans.drained;
+      uploads.close();
+      await uploads.drained;
+    } finally {
+      // On a failure anywhere, nothing more is asked about or uploaded (the PUTs already sent end).
+      plans.stop();
+      uploads.stop();
+      for (const entry of entries) delete entry.bytes;
+    }
+    return receipts.sort();
   }
 
   /** One presigned PUT, retried on network failures, 429 and 5xx. */

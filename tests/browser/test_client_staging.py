@@ -1,0 +1,223 @@
+"""The web client stages a folder as it hashes it: each chunk of hashed files is asked about while
+the next is hashed, and its uploads start as soon as the answer comes. What must hold whatever the
+overlap: every /uploads call stays within one call's limit, each content is asked about and
+uploaded once, the deploy carries every answer's receipt, and a refusal anywhere fails the deploy
+before any deployment is created."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+import urllib3
+from playwright.sync_api import Page, Route
+
+from sitedeploy_local.stack import LocalStack
+from tests.browser.conftest import open_console
+
+pytestmark = pytest.mark.e2e
+
+KIB = 1024
+
+# Records when the page digests and when it sends a PUT. Digests after the first `hold` wait for
+# the first PUT (at most `patience` ms): a client that stages while it hashes sends one meanwhile;
+# one that hashes everything first never does, and its held digests run out of patience.
+WATCH = """
+({hold, patience}) => {
+  window.__digestsAt = [];
+  window.__putsAt = [];
+  window.__outOfPatience = 0;
+  let firstPut;
+  const put = new Promise((resolve) => { firstPut = resolve; });
+  const digest = crypto.subtle.digest.bind(crypto.subtle);
+  crypto.subtle.digest = async (algorithm, data) => {
+    if (window.__digestsAt.length >= hold) {
+      const late = await Promise.race([put.then(() => false),
+                                       new Promise((r) => setTimeout(() => r(true), patience))]);
+      if (late) window.__outOfPatience += 1;
+    }
+    window.__digestsAt.push(performance.now());
+    return digest(algorithm, data);
+  };
+  const open = XMLHttpRequest.prototype.open;
+  XMLHttpRequest.prototype.open = function (method, url, ...rest) {
+    this.__method = method;
+    return open.call(this, method, url, ...rest);
+  };
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (body) {
+    if (this.__method === "PUT") { window.__putsAt.push(performance.now()); firstPut(); }
+    return send.call(this, body);
+  };
+}
+"""
+
+DEPLOY = """
+async ({apiUrl, token, project}) => {
+  const { SitedeployClient, filesFromFileList } = await import("/sitedeploy.js");
+  const client = new SitedeployClient({ apiUrl, token });
+  const files = filesFromFileList(document.querySelector("#folder").files);
+  const phases = [];
+  try {
+    const result = await client.deploy("cloudflare", files, {
+      projectName: project,
+      inline: false,
+      onProgress: (p) => { if (phases[phases.length - 1] !== p.phase) phases.push(p.phase); },
+    });
+    return { status: result.status, localUrl: result.localUrl, uploadedFiles: result.uploadedFiles,
+             uploadedBytes: result.uploadedBytes, alreadyStaged: result.alreadyStaged, phases };
+  } catch (error) {
+    return { error: error.code, message: error.message, phases };
+  }
+}
+"""
+
+
+def pick(page: Page, folder: Path) -> None:
+    page.set_input_files("#folder", str(folder))
+    count = sum(1 for path in folder.rglob("*") if path.is_file())
+    page.wait_for_function(f"document.querySelector('#folder').files.length === {count}")
+
+
+def record_api(page: Page, stack: LocalStack) -> dict[str, list[Any]]:
+    """The bodies of the page's /uploads and deploy calls, as sent (they go on to the API)."""
+    seen: dict[str, list[Any]] = {"uploads": [], "deploys": []}
+
+    def note(route: Route) -> None:
+        request = route.request
+        if request.method == "POST":
+            kind = "uploads" if request.url.endswith("/uploads") else "deploys"
+            seen[kind].append(json.loads(request.post_data or "null"))
+        route.continue_()
+
+    page.route(stack.api_url + "/uploads", note)
+    page.route(stack.api_url + "/deployments/*", note)
+    return seen
+
+
+def write(folder: Path, files: dict[str, bytes]) -> None:
+    for path, data in files.items():
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+def served(local_url: str, path: str) -> bytes:
+    answer = urllib3.request("GET", local_url.rstrip("/") + "/" + path)
+    assert answer.status == 200, path
+    return answer.data
+
+
+def test_uploads_start_while_the_folder_is_still_being_hashed(page: Page, stack: LocalStack, tmp_path: Path) -> None:
+    """40 MB in 400 files: the first chunk's PUTs go out before the last file is hashed, the
+    progress phases never go back, and every byte arrives."""
+    folder = tmp_path / "site"
+    rng = random.Random(f"overlap-{os.getpid()}-{tmp_path.name}")
+    files = {f"assets/part{number:03}.bin": rng.randbytes(100 * KIB) for number in range(400)}
+    files["index.html"] = b"<h1>overlap</h1>"
+    write(folder, files)
+    open_console(page, stack.console.url)
+    pick(page, folder)
+    page.evaluate(WATCH, {"hold": 250, "patience": 5000})
+    token = stack.mint_token(f"overlap-{tmp_path.name}")
+
+    result: dict[str, Any] = page.evaluate(DEPLOY, {"apiUrl": stack.api_url, "token": token, "project": "overlap"})
+    assert result.get("status") == "ready", result
+    timing: dict[str, Any] = page.evaluate(
+        "() => ({digests: window.__digestsAt, puts: window.__putsAt, outOfPatience: window.__outOfPatience})"
+    )
+    assert len(timing["digests"]) == len(files)
+    assert timing["outOfPatience"] == 0  # no digest waited in vain for a PUT
+    assert min(timing["puts"]) < max(timing["digests"])
+    assert result["phases"] == ["hashing", "planning", "uploading", "deploying", "done"]
+    assert result["uploadedBytes"] == sum(map(len, files.values()))
+    for path in ("index.html", "assets/part000.bin", "assets/part399.bin", "assets/part200.bin"):
+        assert served(result["localUrl"], path) == files[path], path
+
+
+def test_each_call_stays_within_the_limit_and_each_content_goes_up_once(
+    page: Page, stack: LocalStack, tmp_path: Path
+) -> None:
+    """1,500 small files (more than one /uploads call takes from this client), 300 of them copies
+    of others' contents across the calls: every content is asked about in one call and uploaded
+    once, and the deploy carries every call's receipt."""
+    folder = tmp_path / "many"
+    tag = f"{os.getpid()}-{tmp_path.name}"
+    files = {f"pages/p{number:04}.html": f"<p>{tag} page {number}</p>".encode() for number in range(1200)}
+    for number in range(300):  # the same bytes as p0000..p0299, at paths hashed (and asked about) later
+        files[f"zcopies/c{number:04}.html"] = files[f"pages/p{number:04}.html"]
+    write(folder, files)
+    open_console(page, stack.console.url)
+    pick(page, folder)
+    seen = record_api(page, stack)
+    token = stack.mint_token(f"many-{tag}")
+
+    result: dict[str, Any] = page.evaluate(DEPLOY, {"apiUrl": stack.api_url, "token": token, "project": "many"})
+    assert result.get("status") == "ready", result
+    calls = seen["uploads"]
+    assert len(calls) >= 2
+    assert all(len(call["files"]) <= 1000 for call in calls)
+    asked = [entry["sha256"] for call in calls for entry in call["files"]]
+    distinct = {hashlib.sha256(data).hexdigest() for data in files.values()}
+    assert sorted(asked) == sorted(distinct)  # each content once, none left out
+    assert result["uploadedFiles"] == len(distinct) == 1200
+    (deploy,) = seen["deploys"]
+    assert len(deploy["uploadReceipts"]) == len(calls)
+    assert len(deploy["manifest"]) == len(files)
+    assert served(result["localUrl"], "zcopies/c0123.html") == files["pages/p0123.html"]
+    assert served(result["localUrl"], "pages/p1199.html") == files["pages/p1199.html"]
+
+
+@pytest.mark.parametrize("refused", ["put", "uploads"])
+def test_a_refusal_while_staging_fails_the_deploy_and_creates_no_deployment(
+    page: Page, page_errors: list[str], stack: LocalStack, tmp_path: Path, refused: str
+) -> None:
+    """Staging refuses a PUT (403) or /uploads refuses the plan (403): the deploy fails with the
+    refusal's code, no deployment is asked for, and nothing is left rejecting unheard."""
+    folder = tmp_path / "refused"
+    rng = random.Random(f"refused-{refused}-{tmp_path.name}")
+    write(folder, {f"f{number:03}.bin": rng.randbytes(100 * KIB) for number in range(300)})
+    open_console(page, stack.console.url)
+    pick(page, folder)
+    seen = record_api(page, stack)
+    puts: list[str] = []
+
+    def refuse_put(route: Route) -> None:
+        if route.request.method != "PUT":
+            route.continue_()
+            return
+        puts.append(route.request.url)
+        route.fulfill(status=403, body="<Error><Code>AccessDenied</Code></Error>")
+
+    def refuse_plan(route: Route) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        seen["uploads"].append(json.loads(route.request.post_data or "null"))
+        route.fulfill(
+            status=403,
+            content_type="application/json",
+            headers={"Access-Control-Allow-Origin": "*"},
+            body=json.dumps({"error": "not yours", "code": "forbidden"}),
+        )
+
+    if refused == "put":
+        page.route(stack.moto.endpoint + "/**", refuse_put)
+    else:
+        page.unroute(stack.api_url + "/uploads")
+        page.route(stack.api_url + "/uploads", refuse_plan)
+    token = stack.mint_token(f"refused-{refused}-{tmp_path.name}")
+
+    result: dict[str, Any] = page.evaluate(DEPLOY, {"apiUrl": stack.api_url, "token": token, "project": "refused"})
+    assert result.get("error") == ("upload_failed" if refused == "put" else "forbidden"), result
+    assert seen["deploys"] == []
+    assert seen["uploads"]
+    if refused == "put":
+        assert puts
+    page.wait_for_timeout(300)  # any straggling PUT or plan settles
+    assert page_errors == []
