@@ -221,3 +221,65 @@ def test_a_refusal_while_staging_fails_the_deploy_and_creates_no_deployment(
         assert puts
     page.wait_for_timeout(300)  # any straggling PUT or plan settles
     assert page_errors == []
+
+
+# Cancels the deploy as its first PUT goes out, then reports what the page sent before and after.
+CANCEL_AT_FIRST_PUT = """
+async ({apiUrl, token}) => {
+  const { SitedeployClient, filesFromFileList } = await import("/sitedeploy.js");
+  const files = filesFromFileList(document.querySelector("#folder").files);
+  const controller = new AbortController();
+  const sent = { puts: 0, plans: 0, atCancel: null };
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (body) {
+    sent.puts += 1;
+    const result = send.call(this, body);
+    if (!sent.atCancel) {
+      sent.atCancel = { puts: sent.puts, plans: sent.plans };
+      controller.abort();
+    }
+    return result;
+  };
+  const fetchFirst = window.fetch.bind(window);
+  window.fetch = (url, init) => {
+    if (String(url).endsWith("/uploads")) sent.plans += 1;
+    return fetchFirst(url, init);
+  };
+  const client = new SitedeployClient({ apiUrl, token });  // made after the count is in place
+  let outcome;
+  try {
+    await client.deploy("cloudflare", files, { projectName: "cancelled", inline: false, signal: controller.signal });
+    outcome = "finished";
+  } catch (error) {
+    outcome = error.name;
+  }
+  await new Promise((r) => setTimeout(r, 500));  // anything still going would have sent more by now
+  return { outcome, sent };
+}
+"""
+
+
+def test_cancelling_while_staging_stops_hashing_asking_and_uploading(
+    page: Page, page_errors: list[str], stack: LocalStack, tmp_path: Path
+) -> None:
+    """The user cancels as the first PUT goes out, with most of the folder not yet hashed: the
+    deploy ends as cancelled, no deployment is asked for, and nothing more is asked about or sent."""
+    folder = tmp_path / "cancelled"
+    rng = random.Random(f"cancel-{tmp_path.name}")
+    write(folder, {f"f{number:03}.bin": rng.randbytes(100 * KIB) for number in range(400)})
+    open_console(page, stack.console.url)
+    pick(page, folder)
+    page.evaluate(WATCH, {"hold": 200, "patience": 5000})  # the rest of the hashing waits for a PUT
+    seen = record_api(page, stack)
+    token = stack.mint_token(f"cancel-{tmp_path.name}")
+
+    result: dict[str, Any] = page.evaluate(CANCEL_AT_FIRST_PUT, {"apiUrl": stack.api_url, "token": token})
+    assert result["outcome"] == "AbortError", result
+    assert seen["deploys"] == []
+    sent = result["sent"]
+    assert sent["puts"] == sent["atCancel"]["puts"]
+    assert sent["plans"] >= 1
+    assert sent["plans"] == sent["atCancel"]["plans"]
+    digested = page.evaluate("() => window.__digestsAt.length")
+    assert digested < 400
+    assert page_errors == []
