@@ -283,3 +283,46 @@ def test_cancelling_while_staging_stops_hashing_asking_and_uploading(
     digested = page.evaluate("() => window.__digestsAt.length")
     assert digested < 400
     assert page_errors == []
+
+
+def test_a_put_refused_once_is_sent_again_whole_from_memory_and_every_byte_arrives(
+    page: Page, page_errors: list[str], stack: LocalStack, tmp_path: Path
+) -> None:
+    """Staging answers every PUT's first attempt with a 503: each is sent again, whole (packs and
+    single files alike, their bytes held from hashing), and the site serves every file's bytes."""
+    folder = tmp_path / "retried"
+    rng = random.Random(f"retried-{tmp_path.name}")
+    files = {f"small/s{number:03}.bin": rng.randbytes(100 * KIB) for number in range(100)}
+    files.update({f"large/l{number}.bin": rng.randbytes(2 * 1024 * KIB) for number in range(2)})
+    files["index.html"] = b"<h1>retried</h1>"
+    write(folder, files)
+    open_console(page, stack.console.url)
+    pick(page, folder)
+    attempts: dict[str, list[int]] = {}
+
+    def refuse_first(route: Route) -> None:
+        request = route.request
+        if request.method != "PUT":
+            route.continue_()
+            return
+        key = request.url.split("?")[0]
+        sizes = attempts.setdefault(key, [])
+        sizes.append(len(request.post_data_buffer or b""))
+        if len(sizes) == 1:
+            route.fulfill(
+                status=503, headers={"Access-Control-Allow-Origin": "*"}, body="<Error><Code>SlowDown</Code></Error>"
+            )
+        else:
+            route.continue_()
+
+    page.route(stack.moto.endpoint + "/**", refuse_first)
+    token = stack.mint_token(f"retried-{tmp_path.name}")
+
+    result: dict[str, Any] = page.evaluate(DEPLOY, {"apiUrl": stack.api_url, "token": token, "project": "retried"})
+    assert result.get("status") == "ready", result
+    assert attempts
+    assert all(len(sizes) == 2 and sizes[0] == sizes[1] > 0 for sizes in attempts.values()), attempts
+    assert sum(sizes[1] for sizes in attempts.values()) == sum(map(len, files.values())) == result["uploadedBytes"]
+    for path, data in files.items():
+        assert served(result["localUrl"], path) == data, path
+    assert page_errors == []
