@@ -224,7 +224,8 @@ class Deployment:
         """Ask which blobs are missing and upload those; returns how many the server had already."""
         with self._timed("plan"):
             plan = plan_uploads(self.client, files, cancel=self.cancel)
-        self.receipts = plan.receipts
+        # Every call's receipts are kept, a second staging's beside the first's (see ``create``).
+        self.receipts = sorted({*self.receipts, *plan.receipts})
         if plan.empty:
             return plan.already_staged
         with self._timed("upload"), self.progress.bar("uploading", plan.total_bytes, "bytes") as bar:
@@ -244,8 +245,10 @@ class Deployment:
             self.progress.message(f"the server is missing {len(missing)} blob(s); uploading them again")
             wanted = set(missing)
             self.stage([f for f in files if f.sha256 in wanted] or files)
-            # Without receipts: the server looks every blob up again, trusting nothing seen before.
-            body = self.options.body(manifest)
+            # With the first receipts and the new: the members of packs that did arrive are known
+            # to the server only from the first ones until a publish has verified them, so a retry
+            # without them is refused again for every file that went up in a pack.
+            body = self.options.body(manifest, self.receipts)
             try:
                 accepted = self._post_deployment(body)
             except ApiError as again:

@@ -508,16 +508,24 @@ export class SitedeployClient {
         const uploadReceipts = receipts.length ? receipts : undefined;
         accepted = await this._createDeployment(platform, { manifest, uploadReceipts, ...fields }, signal);
       } catch (error) {
-        // A staged blob expired between the upload and the deploy: stage what is missing, once more.
+        // A pack never arrived, or a receipt went stale (a long upload): stage what is missing
+        // once more and send every receipt. The first ones stay needed: the members of packs that
+        // did arrive are known to the server only from them until a publish has verified them.
         if (!(error instanceof SitedeployError) || error.code !== "blobs_missing") throw error;
         const missing = new Set(error.details.missing || []);
-        await this._stage(
+        const more = await this._stage(
           entries.filter((e) => missing.has(e.sha256)),
           report,
           signal,
           emit,
+          { again: true },
         );
-        accepted = await this._createDeployment(platform, { manifest, ...fields }, signal);
+        const uploadReceipts = [...receipts, ...more];
+        accepted = await this._createDeployment(
+          platform,
+          { manifest, ...(uploadReceipts.length ? { uploadReceipts } : {}), ...fields },
+          signal,
+        );
       }
     }
     emit("deploying", { deploymentId: accepted.deploymentId, status: accepted.status, progress: 0 });
@@ -651,12 +659,15 @@ export class SitedeployClient {
    * while uploading, `bytesTotal` is what is left to stage: it shrinks as answers say what the
    * service has already, and equals the bytes uploaded once every chunk is answered.
    */
-  async _stage(entries, report, signal, emit) {
+  async _stage(entries, report, signal, emit, { again = false } = {}) {
     const receipts = [];
     const asked = new Set();
     let held = 0; // bytes read while hashing, kept for the PUTs (within HOLD_BYTES)
     const phases = ["hashing", "planning", "uploading"];
-    let phase = 0;
+    // Staging again what the server found missing: those files are hashed already, and the
+    // progress goes on from uploading rather than going back.
+    let phase = again ? 2 : 0;
+    const totalBytes = entries.reduce((sum, e) => sum + e.blob.size, 0);
     let hashedFiles = 0;
     let hashedBytes = 0;
     let notNeeded = 0; // bytes the service has already, or another path's copy of the same content
@@ -666,12 +677,12 @@ export class SitedeployClient {
     const progress = (reached = phase) => {
       phase = Math.max(phase, reached);
       if (phase === 0) {
-        emit("hashing", { filesDone: hashedFiles, bytesDone: hashedBytes, bytesTotal: report.totalBytes });
+        emit("hashing", { filesDone: hashedFiles, bytesDone: hashedBytes, bytesTotal: totalBytes });
         return;
       }
       let bytesDone = settled;
       for (const sent of inFlight.values()) bytesDone += sent;
-      const bytesTotal = report.totalBytes - notNeeded;
+      const bytesTotal = totalBytes - notNeeded;
       emit(phases[phase], { filesDone: hashedFiles, bytesDone, bytesTotal, uploadsTotal });
     };
 

@@ -326,3 +326,50 @@ def test_a_put_refused_once_is_sent_again_whole_from_memory_and_every_byte_arriv
     for path, data in files.items():
         assert served(result["localUrl"], path) == data, path
     assert page_errors == []
+
+
+def test_blobs_the_deploy_finds_missing_are_staged_again_and_sent_with_every_receipt(
+    page: Page, page_errors: list[str], stack: LocalStack, tmp_path: Path
+) -> None:
+    """The first deploy call answers 409 blobs_missing for one file (its pack never arrived, say):
+    that file alone is asked about again, and the deploy is sent again with the first receipts and
+    the new one (the other files went up in packs, known to the server only from those receipts);
+    the progress never goes back to hashing."""
+    folder = tmp_path / "expired"
+    rng = random.Random(f"expired-{tmp_path.name}")
+    files = {f"f{number:02}.bin": rng.randbytes(50 * KIB) for number in range(40)}
+    write(folder, files)
+    expired = hashlib.sha256(files["f07.bin"]).hexdigest()
+    open_console(page, stack.console.url)
+    pick(page, folder)
+    seen = record_api(page, stack)
+    refused: list[Any] = []
+
+    def refuse_first_deploy(route: Route) -> None:
+        if route.request.method != "POST" or refused:
+            route.fallback()
+            return
+        refused.append(json.loads(route.request.post_data or "null"))
+        route.fulfill(
+            status=409,
+            content_type="application/json",
+            headers={"Access-Control-Allow-Origin": "*"},
+            body=json.dumps({"error": "1 file(s) are not staged", "code": "blobs_missing", "missing": [expired]}),
+        )
+
+    page.route(stack.api_url + "/deployments/*", refuse_first_deploy)
+    token = stack.mint_token(f"expired-{tmp_path.name}")
+
+    result: dict[str, Any] = page.evaluate(DEPLOY, {"apiUrl": stack.api_url, "token": token, "project": "expired"})
+    assert result.get("status") == "ready", result
+    assert len(refused) == 1
+    assert refused[0]["uploadReceipts"]
+    (again,) = seen["deploys"]  # the second call, which reached the API
+    assert again["manifest"] == refused[0]["manifest"]
+    assert len(again["uploadReceipts"]) == len(refused[0]["uploadReceipts"]) + 1
+    assert set(refused[0]["uploadReceipts"]) < set(again["uploadReceipts"])
+    assert [entry["sha256"] for entry in seen["uploads"][-1]["files"]] == [expired]
+    assert result["phases"] == ["hashing", "planning", "uploading", "deploying", "done"]
+    for path in ("f07.bin", "f39.bin"):
+        assert served(result["localUrl"], path) == files[path]
+    assert page_errors == []

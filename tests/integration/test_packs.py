@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,10 @@ from sitedeploy.flows.uploads import (
     group_packs,
     signed_headers,
 )
+from sitedeploy_cli.client import ApiClient
+from sitedeploy_cli.config import ClientConfig
+from sitedeploy_cli.deploy import Deployment, DeployOptions
+from sitedeploy_cli.progress import Progress
 from sitedeploy_local.stack import LocalStack
 from tests.conftest import Api
 from tests.helpers import deploy, wait_terminal
@@ -154,3 +159,77 @@ def test_packs_are_cut_within_their_bounds() -> None:
     sized = [*full, ("c" * 64, 1), ("d" * 64, PACK_MEMBER_MAX_BYTES + 1), ("e" * 64, 1)]
     assert group_packs(sized) == [full, [("c" * 64, 1), ("e" * 64, 1)]]
     assert group_packs([("a" * 64, 5)]) == []  # a pack of one is a blob of its own
+
+
+@pytest.mark.parametrize("order", ["first receipts first", "new receipts first"])
+def test_members_of_a_pack_that_never_arrived_staged_again_deploy_with_every_receipt(
+    api: Api, stack: LocalStack, order: str
+) -> None:
+    """Two packs asked for, one never arrives: 409 for its members only. Those are asked about
+    again and go up in a new pack; the deploy with the first receipt and the new one (in either
+    order) is accepted and serves every byte: the arrived pack's members are known only from the
+    first receipt, the others from the new one."""
+    site = {f"p{i}.js": f"// {i} {os.urandom(8).hex()}\n".encode() * 12000 for i in range(40)}  # 11 MB: two packs
+    answer = _plan(api, site)
+    assert len(answer["packs"]) >= 2
+    lost, *arrived = answer["packs"]
+    _put_packs({"packs": arrived, "uploads": answer["uploads"]}, site)
+    first_receipt = answer["receipt"]
+    body = {"manifest": _manifest(site), "projectName": f"lost-pack-{order[0]}", "uploadReceipts": [first_receipt]}
+    status, refused, _ = api.request("POST", "/deployments/cloudflare", body=body)
+    assert status == 409
+    assert sorted(refused["missing"]) == sorted(m["sha256"] for m in lost["members"])
+
+    by_sha = {_sha(d): (p, d) for p, d in site.items()}
+    again = _plan(api, dict(by_sha[sha] for sha in refused["missing"]))
+    _put_packs(again, site)
+    receipts = [first_receipt, again["receipt"]]
+    body["uploadReceipts"] = receipts if order == "first receipts first" else receipts[::-1]
+    status, accepted, _ = api.request("POST", "/deployments/cloudflare", body=body)
+    assert status == 202, accepted
+    final = wait_terminal(api, accepted["deploymentId"])
+    assert final["status"] == "ready", final
+    for path, data in list(site.items())[:: len(site) // 8]:
+        assert urllib3.request("GET", final["localUrl"].rstrip("/") + "/" + path).data == data, path
+
+
+def test_the_cli_stages_a_lost_pack_again_and_deploys_with_every_receipt(
+    api: Api, stack: LocalStack, tmp_path: Path
+) -> None:
+    """The CLI against the stack: one of its packs is gone from staging before the deploy call
+    (as a pack that never arrived), so the call is refused for that pack's members; the CLI
+    stages them again and deploys with its first receipts and the new one, and the site is whole."""
+    root = tmp_path / "site"
+    site = {f"js/p{i}.js": f"// {i} {os.urandom(8).hex()}\n".encode() * 12000 for i in range(40)}  # two packs
+    for path, data in site.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(data)
+    assert api.token is not None
+    client = ApiClient(ClientConfig(stack.api_url, api.token, local=True))
+    run = Deployment(
+        client, DeployOptions(root, project="lost-pack-cli", poll_interval=0.1, hash_cache=False), Progress(None)
+    )
+    bucket = stack.resource("StagingBucket")
+    s3 = stack.moto.client("s3")
+
+    def packs() -> set[str]:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="packs/")
+        return {item["Key"] for page in pages for item in page.get("Contents", [])}
+
+    before = packs()
+    hashed = run.hash_folder()
+    run.stage(hashed)
+    first_receipts = list(run.receipts)
+    ours = sorted(packs() - before)
+    assert len(ours) >= 2
+    s3.delete_object(Bucket=bucket, Key=ours[0])
+
+    run.create(hashed)
+    run.follow()
+
+    assert run.result.status == "ready", run.result.error
+    assert set(first_receipts) < set(run.receipts)
+    assert run.result.uploaded_files > len(site)  # the lost pack's members went up twice
+    served = str(run.result.local_url).rstrip("/")
+    for path, data in list(site.items())[::5]:
+        assert urllib3.request("GET", f"{served}/{path}").data == data, path

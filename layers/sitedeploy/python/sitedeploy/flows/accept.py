@@ -534,10 +534,16 @@ def locate(
     """Where each staged blob is: its size, and its place in a pack when it is in one (blobs not
     staged are left out). What the caller's ``/uploads`` receipts say is taken from them (an
     unknown, foreign or stale receipt counts for nothing); a pack they asked for counts once it is
-    in the bucket at its exact size; the rest is looked up: blobs, then the pack index."""
+    in the bucket at its exact size; the rest is looked up: blobs, then the pack index.
+
+    A blob may be in several asked-for packs: a client whose deploy was refused for blobs missing
+    (a pack that never arrived, a receipt gone stale) stages those again in new packs and sends the
+    new receipts beside the first ones, in any order. Any of its packs that arrived will do; the
+    first ones' members that did arrive are known only from those receipts (the pack index learns
+    of them when a publish verifies them)."""
     staging = stores.staging
     found: dict[str, tuple[int, Packed | None]] = {}
-    asked: dict[str, Packed] = {}
+    asked: dict[str, list[Packed]] = {}
     pack_sizes: dict[str, int] = {}
     if receipt_ids:
         with ThreadPoolExecutor(max_workers=min(LOOKUP_WORKERS, len(receipt_ids))) as pool:
@@ -548,18 +554,21 @@ def locate(
                 continue
             found.update((sha, (size, None)) for sha, size in receipt.staged.items() if sha in hashes)
             found.update((sha, (where.size, where)) for sha, where in receipt.packed.items() if sha in hashes)
-            asked.update((sha, where) for sha, where in receipt.in_new_packs.items() if sha in hashes)
+            for sha, where in receipt.in_new_packs.items():
+                if sha in hashes:
+                    asked.setdefault(sha, []).append(where)
             pack_sizes.update(receipt.new_packs)
-    wanted_packs = sorted({where.pack for sha, where in asked.items() if sha not in found})
+    wanted_packs = sorted({where.pack for sha, places in asked.items() if sha not in found for where in places})
     if wanted_packs:
         with ThreadPoolExecutor(max_workers=min(LOOKUP_WORKERS, len(wanted_packs))) as pool:
             sizes = dict(
                 zip(wanted_packs, pool.map(lambda p: staging.pack_size(owner_id, p), wanted_packs), strict=True)
             )
         arrived = {pack for pack, size in sizes.items() if size is not None and size == pack_sizes.get(pack)}
-        found.update(
-            (sha, (where.size, where)) for sha, where in asked.items() if where.pack in arrived and sha not in found
-        )
+        for sha, places in asked.items():
+            landed = next((place for place in places if place.pack in arrived), None)
+            if landed is not None and sha not in found:
+                found[sha] = (landed.size, landed)
     rest = hashes - found.keys()
     if rest:
         staged, packed = look_up_staged(stores, owner_id, rest)
