@@ -74,7 +74,9 @@ export interface VercelCredentials {
 export type Credentials = CloudflareCredentials | AmplifyCredentials | NetlifyCredentials | VercelCredentials;
 
 /** Phases never go back. Staging overlaps hashing: "planning" starts when the first hashed files
- * are asked about and "uploading" with the first PUT, while later files may still be hashed. */
+ * are asked about and "uploading" with the first PUT, while later files may still be hashed. A
+ * deploy refused for blobs missing stages those again: its "uploading" events then count the bytes
+ * of what it stages again. Nothing is reported once `deploy` has settled. */
 export type DeployPhase = "hashing" | "planning" | "uploading" | "deploying" | "done";
 export interface DeployProgress {
   phase: DeployPhase;

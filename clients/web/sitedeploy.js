@@ -95,6 +95,8 @@ const PLAN_FIRST_BYTES = 16 * 1024 * 1024;
 const PLAN_BYTES = 64 * 1024 * 1024;
 const PLAN_FILES = 1000;
 const PLAN_CONCURRENCY = 3;
+// Chunks cut by bytes at most this many; then by files alone (a deploy takes 100 receipts).
+const PLAN_BYTE_CHUNKS = 8;
 // Bytes hashing read that are kept to be sent from memory: reading a picked file again for its PUT
 // is a round trip to the browser process per file.
 const HOLD_BYTES = 64 * 1024 * 1024;
@@ -652,20 +654,32 @@ export class SitedeployClient {
    * files back to back). Hashing 50 MB, asking about 1,000 files and uploading them one after
    * another cost the browser a third more than the CLI; overlapped, the slowest of them sets the
    * pace. Each content is asked about once, whatever number of paths carry it. Returns the
-   * answers' receipts for the deploy call.
+   * answers' receipts for the deploy call (at most PLAN_BYTE_CHUNKS plus one per 1,000 files: the
+   * API takes 100 a deploy).
+   *
+   * Bytes hashing read are kept (HOLD_BYTES in all, counted until their PUT has ended) and sent from
+   * memory; past the budget a PUT reads its files again. On a failure or an abort nothing goes on:
+   * the PUTs and calls in flight are aborted, and no progress is reported after this returns.
    *
    * Progress never goes back a phase: "hashing" until the first chunk is asked about, "planning"
    * until the first PUT starts, then "uploading". `filesDone` counts hashed files in every phase;
    * while uploading, `bytesTotal` is what is left to stage: it shrinks as answers say what the
-   * service has already, and equals the bytes uploaded once every chunk is answered.
+   * service has already, and equals the bytes uploaded once every chunk is answered. Staging
+   * `again` (what a deploy found missing) reports from "uploading", with its own bytes.
    */
   async _stage(entries, report, signal, emit, { again = false } = {}) {
+    const own = new AbortController();
+    const forward = () => own.abort(signal.reason);
+    if (signal) {
+      if (signal.aborted) throw abortError(signal);
+      signal.addEventListener("abort", forward, { once: true });
+    }
+    const stop = own.signal;
+    let over = false; // set once this returns or throws: nothing reports or holds anything after
     const receipts = [];
     const asked = new Set();
-    let held = 0; // bytes read while hashing, kept for the PUTs (within HOLD_BYTES)
+    let held = 0; // bytes read while hashing and not yet sent (within HOLD_BYTES)
     const phases = ["hashing", "planning", "uploading"];
-    // Staging again what the server found missing: those files are hashed already, and the
-    // progress goes on from uploading rather than going back.
     let phase = again ? 2 : 0;
     const totalBytes = entries.reduce((sum, e) => sum + e.blob.size, 0);
     let hashedFiles = 0;
@@ -675,6 +689,7 @@ export class SitedeployClient {
     const inFlight = new Map();
     let settled = 0;
     const progress = (reached = phase) => {
+      if (over) return;
       phase = Math.max(phase, reached);
       if (phase === 0) {
         emit("hashing", { filesDone: hashedFiles, bytesDone: hashedBytes, bytesTotal: totalBytes });
@@ -683,51 +698,57 @@ export class SitedeployClient {
       let bytesDone = settled;
       for (const sent of inFlight.values()) bytesDone += sent;
       const bytesTotal = totalBytes - notNeeded;
-      emit(phases[phase], { filesDone: hashedFiles, bytesDone, bytesTotal, uploadsTotal });
+      const filesDone = again ? report.files : hashedFiles;
+      emit(phases[phase], { filesDone, bytesDone, bytesTotal, uploadsTotal });
+    };
+    const release = (entry) => {
+      if (entry.bytes) held -= entry.bytes.byteLength;
+      delete entry.bytes;
     };
 
     const uploads = new WorkQueue(this.uploadConcurrency, async (upload) => {
-      progress(2);
-      await this._put(upload, signal, (sent) => {
-        inFlight.set(upload.key, sent);
+      try {
+        progress(2);
+        await this._put(upload, stop, (sent) => {
+          inFlight.set(upload.key, sent);
+          progress();
+        });
+        inFlight.delete(upload.key);
+        settled += upload.size;
+        report.uploadedFiles += upload.files;
+        report.uploadedBytes += upload.size;
         progress();
-      });
-      inFlight.delete(upload.key);
-      settled += upload.size;
-      report.uploadedFiles += upload.files;
-      report.uploadedBytes += upload.size;
-      progress();
+      } finally {
+        held -= upload.heldBytes; // its copy in the Blob is gone with the PUT
+        upload.blob = null;
+      }
     });
     const plans = new WorkQueue(PLAN_CONCURRENCY, async (chunk) => {
       progress(1);
       const plan = await this.request("POST", "/uploads", {
         body: { files: chunk.map((e) => ({ path: e.path, sha256: e.sha256, size: e.blob.size })), packs: true },
-        signal,
+        signal: stop,
         retry: true,
       });
+      if (over) return;
       if (typeof plan.receipt === "string") receipts.push(plan.receipt);
       report.alreadyStaged += plan.alreadyStaged || 0;
       const bySha = new Map(chunk.map((e) => [e.sha256, e]));
-      // Bytes hashing read are sent from memory (a Blob of them holds its own copy); the others
-      // are read from their files again while the PUT streams them.
-      const source = (sha256) => {
-        const entry = bySha.get(sha256);
-        return entry.bytes || entry.blob;
-      };
+      // Bytes hashing read are sent from memory (a Blob of them holds its own copy, counted as
+      // held until its PUT ends); the others are read from their files again as the PUT streams.
       const wanted = [
+        ...(plan.packs || []).map((p) => ({ ...p, key: `pack:${p.id}`, members: p.members.map((m) => m.sha256) })),
+        ...(plan.uploads || []).map((u) => ({ ...u, key: u.sha256, members: [u.sha256] })),
+      ].map((upload) => {
+        const members = upload.members.map((sha256) => bySha.get(sha256));
+        const heldBytes = members.reduce((sum, e) => sum + (e.bytes ? e.bytes.byteLength : 0), 0);
         // A pack's body is its members' files back to back: the browser streams the parts itself.
-        ...(plan.packs || []).map((p) => ({
-          ...p,
-          key: `pack:${p.id}`,
-          files: p.members.length,
-          blob: new Blob(p.members.map((m) => source(m.sha256))),
-        })),
-        ...(plan.uploads || []).map((u) => ({ ...u, key: u.sha256, files: 1, blob: new Blob([source(u.sha256)]) })),
-      ].sort((a, b) => b.size - a.size);
-      for (const entry of chunk) {
-        if (entry.bytes) held -= entry.bytes.byteLength;
-        delete entry.bytes;
-      }
+        const blob = new Blob(members.map((e) => e.bytes || e.blob));
+        for (const entry of members) delete entry.bytes; // now counted by the upload's heldBytes
+        return { ...upload, files: members.length, blob, heldBytes };
+      });
+      for (const entry of chunk) release(entry); // the service has these: their bytes are not needed
+      wanted.sort((a, b) => b.size - a.size);
       const wantedBytes = wanted.reduce((sum, u) => sum + u.size, 0);
       notNeeded += chunk.reduce((sum, e) => sum + e.blob.size, 0) - wantedBytes;
       uploadsTotal += wanted.length;
@@ -746,10 +767,14 @@ export class SitedeployClient {
       chunk = [];
       chunkBytes = 0;
     };
+    // The first chunks are cut by bytes too, so that PUTs start early; later ones by files only.
+    const full = () =>
+      chunk.length >= PLAN_FILES ||
+      (chunks < PLAN_BYTE_CHUNKS && chunkBytes >= (chunks ? PLAN_BYTES : PLAN_FIRST_BYTES));
     try {
       await this._hash(
         entries,
-        signal,
+        stop,
         (done, bytes) => {
           hashedFiles = done;
           hashedBytes = bytes;
@@ -758,6 +783,7 @@ export class SitedeployClient {
         (batch, buffer) => {
           const failure = plans.failure || uploads.failure;
           if (failure) throw failure;
+          if (over) return;
           if (buffer && held + buffer.byteLength <= HOLD_BYTES) {
             held += buffer.byteLength;
             let offset = 0;
@@ -769,15 +795,14 @@ export class SitedeployClient {
           for (const entry of batch) {
             if (asked.has(entry.sha256)) {
               // Another path's copy of content already asked about: its bytes are not needed.
-              if (entry.bytes) held -= entry.bytes.byteLength;
-              delete entry.bytes;
+              release(entry);
               notNeeded += entry.blob.size;
               continue;
             }
             asked.add(entry.sha256);
             chunk.push(entry);
             chunkBytes += entry.blob.size;
-            if (chunk.length >= PLAN_FILES || chunkBytes >= (chunks ? PLAN_BYTES : PLAN_FIRST_BYTES)) flush();
+            if (full()) flush();
           }
         },
       );
@@ -786,10 +811,15 @@ export class SitedeployClient {
       await plans.drained;
       uploads.close();
       await uploads.drained;
+    } catch (error) {
+      // A failure of ours, or the caller's abort: whichever came first is what the caller sees.
+      throw signal && signal.aborted ? abortError(signal) : error;
     } finally {
-      // On a failure anywhere, nothing more is asked about or uploaded (the PUTs already sent end).
+      over = true;
       plans.stop();
       uploads.stop();
+      own.abort(); // whatever is still in flight (after a failure) stops now
+      if (signal) signal.removeEventListener("abort", forward);
       for (const entry of entries) delete entry.bytes;
     }
     return receipts.sort();

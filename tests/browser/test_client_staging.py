@@ -173,12 +173,44 @@ def test_each_call_stays_within_the_limit_and_each_content_goes_up_once(
     assert served(result["localUrl"], "pages/p1199.html") == files["pages/p1199.html"]
 
 
+# Deploys, then counts what the page still sends and reports once the deploy has been refused.
+DEPLOY_AND_WATCH_AFTER = """
+async ({apiUrl, token}) => {
+  const { SitedeployClient, filesFromFileList } = await import("/sitedeploy.js");
+  const client = new SitedeployClient({ apiUrl, token });
+  const files = filesFromFileList(document.querySelector("#folder").files);
+  const after = { sends: 0, events: 0 };
+  let ended = false;
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (body) {
+    if (ended) after.sends += 1;
+    return send.call(this, body);
+  };
+  let error = null;
+  try {
+    await client.deploy("cloudflare", files, {
+      projectName: "refused",
+      inline: false,
+      onProgress: () => { if (ended) after.events += 1; },
+    });
+  } catch (caught) {
+    error = caught.code || caught.name;
+  }
+  ended = true;
+  await new Promise((r) => setTimeout(r, 1500));  // past the backoff of a PUT's next retries
+  return { error, after };
+}
+"""
+
+
 @pytest.mark.parametrize("refused", ["put", "uploads"])
-def test_a_refusal_while_staging_fails_the_deploy_and_creates_no_deployment(
+def test_a_refusal_while_staging_fails_the_deploy_and_then_nothing_goes_on(
     page: Page, page_errors: list[str], stack: LocalStack, tmp_path: Path, refused: str
 ) -> None:
-    """Staging refuses a PUT (403) or /uploads refuses the plan (403): the deploy fails with the
-    refusal's code, no deployment is asked for, and nothing is left rejecting unheard."""
+    """Staging refuses the first PUT (403) while the others are answered 503 (each would be tried
+    again), or /uploads refuses the plan (403): the deploy fails with the refusal's code, no
+    deployment is asked for, and once it has failed nothing more is sent or reported (the PUTs
+    in flight are aborted, not retried), nor left rejecting unheard."""
     folder = tmp_path / "refused"
     rng = random.Random(f"refused-{refused}-{tmp_path.name}")
     write(folder, {f"f{number:03}.bin": rng.randbytes(100 * KIB) for number in range(300)})
@@ -192,7 +224,10 @@ def test_a_refusal_while_staging_fails_the_deploy_and_creates_no_deployment(
             route.continue_()
             return
         puts.append(route.request.url)
-        route.fulfill(status=403, body="<Error><Code>AccessDenied</Code></Error>")
+        if len(puts) == 1:
+            route.fulfill(status=403, headers={"Access-Control-Allow-Origin": "*"}, body="<Error>AccessDenied</Error>")
+        else:
+            route.fulfill(status=503, headers={"Access-Control-Allow-Origin": "*"}, body="<Error>SlowDown</Error>")
 
     def refuse_plan(route: Route) -> None:
         if route.request.method != "POST":
@@ -213,13 +248,13 @@ def test_a_refusal_while_staging_fails_the_deploy_and_creates_no_deployment(
         page.route(stack.api_url + "/uploads", refuse_plan)
     token = stack.mint_token(f"refused-{refused}-{tmp_path.name}")
 
-    result: dict[str, Any] = page.evaluate(DEPLOY, {"apiUrl": stack.api_url, "token": token, "project": "refused"})
-    assert result.get("error") == ("upload_failed" if refused == "put" else "forbidden"), result
+    result: dict[str, Any] = page.evaluate(DEPLOY_AND_WATCH_AFTER, {"apiUrl": stack.api_url, "token": token})
+    assert result["error"] == ("upload_failed" if refused == "put" else "forbidden"), result
+    assert result["after"] == {"sends": 0, "events": 0}
     assert seen["deploys"] == []
     assert seen["uploads"]
     if refused == "put":
         assert puts
-    page.wait_for_timeout(300)  # any straggling PUT or plan settles
     assert page_errors == []
 
 
