@@ -31,6 +31,15 @@ def folder_files(folder: Path) -> dict[str, bytes]:
     return {"/" + p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def write_folder(folder: Path, files: dict[str, bytes]) -> Path:
+    """The files (relative path → bytes) written under ``folder``, which is returned."""
+    for path, data in files.items():
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return folder
+
+
 def wait_terminal(api: Api, deployment_id: str, timeout: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     seen: list[str] = []

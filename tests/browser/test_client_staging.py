@@ -19,6 +19,7 @@ from playwright.sync_api import Page, Route
 
 from sitedeploy_local.stack import LocalStack
 from tests.browser.conftest import open_console
+from tests.helpers import write_folder
 
 pytestmark = pytest.mark.e2e
 
@@ -100,13 +101,6 @@ def record_api(page: Page, stack: LocalStack) -> dict[str, list[Any]]:
     return seen
 
 
-def write(folder: Path, files: dict[str, bytes]) -> None:
-    for path, data in files.items():
-        target = folder / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-
-
 def served(local_url: str, path: str) -> bytes:
     answer = urllib3.request("GET", local_url.rstrip("/") + "/" + path)
     assert answer.status == 200, path
@@ -120,7 +114,7 @@ def test_uploads_start_while_the_folder_is_still_being_hashed(page: Page, stack:
     rng = random.Random(f"overlap-{os.getpid()}-{tmp_path.name}")
     files = {f"assets/part{number:03}.bin": rng.randbytes(100 * KIB) for number in range(400)}
     files["index.html"] = b"<h1>overlap</h1>"
-    write(folder, files)
+    write_folder(folder, files)
     open_console(page, stack.console.url)
     pick(page, folder)
     page.evaluate(WATCH, {"hold": 250, "patience": 5000})
@@ -151,7 +145,7 @@ def test_each_call_stays_within_the_limit_and_each_content_goes_up_once(
     files = {f"pages/p{number:04}.html": f"<p>{tag} page {number}</p>".encode() for number in range(1200)}
     for number in range(300):  # the same bytes as p0000..p0299, at paths hashed (and asked about) later
         files[f"zcopies/c{number:04}.html"] = files[f"pages/p{number:04}.html"]
-    write(folder, files)
+    write_folder(folder, files)
     open_console(page, stack.console.url)
     pick(page, folder)
     seen = record_api(page, stack)
@@ -213,7 +207,7 @@ def test_a_refusal_while_staging_fails_the_deploy_and_then_nothing_goes_on(
     in flight are aborted, not retried), nor left rejecting unheard."""
     folder = tmp_path / "refused"
     rng = random.Random(f"refused-{refused}-{tmp_path.name}")
-    write(folder, {f"f{number:03}.bin": rng.randbytes(100 * KIB) for number in range(300)})
+    write_folder(folder, {f"f{number:03}.bin": rng.randbytes(100 * KIB) for number in range(300)})
     open_console(page, stack.console.url)
     pick(page, folder)
     seen = record_api(page, stack)
@@ -301,7 +295,7 @@ def test_cancelling_while_staging_stops_hashing_asking_and_uploading(
     deploy ends as cancelled, no deployment is asked for, and nothing more is asked about or sent."""
     folder = tmp_path / "cancelled"
     rng = random.Random(f"cancel-{tmp_path.name}")
-    write(folder, {f"f{number:03}.bin": rng.randbytes(100 * KIB) for number in range(400)})
+    write_folder(folder, {f"f{number:03}.bin": rng.randbytes(100 * KIB) for number in range(400)})
     open_console(page, stack.console.url)
     pick(page, folder)
     page.evaluate(WATCH, {"hold": 200, "patience": 5000})  # the rest of the hashing waits for a PUT
@@ -330,7 +324,7 @@ def test_a_put_refused_once_is_sent_again_whole_from_memory_and_every_byte_arriv
     files = {f"small/s{number:03}.bin": rng.randbytes(100 * KIB) for number in range(100)}
     files.update({f"large/l{number}.bin": rng.randbytes(2 * 1024 * KIB) for number in range(2)})
     files["index.html"] = b"<h1>retried</h1>"
-    write(folder, files)
+    write_folder(folder, files)
     open_console(page, stack.console.url)
     pick(page, folder)
     attempts: dict[str, list[int]] = {}
@@ -373,7 +367,7 @@ def test_blobs_the_deploy_finds_missing_are_staged_again_and_sent_with_every_rec
     folder = tmp_path / "expired"
     rng = random.Random(f"expired-{tmp_path.name}")
     files = {f"f{number:02}.bin": rng.randbytes(50 * KIB) for number in range(40)}
-    write(folder, files)
+    write_folder(folder, files)
     expired = hashlib.sha256(files["f07.bin"]).hexdigest()
     open_console(page, stack.console.url)
     pick(page, folder)

@@ -15,6 +15,7 @@ import urllib3
 
 from sitedeploy_local.ports import free_port
 from sitedeploy_local.stack import LocalStack
+from tests.helpers import write_folder
 
 pytestmark = pytest.mark.e2e
 
@@ -44,14 +45,6 @@ def _deploy_json(folder: Path, env: dict[str, str], *extra: str, timeout: float 
     answer = json.loads(done.stdout)  # exactly one JSON object: json.loads refuses anything more
     assert isinstance(answer, dict)
     return answer
-
-
-def _write(folder: Path, files: dict[str, bytes]) -> Path:
-    for path, data in files.items():
-        target = folder / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    return folder
 
 
 def _get(url: str) -> urllib3.BaseHTTPResponse:
@@ -85,7 +78,7 @@ def test_deploy_serves_identical_bytes_and_prints_one_json_object(
     clean: LocalStack, owner: str, tmp_path: Path
 ) -> None:
     files = _site()
-    folder = _write(tmp_path / "binary-site", files)
+    folder = write_folder(tmp_path / "binary-site", files)
     answer = _deploy_json(folder, _env(clean, owner))
     assert set(answer) >= JSON_KEYS
     assert answer["status"] == "ready"
@@ -111,7 +104,7 @@ def test_deploy_serves_identical_bytes_and_prints_one_json_object(
 
 def test_redeploy_with_one_changed_file_uploads_one_blob(clean: LocalStack, owner: str, tmp_path: Path) -> None:
     env = _env(clean, owner)
-    folder = _write(tmp_path / "again", _site())
+    folder = write_folder(tmp_path / "again", _site())
     first = _deploy_json(folder, env)
     changed = b"\x00changed\xff" * 100
     (folder / "assets" / "font.woff2").write_bytes(changed)
@@ -127,7 +120,7 @@ def test_redeploy_with_one_changed_file_uploads_one_blob(clean: LocalStack, owne
 
 def test_human_output_progress_and_the_other_commands(clean: LocalStack, owner: str, tmp_path: Path) -> None:
     env = _env(clean, owner)
-    folder = _write(tmp_path / "my-app" / "dist", {"index.html": b"<p>hi</p>", "a.txt": b"a"})
+    folder = write_folder(tmp_path / "my-app" / "dist", {"index.html": b"<p>hi</p>", "a.txt": b"a"})
     done = _cli("deploy", str(folder), "--chat-id", "chat-9", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -149,14 +142,14 @@ def test_human_output_progress_and_the_other_commands(clean: LocalStack, owner: 
 
 
 def test_no_wait_answers_at_once(clean: LocalStack, owner: str, tmp_path: Path) -> None:
-    folder = _write(tmp_path / "quick", {"index.html": b"q"})
+    folder = write_folder(tmp_path / "quick", {"index.html": b"q"})
     answer = _deploy_json(folder, _env(clean, owner), "--no-wait", "--no-spa")
     assert answer["status"] == "pending"
     assert answer["statusUrl"] == f"/deployments/{answer['deploymentId']}"
 
 
 def test_clear_errors_without_tracebacks(clean: LocalStack, owner: str, tmp_path: Path) -> None:
-    folder = _write(tmp_path / "site", {"index.html": b"<p>x</p>"})
+    folder = write_folder(tmp_path / "site", {"index.html": b"<p>x</p>"})
     good = _env(clean, owner)
     cases: dict[str, tuple[subprocess.CompletedProcess[str], str]] = {}
     unreachable = {"SITEDEPLOY_API_URL": f"http://127.0.0.1:{free_port()}", "SITEDEPLOY_TOKEN": "x"}
@@ -169,9 +162,9 @@ def test_clear_errors_without_tracebacks(clean: LocalStack, owner: str, tmp_path
     (tmp_path / "empty").mkdir()
     cases["empty"] = (_cli("deploy", str(tmp_path / "empty"), env=good, cwd=tmp_path), "no files to deploy")
     cases["file"] = (_cli("deploy", str(folder / "index.html"), env=good, cwd=tmp_path), "not a folder")
-    backslash = _write(tmp_path / "backslash", {"index.html": b"i", "a\\b.txt": b"x"})
+    backslash = write_folder(tmp_path / "backslash", {"index.html": b"i", "a\\b.txt": b"x"})
     cases["backslash"] = (_cli("deploy", str(backslash), env=good, cwd=tmp_path), "a\\\\b.txt")
-    control = _write(tmp_path / "control", {"index.html": b"i", "tab\there.txt": b"x"})
+    control = write_folder(tmp_path / "control", {"index.html": b"i", "tab\there.txt": b"x"})
     cases["control"] = (_cli("deploy", str(control), env=good, cwd=tmp_path), "control character")
     for name, (done, expected) in cases.items():
         assert done.returncode == 1, (name, done.stderr)
@@ -187,7 +180,7 @@ def test_clear_errors_without_tracebacks(clean: LocalStack, owner: str, tmp_path
 
 
 def test_a_deployment_that_fails_exits_non_zero_with_its_error(clean: LocalStack, owner: str, tmp_path: Path) -> None:
-    folder = _write(tmp_path / "doomed", {"index.html": b"<p>doomed</p>"})
+    folder = write_folder(tmp_path / "doomed", {"index.html": b"<p>doomed</p>"})
     clean.cloudflare.faults.add("script-put", status=400, times=None)
     try:
         done = _cli("deploy", str(folder), "--json", env=_env(clean, owner), cwd=tmp_path)
@@ -204,7 +197,7 @@ def test_a_deployment_that_fails_exits_non_zero_with_its_error(clean: LocalStack
 
 def test_two_thousand_small_files(clean: LocalStack, owner: str, tmp_path: Path) -> None:
     folder = tmp_path / "many"
-    _write(folder, {f"pages/{i // 100:02}/p{i:04}.html": f"<p>{i}</p>".encode() for i in range(2000)})
+    write_folder(folder, {f"pages/{i // 100:02}/p{i:04}.html": f"<p>{i}</p>".encode() for i in range(2000)})
     (folder / "index.html").write_bytes(b"<p>home</p>")
     # ~30 s on an idle two-core machine, nearly all of it moto answering 2,001 HEADs and PUTs twice
     # over; the generous timeout is for a loaded one.
@@ -223,7 +216,7 @@ def test_amplify(clean: LocalStack, owner: str, tmp_path: Path) -> None:
         "assets/logo.png": b"\x89PNG\r\n\x1a\n" + os.urandom(20_000),
         "blob.bin": bytes(range(256)) * 8,
     }
-    folder = _write(tmp_path / "amp", files)
+    folder = write_folder(tmp_path / "amp", files)
     answer = _deploy_json(folder, _env(clean, owner), "--platform", "amplify")
     assert answer["status"] == "ready", answer
     assert answer["platform"] == "amplify"

@@ -24,7 +24,7 @@ from sitedeploy_cli.deploy import Deployment, DeployOptions
 from sitedeploy_cli.progress import Progress
 from sitedeploy_local.stack import LocalStack
 from tests.conftest import Api
-from tests.helpers import deploy, wait_terminal
+from tests.helpers import deploy, wait_terminal, write_folder
 
 BIG = 1024 * 1024 + 10
 
@@ -201,9 +201,7 @@ def test_the_cli_stages_a_lost_pack_again_and_deploys_with_every_receipt(
     stages them again and deploys with its first receipts and the new one, and the site is whole."""
     root = tmp_path / "site"
     site = {f"js/p{i}.js": f"// {i} {os.urandom(8).hex()}\n".encode() * 12000 for i in range(40)}  # two packs
-    for path, data in site.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_bytes(data)
+    write_folder(root, site)
     assert api.token is not None
     client = ApiClient(ClientConfig(stack.api_url, api.token, local=True))
     run = Deployment(

@@ -22,14 +22,7 @@ from sitedeploy_cli.files import (
 )
 from sitedeploy_cli.ignore import IgnoreRules, compile_rule
 from sitedeploy_cli.parallel import Cancelled
-
-
-def _tree(root: Path, files: dict[str, bytes]) -> Path:
-    for path, data in files.items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    return root
+from tests.helpers import write_folder
 
 
 def _paths(root: Path) -> list[str]:
@@ -98,7 +91,7 @@ def test_blank_and_comment_lines_compile_to_nothing() -> None:
 
 
 def test_walk_applies_assetsignore_and_sends_config_files(tmp_path: Path) -> None:
-    root = _tree(
+    root = write_folder(
         tmp_path,
         {
             "index.html": b"<h1>hi</h1>",
@@ -119,7 +112,7 @@ def test_walk_applies_assetsignore_and_sends_config_files(tmp_path: Path) -> Non
 
 
 def test_walk_records_sizes_and_sources(tmp_path: Path) -> None:
-    root = _tree(tmp_path, {"a/b/c.bin": b"\x00" * 10})
+    root = write_folder(tmp_path, {"a/b/c.bin": b"\x00" * 10})
     [found] = walk(root)
     assert found.path == "a/b/c.bin"
     assert found.source == root / "a" / "b" / "c.bin"
@@ -144,7 +137,7 @@ def test_walk_refuses_missing_empty_and_non_folders(tmp_path: Path) -> None:
 def test_symlinks_inside_are_followed_and_outside_refused(tmp_path: Path) -> None:
     outside = tmp_path / "outside.txt"
     outside.write_text("secret")
-    root = _tree(tmp_path / "site", {"index.html": b"i", "assets/real.js": b"1"})
+    root = write_folder(tmp_path / "site", {"index.html": b"i", "assets/real.js": b"1"})
     (root / "alias.js").symlink_to(root / "assets" / "real.js")
     (root / "linked").symlink_to(root / "assets", target_is_directory=True)
     assert _paths(root) == ["alias.js", "assets/real.js", "index.html", "linked/real.js"]
@@ -156,7 +149,7 @@ def test_symlinks_inside_are_followed_and_outside_refused(tmp_path: Path) -> Non
 
 
 def test_symlinked_folder_outside_and_loops_are_refused(tmp_path: Path) -> None:
-    root = _tree(tmp_path / "site", {"index.html": b"i"})
+    root = write_folder(tmp_path / "site", {"index.html": b"i"})
     (root / "up").symlink_to(tmp_path, target_is_directory=True)
     with pytest.raises(FolderError, match="outside"):
         walk(root)
@@ -168,7 +161,7 @@ def test_symlinked_folder_outside_and_loops_are_refused(tmp_path: Path) -> None:
 
 
 def test_broken_symlink_is_refused(tmp_path: Path) -> None:
-    root = _tree(tmp_path, {"index.html": b"i"})
+    root = write_folder(tmp_path, {"index.html": b"i"})
     (root / "gone.js").symlink_to(root / "missing.js")
     with pytest.raises(FolderError, match="broken symlink"):
         walk(root)
@@ -176,7 +169,7 @@ def test_broken_symlink_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(os.name != "posix", reason="fifos are POSIX")
 def test_special_files_are_refused(tmp_path: Path) -> None:
-    root = _tree(tmp_path, {"index.html": b"i"})
+    root = write_folder(tmp_path, {"index.html": b"i"})
     os.mkfifo(root / "pipe")
     with pytest.raises(FolderError, match="not a regular file"):
         walk(root)
@@ -184,7 +177,7 @@ def test_special_files_are_refused(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(os.name != "posix", reason="bytes file names are POSIX")
 def test_names_that_are_not_utf8_are_refused(tmp_path: Path) -> None:
-    root = _tree(tmp_path, {"index.html": b"i"})
+    root = write_folder(tmp_path, {"index.html": b"i"})
     try:
         (Path(os.fsdecode(bytes(root)) + "/" + os.fsdecode(b"bad\xff.txt"))).write_text("x")
     except OSError:
@@ -195,7 +188,7 @@ def test_names_that_are_not_utf8_are_refused(tmp_path: Path) -> None:
 
 def test_names_the_server_refuses_are_still_sent(tmp_path: Path) -> None:
     """The server judges paths (and names the bad one); the client does not second-guess it."""
-    root = _tree(tmp_path, {"index.html": b"i", "back\\slash.txt": b"b", "tab\there.txt": b"t"})
+    root = write_folder(tmp_path, {"index.html": b"i", "back\\slash.txt": b"b", "tab\there.txt": b"t"})
     assert _paths(root) == ["back\\slash.txt", "index.html", "tab\there.txt"]
 
 
@@ -220,7 +213,7 @@ def test_hash_file_stops_when_cancelled(tmp_path: Path) -> None:
 def test_hash_files_in_parallel_gives_path_order_and_counts_each_file(tmp_path: Path) -> None:
     contents = {f"f{i:03}.bin": os.urandom(i * 37) for i in range(60)}
     contents["dup.bin"] = contents["f010.bin"]
-    root = _tree(tmp_path, contents)
+    root = write_folder(tmp_path, contents)
     seen: list[str] = []
     lock = threading.Lock()
 
@@ -245,7 +238,7 @@ def test_hash_files_in_parallel_gives_path_order_and_counts_each_file(tmp_path: 
 
 
 def test_unreadable_file_is_a_folder_error(tmp_path: Path) -> None:
-    root = _tree(tmp_path, {"index.html": b"i", "locked.txt": b"x"})
+    root = write_folder(tmp_path, {"index.html": b"i", "locked.txt": b"x"})
     found = walk(root)
     (root / "locked.txt").unlink()  # gone between the walk and the hash
     with pytest.raises(FolderError, match=r"locked\.txt: cannot read"):
@@ -258,7 +251,7 @@ def test_files_are_hashed_in_batches_bounded_by_count_and_bytes(tmp_path: Path) 
     own, so one worker is never handed a run of large files while the others sit idle."""
     sizes = [100] * 70 + [3 * 1024 * 1024, 5 * 1024 * 1024] + [100] * 5
     contents = {f"f{i:03}.bin": os.urandom(size) for i, size in enumerate(sizes)}
-    found = walk(_tree(tmp_path, contents))
+    found = walk(write_folder(tmp_path, contents))
     batches = files_module.hash_batches(found)
     assert [f for batch in batches for f in batch] == found  # every file once, in order
     assert all(len(batch) <= files_module.BATCH_FILES for batch in batches)
