@@ -522,12 +522,9 @@ export class SitedeployClient {
           emit,
           { again: true },
         );
-        const uploadReceipts = [...receipts, ...more];
-        accepted = await this._createDeployment(
-          platform,
-          { manifest, ...(uploadReceipts.length ? { uploadReceipts } : {}), ...fields },
-          signal,
-        );
+        const every = [...receipts, ...more];
+        const uploadReceipts = every.length ? every : undefined;
+        accepted = await this._createDeployment(platform, { manifest, uploadReceipts, ...fields }, signal);
       }
     }
     emit("deploying", { deploymentId: accepted.deploymentId, status: accepted.status, progress: 0 });
@@ -767,10 +764,11 @@ export class SitedeployClient {
       chunk = [];
       chunkBytes = 0;
     };
-    // The first chunks are cut by bytes too, so that PUTs start early; later ones by files only.
-    const full = () =>
+    // While files are being hashed, the first chunks are cut by bytes too, so that PUTs start
+    // early; later ones, and files whose hash was known (nothing to overlap), by files only.
+    const full = (hashing) =>
       chunk.length >= PLAN_FILES ||
-      (chunks < PLAN_BYTE_CHUNKS && chunkBytes >= (chunks ? PLAN_BYTES : PLAN_FIRST_BYTES));
+      (hashing && chunks < PLAN_BYTE_CHUNKS && chunkBytes >= (chunks ? PLAN_BYTES : PLAN_FIRST_BYTES));
     try {
       await this._hash(
         entries,
@@ -802,7 +800,7 @@ export class SitedeployClient {
             asked.add(entry.sha256);
             chunk.push(entry);
             chunkBytes += entry.blob.size;
-            if (full()) flush();
+            if (full(Boolean(buffer))) flush();
           }
         },
       );

@@ -402,3 +402,29 @@ def test_blobs_the_deploy_finds_missing_are_staged_again_and_sent_with_every_rec
     for path in ("f07.bin", "f39.bin"):
         assert served(result["localUrl"], path) == files[path]
     assert page_errors == []
+
+
+def test_a_redeploy_whose_hashes_are_known_asks_about_them_in_one_call(
+    page: Page, stack: LocalStack, tmp_path: Path
+) -> None:
+    """30 MiB in 60 files: the first deploy asks in chunks while it hashes (the first at 16 MiB);
+    picked again unchanged, every hash is known and there is nothing to overlap, so the redeploy
+    asks about all 60 files in one /uploads call and uploads nothing."""
+    folder = tmp_path / "known"
+    rng = random.Random(f"known-{tmp_path.name}")
+    write_folder(folder, {f"f{number:02}.bin": rng.randbytes(512 * KIB) for number in range(60)})
+    open_console(page, stack.console.url)
+    seen = record_api(page, stack)
+    token = stack.mint_token(f"known-{tmp_path.name}")
+
+    pick(page, folder)
+    first: dict[str, Any] = page.evaluate(DEPLOY, {"apiUrl": stack.api_url, "token": token, "project": "known"})
+    assert first.get("status") == "ready", first
+    assert len(seen["uploads"]) >= 2
+    seen["uploads"].clear()
+
+    pick(page, folder)
+    again: dict[str, Any] = page.evaluate(DEPLOY, {"apiUrl": stack.api_url, "token": token, "project": "known"})
+    assert again.get("status") == "ready", again
+    assert [len(call["files"]) for call in seen["uploads"]] == [60]
+    assert again["uploadedFiles"] == 0
